@@ -1,0 +1,66 @@
+import { existsSync } from "node:fs";
+import { readFile, readdir, rmdir } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+
+/** One mounted cgroup hierarchy: a v1 controller set (cpu, memory, name=systemd...) or the v2 tree. */
+export interface CgroupHierarchy {
+  mountPoint: string;
+  fsType: "cgroup" | "cgroup2";
+  /** Super-block options as mounted (for v1 they name the controllers). */
+  options: string;
+}
+
+/**
+ * The cgroup hierarchies mounted under /sys/fs/cgroup, from /proc/self/mountinfo text. Handles v1, hybrid
+ * (v1 controllers plus cgroup2 at /sys/fs/cgroup/unified) and pure v2 (cgroup2 at /sys/fs/cgroup).
+ */
+export function parseCgroupMounts(mountinfo: string): CgroupHierarchy[] {
+  const found: CgroupHierarchy[] = [];
+  for (const line of mountinfo.split("\n")) {
+    // <id> <parent> <maj:min> <root> <mount point> <mount options> [optional fields] - <fs type> <source> <super options>
+    const sep = line.indexOf(" - ");
+    if (sep < 0) continue;
+    const before = line.slice(0, sep).split(" ");
+    const after = line.slice(sep + 3).split(" ");
+    const mountPoint = before[4];
+    const fsType = after[0];
+    const options = after[2] ?? "";
+    if (mountPoint === undefined || (fsType !== "cgroup" && fsType !== "cgroup2")) continue;
+    if (mountPoint !== "/sys/fs/cgroup" && !mountPoint.startsWith("/sys/fs/cgroup/")) continue;
+    found.push({ mountPoint, fsType, options });
+  }
+  return found;
+}
+
+export async function cgroupHierarchies(): Promise<CgroupHierarchy[]> {
+  return parseCgroupMounts(await readFile("/proc/self/mountinfo", "utf8"));
+}
+
+/**
+ * Removes a cgroup (an absolute path such as `/kubepods/besteffort/pod<uid>`) and its children from every
+ * hierarchy, deepest first. A cgroup that still holds processes cannot be removed: the error says so.
+ */
+export async function removeCgroupTree(cgroupPath: string, hierarchies?: readonly CgroupHierarchy[]): Promise<void> {
+  for (const h of hierarchies ?? (await cgroupHierarchies())) {
+    const base = join(h.mountPoint, cgroupPath);
+    if (existsSync(base)) await removeDepthFirst(base);
+  }
+}
+
+async function removeDepthFirst(dir: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) if (e.isDirectory()) await removeDepthFirst(join(dir, e.name));
+  // EBUSY right after the last process exits is normal while the kernel finishes with it: retry briefly.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await rmdir(dir);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return;
+      if (code !== "EBUSY" || attempt >= 20) throw err;
+      await sleep(50);
+    }
+  }
+}
