@@ -139,7 +139,7 @@ export class CriClient {
   }
 
   /** Calls a RuntimeService RPC. */
-  runtime<M extends keyof RuntimeServiceMethods & string>(
+  runtime<M extends keyof RuntimeServiceMethods>(
     method: M,
     request: RuntimeServiceMethods[M][0],
     options: CriCallOptions = {},
@@ -156,7 +156,7 @@ export class CriClient {
   }
 
   /** Calls an ImageService RPC. */
-  image<M extends keyof ImageServiceMethods & string>(
+  image<M extends keyof ImageServiceMethods>(
     method: M,
     request: ImageServiceMethods[M][0],
     options: CriCallOptions = {},
@@ -209,7 +209,7 @@ export class CriClient {
       try {
         client = this.clients()[service];
       } catch (err) {
-        reject(err);
+        reject(err instanceof Error ? err : new CriError("Internal", method, String(err)));
         return;
       }
       const fn = (client as unknown as Record<string, UnaryFn | undefined>)[method];

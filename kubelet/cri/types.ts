@@ -23,7 +23,11 @@
 // Keep this file in step with api.proto: test/unit/kubelet/cri/proto.test.ts checks ENUMS and the
 // decoded default shape of the main messages against the loaded proto.
 
-/** A decoded int64/uint64: proto-loader with `longs: String` yields a decimal string. */
+/**
+ * A decoded int64/uint64: proto-loader with `longs: String` yields a decimal string. It reads as a
+ * plain string; to build one write `${someBigint}` or a literal ("0") — `String(x)` is only `string`.
+ * (In an Input a number is accepted too.)
+ */
 export type Int64 = `${bigint}`;
 
 /** Decoded shape of a message without fields. */
@@ -136,8 +140,8 @@ export interface Capability {
 export interface ImageSpec {
   image: string;
   annotations: Record<string, string>;
-  user_specified_image: string;
-  runtime_handler: string;
+  user_specified_image: string; // newer than containerd 1.6 (ignored / left default by it)
+  runtime_handler: string; // newer than containerd 1.6 (ignored / left default by it)
 }
 
 export interface Mount {
@@ -146,11 +150,11 @@ export interface Mount {
   readonly: boolean;
   selinux_relabel: boolean;
   propagation: MountPropagation;
-  uidMappings: IDMapping[];
-  gidMappings: IDMapping[];
-  recursive_read_only: boolean;
-  image: ImageSpec | null;
-  image_sub_path: string;
+  uidMappings: IDMapping[]; // newer than containerd 1.6 (ignored / left default by it)
+  gidMappings: IDMapping[]; // newer than containerd 1.6 (ignored / left default by it)
+  recursive_read_only: boolean; // newer than containerd 1.6 (ignored / left default by it)
+  image: ImageSpec | null; // newer than containerd 1.6 (ignored / left default by it)
+  image_sub_path: string; // newer than containerd 1.6 (ignored / left default by it)
 }
 
 export interface Device {
@@ -192,7 +196,7 @@ export interface WindowsContainerResources {
   cpu_maximum: Int64;
   memory_limit_in_bytes: Int64;
   rootfs_size_in_bytes: Int64;
-  affinity_cpus: WindowsCpuGroupAffinity[];
+  affinity_cpus: WindowsCpuGroupAffinity[]; // newer than containerd 1.6 (ignored / left default by it)
 }
 
 export interface ContainerResources {
@@ -212,7 +216,7 @@ export interface DNSConfig {
 export interface PortMapping {
   protocol: Protocol;
   container_port: number;
-  host_port: number;
+  host_port: number; // 0: no host port
   host_ip: string;
 }
 
@@ -227,7 +231,7 @@ export interface LinuxSandboxSecurityContext {
   run_as_group: Int64Value | null;
   seccomp: SecurityProfile | null;
   apparmor: SecurityProfile | null;
-  supplemental_groups_policy: SupplementalGroupsPolicy;
+  supplemental_groups_policy: SupplementalGroupsPolicy; // newer than containerd 1.6 (ignored / left default by it)
 }
 
 export interface LinuxPodSandboxConfig {
@@ -263,7 +267,7 @@ export interface PodSandboxMetadata {
 export interface PodSandboxConfig {
   metadata: PodSandboxMetadata | null;
   hostname: string;
-  log_directory: string;
+  log_directory: string; // e.g. /var/log/pods/<namespace>_<name>_<uid>
   dns_config: DNSConfig | null;
   port_mappings: PortMapping[];
   labels: Record<string, string>;
@@ -319,7 +323,7 @@ export interface PodSandboxStatus {
   id: string;
   metadata: PodSandboxMetadata | null;
   state: PodSandboxState;
-  created_at: Int64;
+  created_at: Int64; // ns since the epoch
   network: PodSandboxNetworkStatus | null;
   linux: LinuxPodSandboxStatus | null;
   labels: Record<string, string>;
@@ -330,8 +334,8 @@ export interface PodSandboxStatus {
 export interface PodSandboxStatusResponse {
   status: PodSandboxStatus | null;
   info: Record<string, string>;
-  containers_statuses: ContainerStatus[];
-  timestamp: Int64;
+  containers_statuses: ContainerStatus[]; // evented PLEG only; empty from containerd 1.6
+  timestamp: Int64; // evented PLEG only; "0" from containerd 1.6
 }
 
 export interface PodSandboxStateValue {
@@ -352,7 +356,7 @@ export interface PodSandbox {
   id: string;
   metadata: PodSandboxMetadata | null;
   state: PodSandboxState;
-  created_at: Int64;
+  created_at: Int64; // ns since the epoch
   labels: Record<string, string>;
   annotations: Record<string, string>;
   runtime_handler: string;
@@ -382,7 +386,7 @@ export interface LinuxContainerSecurityContext {
   readonly_paths: string[];
   seccomp: SecurityProfile | null;
   apparmor: SecurityProfile | null;
-  supplemental_groups_policy: SupplementalGroupsPolicy;
+  supplemental_groups_policy: SupplementalGroupsPolicy; // newer than containerd 1.6 (ignored / left default by it)
 }
 
 export interface LinuxContainerConfig {
@@ -409,21 +413,21 @@ export interface ContainerMetadata {
 export interface ContainerConfig {
   metadata: ContainerMetadata | null;
   image: ImageSpec | null;
-  command: string[];
-  args: string[];
+  command: string[]; // image ENTRYPOINT override
+  args: string[]; // image CMD override
   working_dir: string;
   envs: KeyValue[];
   mounts: Mount[];
   devices: Device[];
   labels: Record<string, string>;
   annotations: Record<string, string>;
-  log_path: string;
+  log_path: string; // relative to PodSandboxConfig.log_directory
   stdin: boolean;
   stdin_once: boolean;
   tty: boolean;
   linux: LinuxContainerConfig | null;
   windows: WindowsContainerConfig | null;
-  CDI_devices: CDIDevice[];
+  CDI_devices: CDIDevice[]; // newer than containerd 1.6 (ignored / left default by it)
 }
 
 export interface CreateContainerRequest {
@@ -444,7 +448,7 @@ export type StartContainerResponse = Empty;
 
 export interface StopContainerRequest {
   container_id: string;
-  timeout: Int64;
+  timeout: Int64; // grace period in seconds; 0 kills at once
 }
 
 export type StopContainerResponse = Empty;
@@ -477,10 +481,10 @@ export interface Container {
   image: ImageSpec | null;
   image_ref: string;
   state: ContainerState;
-  created_at: Int64;
+  created_at: Int64; // ns since the epoch
   labels: Record<string, string>;
   annotations: Record<string, string>;
-  image_id: string;
+  image_id: string; // newer than containerd 1.6 (ignored / left default by it)
 }
 
 export interface ListContainersResponse {
@@ -506,21 +510,21 @@ export interface ContainerStatus {
   id: string;
   metadata: ContainerMetadata | null;
   state: ContainerState;
-  created_at: Int64;
-  started_at: Int64;
-  finished_at: Int64;
+  created_at: Int64; // ns since the epoch
+  started_at: Int64; // ns since the epoch; 0 if never started
+  finished_at: Int64; // ns since the epoch; 0 if still running
   exit_code: number;
   image: ImageSpec | null;
   image_ref: string;
-  reason: string;
+  reason: string; // "OOMKilled" after a cgroup OOM kill
   message: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
   mounts: Mount[];
   log_path: string;
   resources: ContainerResources | null;
-  image_id: string;
-  user: ContainerUser | null;
+  image_id: string; // newer than containerd 1.6 (ignored / left default by it)
+  user: ContainerUser | null; // newer than containerd 1.6 (ignored / left default by it)
 }
 
 export interface ContainerStatusResponse {
@@ -549,7 +553,7 @@ export type ReopenContainerLogResponse = Empty;
 export interface ExecSyncRequest {
   container_id: string;
   cmd: string[];
-  timeout: Int64;
+  timeout: Int64; // seconds; 0 = no timeout
 }
 
 export interface ExecSyncResponse {
@@ -698,7 +702,7 @@ export interface ContainerStats {
   cpu: CpuUsage | null;
   memory: MemoryUsage | null;
   writable_layer: FilesystemUsage | null;
-  swap: SwapUsage | null;
+  swap: SwapUsage | null; // newer than containerd 1.6 (ignored / left default by it)
 }
 
 export interface WindowsContainerStats {
@@ -829,8 +833,8 @@ export interface StatusRequest {
 export interface StatusResponse {
   status: RuntimeStatus | null;
   info: Record<string, string>;
-  runtime_handlers: RuntimeHandler[];
-  features: RuntimeFeatures | null;
+  runtime_handlers: RuntimeHandler[]; // newer than containerd 1.6 (ignored / left default by it)
+  features: RuntimeFeatures | null; // newer than containerd 1.6 (ignored / left default by it)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -852,7 +856,7 @@ export interface Image {
   uid: Int64Value | null;
   username: string;
   spec: ImageSpec | null;
-  pinned: boolean;
+  pinned: boolean; // newer than containerd 1.6 (ignored / left default by it)
 }
 
 export interface ListImagesResponse {
@@ -865,7 +869,7 @@ export interface ImageStatusRequest {
 }
 
 export interface ImageStatusResponse {
-  image: Image | null;
+  image: Image | null; // null when the image is not present
   info: Record<string, string>;
 }
 
@@ -898,7 +902,7 @@ export type ImageFsInfoRequest = Empty;
 
 export interface ImageFsInfoResponse {
   image_filesystems: FilesystemUsage[];
-  container_filesystems: FilesystemUsage[];
+  container_filesystems: FilesystemUsage[]; // newer than containerd 1.6 (ignored / left default by it)
 }
 
 // ---------------------------------------------------------------------------------------------

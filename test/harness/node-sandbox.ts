@@ -113,7 +113,7 @@ export class NodeSandbox {
   }
 
   /** Where a path of the node's private file system view lives on the host. */
-  hostPath(nodePath: (typeof PRIVATE_PATHS)[number] | string): string {
+  hostPath(nodePath: string): string {
     for (const p of PRIVATE_PATHS) {
       if (nodePath === p || nodePath.startsWith(`${p}/`)) return join(this.dir, "private", p.slice(1), nodePath.slice(p.length));
     }

@@ -59,7 +59,10 @@ function containerConfig(name: string, script: string, image = "localhost/busybo
     image: { image },
     command: ["sh", "-c", script],
     log_path: `${name}/0.log`,
-    linux: { resources: { memory_limit_in_bytes: 64 * 1024 * 1024, cpu_shares: 2 } },
+    linux: {
+      resources: { memory_limit_in_bytes: 64 * 1024 * 1024, cpu_shares: 2 },
+      security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } },
+    },
   };
 }
 
@@ -122,6 +125,10 @@ describe("CRI client on real containerd", () => {
     const exec = await cri.runtime("ExecSync", { container_id: containerId, cmd: ["cat", "/etc/hostname"], timeout: 10 });
     expect(exec.exit_code).toBe(0);
     expect(exec.stdout.toString().trim()).toBe("web");
+    // Its own PID namespace: the container's command is PID 1, not the pause process.
+    const ps = await cri.runtime("ExecSync", { container_id: containerId, cmd: ["cat", "/proc/1/cmdline"], timeout: 10 });
+    expect(ps.stdout.toString().split("\0")[0]).toBe("sleep");
+    expect(ps.stdout.toString()).toContain("3600");
     const failing = await cri.runtime("ExecSync", { container_id: containerId, cmd: ["sh", "-c", "echo bad >&2; exit 3"], timeout: 10 });
     expect(failing.exit_code).toBe(3);
     expect(failing.stderr.toString()).toBe("bad\n");

@@ -1,0 +1,120 @@
+/**
+ * `npm run bench -- cri-floor`: the raw CRI floor on this machine, RunPodSandbox + CreateContainer +
+ * StartContainer through deckhand's CRI client against a sandbox node's containerd, one pod at a time and many
+ * at once. Later benchmarks (pod start through the kubelet) call measureCriFloor() in their own run, so the
+ * kubelet's figures always stand beside the floor measured on the same machine at the same moment.
+ */
+import { randomUUID } from "node:crypto";
+import { pathToFileURL } from "node:url";
+import type { CriClient } from "../kubelet/cri/client.ts";
+import type { Input, PodSandboxConfig } from "../kubelet/cri/types.ts";
+import { NodeSandbox } from "../test/harness/node-sandbox.ts";
+import { formatMs, summarize, type Summary } from "./stats.ts";
+
+export interface CriFloor {
+  sequential: { total: Summary; runPodSandbox: Summary; createContainer: Summary; startContainer: Summary };
+  concurrent: { pods: number; total: Summary; wallMs: number };
+}
+
+async function startPod(cri: CriClient, cgroupRoot: string, name: string): Promise<{ id: string; phases: [number, number, number] }> {
+  const uid = randomUUID();
+  const config: Input<PodSandboxConfig> = {
+    metadata: { name, namespace: "bench", uid, attempt: 0 },
+    hostname: name,
+    log_directory: `/var/log/pods/bench_${name}_${uid}`,
+    linux: {
+      cgroup_parent: `${cgroupRoot}/kubepods/besteffort/pod${uid}`,
+      security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } },
+    },
+  };
+  const t0 = performance.now();
+  const { pod_sandbox_id: id } = await cri.runtime("RunPodSandbox", { config });
+  const t1 = performance.now();
+  const { container_id } = await cri.runtime("CreateContainer", {
+    pod_sandbox_id: id,
+    sandbox_config: config,
+    config: {
+      metadata: { name: "main", attempt: 0 },
+      image: { image: "localhost/busybox:1" },
+      command: ["sleep", "3600"],
+      log_path: "main/0.log",
+      linux: { security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } } },
+    },
+  });
+  const t2 = performance.now();
+  await cri.runtime("StartContainer", { container_id });
+  const t3 = performance.now();
+  return { id, phases: [t1 - t0, t2 - t1, t3 - t2] };
+}
+
+async function removePods(cri: CriClient, ids: readonly string[]): Promise<void> {
+  await Promise.all(
+    ids.map(async (id) => {
+      await cri.runtime("StopPodSandbox", { pod_sandbox_id: id, });
+      await cri.runtime("RemovePodSandbox", { pod_sandbox_id: id });
+    }),
+  );
+}
+
+/** Measures the floor on a started sandbox node; leaves no pod behind. */
+export async function measureCriFloor(node: NodeSandbox, options: { sequential?: number; concurrent?: number } = {}): Promise<CriFloor> {
+  const cri = node.criClient();
+  const sequentialCount = options.sequential ?? 30;
+  const concurrentCount = options.concurrent ?? 20;
+  await removePods(cri, [(await startPod(cri, node.cgroupRoot, "warmup")).id]);
+
+  const phases: [number[], number[], number[]] = [[], [], []];
+  const totals: number[] = [];
+  const seqIds: string[] = [];
+  for (let i = 0; i < sequentialCount; i++) {
+    const { id, phases: p } = await startPod(cri, node.cgroupRoot, `seq-${i}`);
+    seqIds.push(id);
+    p.forEach((ms, k) => phases[k as 0 | 1 | 2].push(ms));
+    totals.push(p[0] + p[1] + p[2]);
+  }
+  await removePods(cri, seqIds);
+
+  const wall0 = performance.now();
+  const results = await Promise.all(
+    Array.from({ length: concurrentCount }, async (_, i) => {
+      const t0 = performance.now();
+      const { id } = await startPod(cri, node.cgroupRoot, `burst-${i}`);
+      return { id, ms: performance.now() - t0 };
+    }),
+  );
+  const wallMs = performance.now() - wall0;
+  await removePods(cri, results.map((r) => r.id));
+
+  return {
+    sequential: {
+      total: summarize(totals),
+      runPodSandbox: summarize(phases[0]),
+      createContainer: summarize(phases[1]),
+      startContainer: summarize(phases[2]),
+    },
+    concurrent: { pods: concurrentCount, total: summarize(results.map((r) => r.ms)), wallMs },
+  };
+}
+
+export function printCriFloor(floor: CriFloor): void {
+  const row = (name: string, s: Summary): string => `  ${name.padEnd(34)} p50 ${formatMs(s.p50)}  p99 ${formatMs(s.p99)}  (n=${s.n})`;
+  console.log(`CRI floor (containerd through deckhand's CRI client, reference bridge CNI)`);
+  console.log(`one pod at a time:`);
+  console.log(row("RunPodSandbox", floor.sequential.runPodSandbox));
+  console.log(row("CreateContainer", floor.sequential.createContainer));
+  console.log(row("StartContainer", floor.sequential.startContainer));
+  console.log(row("sandbox + create + start", floor.sequential.total));
+  console.log(`${floor.concurrent.pods} at once:`);
+  console.log(row("each pod, sandbox + create + start", floor.concurrent.total));
+  console.log(`  all ${floor.concurrent.pods} running after ${formatMs(floor.concurrent.wallMs)}`);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const node = new NodeSandbox();
+  try {
+    await node.start();
+    printCriFloor(await measureCriFloor(node));
+  } finally {
+    await node.teardown();
+  }
+}
