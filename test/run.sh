@@ -2,7 +2,7 @@
 # The one test command (`npm test`): set-up, type check, lint, unit tests, then end-to-end tests on real parts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash test/setup.sh
 export PATH="$PWD/node_modules/.bin:$PATH"
 
 echo "== type check"

@@ -10,5 +10,5 @@ if [ -z "$name" ] || [ ! -f "bench/$name.ts" ]; then
   exit 2
 fi
 shift
-bash scripts/setup.sh
+bash test/setup.sh
 exec node_modules/.bin/node "bench/$name.ts" "$@"
