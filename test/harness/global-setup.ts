@@ -3,7 +3,7 @@
  * (cached), and after every suite fail the run if anything was left on the machine.
  */
 import { NodeSandbox } from "./node-sandbox.ts";
-import { findLeaks, staleSandboxes, takeBaseline } from "./leaks.ts";
+import { findLeaks, runTag, staleSandboxes, takeBaseline } from "./leaks.ts";
 import { buildTestImages } from "./images.ts";
 
 export default async function setup(): Promise<() => Promise<void>> {
@@ -12,6 +12,7 @@ export default async function setup(): Promise<() => Promise<void>> {
     console.warn(`e2e: removing ${name}, left by a run that is no longer alive`);
     await new NodeSandbox({ name }).teardown().catch((err: unknown) => console.warn(String(err)));
   }
+  runTag(); // fixed here, before the workers start, so they inherit it
   const baseline = await takeBaseline();
   await buildTestImages();
   return async () => {

@@ -12,10 +12,14 @@ import { createReadStream } from "node:fs";
 import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { DeckhandError, errorMessage } from "../../src-shared/errors.ts";
-import { run } from "../../src-shared/exec.ts";
+import { run, type RunOptions } from "../../src-shared/exec.ts";
 
-/** Bump when anything about what is built changes: it is part of the cache key. */
+/**
+ * Bump when anything about what is built changes (files, modes, config, even the history text): it is part of
+ * the cache key, and a cache entry under an unchanged key would otherwise differ from a fresh build.
+ */
 export const IMAGE_BUILDER_VERSION = 1;
+const BUILDER_NAME = "deckhand test image builder";
 export const BUSYBOX_IMAGE_REF = "localhost/busybox:1";
 export const PAUSE_IMAGE_REF = "localhost/pause:1";
 export const DEFAULT_IMAGE_CACHE_DIR = "/var/cache/deckhand-test/images";
@@ -86,6 +90,29 @@ interface ImageSpec {
 }
 
 const inFlight = new Map<string, Promise<BuiltImage>>();
+const TMP_PREFIX = ".tmp-";
+
+/** Removes temp dirs of earlier builds of `finalDir` whose process is gone (killed mid-build). */
+async function removeAbandonedBuilds(finalDir: string): Promise<void> {
+  const parent = path.dirname(finalDir);
+  const prefix = `${TMP_PREFIX}${path.basename(finalDir)}-`;
+  for (const entry of await readdir(parent).catch(() => [])) {
+    if (!entry.startsWith(prefix)) continue;
+    const pid = Number(entry.slice(prefix.length).split("-")[0]);
+    if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) {
+      await rm(path.join(parent, entry), { recursive: true, force: true });
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
 
 /**
  * Builds (or finds in the cache) `localhost/busybox:1` and `localhost/pause:1`. Safe to call from several
@@ -99,13 +126,16 @@ export async function buildTestImages(options: BuildOptions = {}): Promise<TestI
     .update(`deckhand test images v${IMAGE_BUILDER_VERSION}\n${busyboxSha}\n`)
     .digest("hex")
     .slice(0, 16);
-  const [busybox, pause] = await Promise.all(
+  // allSettled: when one build fails, the other has finished (and cleaned up) before this returns.
+  const [busybox, pause] = await Promise.allSettled(
     [busyboxSpec(), pauseSpec()].map((spec) =>
       cachedBuild(spec, path.join(cacheDir, `${spec.name}-${key}`), busyboxPath, busyboxSha, options.signal),
     ),
   );
+  if (busybox?.status === "rejected") throw busybox.reason;
+  if (pause?.status === "rejected") throw pause.reason;
   if (busybox === undefined || pause === undefined) throw new DeckhandError("Internal", "image build lost a result");
-  return { busybox, pause };
+  return { busybox: busybox.value, pause: pause.value };
 }
 
 function cachedBuild(
@@ -121,7 +151,9 @@ function cachedBuild(
       const cached = await loadBuilt(finalDir);
       if (cached !== undefined) return cached;
       await mkdir(path.dirname(finalDir), { recursive: true });
-      const tmp = `${path.dirname(finalDir)}/.tmp-${path.basename(finalDir)}-${process.pid}-${randomBytes(4).toString("hex")}`;
+      await removeAbandonedBuilds(finalDir);
+      const suffix = `${process.pid}-${randomBytes(4).toString("hex")}`;
+      const tmp = path.join(path.dirname(finalDir), `${TMP_PREFIX}${path.basename(finalDir)}-${suffix}`);
       try {
         await mkdir(tmp);
         await buildInto(spec, tmp, busyboxPath, busyboxSha, signal);
@@ -136,12 +168,15 @@ function cachedBuild(
         await rm(tmp, { recursive: true, force: true });
       }
       const built = await loadBuilt(finalDir);
-      if (built === undefined) throw new DeckhandError("Internal", `image build of ${spec.ref} left nothing in ${finalDir}`);
+      if (built === undefined) {
+        throw new DeckhandError("Internal", `image build of ${spec.ref} left nothing in ${finalDir}`);
+      }
       return built;
     })();
     inFlight.set(finalDir, pending);
-    // A failed build must not stick: the next call tries again.
-    pending.catch(() => inFlight.delete(finalDir));
+    // Only concurrent calls share a build; later ones look at the disk again (cheap, and sees a wiped cache).
+    const forget = (): void => void inFlight.delete(finalDir);
+    pending.then(forget, forget);
   }
   return pending;
 }
@@ -158,12 +193,14 @@ async function loadBuilt(dir: string): Promise<BuiltImage | undefined> {
   try {
     const [layout] = await Promise.all([verifyLayout(layoutDir), stat(archivePath)]);
     const only = layout.images[0];
-    if (layout.images.length !== 1 || only === undefined) throw new Error(`expected one image, found ${layout.images.length}`);
-    return { ref: only.ref, layoutDir, archivePath, manifestDigest: only.manifestDigest, configDigest: only.configDigest };
+    if (layout.images.length !== 1 || only === undefined) {
+      throw new Error(`expected one image, found ${layout.images.length}`);
+    }
+    const { ref, manifestDigest, configDigest } = only;
+    return { ref, layoutDir, archivePath, manifestDigest, configDigest };
   } catch (err) {
-    throw new DeckhandError("FailedPrecondition", `cached test image in ${dir} is damaged (remove the directory): ${errorMessage(err)}`, {
-      cause: err,
-    });
+    const message = `cached test image in ${dir} is damaged (remove the directory): ${errorMessage(err)}`;
+    throw new DeckhandError("FailedPrecondition", message, { cause: err });
   }
 }
 
@@ -184,7 +221,11 @@ async function buildInto(
   // The layer: tar of the root filesystem (its sha256 is the diff id), then gzip -n of it.
   const layerTar = path.join(dir, "layer.tar");
   const topLevel = await readdirSorted(rootfs);
-  await run("tar", ["--create", `--file=${layerTar}`, ...REPRODUCIBLE_TAR_FLAGS, "-C", rootfs, "--", ...topLevel], withSignal(signal));
+  await run(
+    "tar",
+    ["--create", `--file=${layerTar}`, ...REPRODUCIBLE_TAR_FLAGS, "-C", rootfs, "--", ...topLevel],
+    withSignal(signal),
+  );
   await run("gzip", ["-n", "-9", "--keep", "--", layerTar], withSignal(signal));
   const diffId = await sha256File(layerTar);
   const layerGz = `${layerTar}.gz`;
@@ -198,7 +239,7 @@ async function buildInto(
     os: "linux",
     config: spec.config,
     rootfs: { type: "layers", diff_ids: [diffId] },
-    history: [{ created: EPOCH, created_by: `deckhand test image builder v${IMAGE_BUILDER_VERSION} from busybox ${busyboxSha}` }],
+    history: [{ created: EPOCH, created_by: `${BUILDER_NAME} v${IMAGE_BUILDER_VERSION} from busybox ${busyboxSha}` }],
   };
   const configDesc = await writeBlob(blobsDir, MEDIA_CONFIG, config);
   const manifest = {
@@ -222,9 +263,11 @@ async function buildInto(
   await writeFile(path.join(layoutDir, "index.json"), JSON.stringify(index));
   await writeFile(path.join(layoutDir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
   await setModes(layoutDir);
+  const archive = path.join(dir, "image.oci.tar");
+  const layoutEntries = ["blobs", "index.json", "oci-layout"];
   await run(
     "tar",
-    ["--create", `--file=${path.join(dir, "image.oci.tar")}`, ...REPRODUCIBLE_TAR_FLAGS, "-C", layoutDir, "--", "blobs", "index.json", "oci-layout"],
+    ["--create", `--file=${archive}`, ...REPRODUCIBLE_TAR_FLAGS, "-C", layoutDir, "--", ...layoutEntries],
     withSignal(signal),
   );
   await rm(rootfs, { recursive: true, force: true });
@@ -349,15 +392,26 @@ export interface LayoutImage {
  * (manifests, configs, layers) is present with the size and sha256 its descriptor claims.
  */
 export async function verifyLayout(layoutDir: string): Promise<{ images: LayoutImage[] }> {
-  const ociLayout = JSON.parse(await readFile(path.join(layoutDir, "oci-layout"), "utf8")) as { imageLayoutVersion?: unknown };
-  if (ociLayout.imageLayoutVersion !== "1.0.0") throw new Error(`oci-layout: unexpected imageLayoutVersion ${String(ociLayout.imageLayoutVersion)}`);
-  const index = JSON.parse(await readFile(path.join(layoutDir, "index.json"), "utf8")) as { schemaVersion?: unknown; manifests?: Descriptor[] };
-  if (index.schemaVersion !== 2 || !Array.isArray(index.manifests)) throw new Error("index.json: not an OCI image index");
+  const ociLayout = JSON.parse(await readFile(path.join(layoutDir, "oci-layout"), "utf8")) as {
+    imageLayoutVersion?: unknown;
+  };
+  if (ociLayout.imageLayoutVersion !== "1.0.0") {
+    throw new Error(`oci-layout: unexpected imageLayoutVersion ${String(ociLayout.imageLayoutVersion)}`);
+  }
+  const index = JSON.parse(await readFile(path.join(layoutDir, "index.json"), "utf8")) as {
+    schemaVersion?: unknown;
+    manifests?: Descriptor[];
+  };
+  if (index.schemaVersion !== 2 || !Array.isArray(index.manifests)) {
+    throw new Error("index.json: not an OCI image index");
+  }
   const images: LayoutImage[] = [];
   for (const desc of index.manifests) {
     const manifestBytes = await readBlob(layoutDir, desc);
     const manifest = JSON.parse(manifestBytes.toString("utf8")) as { config?: Descriptor; layers?: Descriptor[] };
-    if (manifest.config === undefined || !Array.isArray(manifest.layers)) throw new Error(`manifest ${desc.digest}: no config or layers`);
+    if (manifest.config === undefined || !Array.isArray(manifest.layers)) {
+      throw new Error(`manifest ${desc.digest}: no config or layers`);
+    }
     await readBlob(layoutDir, manifest.config);
     for (const layer of manifest.layers) await readBlob(layoutDir, layer);
     images.push({
@@ -374,7 +428,9 @@ async function readBlob(layoutDir: string, desc: Descriptor): Promise<Buffer> {
   const m = /^sha256:([0-9a-f]{64})$/.exec(desc.digest);
   if (m?.[1] === undefined) throw new Error(`unsupported digest ${desc.digest}`);
   const bytes = await readFile(path.join(layoutDir, "blobs", "sha256", m[1]));
-  if (bytes.length !== desc.size) throw new Error(`blob ${desc.digest}: size ${bytes.length}, descriptor says ${desc.size}`);
+  if (bytes.length !== desc.size) {
+    throw new Error(`blob ${desc.digest}: size ${bytes.length}, descriptor says ${desc.size}`);
+  }
   const actual = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
   if (actual !== desc.digest) throw new Error(`blob ${desc.digest}: content hashes to ${actual}`);
   return bytes;
@@ -417,18 +473,19 @@ export async function importImages(opts: ImportOptions): Promise<ImportedImage[]
   const namespace = opts.namespace ?? "k8s.io";
   const snapshotter = opts.snapshotter ?? "overlayfs";
   for (const image of opts.images) {
-    await run(
-      "ctr",
-      ["--address", opts.address, "--namespace", namespace, "images", "import", "--snapshotter", snapshotter, "--", image.archivePath],
-      ctrOptions(opts.signal),
-    );
+    const args = ["--address", opts.address, "--namespace", namespace, "images", "import"];
+    await run("ctr", [...args, "--snapshotter", snapshotter, "--", image.archivePath], ctrOptions(opts.signal));
   }
   const listed = await listContainerdImages(opts);
   return opts.images.map((image) => {
     const found = listed.find((l) => l.ref === image.ref);
-    if (found === undefined) throw new DeckhandError("NotFound", `ctr images import of ${image.archivePath} did not create ${image.ref}`);
-    if (found.digest !== image.manifestDigest)
-      throw new DeckhandError("Internal", `containerd has ${image.ref} at ${found.digest}, the build made ${image.manifestDigest}`);
+    if (found === undefined) {
+      throw new DeckhandError("NotFound", `ctr images import of ${image.archivePath} did not create ${image.ref}`);
+    }
+    if (found.digest !== image.manifestDigest) {
+      const message = `containerd has ${image.ref} at ${found.digest}, the build made ${image.manifestDigest}`;
+      throw new DeckhandError("Internal", message);
+    }
     return { ref: image.ref, manifestDigest: image.manifestDigest, configDigest: image.configDigest };
   });
 }
@@ -449,7 +506,7 @@ export async function listContainerdImages(opts: ContainerdTarget): Promise<Cont
 }
 
 /** ctr reads CONTAINERD_* variables for defaults; give it none so only the flags count. */
-function ctrOptions(signal: AbortSignal | undefined): { env: NodeJS.ProcessEnv; timeoutMs: number; signal?: AbortSignal } {
+function ctrOptions(signal: AbortSignal | undefined): RunOptions {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("CONTAINERD_")) env[k] = v;
   return { env, timeoutMs: 60_000, ...withSignal(signal) };

@@ -9,7 +9,6 @@
  * it with `nsenter --mount=<file> --net=/run/netns/<name>` (see shared/notes/runtime-facts.md).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { createWriteStream, existsSync } from "node:fs";
 import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -18,7 +17,7 @@ import { run, type RunOptions, type RunResult } from "../../src-shared/exec.ts";
 import { DeckhandError } from "../../src-shared/errors.ts";
 import { CriClient } from "../../kubelet/cri/client.ts";
 import { cgroupHierarchies, removeCgroupTree } from "../../src-shared/cgroups.ts";
-import { SANDBOX_PREFIX, writeOwnerFile } from "./leaks.ts";
+import { uniqueName, writeOwnerFile } from "./leaks.ts";
 import { buildTestImages, importImages } from "./images.ts";
 
 /** Host paths that containerd 1.6 and libcni use whatever their config says; each node gets its own copy. */
@@ -60,7 +59,7 @@ export class NodeSandbox {
 
   constructor(options: NodeSandboxOptions = {}) {
     this.options = options;
-    this.name = options.name ?? `${SANDBOX_PREFIX}${randomBytes(4).toString("hex")}`;
+    this.name = options.name ?? uniqueName();
     this.dir = join("/tmp", this.name);
     this.netnsPath = `/run/netns/${this.name}`;
     this.mountNsFile = join(this.dir, "ns", "mnt");
@@ -190,7 +189,8 @@ ${this.options.extraContainerdConfig ?? ""}`;
     await writeFile(join(hostDir, "ca.crt"), caCertPem);
     await writeFile(
       join(hostDir, "hosts.toml"),
-      `server = "https://${host}"\n[host."https://${host}"]\n  capabilities = ["pull", "resolve"]\n  ca = "${join(hostDir, "ca.crt")}"\n`,
+      // containerd 1.6 also tries `server` as a last-resort host with its own settings: it needs the CA too.
+      `server = "https://${host}"\nca = "${join(hostDir, "ca.crt")}"\n[host."https://${host}"]\n  capabilities = ["pull", "resolve"]\n  ca = "${join(hostDir, "ca.crt")}"\n`,
     );
   }
 
