@@ -1,0 +1,260 @@
+/**
+ * A small REST client for the Kubernetes API, on @kubernetes/client-node's KubeConfig for everything about
+ * identity (client certificates, bearer tokens, exec plugins, the cluster CA).
+ *
+ * Why not the generated API classes: a node agent makes a handful of calls (get, list, watch, create, update,
+ * the three patch types, delete) on a hot path; speaking REST directly keeps them cheap, gives patches their
+ * proper content types, and lets errors come back as the API's own Status (reason, code, field causes).
+ */
+import https from "node:https";
+import http from "node:http";
+import { createInterface } from "node:readline";
+import { KubeConfig } from "@kubernetes/client-node";
+import { DeckhandError, type ErrorCode } from "../errors.ts";
+
+/** The API's error body (meta/v1 Status). */
+export interface ApiStatus {
+  kind?: string;
+  apiVersion?: string;
+  status?: string;
+  message?: string;
+  reason?: string;
+  code?: number;
+  details?: { name?: string; group?: string; kind?: string; causes?: { reason?: string; message?: string; field?: string }[]; retryAfterSeconds?: number };
+}
+
+const HTTP_TO_CODE: Record<number, ErrorCode> = {
+  400: "InvalidArgument",
+  401: "Unauthenticated",
+  403: "PermissionDenied",
+  404: "NotFound",
+  409: "AlreadyExists", // or Conflict: see ApiError.reason
+  410: "FailedPrecondition",
+  422: "InvalidArgument",
+  429: "ResourceExhausted",
+  500: "Internal",
+  503: "Unavailable",
+  504: "DeadlineExceeded",
+};
+
+/** A failed API call: `status` is the HTTP code, `reason` the Status reason (NotFound, Conflict, Gone, Invalid...). */
+export class ApiError extends DeckhandError {
+  readonly status: number;
+  readonly reason: string;
+  readonly body: ApiStatus | undefined;
+  constructor(status: number, method: string, path: string, body: ApiStatus | undefined, text: string) {
+    const reason = body?.reason ?? (status === 0 ? "ConnectionFailed" : `HTTP${status}`);
+    super(status === 0 ? "Unavailable" : (HTTP_TO_CODE[status] ?? (status >= 500 ? "Unavailable" : "Unknown")), `${method} ${path}: ${status || "no answer"} ${reason}: ${body?.message ?? text}`.trim(), {
+      details: { status, reason },
+    });
+    this.name = "ApiError";
+    this.status = status;
+    this.reason = reason;
+    this.body = body;
+  }
+}
+
+export function isApiError(err: unknown, reasonOrStatus?: string | number): err is ApiError {
+  if (!(err instanceof ApiError)) return false;
+  if (reasonOrStatus === undefined) return true;
+  return typeof reasonOrStatus === "number" ? err.status === reasonOrStatus : err.reason === reasonOrStatus;
+}
+
+export type PatchType = "strategic" | "merge" | "json" | "apply";
+const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
+  strategic: "application/strategic-merge-patch+json",
+  merge: "application/merge-patch+json",
+  json: "application/json-patch+json",
+  apply: "application/apply-patch+yaml",
+};
+
+/** Where a resource lives: `/api/v1/namespaces/ns/pods/name/status` and the like. */
+export interface ResourceRef {
+  /** "" for the core group. */
+  group: string;
+  version: string;
+  /** Plural: pods, nodes, leases... */
+  resource: string;
+  namespace?: string | undefined;
+  name?: string | undefined;
+  subresource?: string | undefined;
+}
+
+export function resourcePath(ref: ResourceRef): string {
+  const base = ref.group === "" ? `/api/${ref.version}` : `/apis/${ref.group}/${ref.version}`;
+  const ns = ref.namespace ? `/namespaces/${encodeURIComponent(ref.namespace)}` : "";
+  const name = ref.name ? `/${encodeURIComponent(ref.name)}` : "";
+  const sub = ref.subresource ? `/${ref.subresource}` : "";
+  return `${base}${ns}/${ref.resource}${name}${sub}`;
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal;
+  /** Whole-request deadline; default 30 s (watches have none). */
+  timeoutMs?: number;
+}
+
+/** One event of a watch stream. */
+export interface WatchEvent<T = unknown> {
+  type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+  object: T;
+}
+
+export interface KubeClientOptions {
+  /** User-Agent, as `kubelet/v1.33.0 (linux/amd64) deckhand`. */
+  userAgent?: string;
+  /** Requests per second the client lets through (client-go's QPS); default unlimited. */
+  qps?: number;
+}
+
+export class KubeClient {
+  readonly kubeConfig: KubeConfig;
+  private readonly server: URL;
+  private readonly agent: https.Agent | http.Agent;
+  private readonly userAgent: string;
+
+  constructor(kubeConfig: KubeConfig, options: KubeClientOptions = {}) {
+    const cluster = kubeConfig.getCurrentCluster();
+    if (!cluster) throw new DeckhandError("InvalidConfig", `kubeconfig: the current context "${kubeConfig.getCurrentContext()}" names no cluster`);
+    this.kubeConfig = kubeConfig;
+    this.server = new URL(cluster.server);
+    this.userAgent = options.userAgent ?? "deckhand";
+    this.agent = this.server.protocol === "https:" ? new https.Agent({ keepAlive: true, maxSockets: 50 }) : new http.Agent({ keepAlive: true, maxSockets: 50 });
+  }
+
+  /** A client from a kubeconfig file (or the default loading rules when no path is given). */
+  static fromFile(path?: string, options: KubeClientOptions = {}): KubeClient {
+    const kc = new KubeConfig();
+    try {
+      if (path) kc.loadFromFile(path);
+      else kc.loadFromDefault();
+    } catch (err) {
+      throw new DeckhandError("InvalidConfig", `kubeconfig ${path ?? "(default)"}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    return new KubeClient(kc, options);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private async requestOptions(method: string, path: string, query: RequestOptions["query"], headers: Record<string, string>): Promise<https.RequestOptions> {
+    const url = new URL(this.server.pathname.replace(/\/$/, "") + path, this.server);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const opts: https.RequestOptions = {
+      method,
+      protocol: url.protocol,
+      hostname: url.hostname.replace(/^\[|\]$/g, ""),
+      port: url.port,
+      path: url.pathname + url.search,
+      headers: { Accept: "application/json", "User-Agent": this.userAgent, ...headers },
+    };
+    // Credentials (client cert/key, CA, bearer token) as the kubeconfig says; exec plugins refresh here.
+    await this.kubeConfig.applyToHTTPSOptions(opts);
+    opts.agent = this.agent;
+    return opts;
+  }
+
+  /** One request; the parsed JSON answer, or an ApiError carrying the API's Status. */
+  async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const body = options.body === undefined ? undefined : typeof options.body === "string" ? options.body : JSON.stringify(options.body);
+    const headers: Record<string, string> = {};
+    if (body !== undefined) {
+      headers["Content-Type"] = options.contentType ?? "application/json";
+      headers["Content-Length"] = String(Buffer.byteLength(body));
+    }
+    const reqOpts = await this.requestOptions(method, path, options.query, headers);
+    const signals = [AbortSignal.timeout(options.timeoutMs ?? 30_000)];
+    if (options.signal) signals.push(options.signal);
+    reqOpts.signal = AbortSignal.any(signals);
+    const mod = reqOpts.protocol === "https:" ? https : http;
+    return new Promise<T>((resolve, reject) => {
+      const req = mod.request(reqOpts, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", (err) => reject(new ApiError(0, method, path, undefined, err.message)));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          const status = res.statusCode ?? 0;
+          let parsed: unknown;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            parsed = undefined;
+          }
+          if (status >= 200 && status < 300) resolve(parsed as T);
+          else reject(new ApiError(status, method, path, parsed as ApiStatus | undefined, text.slice(0, 500)));
+        });
+      });
+      req.on("error", (err) => {
+        if (options.signal?.aborted) reject(new DeckhandError("Cancelled", `${method} ${path}: aborted`, { cause: err }));
+        else if (err.name === "AbortError" || err.name === "TimeoutError") reject(new ApiError(0, method, path, undefined, "timed out"));
+        else reject(new ApiError(0, method, path, undefined, err.message));
+      });
+      if (body !== undefined) req.write(body);
+      req.end();
+    });
+  }
+
+  get<T>(ref: ResourceRef, options: RequestOptions = {}): Promise<T> {
+    return this.request<T>("GET", resourcePath(ref), options);
+  }
+
+  create<T>(ref: ResourceRef, object: unknown, options: RequestOptions = {}): Promise<T> {
+    return this.request<T>("POST", resourcePath({ ...ref, name: undefined }), { ...options, body: object });
+  }
+
+  update<T>(ref: ResourceRef, object: unknown, options: RequestOptions = {}): Promise<T> {
+    return this.request<T>("PUT", resourcePath(ref), { ...options, body: object });
+  }
+
+  patch<T>(ref: ResourceRef, type: PatchType, patch: unknown, options: RequestOptions = {}): Promise<T> {
+    return this.request<T>("PATCH", resourcePath(ref), { ...options, body: patch, contentType: PATCH_CONTENT_TYPES[type] });
+  }
+
+  delete<T>(ref: ResourceRef, deleteOptions: { gracePeriodSeconds?: number; preconditions?: { uid?: string; resourceVersion?: string } } = {}, options: RequestOptions = {}): Promise<T> {
+    return this.request<T>("DELETE", resourcePath(ref), { ...options, body: { kind: "DeleteOptions", apiVersion: "v1", ...deleteOptions } });
+  }
+
+  /**
+   * A watch stream: yields events until the server ends it, the signal aborts, or the connection fails
+   * (then it throws an ApiError with status 0). A watch refused at start (410 Gone...) throws its Status.
+   */
+  async *watch<T = unknown>(path: string, query: RequestOptions["query"], signal?: AbortSignal): AsyncGenerator<WatchEvent<T>> {
+    const reqOpts = await this.requestOptions("GET", path, { ...query, watch: "true" }, {});
+    if (signal) reqOpts.signal = signal;
+    const mod = reqOpts.protocol === "https:" ? https : http;
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = mod.request(reqOpts, resolve);
+      req.on("error", (err) => reject(signal?.aborted ? new DeckhandError("Cancelled", `watch ${path}: aborted`, { cause: err }) : new ApiError(0, "WATCH", path, undefined, err.message)));
+      req.end();
+    });
+    if ((res.statusCode ?? 0) !== 200) {
+      const chunks: Buffer[] = [];
+      for await (const c of res) chunks.push(c as Buffer);
+      const text = Buffer.concat(chunks).toString("utf8");
+      let body: ApiStatus | undefined;
+      try {
+        body = JSON.parse(text) as ApiStatus;
+      } catch {
+        body = undefined;
+      }
+      throw new ApiError(res.statusCode ?? 0, "WATCH", path, body, text.slice(0, 500));
+    }
+    const lines = createInterface({ input: res, crlfDelay: Infinity });
+    try {
+      for await (const line of lines) {
+        if (!line.trim()) continue;
+        yield JSON.parse(line) as WatchEvent<T>;
+      }
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw new ApiError(0, "WATCH", path, undefined, err instanceof Error ? err.message : String(err));
+    } finally {
+      res.destroy();
+    }
+  }
+}
