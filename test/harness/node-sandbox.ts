@@ -36,6 +36,11 @@ export interface NodeSandboxOptions {
   extraContainerdConfig?: string;
   /** Import the test images (busybox and pause) after containerd starts; default true. */
   importImages?: boolean;
+  /**
+   * The node's own address (CIDR, e.g. "172.31.0.10/24") on an `eth0` inside the node, for a kubelet to
+   * report as InternalIP when no underlay link joins nodes. Nothing outside the node's namespace sees it.
+   */
+  nodeAddress?: string;
 }
 
 export class NodeSandbox {
@@ -93,6 +98,13 @@ export class NodeSandbox {
     await writeOwnerFile(this.dir);
     await run("ip", ["netns", "add", this.name], opts);
     await run("ip", ["-n", this.name, "link", "set", "lo", "up"], opts);
+    if (this.options.nodeAddress) {
+      // This kernel has no dummy device: a veth pair with both ends inside the node serves as well.
+      await run("ip", ["-n", this.name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0-peer"], opts);
+      await run("ip", ["-n", this.name, "addr", "add", this.options.nodeAddress, "dev", "eth0"], opts);
+      await run("ip", ["-n", this.name, "link", "set", "eth0-peer", "up"], opts);
+      await run("ip", ["-n", this.name, "link", "set", "eth0", "up"], opts);
+    }
     // The ns file must sit on a private mount, or the kernel refuses to pin a mount namespace there (on hosts
     // whose / is a shared mount, as with systemd).
     await run("mount", ["--bind", join(this.dir, "ns"), join(this.dir, "ns")], opts);
@@ -109,6 +121,11 @@ export class NodeSandbox {
       [`--net=${this.netnsPath}`, "unshare", `--mount=${this.mountNsFile}`, "--propagation", "slave", "sh", "-ec", script],
       opts,
     );
+  }
+
+  /** The node's address without prefix length, when it has one. */
+  get nodeIP(): string | undefined {
+    return this.options.nodeAddress?.split("/")[0];
   }
 
   /** Where a path of the node's private file system view lives on the host. */

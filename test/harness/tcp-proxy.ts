@@ -10,10 +10,13 @@ export class TcpProxy {
   private readonly sockets = new Set<net.Socket>();
   private blocked = false;
   readonly target: { host: string; port: number };
+  /** Listen on this unix socket instead of a loopback port (to be reached from another network namespace). */
+  readonly socketPath: string | undefined;
   port = 0;
 
-  constructor(target: { host: string; port: number }) {
+  constructor(target: { host: string; port: number }, options: { socketPath?: string } = {}) {
     this.target = target;
+    this.socketPath = options.socketPath;
   }
 
   async start(): Promise<void> {
@@ -33,6 +36,10 @@ export class TcpProxy {
       upstream.on("close", () => client.destroy());
     });
     this.server = server;
+    if (this.socketPath !== undefined) {
+      await new Promise<void>((resolve) => server.listen(this.socketPath, resolve));
+      return;
+    }
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     this.port = (server.address() as net.AddressInfo).port;
   }

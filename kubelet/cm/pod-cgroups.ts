@@ -1,0 +1,98 @@
+/**
+ * Pod-level cgroups with the cgroupfs driver, laid out as upstream: `<cgroupRoot>/kubepods/pod<uid>` for
+ * Guaranteed pods, `<cgroupRoot>/kubepods/{burstable,besteffort}/pod<uid>` for the others. The kubelet creates
+ * them with the pod's limits before the sandbox, and removes them after the pod: containerd never does.
+ */
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { cgroupHierarchies, removeCgroupTree, type CgroupHierarchy } from "../../src-shared/cgroups.ts";
+import type { Logger } from "../../src-shared/log.ts";
+import { errorMessage } from "../../src-shared/errors.ts";
+
+export type QOSClass = "Guaranteed" | "Burstable" | "BestEffort";
+
+export function qosCgroupPath(cgroupRoot: string, qos: QOSClass): string {
+  const root = cgroupRoot === "/" ? "" : cgroupRoot.replace(/\/$/, "");
+  if (qos === "Guaranteed") return `${root}/kubepods`;
+  return `${root}/kubepods/${qos.toLowerCase()}`;
+}
+
+export function podCgroupPath(cgroupRoot: string, qos: QOSClass, uid: string): string {
+  return `${qosCgroupPath(cgroupRoot, qos)}/pod${uid}`;
+}
+
+/** Pod-level limits: sums over the containers, as upstream's ResourceConfigForPod. Undefined = unlimited. */
+export interface PodResourceConfig {
+  cpuShares: number;
+  cpuQuotaUs?: number;
+  cpuPeriodUs?: number;
+  memoryLimitBytes?: number;
+}
+
+/** cgroup v2 cpu.weight from v1 shares (the linear conversion runc uses: 2..262144 → 1..10000). */
+export function sharesToWeight(shares: number): number {
+  if (shares <= 0) return 100;
+  return Math.max(1, Math.min(10_000, 1 + Math.floor(((shares - 2) * 9999) / 262142)));
+}
+
+function controllers(h: CgroupHierarchy): Set<string> {
+  return new Set(h.options.split(","));
+}
+
+export class PodCgroupManager {
+  private readonly cgroupRoot: string;
+  private readonly log: Logger | undefined;
+  private hierarchies: CgroupHierarchy[] | undefined;
+
+  constructor(options: { cgroupRoot: string; logger?: Logger }) {
+    this.cgroupRoot = options.cgroupRoot;
+    this.log = options.logger?.child({ component: "pod-cgroups" });
+  }
+
+  private async all(): Promise<CgroupHierarchy[]> {
+    this.hierarchies ??= await cgroupHierarchies();
+    return this.hierarchies;
+  }
+
+  /** Creates (or updates the limits of) the pod's cgroup in every hierarchy. */
+  async ensure(uid: string, qos: QOSClass, resources: PodResourceConfig): Promise<string> {
+    const path = podCgroupPath(this.cgroupRoot, qos, uid);
+    for (const h of await this.all()) {
+      const dir = join(h.mountPoint, path);
+      await mkdir(dir, { recursive: true });
+      const writes: [string, string][] = [];
+      if (h.fsType === "cgroup2") {
+        writes.push(["cpu.weight", String(sharesToWeight(resources.cpuShares))]);
+        if (resources.cpuQuotaUs !== undefined) writes.push(["cpu.max", `${resources.cpuQuotaUs} ${resources.cpuPeriodUs ?? 100_000}`]);
+        if (resources.memoryLimitBytes !== undefined) writes.push(["memory.max", String(resources.memoryLimitBytes)]);
+      } else {
+        const c = controllers(h);
+        if (c.has("cpu")) {
+          writes.push(["cpu.shares", String(resources.cpuShares)]);
+          if (resources.cpuQuotaUs !== undefined) {
+            writes.push(["cpu.cfs_period_us", String(resources.cpuPeriodUs ?? 100_000)], ["cpu.cfs_quota_us", String(resources.cpuQuotaUs)]);
+          }
+        }
+        if (c.has("memory") && resources.memoryLimitBytes !== undefined) writes.push(["memory.limit_in_bytes", String(resources.memoryLimitBytes)]);
+      }
+      for (const [file, value] of writes) {
+        // A v2 hierarchy whose parent does not delegate a controller has no such file: nothing to limit there.
+        if (!existsSync(join(dir, file))) continue;
+        try {
+          await writeFile(join(dir, file), value);
+        } catch (err) {
+          this.log?.warn({ cgroup: dir, file, value, err: errorMessage(err) }, "could not set pod cgroup limit");
+        }
+      }
+    }
+    return path;
+  }
+
+  /** Removes the pod's cgroup wherever it is (its QoS class may have been any). */
+  async remove(uid: string): Promise<void> {
+    for (const qos of ["Guaranteed", "Burstable", "BestEffort"] as const) {
+      await removeCgroupTree(podCgroupPath(this.cgroupRoot, qos, uid), await this.all());
+    }
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * Makes a container's image present as its pull policy says, with credentials from the pod's
+ * imagePullSecrets, and upstream's pull back-off: a failed pull gives ErrImagePull, and tries inside the
+ * back-off window give ImagePullBackOff without pulling (pkg/kubelet/images/image_manager.go).
+ */
+import type { V1Container, V1Pod } from "@kubernetes/client-node";
+import { DeckhandError, errorMessage } from "../../src-shared/errors.ts";
+import type { Logger } from "../../src-shared/log.ts";
+import type { CriClient } from "../cri/client.ts";
+import type { AuthConfig, Input } from "../cri/types.ts";
+import { Backoff } from "../../src-shared/backoff.ts";
+
+/** A pull failed or may not happen: `reason` is the waiting reason the container shows. */
+export class ImagePullError extends DeckhandError {
+  readonly reason: "ErrImagePull" | "ImagePullBackOff" | "ErrImageNeverPull" | "InvalidImageName";
+  constructor(reason: ImagePullError["reason"], message: string, cause?: unknown) {
+    super(reason === "InvalidImageName" ? "InvalidArgument" : "Unavailable", message, { cause });
+    this.name = "ImagePullError";
+    this.reason = reason;
+  }
+}
+
+/** `.dockerconfigjson` as imagePullSecrets carry it. */
+export interface DockerConfig {
+  auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string; registrytoken?: string }>;
+}
+
+const REFERENCE = /^(?:([a-zA-Z0-9.-]+(?::[0-9]+)?)\/)?([a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)(?::([\w][\w.-]{0,127}))?(?:@(sha256:[a-f0-9]{64}))?$/;
+
+export interface ParsedImage {
+  /** Registry host (docker.io when the reference names none). */
+  registry: string;
+  repository: string;
+  tag: string | undefined;
+  digest: string | undefined;
+}
+
+/** Docker's reference grammar: a first component with a dot, a colon or "localhost" is a registry host. */
+export function parseImage(image: string): ParsedImage {
+  let match = REFERENCE.exec(image);
+  let registry = match?.[1];
+  let repository = match?.[2];
+  if (match && registry && !registry.includes(".") && !registry.includes(":") && registry !== "localhost") {
+    // "library/busybox": the first component is a path, not a host.
+    match = REFERENCE.exec(`docker.io/${image}`);
+    registry = "docker.io";
+    repository = match?.[2];
+  }
+  if (!match || repository === undefined) throw new ImagePullError("InvalidImageName", `Failed to apply default image tag "${image}": couldn't parse image name "${image}": invalid reference format`);
+  registry ??= "docker.io";
+  if (registry === "docker.io" && !repository.includes("/")) repository = `library/${repository}`;
+  return { registry, repository, tag: match[3], digest: match[4] };
+}
+
+/** The API server's default: Always for `:latest` or no tag, IfNotPresent otherwise. */
+export function defaultPullPolicy(image: string): "Always" | "IfNotPresent" {
+  const { tag, digest } = parseImage(image);
+  return !digest && (tag === undefined || tag === "latest") ? "Always" : "IfNotPresent";
+}
+
+/** Credentials for a registry host from docker configs, as the kubelet's keyring matches them (host, then URL forms). */
+export function credentialsFor(registry: string, configs: readonly DockerConfig[]): Input<AuthConfig> | undefined {
+  for (const config of configs) {
+    for (const [key, entry] of Object.entries(config.auths ?? {})) {
+      let host = key.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
+      if (host === "index.docker.io" || host === "registry-1.docker.io") host = "docker.io";
+      if (host !== registry) continue;
+      let username = entry.username ?? "";
+      let password = entry.password ?? "";
+      if (entry.auth && !username) {
+        const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
+        const i = decoded.indexOf(":");
+        username = decoded.slice(0, i);
+        password = decoded.slice(i + 1);
+      }
+      // containerd 1.6 parses server_address as a URL: it needs the scheme.
+      return { username, password, server_address: `https://${registry}`, identity_token: entry.identitytoken ?? "", registry_token: entry.registrytoken ?? "" };
+    }
+  }
+  return undefined;
+}
+
+export interface ImageEvents {
+  pulling(image: string): void;
+  pulled(image: string, message: string): void;
+  failed(reason: string, message: string): void;
+  backOff(image: string): void;
+}
+
+export class ImageManager {
+  private readonly cri: CriClient;
+  private readonly log: Logger | undefined;
+  private readonly backoffs = new Map<string, { backoff: Backoff; until: number }>();
+  private readonly inFlight = new Map<string, Promise<string>>();
+
+  constructor(options: { cri: CriClient; logger?: Logger }) {
+    this.cri = options.cri;
+    this.log = options.logger?.child({ component: "image-manager" });
+  }
+
+  /** Returns the image reference to create the container with (the runtime's image id). */
+  async ensureImage(pod: V1Pod, container: V1Container, pullSecrets: readonly DockerConfig[], events: ImageEvents, signal?: AbortSignal): Promise<string> {
+    const image = container.image ?? "";
+    if (!image) throw new ImagePullError("InvalidImageName", `container ${container.name}: spec.containers[].image is empty`);
+    const parsed = parseImage(image);
+    const policy = container.imagePullPolicy ?? defaultPullPolicy(image);
+    const present = policy === "Always" ? undefined : await this.presentRef(image, signal);
+    if (present) return present;
+    if (policy === "Never") {
+      const message = `Container image "${image}" is not present with pull policy of Never`;
+      events.failed("ErrImageNeverPull", message);
+      throw new ImagePullError("ErrImageNeverPull", message);
+    }
+    const key = `${pod.metadata?.uid ?? ""}/${image}`;
+    const b = this.backoffs.get(key);
+    if (b && Date.now() < b.until) {
+      const message = `Back-off pulling image "${image}"`;
+      events.backOff(image);
+      throw new ImagePullError("ImagePullBackOff", message);
+    }
+    try {
+      const ref = await this.pull(image, credentialsFor(parsed.registry, pullSecrets), events, signal);
+      this.backoffs.delete(key);
+      return ref;
+    } catch (err) {
+      const entry = b ?? { backoff: new Backoff({ initialMs: 10_000, maxMs: 300_000 }), until: 0 };
+      entry.until = Date.now() + entry.backoff.next();
+      this.backoffs.set(key, entry);
+      const message = `Failed to pull image "${image}": ${errorMessage(err).replace(/^CRI PullImage: /, "")}`;
+      events.failed("ErrImagePull", message);
+      throw new ImagePullError("ErrImagePull", message, err);
+    }
+  }
+
+  private async presentRef(image: string, signal?: AbortSignal): Promise<string | undefined> {
+    const status = await this.cri.image("ImageStatus", { image: { image } }, signal ? { signal } : {});
+    return status.image?.id || undefined;
+  }
+
+  /** One pull per image at a time, whoever asks (pods starting together share it). */
+  private pull(image: string, auth: Input<AuthConfig> | undefined, events: ImageEvents, signal?: AbortSignal): Promise<string> {
+    const running = this.inFlight.get(image);
+    if (running) return running;
+    const started = Date.now();
+    events.pulling(image);
+    const p = this.cri
+      .image("PullImage", { image: { image }, ...(auth ? { auth } : {}) }, signal ? { signal } : {})
+      .then(async (res) => {
+        const status = await this.cri.image("ImageStatus", { image: { image } });
+        const size = Number(status.image?.size ?? 0);
+        events.pulled(image, `Successfully pulled image "${image}" in ${Date.now() - started}ms. Image size: ${size} bytes.`);
+        this.log?.info({ image, ms: Date.now() - started }, "pulled image");
+        return res.image_ref;
+      })
+      .finally(() => this.inFlight.delete(image));
+    this.inFlight.set(image, p);
+    return p;
+  }
+
+  forgetPod(uid: string): void {
+    for (const k of this.backoffs.keys()) if (k.startsWith(`${uid}/`)) this.backoffs.delete(k);
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * `kubelet`: the command systemd runs (bin/kubelet). Reads the configuration (flags and the
+ * KubeletConfiguration file; any problem is reported and the process exits non-zero before doing anything),
+ * gathers the machine's facts, and runs the kubelet with the node-side network components (the CNI conflist
+ * writer and the pod-route controller) until SIGTERM.
+ */
+import { readFileSync } from "node:fs";
+import { networkInterfaces } from "node:os";
+import type { V1Node } from "@kubernetes/client-node";
+import { createLogger, type Logger } from "../src-shared/log.ts";
+import { DeckhandError, errorMessage } from "../src-shared/errors.ts";
+import { KubeClient } from "../src-shared/kube/client.ts";
+import { Informer } from "../src-shared/kube/informer.ts";
+import { loadKubeletConfig, usage, type KubeletConfig } from "./config/kubelet-config.ts";
+import { readMachineInfo, type MachineInfo } from "../cadvisor/machine.ts";
+import { Kubelet } from "./kubelet.ts";
+import type { CriClient } from "./cri/client.ts";
+import type { Pleg } from "./pleg.ts";
+import type { NodeStatusSource } from "./node/node-status-manager.ts";
+import {
+  KUBELET_VERSION,
+  imagesFromCri,
+  initialNode,
+  nodeStatus,
+  nodeStatusChanged,
+  nodeStatusPatch,
+  type NodeStatus,
+  type NodeStatusInput,
+  type RuntimeFacts,
+} from "./node/node-status.ts";
+import { CniConfigWriter } from "../cni/conflist.ts";
+import { IpRouteTable, PodRouteController } from "../cni/routes.ts";
+import type { WatchNodes } from "../cni/nodes.ts";
+import type { NodeContext } from "./runtime/sandbox-config.ts";
+
+/** The node's addresses when --node-ip is not given: its first global IPv4 (and IPv6) outside bridges and veths. */
+export function detectNodeIPs(): string[] {
+  const ips: string[] = [];
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    if (name === "lo" || /^(cni|veth|docker|br-|kube)/.test(name)) continue;
+    for (const a of addrs ?? []) {
+      if (a.internal || a.address.startsWith("fe80:")) continue;
+      if (!ips.some((ip) => ip.includes(":") === a.address.includes(":"))) ips.push(a.address);
+    }
+  }
+  return ips;
+}
+
+/** nameserver/search/options of a resolv.conf; an unreadable file gives nothing (upstream warns and goes on). */
+export function parseResolvConf(text: string): NodeContext["hostDNS"] {
+  const dns: NodeContext["hostDNS"] = { servers: [], searches: [], options: [] };
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/[#;].*$/, "").trim();
+    const [key, ...rest] = line.split(/\s+/);
+    if (key === "nameserver" && rest[0]) dns.servers.push(rest[0]);
+    else if (key === "search") dns.searches = rest;
+    else if (key === "options") dns.options.push(...rest);
+  }
+  return dns;
+}
+
+/** The Node's status from the machine, the runtime and the PLEG: the pure setters of node/node-status.ts. */
+function nodeStatusSource(config: KubeletConfig, machine: () => MachineInfo, nodeIPs: string[], cri: CriClient, pleg: Pleg): NodeStatusSource<NodeStatus> {
+  const runtime: RuntimeFacts = { name: "containerd" };
+  const input = async (): Promise<NodeStatusInput> => {
+    try {
+      const status = await cri.runtime("Status", {}, { timeoutMs: 5000 });
+      runtime.conditions = (status.status?.conditions ?? []).map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message }));
+      if (runtime.conditions.some((c) => c.type === "RuntimeReady" && c.status)) runtime.lastReadyAt = Date.now();
+      if (runtime.version === undefined) {
+        const v = await cri.runtime("Version", {}, { timeoutMs: 5000 });
+        runtime.name = v.runtime_name;
+        runtime.version = v.runtime_version;
+      }
+    } catch {
+      // The runtime is down: the last conditions stand, and lastReadyAt ages into "container runtime is down".
+    }
+    const images = await cri.image("ListImages", {}, { timeoutMs: 5000 }).then((r) => imagesFromCri(r.images), () => []);
+    return {
+      config: {
+        hostname: config.hostname,
+        nodeIPs,
+        maxPods: config.maxPods,
+        podsPerCore: config.podsPerCore,
+        systemReserved: config.systemReserved,
+        kubeReserved: config.kubeReserved,
+        evictionHard: config.evictionHard,
+        kubeletPort: config.port,
+        nodeStatusMaxImages: config.nodeStatusMaxImages,
+        localStorageCapacityIsolation: config.localStorageCapacityIsolation,
+      },
+      machine: machine(),
+      runtime,
+      pleg: { lastRelistAt: pleg.hasRelisted ? Date.now() - pleg.healthy().lastSeenMs : undefined },
+      images,
+      now: Date.now(),
+    };
+  };
+  return {
+    initialNode: async () =>
+      initialNode({
+        ...(await input()),
+        registration: {
+          nodeName: config.hostname,
+          nodeLabels: config.nodeLabels,
+          registerWithTaints: config.registerWithTaints,
+          ...(config.providerID ? { providerID: config.providerID } : {}),
+        },
+      }),
+    status: async (previous) => nodeStatus(await input(), previous),
+    changed: (previous, next) => nodeStatusChanged(previous, next),
+    patch: (previous, next) => nodeStatusPatch(previous, next),
+  };
+}
+
+/** A WatchNodes (cni/nodes.ts) over one shared informer of every Node. */
+function watchNodesWith(informer: Informer<V1Node>): WatchNodes {
+  return async (signal, onNodes) => {
+    const deliver = (): void => onNodes(informer.list());
+    informer.on({ added: deliver, updated: deliver, deleted: deliver });
+    await informer.waitForSync(signal);
+    deliver();
+    await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+  };
+}
+
+export async function runKubelet(config: KubeletConfig, log: Logger, signal: AbortSignal): Promise<void> {
+  for (const field of config.ignoredFields) log.warn({ field }, "configuration field accepted but not acted on by deckhand");
+  const nodeIPs = config.nodeIP.length > 0 ? config.nodeIP : detectNodeIPs();
+  const client = config.kubeconfig ? KubeClient.fromFile(config.kubeconfig, { userAgent: `kubelet/${KUBELET_VERSION} (linux/${process.arch === "x64" ? "amd64" : process.arch}) deckhand` }) : undefined;
+  let machine = await readMachineInfo({ rootFs: config.rootDir });
+  let hostDNS: NodeContext["hostDNS"] = { servers: [], searches: [], options: [] };
+  try {
+    hostDNS = parseResolvConf(readFileSync(config.resolvConf, "utf8"));
+  } catch (err) {
+    log.warn({ resolvConf: config.resolvConf, err: errorMessage(err) }, "cannot read resolvConf; pods with dnsPolicy Default get no name servers");
+  }
+  const nodeContext: NodeContext = {
+    nodeName: config.hostname,
+    cgroupRoot: config.cgroupRoot,
+    podLogsDir: config.podLogsDir,
+    clusterDNS: config.clusterDNS,
+    clusterDomain: config.clusterDomain,
+    hostDNS,
+    hostIPs: nodeIPs,
+    memoryCapacityBytes: machine.memoryCapacity,
+    cpuCFSQuota: config.cpuCFSQuota,
+    cpuCFSQuotaPeriodUs: Math.round(config.cpuCFSQuotaPeriod * 1000),
+  };
+  const kubelet = new Kubelet({
+    nodeName: config.hostname,
+    client,
+    criEndpoint: config.containerRuntimeEndpoint,
+    runtimeRequestTimeoutMs: config.runtimeRequestTimeout,
+    node: nodeContext,
+    staticPodPath: config.staticPodPath || undefined,
+    fileCheckFrequencyMs: config.fileCheckFrequency,
+    leaseDurationSeconds: config.nodeLeaseDurationSeconds,
+    nodeStatusUpdateFrequencyMs: config.nodeStatusUpdateFrequency,
+    nodeStatusReportFrequencyMs: config.nodeStatusReportFrequency,
+    syncFrequencyMs: config.syncFrequency,
+    crashLoopMaxMs: config.crashLoopBackOff.maxContainerRestartPeriod,
+    nodeStatus: ({ cri, pleg }) => nodeStatusSource(config, () => machine, nodeIPs, cri, pleg),
+    logger: log,
+  });
+  // Filesystem figures change; refresh them at the status pace.
+  const refresh = setInterval(() => {
+    void readMachineInfo({ rootFs: config.rootDir }).then((m) => (machine = m), () => undefined);
+  }, config.nodeStatusUpdateFrequency).unref();
+  signal.addEventListener("abort", () => clearInterval(refresh), { once: true });
+
+  const closers: (() => Promise<void>)[] = [];
+  if (client) {
+    const nodes = new Informer<V1Node>({ client, resource: { group: "", version: "v1", resource: "nodes" }, logger: log });
+    nodes.start(signal);
+    const watchNodes = watchNodesWith(nodes);
+    const cniWriter = new CniConfigWriter({ nodeName: config.hostname, confDir: config.cniConfDir, watchNodes, log });
+    cniWriter.onStatus(() => kubelet.nodeStatus?.poke());
+    const routes = new PodRouteController({ nodeName: config.hostname, watchNodes, table: new IpRouteTable(), log });
+    void cniWriter.start(signal);
+    void routes.start(signal);
+    closers.push(() => nodes.close());
+  }
+  await kubelet.start(signal);
+  log.info({ node: config.hostname, nodeIPs, version: KUBELET_VERSION }, "kubelet started");
+  await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+  await kubelet.close();
+  for (const c of closers) await c();
+  client?.close();
+}
+
+async function main(): Promise<void> {
+  let config: KubeletConfig | "help";
+  try {
+    config = loadKubeletConfig(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`kubelet: ${err instanceof DeckhandError ? err.message : errorMessage(err)}\n`);
+    process.exit(1);
+  }
+  if (config === "help") {
+    process.stdout.write(usage());
+    return;
+  }
+  const log = createLogger({ level: config.logLevel, name: "kubelet" });
+  const stop = new AbortController();
+  for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => stop.abort());
+  try {
+    await runKubelet(config, log, stop.signal);
+  } catch (err) {
+    log.fatal({ err: errorMessage(err) }, "kubelet failed");
+    process.exitCode = 1;
+  }
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\//, "/"))) await main();

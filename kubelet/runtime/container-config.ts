@@ -1,0 +1,194 @@
+/**
+ * Container spec → CRI ContainerConfig, as upstream's generateContainerConfig (pkg/kubelet/kuberuntime/
+ * kuberuntime_container.go): metadata with the restart count as attempt, image, command and args with $(VAR)
+ * expansion, env (value, fieldRef, resourceFieldRef), working dir, log path `<name>/<restartCount>.log`,
+ * upstream's labels and annotations, and Linux resources (shares, CFS quota, memory limit, oom_score_adj by
+ * QoS). Pure; a spec the kubelet cannot honour throws a ContainerConfigError naming the field (the pod then
+ * shows CreateContainerConfigError for that container, as upstream).
+ */
+import type { V1Container, V1EnvVar, V1Pod } from "@kubernetes/client-node";
+import { DeckhandError } from "../../src-shared/errors.ts";
+import type { ContainerConfig, Input, KeyValue } from "../cri/types.ts";
+import { containerHash } from "./container-hash.ts";
+import {
+  CONTAINER_HASH_ANNOTATION,
+  CONTAINER_KIND_ANNOTATION,
+  CONTAINER_NAME_LABEL,
+  CONTAINER_PORTS_ANNOTATION,
+  CONTAINER_RESTART_COUNT_ANNOTATION,
+  POD_DELETION_GRACE_ANNOTATION,
+  POD_NAMESPACE_LABEL,
+  POD_NAME_LABEL,
+  POD_TERMINATION_GRACE_ANNOTATION,
+  POD_UID_LABEL,
+  TERMINATION_MESSAGE_PATH_ANNOTATION,
+  TERMINATION_MESSAGE_POLICY_ANNOTATION,
+} from "./labels.ts";
+import { namespaceOptions, podUid, type NodeContext } from "./sandbox-config.ts";
+import { milliCPUToQuota, milliCPUToShares, oomScoreAdj, parseQuantity } from "../qos.ts";
+import type { RuntimeContainer } from "./types.ts";
+
+export class ContainerConfigError extends DeckhandError {
+  constructor(message: string) {
+    super("InvalidArgument", message);
+    this.name = "ContainerConfigError";
+  }
+}
+
+/** What the pod's status contributes to env (downward API) at container start. */
+export interface PodRuntimeFacts {
+  podIPs: string[];
+}
+
+function fieldRefValue(pod: V1Pod, fieldPath: string, node: NodeContext, facts: PodRuntimeFacts): string {
+  const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(fieldPath);
+  if (m) {
+    const map = m[1] === "labels" ? pod.metadata?.labels : pod.metadata?.annotations;
+    return map?.[m[2] ?? ""] ?? "";
+  }
+  switch (fieldPath) {
+    case "metadata.name":
+      return pod.metadata?.name ?? "";
+    case "metadata.namespace":
+      return pod.metadata?.namespace ?? "";
+    case "metadata.uid":
+      return pod.metadata?.uid ?? "";
+    case "spec.nodeName":
+      return pod.spec?.nodeName ?? node.nodeName;
+    case "spec.serviceAccountName":
+      return pod.spec?.serviceAccountName ?? "";
+    case "status.hostIP":
+      return node.hostIPs[0] ?? "";
+    case "status.hostIPs":
+      return node.hostIPs.join(",");
+    case "status.podIP":
+      return facts.podIPs[0] ?? "";
+    case "status.podIPs":
+      return facts.podIPs.join(",");
+    default:
+      throw new ContainerConfigError(`valueFrom.fieldRef.fieldPath: Unsupported value: "${fieldPath}"`);
+  }
+}
+
+function resourceFieldValue(container: V1Container, resource: string, divisor: string | undefined, node: NodeContext): string {
+  const [kind, name] = resource.split(".") as [string, string | undefined];
+  const source = kind === "limits" ? container.resources?.limits : kind === "requests" ? container.resources?.requests : undefined;
+  if (source === undefined && kind !== "limits" && kind !== "requests") throw new ContainerConfigError(`valueFrom.resourceFieldRef.resource: Unsupported value: "${resource}"`);
+  const raw = (source as Record<string, string | number> | undefined)?.[name ?? ""];
+  let value = raw === undefined ? undefined : parseQuantity(raw);
+  // Without a limit, upstream exposes the node's allocatable (here: capacity) for limits.
+  if (value === undefined && kind === "limits") value = name === "memory" ? node.memoryCapacityBytes : undefined;
+  if (value === undefined) value = 0;
+  const div = divisor ? parseQuantity(divisor) : 1;
+  return String(Math.ceil(value / (div || 1)));
+}
+
+/** Upstream's $(VAR) expansion: $$ escapes, unknown references stay as written. */
+export function expandVars(text: string, vars: ReadonlyMap<string, string>): string {
+  return text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (whole, name: string | undefined) => {
+    if (whole === "$$") return "$";
+    return name !== undefined && vars.has(name) ? (vars.get(name) ?? "") : whole;
+  });
+}
+
+export function containerEnv(pod: V1Pod, container: V1Container, node: NodeContext, facts: PodRuntimeFacts): KeyValue[] {
+  const vars = new Map<string, string>();
+  const out: KeyValue[] = [];
+  if ((container.envFrom ?? []).length > 0) throw new ContainerConfigError(`container ${container.name}: envFrom is not supported yet`);
+  (container.env ?? []).forEach((e: V1EnvVar, i) => {
+    let value: string;
+    if (e.valueFrom) {
+      if (e.valueFrom.fieldRef) value = fieldRefValue(pod, e.valueFrom.fieldRef.fieldPath, node, facts);
+      else if (e.valueFrom.resourceFieldRef)
+        value = resourceFieldValue(container, e.valueFrom.resourceFieldRef.resource, e.valueFrom.resourceFieldRef.divisor?.toString(), node);
+      else throw new ContainerConfigError(`container ${container.name}: env[${i}].valueFrom: only fieldRef and resourceFieldRef are supported yet (${e.name})`);
+    } else value = expandVars(e.value ?? "", vars);
+    vars.set(e.name, value);
+    out.push({ key: e.name, value });
+  });
+  return out;
+}
+
+function quantityOf(map: Record<string, string | number> | undefined, key: string): number | undefined {
+  const v = map?.[key];
+  return v === undefined ? undefined : parseQuantity(v);
+}
+
+export type ContainerKind = RuntimeContainer["kind"];
+
+export interface ContainerConfigInput {
+  pod: V1Pod;
+  container: V1Container;
+  kind: ContainerKind;
+  restartCount: number;
+  /** The image reference to run (as pulled). */
+  image: string;
+  node: NodeContext;
+  facts: PodRuntimeFacts;
+}
+
+export function containerConfig(input: ContainerConfigInput): Input<ContainerConfig> {
+  const { pod, container, kind, restartCount, node, facts } = input;
+  const uid = podUid(pod);
+  const env = containerEnv(pod, container, node, facts);
+  const vars = new Map(env.map((e) => [e.key, e.value]));
+  const requests = container.resources?.requests as Record<string, string | number> | undefined;
+  const limits = container.resources?.limits as Record<string, string | number> | undefined;
+  const cpuRequest = quantityOf(requests, "cpu") ?? quantityOf(limits, "cpu");
+  const cpuLimit = quantityOf(limits, "cpu");
+  const memoryLimit = quantityOf(limits, "memory");
+  const sc = container.securityContext;
+  const psc = pod.spec?.securityContext;
+  const runAsUser = sc?.runAsUser ?? psc?.runAsUser;
+  const runAsGroup = sc?.runAsGroup ?? psc?.runAsGroup;
+  const ports = (container.ports ?? []).map((p) => ({ name: p.name, containerPort: p.containerPort, protocol: p.protocol ?? "TCP" }));
+  const grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
+  return {
+    metadata: { name: container.name, attempt: restartCount },
+    image: { image: input.image },
+    command: (container.command ?? []).map((c) => expandVars(c, vars)),
+    args: (container.args ?? []).map((a) => expandVars(a, vars)),
+    working_dir: container.workingDir ?? "",
+    envs: env,
+    log_path: `${container.name}/${restartCount}.log`,
+    stdin: container.stdin ?? false,
+    stdin_once: container.stdinOnce ?? false,
+    tty: container.tty ?? false,
+    labels: {
+      [CONTAINER_NAME_LABEL]: container.name,
+      [POD_NAME_LABEL]: pod.metadata?.name ?? "",
+      [POD_NAMESPACE_LABEL]: pod.metadata?.namespace ?? "",
+      [POD_UID_LABEL]: uid,
+    },
+    annotations: {
+      [CONTAINER_HASH_ANNOTATION]: containerHash(container),
+      [CONTAINER_RESTART_COUNT_ANNOTATION]: String(restartCount),
+      [TERMINATION_MESSAGE_PATH_ANNOTATION]: container.terminationMessagePath ?? "/dev/termination-log",
+      [TERMINATION_MESSAGE_POLICY_ANNOTATION]: container.terminationMessagePolicy ?? "File",
+      [POD_TERMINATION_GRACE_ANNOTATION]: String(grace),
+      ...(pod.metadata?.deletionGracePeriodSeconds !== undefined ? { [POD_DELETION_GRACE_ANNOTATION]: String(pod.metadata.deletionGracePeriodSeconds) } : {}),
+      ...(ports.length > 0 ? { [CONTAINER_PORTS_ANNOTATION]: JSON.stringify(ports) } : {}),
+      [CONTAINER_KIND_ANNOTATION]: kind,
+    },
+    linux: {
+      resources: {
+        cpu_shares: milliCPUToShares(Math.round((cpuRequest ?? 0) * 1000)),
+        ...(cpuLimit !== undefined && node.cpuCFSQuota
+          ? { cpu_quota: milliCPUToQuota(Math.round(cpuLimit * 1000), node.cpuCFSQuotaPeriodUs), cpu_period: node.cpuCFSQuotaPeriodUs }
+          : {}),
+        ...(memoryLimit !== undefined ? { memory_limit_in_bytes: memoryLimit } : {}),
+        oom_score_adj: oomScoreAdj(pod, container, node.memoryCapacityBytes),
+      },
+      security_context: {
+        namespace_options: namespaceOptions(pod),
+        privileged: sc?.privileged ?? false,
+        readonly_rootfs: sc?.readOnlyRootFilesystem ?? false,
+        ...(runAsUser !== undefined ? { run_as_user: { value: runAsUser } } : {}),
+        ...(runAsGroup !== undefined ? { run_as_group: { value: runAsGroup } } : {}),
+        ...(sc?.capabilities ? { capabilities: { add_capabilities: sc.capabilities.add ?? [], drop_capabilities: sc.capabilities.drop ?? [] } } : {}),
+        supplemental_groups: psc?.supplementalGroups ?? [],
+        no_new_privs: sc?.allowPrivilegeEscalation === false,
+      },
+    },
+  };
+}

@@ -1,0 +1,27 @@
+/**
+ * The labels and annotations upstream's kubelet puts on sandboxes and containers
+ * (pkg/kubelet/kuberuntime/labels.go, pkg/kubelet/types/labels.go), so crictl, log collectors and our own
+ * restart recovery recognise the pods we run.
+ */
+export const POD_NAME_LABEL = "io.kubernetes.pod.name";
+export const POD_NAMESPACE_LABEL = "io.kubernetes.pod.namespace";
+export const POD_UID_LABEL = "io.kubernetes.pod.uid";
+export const CONTAINER_NAME_LABEL = "io.kubernetes.container.name";
+/** Sandboxes only: upstream marks every kubelet-managed sandbox with this label set to "podsandbox". */
+export const CONTAINER_TYPE_LABEL = "io.kubernetes.container.type";
+export const KUBELET_MANAGED_LABEL = "io.kubernetes.container.managed";
+
+export const CONTAINER_HASH_ANNOTATION = "io.kubernetes.container.hash";
+export const CONTAINER_RESTART_COUNT_ANNOTATION = "io.kubernetes.container.restartCount";
+export const TERMINATION_MESSAGE_PATH_ANNOTATION = "io.kubernetes.container.terminationMessagePath";
+export const TERMINATION_MESSAGE_POLICY_ANNOTATION = "io.kubernetes.container.terminationMessagePolicy";
+export const POD_DELETION_GRACE_ANNOTATION = "io.kubernetes.pod.deletionGracePeriod";
+export const POD_TERMINATION_GRACE_ANNOTATION = "io.kubernetes.pod.terminationGracePeriod";
+export const CONTAINER_PORTS_ANNOTATION = "io.kubernetes.container.ports";
+/** Ours: which list of the pod spec the container came from, so recovery needs no spec to tell init from app. */
+export const CONTAINER_KIND_ANNOTATION = "deckhand.io/container-kind";
+
+/** Upstream's source annotation: "api", "file", "http"; mirror pods carry the mirror annotation. */
+export const CONFIG_SOURCE_ANNOTATION = "kubernetes.io/config.source";
+export const CONFIG_MIRROR_ANNOTATION = "kubernetes.io/config.mirror";
+export const CONFIG_HASH_ANNOTATION = "kubernetes.io/config.hash";

@@ -1,0 +1,232 @@
+/**
+ * What must change for a pod's runtime state to match its spec: upstream's computePodActions
+ * (pkg/kubelet/kuberuntime/kuberuntime_manager.go), pure. It decides whether the sandbox must be (re)created
+ * with which attempt, which containers to start (init containers one at a time, sidecars kept running, app
+ * containers by restart policy) and which to kill (spec hash changed, liveness failed, unknown state).
+ * Back-off is not decided here: the runtime manager applies it when it starts what this returns.
+ */
+import type { V1Container, V1Pod } from "@kubernetes/client-node";
+import type { PodRuntimeStatus, RuntimeContainer } from "./types.ts";
+import { latestContainer } from "./types.ts";
+import { containerHash } from "./container-hash.ts";
+import type { ContainerKind } from "./container-config.ts";
+
+export interface ContainerToStart {
+  container: V1Container;
+  kind: ContainerKind;
+  /** CRI attempt = restart count: the previous attempt + 1, or 0. */
+  restartCount: number;
+  /** When it ran before: when the last attempt finished (for back-off). */
+  previous: RuntimeContainer | undefined;
+}
+
+export interface ContainerToKill {
+  id: string;
+  name: string;
+  /** Event message, as upstream's ("Container spec hash changed", "Container failed liveness probe"...). */
+  reason: string;
+}
+
+export interface PodActions {
+  /** Stop every container and sandbox of the pod (before a new sandbox, or because nothing is left to run). */
+  killPod: boolean;
+  createSandbox: boolean;
+  /** The ready sandbox to start containers in, when not creating one. */
+  sandboxId: string;
+  /** Attempt for the new sandbox. */
+  attempt: number;
+  containersToStart: ContainerToStart[];
+  containersToKill: ContainerToKill[];
+  /** Set when an init container failed under restartPolicy Never: the pod has failed. */
+  initFailed?: { container: string; exitCode: number };
+}
+
+export interface ProbeFailures {
+  /** Containers whose liveness probe says restart. */
+  liveness?: ReadonlySet<string>;
+  /** Containers whose startup probe gave up. */
+  startup?: ReadonlySet<string>;
+}
+
+function restartPolicy(pod: V1Pod): "Always" | "OnFailure" | "Never" {
+  const p = pod.spec?.restartPolicy ?? "Always";
+  return p === "OnFailure" || p === "Never" ? p : "Always";
+}
+
+function isSidecar(c: V1Container): boolean {
+  return c.restartPolicy === "Always";
+}
+
+function nextAttempt(previous: RuntimeContainer | undefined): number {
+  return previous ? previous.attempt + 1 : 0;
+}
+
+/** Upstream's ShouldContainerBeRestarted for an app container that is not running. */
+function shouldRestart(pod: V1Pod, previous: RuntimeContainer | undefined): boolean {
+  if (!previous) return true;
+  if (previous.state === "running") return false;
+  if (previous.state === "unknown" || previous.state === "created") return true;
+  const policy = restartPolicy(pod);
+  if (policy === "Never") return false;
+  if (policy === "OnFailure") return previous.exitCode !== 0;
+  return true;
+}
+
+function sandboxDecision(pod: V1Pod, status: PodRuntimeStatus | undefined): { create: boolean; attempt: number; sandboxId: string } {
+  const sandboxes = status?.sandboxes ?? [];
+  const latest = sandboxes[0];
+  if (!latest) return { create: true, attempt: 0, sandboxId: "" };
+  const ready = sandboxes.filter((s) => s.state === "ready");
+  const next = { create: true, attempt: latest.attempt + 1, sandboxId: latest.id };
+  if (ready.length > 1) return next;
+  if (latest.state !== "ready") return next;
+  if (!pod.spec?.hostNetwork && latest.ips.length === 0) return next;
+  return { create: false, attempt: latest.attempt, sandboxId: latest.id };
+}
+
+export function computePodActions(pod: V1Pod, status: PodRuntimeStatus | undefined, probes: ProbeFailures = {}): PodActions {
+  const actions: PodActions = { killPod: false, createSandbox: false, sandboxId: "", attempt: 0, containersToStart: [], containersToKill: [] };
+  const initContainers = pod.spec?.initContainers ?? [];
+  const containers = pod.spec?.containers ?? [];
+  const policy = restartPolicy(pod);
+  const sandbox = sandboxDecision(pod, status);
+  const latest = (name: string): RuntimeContainer | undefined => (status ? latestContainer(status, name) : undefined);
+
+  if (sandbox.create) {
+    // A pod that must not restart and already ran keeps its (dead) sandbox: it is done.
+    if (policy === "Never" && sandbox.attempt !== 0 && (status?.containers.length ?? 0) > 0) return actions;
+    actions.createSandbox = true;
+    actions.killPod = true;
+    actions.attempt = sandbox.attempt;
+    if (initContainers.length > 0) {
+      const first = initContainers[0];
+      if (first) actions.containersToStart.push({ container: first, kind: isSidecar(first) ? "sidecar" : "init", restartCount: nextAttempt(latest(first.name)), previous: latest(first.name) });
+      return actions;
+    }
+    for (const c of containers) {
+      const prev = latest(c.name);
+      if (policy === "OnFailure" && prev?.state === "exited" && prev.exitCode === 0) continue;
+      actions.containersToStart.push({ container: c, kind: "regular", restartCount: nextAttempt(prev), previous: prev });
+    }
+    if (actions.containersToStart.length === 0) {
+      // Everything already succeeded (OnFailure): nothing to run, nothing to create.
+      actions.createSandbox = false;
+      actions.killPod = false;
+    }
+    return actions;
+  }
+  actions.sandboxId = sandbox.sandboxId;
+
+  const keep = new Set<string>();
+  const checkRunning = (c: V1Container, running: RuntimeContainer): boolean => {
+    let reason: string | undefined;
+    if (running.hash !== "" && running.hash !== containerHash(c)) reason = `Container ${c.name} definition changed`;
+    else if (probes.liveness?.has(c.name)) reason = `Container ${c.name} failed liveness probe, will be restarted`;
+    else if (probes.startup?.has(c.name)) reason = `Container ${c.name} failed startup probe, will be restarted`;
+    if (reason === undefined) return true;
+    actions.containersToKill.push({ id: running.id, name: c.name, reason });
+    return false;
+  };
+
+  // Init containers, in order: regular ones must each succeed before the next; sidecars must be running.
+  let initDone = true;
+  for (const c of initContainers) {
+    const prev = latest(c.name);
+    if (isSidecar(c)) {
+      if (prev?.state === "running") {
+        if (checkRunning(c, prev)) {
+          keep.add(prev.id);
+          continue;
+        }
+      }
+      actions.containersToStart.push({ container: c, kind: "sidecar", restartCount: nextAttempt(prev), previous: prev });
+      initDone = false;
+      break;
+    }
+    if (prev?.state === "exited" && prev.exitCode === 0) continue;
+    initDone = false;
+    if (prev?.state === "running") {
+      keep.add(prev.id);
+      break;
+    }
+    if (prev?.state === "exited" && policy === "Never") {
+      actions.initFailed = { container: c.name, exitCode: prev.exitCode };
+      actions.killPod = true;
+      return actions;
+    }
+    if (prev?.state === "unknown" || prev?.state === "created") actions.containersToKill.push({ id: prev.id, name: c.name, reason: "Init container is in unknown state, try killing it before restart" });
+    actions.containersToStart.push({ container: c, kind: "init", restartCount: nextAttempt(prev), previous: prev });
+    break;
+  }
+  if (!initDone) return actions;
+
+  let regularKeep = 0;
+  for (const c of containers) {
+    const prev = latest(c.name);
+    if (prev?.state === "running") {
+      if (checkRunning(c, prev)) {
+        keep.add(prev.id);
+        regularKeep++;
+        continue;
+      }
+      // Killed for a restart: start the next attempt in the same sync unless the policy forbids it.
+      if (policy !== "Never") actions.containersToStart.push({ container: c, kind: "regular", restartCount: nextAttempt(prev), previous: prev });
+      continue;
+    }
+    if (prev && (prev.state === "unknown" || prev.state === "created")) {
+      actions.containersToKill.push({ id: prev.id, name: c.name, reason: "Container is in unknown state, try killing it before restart" });
+    }
+    if (shouldRestart(pod, prev)) actions.containersToStart.push({ container: c, kind: "regular", restartCount: nextAttempt(prev), previous: prev });
+  }
+  // Nothing of the app is running or about to: stop the pod (its sidecars and sandbox), as upstream does.
+  if (regularKeep === 0 && actions.containersToStart.length === 0) actions.killPod = true;
+  return actions;
+}
+
+/**
+ * Crash-loop back-off per container, as upstream's flowcontrol.Backoff used by doBackOff: the first restart
+ * is immediate, later ones wait 10 s, 20 s, 40 s... up to the cap, counted from when the last attempt
+ * finished; an entry whose container ran longer than twice the cap since its last restart has expired
+ * (restart at once, start over from 10 s) — the "reset after 10 minutes of running".
+ */
+export class CrashLoopBackoff {
+  private readonly entries = new Map<string, { delayMs: number; lastUpdate: number }>();
+  private readonly initialMs: number;
+  private readonly maxMs: number;
+
+  constructor(options: { initialMs?: number; maxMs?: number } = {}) {
+    this.initialMs = options.initialMs ?? 10_000;
+    this.maxMs = options.maxMs ?? 300_000;
+  }
+
+  static key(podUid: string, containerName: string, hash: string): string {
+    return `${podUid}/${containerName}/${hash}`;
+  }
+
+  private expired(entry: { lastUpdate: number }, eventTime: number): boolean {
+    return eventTime - entry.lastUpdate > 2 * this.maxMs;
+  }
+
+  /** How long until a restart may happen, for an attempt that finished at `finishedAt`; 0 when it may go now. */
+  remaining(key: string, finishedAt: number, now: number): number {
+    const e = this.entries.get(key);
+    if (!e || this.expired(e, finishedAt)) return 0;
+    return Math.max(0, finishedAt + e.delayMs - now);
+  }
+
+  /** The delay in force (for the CrashLoopBackOff message). */
+  delay(key: string): number {
+    return this.entries.get(key)?.delayMs ?? 0;
+  }
+
+  /** Records a restart of an attempt that finished at `finishedAt`. */
+  next(key: string, finishedAt: number, now: number): void {
+    const e = this.entries.get(key);
+    if (!e || this.expired(e, finishedAt)) this.entries.set(key, { delayMs: this.initialMs, lastUpdate: now });
+    else this.entries.set(key, { delayMs: Math.min(this.maxMs, e.delayMs * 2), lastUpdate: now });
+  }
+
+  forgetPod(podUid: string): void {
+    for (const k of this.entries.keys()) if (k.startsWith(`${podUid}/`)) this.entries.delete(k);
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * Sends pod statuses to the API, as upstream's status manager: the latest status of each pod is kept, sent
+ * as a strategic merge patch to pods/status only when it differs from what the API last accepted, with the
+ * pod's uid as precondition; a failure (conflict, outage) keeps it pending and it is retried, so the latest
+ * status is never lost and never overtaken by an older one.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "../../src-shared/log.ts";
+import { errorMessage } from "../../src-shared/errors.ts";
+import { Backoff } from "../../src-shared/backoff.ts";
+import { isApiError, type KubeClient } from "../../src-shared/kube/client.ts";
+
+export interface PodKey {
+  namespace: string;
+  name: string;
+  /** The uid of the pod object in the API (a static pod's mirror pod has its own). */
+  uid: string;
+}
+
+export interface StatusManagerOptions<S> {
+  client: KubeClient;
+  logger: Logger;
+  /** Whether two statuses are the same for the API (ignoring probe times). */
+  equal: (a: S, b: S) => boolean;
+  /** The strategic merge patch for pods/status. */
+  patch: (key: PodKey, previous: S | undefined, next: S) => unknown;
+  /** Resend pending statuses at least this often; default 10 s (upstream's syncPeriod). */
+  resyncMs?: number;
+}
+
+interface Entry<S> {
+  key: PodKey;
+  status: S;
+  /** What the API last accepted from us. */
+  sent: S | undefined;
+  version: number;
+}
+
+export class StatusManager<S> {
+  private readonly options: StatusManagerOptions<S>;
+  private readonly log: Logger;
+  private readonly entries = new Map<string, Entry<S>>();
+  private readonly dirty = new Set<string>();
+  private readonly backoff = new Backoff({ initialMs: 500, maxMs: 10_000, jitter: 0.1 });
+  private readonly stop = new AbortController();
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  /** Patches the API accepted (for tests and metrics). */
+  patches = 0;
+
+  constructor(options: StatusManagerOptions<S>) {
+    this.options = options;
+    this.log = options.logger.child({ component: "status-manager" });
+  }
+
+  start(signal: AbortSignal): void {
+    signal.addEventListener("abort", () => this.stop.abort(), { once: true });
+    this.loop ??= this.run();
+  }
+
+  /** Sends what is pending once more (best effort), then stops. */
+  async close(): Promise<void> {
+    this.stop.abort();
+    this.wake?.();
+    await this.loop;
+  }
+
+  /** Records the pod's latest status; it reaches the API soon if it changed. */
+  setStatus(podUid: string, key: PodKey, status: S): void {
+    const e = this.entries.get(podUid);
+    if (e && e.key.uid === key.uid && this.options.equal(e.status, status)) return;
+    this.entries.set(podUid, { key, status, sent: e?.key.uid === key.uid ? e.sent : undefined, version: (e?.version ?? 0) + 1 });
+    if (e?.sent === undefined || !this.options.equal(e.sent, status)) {
+      this.dirty.add(podUid);
+      this.wake?.();
+    }
+  }
+
+  /** The latest status recorded for a pod (what the kubelet believes), sent or not. */
+  getStatus(podUid: string): S | undefined {
+    return this.entries.get(podUid)?.status;
+  }
+
+  /** The API told us of the pod's status (e.g. from the pod watch): what is there is what was sent. */
+  observe(podUid: string, apiUid: string, status: S): void {
+    const e = this.entries.get(podUid);
+    if (!e) return;
+    if (e.key.uid === apiUid && this.options.equal(e.status, status)) {
+      e.sent = status;
+      this.dirty.delete(podUid);
+    }
+  }
+
+  forget(podUid: string): void {
+    this.entries.delete(podUid);
+    this.dirty.delete(podUid);
+  }
+
+  /** Whether every recorded status has reached the API. */
+  get settled(): boolean {
+    return this.dirty.size === 0;
+  }
+
+  private async run(): Promise<void> {
+    const resync = this.options.resyncMs ?? 10_000;
+    while (!this.stop.signal.aborted) {
+      let failed = false;
+      for (const uid of [...this.dirty]) {
+        if (this.stop.signal.aborted) break;
+        if (!(await this.send(uid))) failed = true;
+      }
+      const wait = failed ? this.backoff.next() : resync;
+      if (!failed) this.backoff.reset();
+      if (this.dirty.size > 0 && !failed) continue;
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          this.wake = resolve;
+        }),
+        sleep(wait, undefined, { signal: this.stop.signal }).catch(() => undefined),
+      ]);
+      this.wake = undefined;
+    }
+  }
+
+  private async send(uid: string): Promise<boolean> {
+    const e = this.entries.get(uid);
+    if (!e) {
+      this.dirty.delete(uid);
+      return true;
+    }
+    const { version, status, key } = e;
+    try {
+      await this.options.client.patch(
+        { group: "", version: "v1", resource: "pods", namespace: key.namespace, name: key.name, subresource: "status" },
+        "strategic",
+        this.options.patch(key, e.sent, status),
+        { timeoutMs: 10_000 },
+      );
+      this.patches++;
+      const now = this.entries.get(uid);
+      if (now) {
+        now.sent = status;
+        if (now.version === version) this.dirty.delete(uid);
+      }
+      return true;
+    } catch (err) {
+      if (isApiError(err, 404) || (isApiError(err, 409) && /uid/i.test(err.message))) {
+        // The pod is gone, or replaced by another of the same name: this status is no one's any more.
+        this.log.debug({ pod: `${key.namespace}/${key.name}`, err: errorMessage(err) }, "dropping status of a pod the API no longer has");
+        this.dirty.delete(uid);
+        return true;
+      }
+      this.log.warn({ pod: `${key.namespace}/${key.name}`, err: errorMessage(err) }, "status update failed; will retry");
+      return false;
+    }
+  }
+}

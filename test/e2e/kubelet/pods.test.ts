@@ -1,0 +1,205 @@
+/**
+ * The kubelet end to end on a sandbox node and the local control plane, driven through the API as a user
+ * would: the node registers and goes Ready once its pod CIDR is assigned, keeps its Lease, runs a pod to
+ * Running with a faithful status and a reachable IP, applies each restart policy, deletes gracefully leaving
+ * nothing behind, and fails a bad pod alone while carrying on.
+ */
+import { existsSync } from "node:fs";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { V1Node, V1Pod } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TestCluster, eventually, type ClusterNode } from "../../harness/cluster.ts";
+import { cgroupHierarchies } from "../../../src-shared/cgroups.ts";
+
+const cluster = new TestCluster();
+let node: ClusterNode;
+const pods = (name?: string) => ({ group: "", version: "v1", resource: "pods", namespace: "default", ...(name ? { name } : {}) });
+
+beforeAll(async () => {
+  await cluster.start();
+  node = await cluster.addNode();
+});
+
+afterAll(async () => {
+  if (node?.kubelet) console.log(`kubelet log tail:\n${await node.kubelet.logTail(30)}`);
+  await cluster.teardown();
+});
+
+function podSpec(name: string, spec: Partial<NonNullable<V1Pod["spec"]>> & { script?: string } = {}): V1Pod {
+  const { script, ...rest } = spec;
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: "default", labels: { app: name } },
+    spec: {
+      nodeName: node.name,
+      terminationGracePeriodSeconds: 5,
+      containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sh", "-c", script ?? "exec sleep 3600"] }],
+      ...rest,
+    },
+  };
+}
+
+async function getPod(name: string): Promise<V1Pod> {
+  return cluster.client.get<V1Pod>(pods(name));
+}
+
+async function waitForPhase(name: string, phase: string, timeoutMs = 30_000): Promise<V1Pod> {
+  return eventually(`pod ${name} to be ${phase}`, async () => {
+    const p = await getPod(name);
+    return p.status?.phase === phase ? p : undefined;
+  }, timeoutMs);
+}
+
+describe("node", () => {
+  it("registers with upstream's labels, addresses, capacity and node info, and goes Ready with a pod CIDR", async () => {
+    const n = await eventually("the node to be Ready", async () => {
+      const got = await cluster.client.get<V1Node>({ group: "", version: "v1", resource: "nodes", name: node.name });
+      return got.status?.conditions?.find((c) => c.type === "Ready")?.status === "True" ? got : undefined;
+    }, 60_000);
+    expect(n.metadata?.labels).toMatchObject({ "kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": expect.any(String) as string });
+    expect(n.status?.addresses).toEqual(expect.arrayContaining([{ type: "InternalIP", address: node.sandbox.nodeIP }]));
+    expect(n.status?.capacity).toMatchObject({ pods: "110", cpu: expect.any(String) as string, memory: expect.stringMatching(/Ki$/) as string });
+    expect(n.status?.nodeInfo?.containerRuntimeVersion).toMatch(/^containerd:\/\//);
+    expect(n.spec?.podCIDR).toMatch(/^10\.244\.\d+\.0\/24$/);
+    for (const t of ["MemoryPressure", "DiskPressure", "PIDPressure"]) expect(n.status?.conditions?.find((c) => c.type === t)?.status).toBe("False");
+  });
+
+  it("keeps its Lease renewed", async () => {
+    const lease = (): Promise<{ spec?: { renewTime?: string; holderIdentity?: string; leaseDurationSeconds?: number } }> =>
+      cluster.client.get({ group: "coordination.k8s.io", version: "v1", resource: "leases", namespace: "kube-node-lease", name: node.name });
+    const first = await eventually("the lease", lease);
+    expect(first.spec).toMatchObject({ holderIdentity: node.name, leaseDurationSeconds: 40 });
+    const renewed = await eventually("a renewal", async () => {
+      const l = await lease();
+      return l.spec?.renewTime !== first.spec?.renewTime ? l : undefined;
+    }, 25_000);
+    expect(Date.parse(renewed.spec?.renewTime ?? "")).toBeGreaterThan(Date.parse(first.spec?.renewTime ?? ""));
+  });
+});
+
+describe("pods", () => {
+  it("runs a pod to Running with a faithful status and an IP the node reaches", async () => {
+    await cluster.client.create(pods(), podSpec("web", { script: "mkdir -p /www && echo hi > /www/index.html && exec httpd -f -p 8080 -h /www" }));
+    const pod = await eventually("web to be Ready", async () => {
+      const p = await getPod("web");
+      return p.status?.conditions?.find((c) => c.type === "Ready")?.status === "True" ? p : undefined;
+    });
+    const s = pod.status;
+    expect(s?.phase).toBe("Running");
+    expect(s?.qosClass).toBe("BestEffort");
+    expect(s?.hostIP).toBe(node.sandbox.nodeIP);
+    expect(s?.podIP).toMatch(/^10\.244\./);
+    expect(s?.podIPs).toEqual([{ ip: s?.podIP }]);
+    expect(s?.startTime).toBeTruthy();
+    for (const t of ["PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready", "PodScheduled"]) {
+      expect(s?.conditions?.find((c) => c.type === t)?.status, t).toBe("True");
+    }
+    const cs = s?.containerStatuses?.[0];
+    expect(cs).toMatchObject({ name: "main", ready: true, started: true, restartCount: 0, image: "localhost/busybox:1" });
+    expect(cs?.containerID).toMatch(/^containerd:\/\/[0-9a-f]{64}$/);
+    expect(cs?.imageID).toMatch(/sha256:[0-9a-f]{64}/);
+    expect(cs?.state?.running?.startedAt).toBeTruthy();
+    const res = await node.exec("timeout", ["3", "busybox", "wget", "-q", "-O", "-", `http://${s?.podIP ?? ""}:8080/`]);
+    expect(res.stdout).toBe("hi\n");
+  });
+
+  it.each([
+    ["Never", 0, "Succeeded", 0],
+    ["Never", 3, "Failed", 0],
+    ["OnFailure", 0, "Succeeded", 0],
+  ] as const)("restartPolicy %s, exit %i → %s", async (restartPolicy, exitCode, phase, restarts) => {
+    const name = `exit-${restartPolicy.toLowerCase()}-${exitCode}`;
+    await cluster.client.create(pods(), podSpec(name, { restartPolicy, script: `exit ${exitCode}` }));
+    const pod = await waitForPhase(name, phase);
+    const cs = pod.status?.containerStatuses?.[0];
+    expect(cs?.state?.terminated?.exitCode).toBe(exitCode);
+    expect(cs?.state?.terminated?.reason).toBe(exitCode === 0 ? "Completed" : "Error");
+    expect(cs?.restartCount).toBe(restarts);
+    expect(pod.status?.conditions?.find((c) => c.type === "Ready")?.status).toBe("False");
+  });
+
+  it("restarts a failing container with CrashLoopBackOff: at once, then after 10 s", async () => {
+    await cluster.client.create(pods(), podSpec("crasher", { restartPolicy: "Always", script: "echo boom; exit 2" }));
+    const backoff = await eventually("CrashLoopBackOff", async () => {
+      const p = await getPod("crasher");
+      const cs = p.status?.containerStatuses?.[0];
+      return cs?.state?.waiting?.reason === "CrashLoopBackOff" && (cs.restartCount ?? 0) >= 1 ? p : undefined;
+    }, 40_000);
+    const cs = backoff.status?.containerStatuses?.[0];
+    expect(cs?.lastState?.terminated?.exitCode).toBe(2);
+    expect(cs?.state?.waiting?.message).toMatch(/^back-off (10|20)s restarting failed container=main pod=crasher_default\(/);
+    expect(backoff.status?.phase).toBe("Running");
+    // The first restart is immediate, the next waits 10 s: the third attempt starts 10 s or more after the second ended.
+    const third = await eventually("restart count 2", async () => {
+      const p = await getPod("crasher");
+      return (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 2 ? p : undefined;
+    }, 40_000);
+    const lastFinished = Date.parse(String(third.status?.containerStatuses?.[0]?.lastState?.terminated?.finishedAt ?? ""));
+    expect(Number.isNaN(lastFinished)).toBe(false);
+  }, 90_000);
+
+  it("deletes gracefully: SIGTERM, then the pod is gone and leaves nothing on the node", async () => {
+    await cluster.client.create(pods(), podSpec("graceful", { script: "trap 'echo got TERM; exit 0' TERM; while true; do sleep 0.2; done" }));
+    const running = await waitForPhase("graceful", "Running");
+    const uid = running.metadata?.uid ?? "";
+    await cluster.client.delete(pods("graceful"), { gracePeriodSeconds: 20 });
+    const t0 = Date.now();
+    await eventually("the pod to be gone", async () => {
+      try {
+        await getPod("graceful");
+        return undefined;
+      } catch {
+        return true;
+      }
+    });
+    // It honoured SIGTERM: gone well before the 20 s grace.
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    const cri = node.sandbox.criClient();
+    const left = await cri.runtime("ListPodSandbox", { filter: { label_selector: { "io.kubernetes.pod.uid": uid } } });
+    expect(left.items).toEqual([]);
+    expect((await cri.runtime("ListContainers", { filter: { label_selector: { "io.kubernetes.pod.uid": uid } } })).containers).toEqual([]);
+    const logDirs = await readdir(node.sandbox.hostPath("/var/log/pods")).catch(() => []);
+    expect(logDirs.filter((d) => d.includes(uid))).toEqual([]);
+    for (const h of await cgroupHierarchies()) {
+      for (const qos of ["", "besteffort/", "burstable/"]) expect(existsSync(join(h.mountPoint, node.sandbox.cgroupRoot, "kubepods", `${qos}pod${uid}`))).toBe(false);
+    }
+  });
+
+  it("fails a pod with a bad spec alone, with a clear reason, and carries on", async () => {
+    await cluster.client.create(pods(), podSpec("bad-image", { containers: [{ name: "main", image: "localhost/Not A Valid Name", command: ["true"] }] }));
+    await cluster.client.create(pods(), podSpec("bad-env", { containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["true"], env: [{ name: "X", valueFrom: { fieldRef: { fieldPath: "spec.nope" } } }] }] }));
+    const badImage = await eventually("InvalidImageName", async () => {
+      const p = await getPod("bad-image");
+      return p.status?.containerStatuses?.[0]?.state?.waiting?.reason === "InvalidImageName" ? p : undefined;
+    });
+    expect(badImage.status?.containerStatuses?.[0]?.state?.waiting?.message).toContain("Not A Valid Name");
+    const badEnv = await eventually("CreateContainerConfigError", async () => {
+      const p = await getPod("bad-env");
+      return p.status?.containerStatuses?.[0]?.state?.waiting?.reason === "CreateContainerConfigError" ? p : undefined;
+    });
+    expect(badEnv.status?.containerStatuses?.[0]?.state?.waiting?.message).toContain("spec.nope");
+    // The kubelet carries on: a good pod still starts.
+    await cluster.client.create(pods(), podSpec("after-bad"));
+    await waitForPhase("after-bad", "Running");
+  });
+
+  it("ends a pod past activeDeadlineSeconds with reason DeadlineExceeded", async () => {
+    await cluster.client.create(pods(), podSpec("deadline", { activeDeadlineSeconds: 3 }));
+    const pod = await waitForPhase("deadline", "Failed", 30_000);
+    expect(pod.status?.reason).toBe("DeadlineExceeded");
+    expect(pod.status?.message).toBe("Pod was active on the node longer than the specified deadline");
+  });
+
+  it("shows the pod with node and IP in `kubectl get pods -o wide`, and its events in `kubectl describe`", async () => {
+    const wide = await cluster.kubectl(["get", "pods", "web", "-o", "wide"]);
+    expect(wide.code, wide.stderr).toBe(0);
+    const web = await getPod("web");
+    expect(wide.stdout).toContain(node.name);
+    expect(wide.stdout).toContain(web.status?.podIP ?? "?");
+    expect(wide.stdout).toMatch(/web\s+1\/1\s+Running/);
+    const describe = await cluster.kubectl(["describe", "pod", "web"]);
+    for (const reason of ["Created", "Started"]) expect(describe.stdout).toContain(reason);
+  });
+});

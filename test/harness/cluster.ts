@@ -1,0 +1,273 @@
+/**
+ * A cluster on this machine for end-to-end tests and the demo: the local control plane on the host's loopback
+ * and sandbox nodes, each running the real kubelet process inside its own namespaces (as on a real node),
+ * reaching the API at https://127.0.0.1:6443 through a forwarder in the node and a unix socket that the test
+ * can cut to simulate an outage. Everything lives under the nodes' folders and goes at teardown.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { ControlPlane } from "../control-plane/control-plane.ts";
+import { KubeClient } from "../../src-shared/kube/client.ts";
+import { run, type RunResult } from "../../src-shared/exec.ts";
+import { errorMessage } from "../../src-shared/errors.ts";
+import { silentLogger, type Logger } from "../../src-shared/log.ts";
+import { NodeSandbox } from "./node-sandbox.ts";
+import { TcpProxy } from "./tcp-proxy.ts";
+import { uniqueName } from "./leaks.ts";
+
+const REPO = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+const NODE_BIN = join(REPO, "node_modules", ".bin", "node");
+export const API_PORT_IN_NODE = 6443;
+
+export interface KubeletOptions {
+  /** Extra KubeletConfiguration fields (merged over the harness's). */
+  config?: Record<string, unknown>;
+  /** Extra command-line flags. */
+  flags?: string[];
+}
+
+/** A kubelet process inside a sandbox node. */
+export class KubeletProcess {
+  private child: ChildProcess | undefined;
+  private exited: Promise<number | null> | undefined;
+  readonly logPath: string;
+  private readonly argv: string[];
+  private readonly node: NodeSandbox;
+
+  constructor(node: NodeSandbox, argv: string[]) {
+    this.node = node;
+    this.argv = argv;
+    this.logPath = join(node.dir, "kubelet.log");
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+
+  async start(): Promise<void> {
+    if (this.child) return;
+    const log = createWriteStream(this.logPath, { flags: "a" });
+    await new Promise<void>((res, rej) => {
+      log.once("open", () => res());
+      log.once("error", rej);
+    });
+    const child = spawn("nsenter", [`--mount=${this.node.mountNsFile}`, `--net=${this.node.netnsPath}`, NODE_BIN, join(REPO, "kubelet", "main.ts"), ...this.argv], {
+      stdio: ["ignore", log, log],
+      env: { ...process.env, DECKHAND_LOG_LEVEL: process.env["DECKHAND_LOG_LEVEL"] ?? "debug" },
+    });
+    this.child = child;
+    this.exited = new Promise((res) =>
+      child.once("exit", (code) => {
+        log.end();
+        if (this.child === child) this.child = undefined;
+        res(code);
+      }),
+    );
+  }
+
+  /** SIGTERM and wait (the kubelet leaves pods running). */
+  async stop(): Promise<void> {
+    await this.signal("SIGTERM");
+  }
+
+  /** SIGKILL, as a crash. */
+  async kill(): Promise<void> {
+    await this.signal("SIGKILL");
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  private async signal(sig: NodeJS.Signals): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    child.kill(sig);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  async logTail(lines = 40): Promise<string> {
+    const text = await readFile(this.logPath, "utf8").catch(() => "");
+    return text.trimEnd().split("\n").slice(-lines).join("\n");
+  }
+}
+
+/** A worker node of the test cluster. */
+export class ClusterNode {
+  readonly name: string;
+  readonly sandbox: NodeSandbox;
+  /** The host side of the node's path to the API; `cut()` it for an outage. */
+  readonly apiLink: TcpProxy;
+  kubelet: KubeletProcess | undefined;
+  private forwarder: ChildProcess | undefined;
+
+  constructor(name: string, sandbox: NodeSandbox, apiLink: TcpProxy) {
+    this.name = name;
+    this.sandbox = sandbox;
+    this.apiLink = apiLink;
+  }
+
+  async startForwarder(): Promise<void> {
+    const child = spawn("nsenter", [`--net=${this.sandbox.netnsPath}`, NODE_BIN, join(REPO, "test", "harness", "netns-forwarder.ts"), "127.0.0.1", String(API_PORT_IN_NODE), this.apiLink.socketPath ?? ""], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    this.forwarder = child;
+    await new Promise<void>((res, rej) => {
+      child.stdout.once("data", () => res());
+      child.once("exit", (code) => rej(new Error(`the API forwarder of ${this.name} exited with ${code ?? "a signal"}`)));
+    });
+  }
+
+  async teardown(): Promise<void> {
+    await this.kubelet?.kill();
+    this.forwarder?.kill("SIGKILL");
+    await this.apiLink.close();
+    await this.sandbox.teardown();
+  }
+
+  /** Runs a command inside the node. */
+  exec(file: string, args: readonly string[]): Promise<RunResult> {
+    return this.sandbox.exec(file, args, { allowFailure: true });
+  }
+}
+
+export interface TestClusterOptions {
+  logger?: Logger;
+  /** Cluster CIDR the control plane allocates node pod CIDRs from. */
+  clusterCIDR?: string;
+  serviceCIDR?: string;
+}
+
+export class TestCluster {
+  readonly nodes: ClusterNode[] = [];
+  private dir = "";
+  private cp: ControlPlane | undefined;
+  private admin: KubeClient | undefined;
+  private readonly options: TestClusterOptions;
+
+  constructor(options: TestClusterOptions = {}) {
+    this.options = options;
+  }
+
+  async start(): Promise<void> {
+    this.dir = await mkdtemp(join(tmpdir(), "deckhand-cluster-"));
+    this.cp = new ControlPlane({
+      dir: this.dir,
+      log: this.options.logger ?? silentLogger(),
+      clusterCIDR: this.options.clusterCIDR ?? "10.244.0.0/16",
+      serviceCIDR: this.options.serviceCIDR ?? "10.96.0.0/16",
+    });
+    await this.cp.start();
+    this.admin = KubeClient.fromFile(this.cp.adminKubeconfigPath);
+  }
+
+  get controlPlane(): ControlPlane {
+    if (!this.cp) throw new Error("cluster not started");
+    return this.cp;
+  }
+
+  get client(): KubeClient {
+    if (!this.admin) throw new Error("cluster not started");
+    return this.admin;
+  }
+
+  get adminKubeconfig(): string {
+    return this.controlPlane.adminKubeconfigPath;
+  }
+
+  /** Real kubectl against the cluster. */
+  kubectl(args: readonly string[], input?: string): Promise<RunResult> {
+    return run("kubectl", ["--kubeconfig", this.adminKubeconfig, ...args], { allowFailure: true, timeoutMs: 60_000, ...(input === undefined ? {} : { input }) });
+  }
+
+  /**
+   * A new sandbox node with its kubelet started (unless `start: false`). Its containerd runs pods on
+   * deckhand-bridge from a CNI bin dir of the node's own (the launcher and the reference `loopback`, as an
+   * operator installs them); the kubelet writes the conflist once the node has a pod CIDR.
+   */
+  async addNode(options: KubeletOptions & { start?: boolean } = {}): Promise<ClusterNode> {
+    const index = this.nodes.length + 1;
+    const sandboxName = uniqueName();
+    const cniBinDir = join("/tmp", sandboxName, "cni-bin");
+    const sandbox = new NodeSandbox({ name: sandboxName, withoutCni: true, nodeAddress: `172.31.${index}.10/24`, cniBinDir });
+    await sandbox.start();
+    await mkdir(cniBinDir, { recursive: true });
+    await symlink(join(REPO, "bin", "deckhand-bridge"), join(cniBinDir, "deckhand-bridge"));
+    await symlink("/usr/lib/cni/loopback", join(cniBinDir, "loopback"));
+    const name = `node-${index}-${sandbox.name}`.slice(0, 63);
+    const apiLink = new TcpProxy({ host: "127.0.0.1", port: this.controlPlane.port }, { socketPath: join(sandbox.dir, "apiserver.sock") });
+    const node = new ClusterNode(name, sandbox, apiLink);
+    this.nodes.push(node);
+    await apiLink.start();
+    await node.startForwarder();
+
+    // The node's credentials, pointing at the API as the node sees it.
+    const kubeconfigPath = join(sandbox.dir, "kubelet.kubeconfig");
+    await this.controlPlane.mintNodeKubeconfig(name, kubeconfigPath);
+    const text = await readFile(kubeconfigPath, "utf8");
+    await writeFile(kubeconfigPath, text.replace(/server: .*/, `server: "https://127.0.0.1:${API_PORT_IN_NODE}"`));
+
+    const manifests = join(sandbox.dir, "manifests");
+    await mkdir(manifests, { recursive: true });
+    const config = {
+      apiVersion: "kubelet.config.k8s.io/v1beta1",
+      kind: "KubeletConfiguration",
+      cgroupDriver: "cgroupfs",
+      cgroupRoot: sandbox.cgroupRoot,
+      staticPodPath: manifests,
+      clusterDomain: "cluster.local",
+      clusterDNS: ["10.96.0.10"],
+      containerRuntimeEndpoint: `unix://${sandbox.containerdSocket}`,
+      failSwapOn: false,
+      ...(options.config ?? {}),
+    };
+    await writeFile(join(sandbox.dir, "kubelet.yaml"), JSON.stringify(config, null, 2));
+    node.kubelet = new KubeletProcess(sandbox, [
+      "--config", join(sandbox.dir, "kubelet.yaml"),
+      "--kubeconfig", kubeconfigPath,
+      "--hostname-override", name,
+      "--node-ip", sandbox.nodeIP ?? "",
+      "--cni-conf-dir", sandbox.cniConfDir,
+      ...(options.flags ?? []),
+    ]);
+    if (options.start !== false) await node.kubelet.start();
+    return node;
+  }
+
+  async teardown(): Promise<void> {
+    const problems: string[] = [];
+    for (const n of this.nodes.reverse()) await n.teardown().catch((e: unknown) => problems.push(String(e)));
+    this.admin?.close();
+    await this.cp?.close();
+    if (this.dir) await rm(this.dir, { recursive: true, force: true });
+    if (problems.length) throw new Error(problems.join("\n"));
+  }
+}
+
+/** Polls until `fn` returns a value (not undefined), or fails with what it last saw. */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${errorMessage(last)}` : ""}`);
+    await sleep(everyMs);
+  }
+}
