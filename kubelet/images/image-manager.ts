@@ -90,7 +90,7 @@ export interface ImageEvents {
 export class ImageManager {
   private readonly cri: CriClient;
   private readonly log: Logger | undefined;
-  private readonly backoffs = new Map<string, { backoff: Backoff; until: number }>();
+  private readonly backoffs = new Map<string, { backoff: Backoff; until: number; lastError: string }>();
   private readonly inFlight = new Map<string, Promise<string>>();
 
   constructor(options: { cri: CriClient; logger?: Logger }) {
@@ -114,7 +114,8 @@ export class ImageManager {
     const key = `${pod.metadata?.uid ?? ""}/${image}`;
     const b = this.backoffs.get(key);
     if (b && Date.now() < b.until) {
-      const message = `Back-off pulling image "${image}"`;
+      // As upstream since 1.31: the back-off message carries the error that caused it.
+      const message = `Back-off pulling image "${image}": ErrImagePull: ${b.lastError}`;
       events.backOff(image);
       throw new ImagePullError("ImagePullBackOff", message);
     }
@@ -123,10 +124,11 @@ export class ImageManager {
       this.backoffs.delete(key);
       return ref;
     } catch (err) {
-      const entry = b ?? { backoff: new Backoff({ initialMs: 10_000, maxMs: 300_000 }), until: 0 };
+      const entry = b ?? { backoff: new Backoff({ initialMs: 10_000, maxMs: 300_000 }), until: 0, lastError: "" };
       entry.until = Date.now() + entry.backoff.next();
-      this.backoffs.set(key, entry);
       const message = `Failed to pull image "${image}": ${errorMessage(err).replace(/^CRI PullImage: /, "")}`;
+      entry.lastError = message;
+      this.backoffs.set(key, entry);
       events.failed("ErrImagePull", message);
       throw new ImagePullError("ErrImagePull", message, err);
     }
