@@ -1,93 +1,99 @@
 /**
- * `npm run demo`: a sandbox worker node on this machine (its own network namespace and containerd) running one
- * pod through deckhand's CRI client: a busybox web server, fetched from the node over the pod network.
- * It keeps running until Ctrl-C; `--once` checks the pod and tears everything down.
- *
- * Until the kubelet exists (issue 5) this drives CRI directly, as the kubelet will.
+ * `npm run demo`: a single-node cluster on this machine. The local control plane serves the Kubernetes API on
+ * 127.0.0.1; a sandbox worker node (its own network namespace, mount namespace and containerd) runs deckhand's
+ * kubelet, which registers the Node, gets a pod CIDR, writes the deckhand-bridge CNI config and runs a sample
+ * pod, a busybox web server, reachable over the pod network. It prints kubectl commands to try and keeps
+ * running until Ctrl-C; `--once` checks the pod is Running and reachable, tears everything down and exits 0.
  */
-import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
-import { setTimeout as sleep } from "node:timers/promises";
-import { NodeSandbox } from "../harness/node-sandbox.ts";
-import type { Input, PodSandboxConfig } from "../../kubelet/cri/types.ts";
+import type { V1Pod } from "@kubernetes/client-node";
+import { TestCluster, eventually, type ClusterNode } from "../harness/cluster.ts";
 
 const { values } = parseArgs({ options: { once: { type: "boolean", default: false } } });
 const started = Date.now();
-const say = (text: string): void => console.log(`[${((Date.now() - started) / 1000).toFixed(2)}s] ${text}`);
+const say = (text: string): void => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${text}`);
+const indent = (text: string): string => text.trimEnd().replace(/^/gm, "    ");
 
-const node = new NodeSandbox();
+const cluster = new TestCluster();
+let node: ClusterNode | undefined;
 let tornDown = false;
+
 async function teardown(): Promise<void> {
   if (tornDown) return;
   tornDown = true;
-  say(`tearing down node ${node.name}`);
-  await node.teardown();
+  say("tearing down: kubelet, pods, containerd, namespaces, control plane");
+  await cluster.teardown();
   say("done: nothing left behind");
 }
 
 async function main(): Promise<void> {
-  say("starting a sandbox node: network namespace, mount namespace, containerd, test images");
-  await node.start();
-  const cri = node.criClient();
-  const version = await cri.runtime("Version", {});
-  say(`node ${node.name} is up: ${version.runtime_name} ${version.runtime_version} (CRI ${version.runtime_api_version}), netns ${node.netnsPath}`);
+  say("starting the control plane (the Kubernetes API on 127.0.0.1, for tests and this demo)");
+  await cluster.start();
+  say(`API at ${cluster.controlPlane.url}; admin kubeconfig ${cluster.adminKubeconfig}`);
+  say("starting a worker node: network namespace, mount namespace, containerd, then deckhand's kubelet");
+  node = await cluster.addNode();
+  const n = node;
+  say(`node ${n.name}: netns ${n.sandbox.netnsPath}, node IP ${n.sandbox.nodeIP ?? "?"}, kubelet log ${n.kubelet?.logPath ?? "?"}`);
+  await eventually("the node to be Ready", async () => {
+    const res = await cluster.kubectl(["get", "node", n.name, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]);
+    return res.stdout === "True" ? true : undefined;
+  }, 60_000);
+  say(`kubectl get nodes -o wide:\n${indent((await cluster.kubectl(["get", "nodes", "-o", "wide"])).stdout)}`);
 
-  const uid = randomUUID();
-  const config: Input<PodSandboxConfig> = {
-    metadata: { name: "hello", namespace: "default", uid, attempt: 0 },
-    hostname: "hello",
-    log_directory: `/var/log/pods/default_hello_${uid}`,
-    port_mappings: [{ protocol: "TCP", container_port: 8080 }],
-    labels: { "io.kubernetes.pod.name": "hello", "io.kubernetes.pod.namespace": "default", "io.kubernetes.pod.uid": uid },
-    linux: {
-      cgroup_parent: `${node.cgroupRoot}/kubepods/besteffort/pod${uid}`,
-      security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } },
+  const pod: V1Pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "hello", namespace: "default", labels: { app: "hello" } },
+    spec: {
+      terminationGracePeriodSeconds: 5,
+      containers: [
+        {
+          name: "web",
+          image: "localhost/busybox:1",
+          imagePullPolicy: "IfNotPresent",
+          command: ["sh", "-c", 'mkdir -p /www && echo "hello from $(hostname), a pod run by deckhand" > /www/index.html && exec httpd -f -p 8080 -h /www'],
+          ports: [{ containerPort: 8080 }],
+          resources: { requests: { cpu: "50m", memory: "16Mi" }, limits: { memory: "32Mi" } },
+        },
+      ],
     },
   };
   const t0 = Date.now();
-  const { pod_sandbox_id: sandboxId } = await cri.runtime("RunPodSandbox", { config });
-  const sandbox = await cri.runtime("PodSandboxStatus", { pod_sandbox_id: sandboxId });
-  const podIp = sandbox.status?.network?.ip ?? "?";
-  say(`RunPodSandbox: sandbox ${sandboxId.slice(0, 12)} with pod IP ${podIp} (${Date.now() - t0} ms)`);
-
-  const script = "mkdir -p /www && echo \"hello from pod $(hostname)\" > /www/index.html && echo serving && exec httpd -f -p 8080 -h /www";
-  const t1 = Date.now();
-  const { container_id: containerId } = await cri.runtime("CreateContainer", {
-    pod_sandbox_id: sandboxId,
-    config: {
-      metadata: { name: "web", attempt: 0 },
-      image: { image: "localhost/busybox:1" },
-      command: ["sh", "-c", script],
-      log_path: "web/0.log",
-      labels: { "io.kubernetes.container.name": "web" },
-      // Upstream repeats the namespace modes per container; without them the container joins the pause's PID namespace.
-      linux: { security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } } },
-    },
-    sandbox_config: config,
-  });
-  await cri.runtime("StartContainer", { container_id: containerId });
-  say(`CreateContainer + StartContainer: container ${containerId.slice(0, 12)} running busybox httpd (${Date.now() - t1} ms)`);
+  const created = await cluster.kubectl(["create", "-f", "-"], JSON.stringify(pod));
+  if (created.code !== 0) throw new Error(`kubectl create failed: ${created.stderr}`);
+  say(`kubectl create -f hello.yaml: ${created.stdout.trim()} (the control plane's binder puts it on ${n.name})`);
+  const running = await eventually("hello to be Ready", async () => {
+    const p = await cluster.client.get<V1Pod>({ group: "", version: "v1", resource: "pods", namespace: "default", name: "hello" });
+    return p.status?.conditions?.find((c) => c.type === "Ready")?.status === "True" ? p : undefined;
+  }, 60_000);
+  const podIP = running.status?.podIP ?? "";
+  say(`pod hello is Running and Ready ${Date.now() - t0} ms after creation, pod IP ${podIP}`);
+  say(`kubectl get pods -o wide:\n${indent((await cluster.kubectl(["get", "pods", "-o", "wide"])).stdout)}`);
 
   let body = "";
   for (let i = 0; i < 50 && !body.includes("hello"); i++) {
-    const res = await node.exec("timeout", ["2", "busybox", "wget", "-q", "-O", "-", `http://${podIp}:8080/`], { allowFailure: true });
-    body = res.stdout;
-    if (!body.includes("hello")) await sleep(100);
+    body = (await n.exec("timeout", ["2", "busybox", "wget", "-q", "-O", "-", `http://${podIP}:8080/`])).stdout;
+    if (!body.includes("hello")) await new Promise((r) => setTimeout(r, 100));
   }
-  if (!body.includes("hello")) throw new Error(`the pod did not answer on http://${podIp}:8080/`);
-  say(`GET http://${podIp}:8080/ from the node answered: ${body.trim()}`);
-
-  const exec = await cri.runtime("ExecSync", { container_id: containerId, cmd: ["ps", "-o", "pid,comm"], timeout: 5 });
-  say(`ExecSync 'ps' in the container:\n${exec.stdout.toString().trimEnd().replace(/^/gm, "    ")}`);
-  const stats = await cri.runtime("ContainerStats", { container_id: containerId });
-  say(`ContainerStats: working set ${stats.stats?.memory?.working_set_bytes?.value ?? "?"} bytes`);
-  say(`container log (CRI format) at ${node.hostPath(`/var/log/pods/default_hello_${uid}/web/0.log`)}`);
+  if (!body.includes("hello")) throw new Error(`the pod did not answer on http://${podIP}:8080/`);
+  say(`GET http://${podIP}:8080/ from the node: ${body.trim()}`);
+  const events = await cluster.kubectl(["get", "events", "--field-selector", "involvedObject.name=hello", "--sort-by", ".lastTimestamp"]);
+  say(`kubectl get events (the kubelet's, for hello):\n${indent(events.stdout)}`);
 
   if (values.once) {
     await teardown();
     return;
   }
-  say(`running; try: nsenter --net=${node.netnsPath} busybox wget -q -O - http://${podIp}:8080/   (Ctrl-C to stop)`);
+  const kc = `kubectl --kubeconfig ${cluster.adminKubeconfig}`;
+  console.log(`
+The cluster is up. Try, in another shell:
+  ${kc} get nodes -o wide
+  ${kc} get pods -o wide
+  ${kc} describe pod hello
+  ${kc} run sleeper --image=localhost/busybox:1 --image-pull-policy=IfNotPresent -- sleep 3600
+  ${kc} delete pod hello
+  nsenter --net=${n.sandbox.netnsPath} busybox wget -q -O - http://${podIP}:8080/
+Ctrl-C stops everything and removes it.`);
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
@@ -99,6 +105,7 @@ try {
   await main();
 } catch (err) {
   console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
+  if (node?.kubelet) console.error(`kubelet log tail:\n${await node.kubelet.logTail(20)}`);
   await teardown().catch((e: unknown) => console.error(String(e)));
   process.exitCode = 1;
 }
