@@ -31,6 +31,8 @@ import { NodeStatusManager, type NodeStatusSource } from "./node/node-status-man
 import { StaticPodSource } from "./pods/static-pods.ts";
 import { MirrorPods } from "./pods/mirror-pods.ts";
 import { CONFIG_MIRROR_ANNOTATION } from "./runtime/labels.ts";
+import { admitPod, type Allocatable } from "./admission.ts";
+import { podRef } from "./events.ts";
 
 export interface KubeletDeps {
   nodeName: string;
@@ -45,6 +47,8 @@ export interface KubeletDeps {
   nodeStatusReportFrequencyMs: number;
   syncFrequencyMs: number;
   crashLoopMaxMs: number;
+  /** The node's allocatable, for admission; undefined admits every pod. */
+  allocatable?: () => Allocatable | undefined;
   /** The node's status computation (see node/node-status.ts), built by main with the machine facts. */
   nodeStatus: (deps: { cri: CriClient; pleg: Pleg }) => NodeStatusSource<unknown>;
   logger: Logger;
@@ -69,6 +73,8 @@ export class Kubelet {
   private housekeeping: Promise<void> | undefined;
   /** Desired pods by uid, from every source. */
   private readonly desired = new Map<string, V1Pod>();
+  /** Pods admission refused: they are never run. */
+  private readonly rejected = new Set<string>();
 
   constructor(deps: KubeletDeps) {
     this.d = deps;
@@ -134,8 +140,28 @@ export class Kubelet {
       return;
     }
     const uid = pod.metadata?.uid ?? "";
+    if (this.rejected.has(uid)) return;
+    if (this.podWorkers.state(uid) === undefined && !this.admit(pod)) return;
     this.desired.set(uid, pod);
     this.podWorkers.update(pod);
+  }
+
+  /** Upstream's canAdmitPod for a pod seen for the first time; a refused pod fails with the reason. */
+  private admit(pod: V1Pod): boolean {
+    const phase = pod.status?.phase;
+    if (phase === "Succeeded" || phase === "Failed" || pod.metadata?.deletionTimestamp) return true;
+    const allocatable = this.d.allocatable?.();
+    if (!allocatable) return true;
+    const active = [...this.desired.values()].filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed" && this.podWorkers.state(p.metadata?.uid ?? "") === "syncing");
+    const result = admitPod(pod, active, allocatable);
+    if (result.admit) return true;
+    const uid = pod.metadata?.uid ?? "";
+    this.rejected.add(uid);
+    this.log.warn({ pod: `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`, reason: result.reason }, result.message);
+    this.events.event(podRef(pod), "Warning", result.reason, result.message);
+    const key = this.apiKey(pod);
+    if (key) this.statusManager.setStatus(uid, key, { phase: "Failed", reason: result.reason, message: result.message });
+    return false;
   }
 
   private podRemoved(pod: V1Pod): void {
@@ -145,6 +171,7 @@ export class Kubelet {
     }
     const uid = pod.metadata?.uid ?? "";
     this.desired.delete(uid);
+    if (this.rejected.delete(uid)) this.statusManager.forget(uid);
     this.podWorkers.remove(uid, pod.metadata?.deletionGracePeriodSeconds);
   }
 

@@ -21,6 +21,7 @@ import {
   KUBELET_VERSION,
   imagesFromCri,
   initialNode,
+  nodeResources,
   nodeStatus,
   nodeStatusChanged,
   nodeStatusPatch,
@@ -29,9 +30,11 @@ import {
   type RuntimeFacts,
 } from "./node/node-status.ts";
 import { CniConfigWriter } from "../cni/conflist.ts";
+import { CniDaemon } from "../cni/daemon.ts";
 import { IpRouteTable, PodRouteController } from "../cni/routes.ts";
 import type { WatchNodes } from "../cni/nodes.ts";
 import type { NodeContext } from "./runtime/sandbox-config.ts";
+import { milliValue, parseQuantity } from "./qos.ts";
 
 /** The node's addresses when --node-ip is not given: its first global IPv4 (and IPv6) outside bridges and veths. */
 export function detectNodeIPs(): string[] {
@@ -113,14 +116,19 @@ function nodeStatusSource(config: KubeletConfig, machine: () => MachineInfo, nod
   };
 }
 
-/** A WatchNodes (cni/nodes.ts) over one shared informer of every Node. */
+/** A WatchNodes (cni/nodes.ts) over one shared informer of every Node; each call's handler goes with it. */
 function watchNodesWith(informer: Informer<V1Node>): WatchNodes {
   return async (signal, onNodes) => {
     const deliver = (): void => onNodes(informer.list());
-    informer.on({ added: deliver, updated: deliver, deleted: deliver });
-    await informer.waitForSync(signal);
-    deliver();
-    await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+    const handler = { added: deliver, updated: deliver, deleted: deliver };
+    informer.on(handler);
+    try {
+      await informer.waitForSync(signal);
+      deliver();
+      await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+    } finally {
+      informer.off(handler);
+    }
   };
 }
 
@@ -161,6 +169,18 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     syncFrequencyMs: config.syncFrequency,
     crashLoopMaxMs: config.crashLoopBackOff.maxContainerRestartPeriod,
     nodeStatus: ({ cri, pleg }) => nodeStatusSource(config, () => machine, nodeIPs, cri, pleg),
+    allocatable: () => {
+      const { allocatable } = nodeResources(machine, {
+        hostname: config.hostname,
+        nodeIPs,
+        maxPods: config.maxPods,
+        podsPerCore: config.podsPerCore,
+        systemReserved: config.systemReserved,
+        kubeReserved: config.kubeReserved,
+        evictionHard: config.evictionHard,
+      });
+      return { cpuMilli: milliValue(allocatable["cpu"] ?? "0"), memoryBytes: parseQuantity(allocatable["memory"] ?? "0"), pods: parseQuantity(allocatable["pods"] ?? "0") };
+    },
     logger: log,
   });
   // Filesystem figures change; refresh them at the status pace.
@@ -170,16 +190,22 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
   signal.addEventListener("abort", () => clearInterval(refresh), { once: true });
 
   const closers: (() => Promise<void>)[] = [];
+  if (config.cniDaemonSocket) {
+    // The fast path of every CNI call: containerd's deckhand-bridge forwards to it (cni/daemon.ts).
+    const daemon = new CniDaemon({ log, socketPath: config.cniDaemonSocket });
+    await daemon.start(signal);
+    closers.push(() => daemon.close());
+  }
   if (client) {
     const nodes = new Informer<V1Node>({ client, resource: { group: "", version: "v1", resource: "nodes" }, logger: log });
     nodes.start(signal);
     const watchNodes = watchNodesWith(nodes);
-    const cniWriter = new CniConfigWriter({ nodeName: config.hostname, confDir: config.cniConfDir, watchNodes, log });
+    const cniWriter = new CniConfigWriter({ nodeName: config.hostname, confDir: config.cniConfDir, watchNodes, log, ...(config.cniDaemonSocket ? { daemonSocket: config.cniDaemonSocket } : {}) });
     cniWriter.onStatus(() => kubelet.nodeStatus?.poke());
     const routes = new PodRouteController({ nodeName: config.hostname, watchNodes, table: new IpRouteTable(), log });
     void cniWriter.start(signal);
     void routes.start(signal);
-    closers.push(() => nodes.close());
+    closers.push(() => cniWriter.close(), () => routes.close(), () => nodes.close());
   }
   await kubelet.start(signal);
   log.info({ node: config.hostname, nodeIPs, version: KUBELET_VERSION }, "kubelet started");

@@ -236,6 +236,8 @@ export interface KubeletConfig extends KubeletConfiguration {
   cniConfDir: string;
   /** --cni-bin-dir (default /opt/cni/bin). */
   cniBinDir: string;
+  /** --cni-daemon-socket: where the kubelet serves the deckhand-bridge daemon ("" runs none). */
+  cniDaemonSocket: string;
   /** --node-labels. */
   nodeLabels: Record<string, string>;
   /** --v, else logging.verbosity. */
@@ -1285,6 +1287,7 @@ export interface KubeletFlags {
   rootDir?: string;
   cniConfDir?: string;
   cniBinDir?: string;
+  cniDaemonSocket?: string;
   verbosity?: number;
   nodeLabels?: Record<string, string>;
   /** KubeletConfiguration fields set by flags (applied over the file once its defaults are in). */
@@ -1506,6 +1509,15 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
       return undefined;
     },
   },
+  "cni-daemon-socket": {
+    type: "string",
+    help: "Unix socket on which the kubelet serves the deckhand-bridge daemon, the fast path of every CNI call; empty runs none (deckhand).",
+    def: "/run/deckhand/cni.sock",
+    set: (f, v) => {
+      f.cniDaemonSocket = v;
+      return undefined;
+    },
+  },
   help: {
     type: "bool",
     help: "Print this help and exit.",
@@ -1712,6 +1724,7 @@ export function loadKubeletConfig(argv: readonly string[], readFile: ReadFile = 
     rootDir: abs(flags.rootDir ?? "/var/lib/kubelet"),
     cniConfDir: abs(flags.cniConfDir ?? "/etc/cni/net.d"),
     cniBinDir: abs(flags.cniBinDir ?? "/opt/cni/bin"),
+    cniDaemonSocket: flags.cniDaemonSocket === "" ? "" : abs(flags.cniDaemonSocket ?? "/run/deckhand/cni.sock"),
     nodeLabels: { ...flags.nodeLabels },
     verbosity: resolved.logging.verbosity,
     logLevel: levelForVerbosity(resolved.logging.verbosity),

@@ -60,6 +60,11 @@ export class Informer<T extends KubernetesObject> {
     this.handlers.push(handler);
   }
 
+  off(handler: InformerHandler<T>): void {
+    const i = this.handlers.indexOf(handler);
+    if (i >= 0) this.handlers.splice(i, 1);
+  }
+
   start(signal: AbortSignal): void {
     if (this.loop) return;
     signal.addEventListener("abort", () => this.stop.abort(), { once: true });

@@ -240,6 +240,8 @@ export class TestCluster {
       "--hostname-override", name,
       "--node-ip", sandbox.nodeIP ?? "",
       "--cni-conf-dir", sandbox.cniConfDir,
+      // /run is the host's in a sandbox node: the daemon's socket goes in the node's private /var/lib/kubelet.
+      "--cni-daemon-socket", "/var/lib/kubelet/deckhand-cni.sock",
       ...(options.flags ?? []),
     ]);
     if (options.start !== false) await node.kubelet.start();

@@ -22,7 +22,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (node?.kubelet) console.log(`kubelet log tail:\n${await node.kubelet.logTail(30)}`);
+  if (node?.kubelet) console.log(`kubelet log tail:\n${await node.kubelet.logTail(Number(process.env["KUBELET_LOG_LINES"] ?? 30))}`);
   await cluster.teardown();
 });
 
@@ -180,6 +180,11 @@ describe("pods", () => {
       return p.status?.containerStatuses?.[0]?.state?.waiting?.reason === "CreateContainerConfigError" ? p : undefined;
     });
     expect(badEnv.status?.containerStatuses?.[0]?.state?.waiting?.message).toContain("spec.nope");
+    // Requests no node can meet: admission rejects the pod, which fails without ever running.
+    await cluster.client.create(pods(), podSpec("too-big", { containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["true"], resources: { requests: { cpu: "4000" } } }] }));
+    const tooBig = await waitForPhase("too-big", "Failed");
+    expect(tooBig.status?.reason).toBe("OutOfcpu");
+    expect(tooBig.status?.message).toMatch(/^Pod was rejected: Node didn't have enough resource: cpu, requested: 4000000, used: \d+, capacity: \d+$/);
     // The kubelet carries on: a good pod still starts.
     await cluster.client.create(pods(), podSpec("after-bad"));
     await waitForPhase("after-bad", "Running");

@@ -19,7 +19,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (node?.kubelet) console.log(`kubelet log tail:\n${await node.kubelet.logTail(30)}`);
+  if (node?.kubelet) console.log(`kubelet log tail:\n${await node.kubelet.logTail(Number(process.env["KUBELET_LOG_LINES"] ?? 30))}`);
   await cluster.teardown();
 });
 
