@@ -96,9 +96,9 @@ export async function measureCriFloor(node: NodeSandbox, options: { sequential?:
   };
 }
 
-export function printCriFloor(floor: CriFloor): void {
+export function printCriFloor(floor: CriFloor, cni = "reference bridge + host-local CNI"): void {
   const row = (name: string, s: Summary): string => `  ${name.padEnd(34)} p50 ${formatMs(s.p50)}  p99 ${formatMs(s.p99)}  (n=${s.n})`;
-  console.log(`CRI floor (containerd through deckhand's CRI client, reference bridge CNI)`);
+  console.log(`CRI floor (containerd through deckhand's CRI client, ${cni})`);
   console.log(`one pod at a time:`);
   console.log(row("RunPodSandbox", floor.sequential.runPodSandbox));
   console.log(row("CreateContainer", floor.sequential.createContainer));

@@ -29,6 +29,8 @@ export interface KubeletOptions {
   config?: Record<string, unknown>;
   /** Extra command-line flags. */
   flags?: string[];
+  /** Run the compiled dist/ (as systemd does; `npm run build` first) rather than the TypeScript source. */
+  compiled?: boolean;
 }
 
 /** A kubelet process inside a sandbox node. */
@@ -39,9 +41,12 @@ export class KubeletProcess {
   private readonly argv: string[];
   private readonly node: NodeSandbox;
 
-  constructor(node: NodeSandbox, argv: string[]) {
+  private readonly compiled: boolean;
+
+  constructor(node: NodeSandbox, argv: string[], options: { compiled?: boolean } = {}) {
     this.node = node;
     this.argv = argv;
+    this.compiled = options.compiled ?? false;
     this.logPath = join(node.dir, "kubelet.log");
   }
 
@@ -60,9 +65,14 @@ export class KubeletProcess {
       log.once("open", () => res());
       log.once("error", rej);
     });
-    const child = spawn("nsenter", [`--mount=${this.node.mountNsFile}`, `--net=${this.node.netnsPath}`, NODE_BIN, join(REPO, "kubelet", "main.ts"), ...this.argv], {
+    // Through the launcher systemd runs (bin/kubelet), from source unless the test asks for the compiled build.
+    const child = spawn("nsenter", [`--mount=${this.node.mountNsFile}`, `--net=${this.node.netnsPath}`, join(REPO, "bin", "kubelet"), ...this.argv], {
       stdio: ["ignore", log, log],
-      env: { ...process.env, DECKHAND_LOG_LEVEL: process.env["DECKHAND_LOG_LEVEL"] ?? "debug" },
+      env: {
+        ...process.env,
+        DECKHAND_LOG_LEVEL: process.env["DECKHAND_LOG_LEVEL"] ?? "debug",
+        ...(this.compiled ? {} : { DECKHAND_FROM_SOURCE: "1" }),
+      },
     });
     this.child = child;
     this.exited = new Promise((res) =>
@@ -243,7 +253,7 @@ export class TestCluster {
       // /run is the host's in a sandbox node: the daemon's socket goes in the node's private /var/lib/kubelet.
       "--cni-daemon-socket", "/var/lib/kubelet/deckhand-cni.sock",
       ...(options.flags ?? []),
-    ]);
+    ], { compiled: options.compiled ?? false });
     if (options.start !== false) await node.kubelet.start();
     return node;
   }

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { KubeConfig, type V1ConfigMap } from "@kubernetes/client-node";
+import type { V1ConfigMap } from "@kubernetes/client-node";
 import { TcpProxy } from "../../harness/tcp-proxy.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ControlPlane } from "../../control-plane/control-plane.ts";
@@ -65,10 +65,7 @@ describe("KubeClient", () => {
   });
 
   it("reports an unreachable server as Unavailable", async () => {
-    const kc = client.kubeConfig;
-    const dead = new KubeClient(kc);
-    const server = kc.getCurrentCluster()?.server ?? "";
-    Object.assign(dead as unknown as { server: URL }, { server: new URL(server.replace(/:\d+$/, ":1")) });
+    const dead = client.withServer("https://127.0.0.1:1");
     const err = (await dead.get(cm("x"), { timeoutMs: 2000 }).catch((e: unknown) => e)) as ApiError;
     expect(err.code).toBe("Unavailable");
     dead.close();
@@ -80,11 +77,7 @@ describe("Informer", () => {
     // The informer reaches the server through a proxy the test can cut.
     const proxy = new TcpProxy({ host: "127.0.0.1", port: cp.port });
     await proxy.start();
-    const kc = new KubeConfig();
-    kc.loadFromFile(cp.adminKubeconfigPath);
-    const cluster = kc.getCurrentCluster();
-    if (cluster) Object.assign(cluster, { server: proxy.url });
-    const proxied = new KubeClient(kc);
+    const proxied = client.withServer(proxy.url);
     const informer = new Informer<V1ConfigMap>({ client: proxied, resource: cm(), labelSelector: "app=inf", logger: silentLogger(), backoff: { initialMs: 50, maxMs: 200 } });
     const seen: string[] = [];
     informer.on({
