@@ -141,3 +141,28 @@ export function podRef(pod: { metadata?: { name?: string; namespace?: string; ui
     ...(fieldPath ? { fieldPath } : {}),
   };
 }
+
+/** Upstream refers to its Node in events with the node name as uid, in no namespace. */
+export function nodeRef(nodeName: string): ObjectReference {
+  return { kind: "Node", apiVersion: "v1", name: nodeName, uid: nodeName };
+}
+
+/**
+ * Upstream's node condition events: a condition whose status changed is announced as
+ * `Node <name> status is now: Node<Reason>` (KubeletReady → NodeReady, KubeletHasSufficientMemory →
+ * NodeHasSufficientMemory...). Pure: which events to record for a status change.
+ */
+export function nodeConditionEvents(
+  nodeName: string,
+  previous: readonly { type: string; status: string; reason?: string }[] | undefined,
+  next: readonly { type: string; status: string; reason?: string }[],
+): { reason: string; message: string }[] {
+  const out: { reason: string; message: string }[] = [];
+  for (const c of next) {
+    const before = previous?.find((p) => p.type === c.type);
+    if (before && before.status === c.status) continue;
+    const reason = (c.reason ?? "").replace(/^Kubelet/, "Node");
+    if (reason) out.push({ reason, message: `Node ${nodeName} status is now: ${reason}` });
+  }
+  return out;
+}

@@ -32,7 +32,7 @@ import { StaticPodSource } from "./pods/static-pods.ts";
 import { MirrorPods } from "./pods/mirror-pods.ts";
 import { CONFIG_MIRROR_ANNOTATION } from "./runtime/labels.ts";
 import { admitPod, type Allocatable } from "./admission.ts";
-import { podRef } from "./events.ts";
+import { nodeRef, podRef } from "./events.ts";
 
 export interface KubeletDeps {
   nodeName: string;
@@ -50,7 +50,7 @@ export interface KubeletDeps {
   /** The node's allocatable, for admission; undefined admits every pod. */
   allocatable?: () => Allocatable | undefined;
   /** The node's status computation (see node/node-status.ts), built by main with the machine facts. */
-  nodeStatus: (deps: { cri: CriClient; pleg: Pleg }) => NodeStatusSource<unknown>;
+  nodeStatus: (deps: { cri: CriClient; pleg: Pleg; events: EventRecorder }) => NodeStatusSource<unknown>;
   logger: Logger;
 }
 
@@ -116,7 +116,7 @@ export class Kubelet {
       this.nodeStatus = new NodeStatusManager({
         client: deps.client,
         nodeName: deps.nodeName,
-        source: deps.nodeStatus({ cri: this.cri, pleg: this.pleg }),
+        source: deps.nodeStatus({ cri: this.cri, pleg: this.pleg, events: this.events }),
         logger,
         updateFrequencyMs: deps.nodeStatusUpdateFrequencyMs,
         reportFrequencyMs: deps.nodeStatusReportFrequencyMs,
@@ -184,6 +184,7 @@ export class Kubelet {
       return undefined;
     });
     if (version) this.log.info({ runtime: `${version.runtime_name} ${version.runtime_version}`, api: version.runtime_api_version }, "container runtime");
+    this.events.event(nodeRef(this.d.nodeName), "Normal", "Starting", "Starting kubelet.");
     this.pleg.onEvent((e) => this.podWorkers.wake(e.uid));
     this.pleg.start(s);
     this.podWorkers.start(s);

@@ -34,6 +34,7 @@ import { CniDaemon } from "../cni/daemon.ts";
 import { IpRouteTable, PodRouteController } from "../cni/routes.ts";
 import type { WatchNodes } from "../cni/nodes.ts";
 import type { NodeContext } from "./runtime/sandbox-config.ts";
+import { nodeConditionEvents, nodeRef, type EventRecorder } from "./events.ts";
 import { milliValue, parseQuantity } from "./qos.ts";
 
 /** The node's addresses when --node-ip is not given: its first global IPv4 (and IPv6) outside bridges and veths. */
@@ -63,7 +64,7 @@ export function parseResolvConf(text: string): NodeContext["hostDNS"] {
 }
 
 /** The Node's status from the machine, the runtime and the PLEG: the pure setters of node/node-status.ts. */
-function nodeStatusSource(config: KubeletConfig, machine: () => MachineInfo, nodeIPs: string[], cri: CriClient, pleg: Pleg): NodeStatusSource<NodeStatus> {
+function nodeStatusSource(config: KubeletConfig, machine: () => MachineInfo, nodeIPs: string[], cri: CriClient, pleg: Pleg, events: EventRecorder): NodeStatusSource<NodeStatus> {
   const runtime: RuntimeFacts = { name: "containerd" };
   const input = async (): Promise<NodeStatusInput> => {
     try {
@@ -110,7 +111,11 @@ function nodeStatusSource(config: KubeletConfig, machine: () => MachineInfo, nod
           ...(config.providerID ? { providerID: config.providerID } : {}),
         },
       }),
-    status: async (previous) => nodeStatus(await input(), previous),
+    status: async (previous) => {
+      const next = nodeStatus(await input(), previous);
+      for (const e of nodeConditionEvents(config.hostname, previous?.conditions, next.conditions ?? [])) events.event(nodeRef(config.hostname), "Normal", e.reason, e.message);
+      return next;
+    },
     changed: (previous, next) => nodeStatusChanged(previous, next),
     patch: (previous, next) => nodeStatusPatch(previous, next),
   };
@@ -168,7 +173,7 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     nodeStatusReportFrequencyMs: config.nodeStatusReportFrequency,
     syncFrequencyMs: config.syncFrequency,
     crashLoopMaxMs: config.crashLoopBackOff.maxContainerRestartPeriod,
-    nodeStatus: ({ cri, pleg }) => nodeStatusSource(config, () => machine, nodeIPs, cri, pleg),
+    nodeStatus: ({ cri, pleg, events }) => nodeStatusSource(config, () => machine, nodeIPs, cri, pleg, events),
     allocatable: () => {
       const { allocatable } = nodeResources(machine, {
         hostname: config.hostname,

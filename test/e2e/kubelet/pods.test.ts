@@ -64,6 +64,13 @@ describe("node", () => {
     expect(n.status?.nodeInfo?.containerRuntimeVersion).toMatch(/^containerd:\/\//);
     expect(n.spec?.podCIDR).toMatch(/^10\.244\.\d+\.0\/24$/);
     for (const t of ["MemoryPressure", "DiskPressure", "PIDPressure"]) expect(n.status?.conditions?.find((c) => c.type === t)?.status).toBe("False");
+    // Upstream's node events, as `kubectl describe node` shows them.
+    const reasons = await eventually("the node's events", async () => {
+      const res = await cluster.kubectl(["get", "events", "--field-selector", `involvedObject.kind=Node,involvedObject.name=${node.name}`, "-o", "jsonpath={.items[*].reason}"]);
+      const got = res.stdout.split(" ");
+      return got.includes("NodeReady") ? got : undefined;
+    });
+    expect(reasons).toEqual(expect.arrayContaining(["Starting", "NodeHasSufficientMemory", "NodeHasNoDiskPressure", "NodeHasSufficientPID", "NodeReady"]));
   });
 
   it("keeps its Lease renewed", async () => {
