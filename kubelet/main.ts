@@ -26,6 +26,7 @@ import {
   nodeStatusChanged,
   nodeStatusPatch,
   type NodeStatus,
+  type NodeStatusConfig,
   type NodeStatusInput,
   type RuntimeFacts,
 } from "./node/node-status.ts";
@@ -63,6 +64,22 @@ export function parseResolvConf(text: string): NodeContext["hostDNS"] {
   return dns;
 }
 
+/** The part of the kubelet's configuration the Node's status and allocatable depend on. */
+function nodeStatusConfig(config: KubeletConfig, nodeIPs: string[]): NodeStatusConfig {
+  return {
+    hostname: config.hostname,
+    nodeIPs,
+    maxPods: config.maxPods,
+    podsPerCore: config.podsPerCore,
+    systemReserved: config.systemReserved,
+    kubeReserved: config.kubeReserved,
+    evictionHard: config.evictionHard,
+    kubeletPort: config.port,
+    nodeStatusMaxImages: config.nodeStatusMaxImages,
+    localStorageCapacityIsolation: config.localStorageCapacityIsolation,
+  };
+}
+
 /** The Node's status from the machine, the runtime and the PLEG: the pure setters of node/node-status.ts. */
 function nodeStatusSource(config: KubeletConfig, machine: () => MachineInfo, nodeIPs: string[], cri: CriClient, pleg: Pleg, events: EventRecorder): NodeStatusSource<NodeStatus> {
   const runtime: RuntimeFacts = { name: "containerd" };
@@ -81,18 +98,7 @@ function nodeStatusSource(config: KubeletConfig, machine: () => MachineInfo, nod
     }
     const images = await cri.image("ListImages", {}, { timeoutMs: 5000 }).then((r) => imagesFromCri(r.images), () => []);
     return {
-      config: {
-        hostname: config.hostname,
-        nodeIPs,
-        maxPods: config.maxPods,
-        podsPerCore: config.podsPerCore,
-        systemReserved: config.systemReserved,
-        kubeReserved: config.kubeReserved,
-        evictionHard: config.evictionHard,
-        kubeletPort: config.port,
-        nodeStatusMaxImages: config.nodeStatusMaxImages,
-        localStorageCapacityIsolation: config.localStorageCapacityIsolation,
-      },
+      config: nodeStatusConfig(config, nodeIPs),
       machine: machine(),
       runtime,
       pleg: { lastRelistAt: pleg.hasRelisted ? Date.now() - pleg.healthy().lastSeenMs : undefined },
@@ -175,15 +181,7 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     crashLoopMaxMs: config.crashLoopBackOff.maxContainerRestartPeriod,
     nodeStatus: ({ cri, pleg, events }) => nodeStatusSource(config, () => machine, nodeIPs, cri, pleg, events),
     allocatable: () => {
-      const { allocatable } = nodeResources(machine, {
-        hostname: config.hostname,
-        nodeIPs,
-        maxPods: config.maxPods,
-        podsPerCore: config.podsPerCore,
-        systemReserved: config.systemReserved,
-        kubeReserved: config.kubeReserved,
-        evictionHard: config.evictionHard,
-      });
+      const { allocatable } = nodeResources(machine, nodeStatusConfig(config, nodeIPs));
       return { cpuMilli: milliValue(allocatable["cpu"] ?? "0"), memoryBytes: parseQuantity(allocatable["memory"] ?? "0"), pods: parseQuantity(allocatable["pods"] ?? "0") };
     },
     logger: log,

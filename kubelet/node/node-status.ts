@@ -36,14 +36,9 @@ export const MAX_NAMES_PER_IMAGE = 5;
 export const PLEG_RELIST_THRESHOLD_MS = 3 * 60_000;
 /** kubelet.go maxWaitForContainerRuntime: the runtimeState's baseRuntimeSyncThreshold. */
 export const RUNTIME_SYNC_THRESHOLD_MS = 30_000;
-/** Linux DefaultEvictionHard, used when evictionHard is not configured at all. */
-export const DEFAULT_EVICTION_HARD: Readonly<Record<string, string>> = {
-  "memory.available": "100Mi",
-  "nodefs.available": "10%",
-  "nodefs.inodesFree": "5%",
-  "imagefs.available": "15%",
-  "imagefs.inodesFree": "5%",
-};
+/** Linux DefaultEvictionHard, used when evictionHard is not configured at all (defined with the configuration). */
+import { DEFAULT_EVICTION_HARD } from "../config/kubelet-config.ts";
+export { DEFAULT_EVICTION_HARD };
 /** The annotation initialNode sets when controller attach/detach is on (volume/util ControllerManagedAttachAnnotation). */
 export const CONTROLLER_MANAGED_ATTACH_ANNOTATION = "volumes.kubernetes.io/controller-managed-attach-detach";
 

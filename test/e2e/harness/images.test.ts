@@ -1,16 +1,13 @@
 /**
  * The e2e harness's test images and private registry: reproducible OCI layouts, a registry with TLS and
- * basic auth that skopeo pushes to, and a throwaway containerd (own root, state and sockets) that imports the
- * images, sees them through CRI at once, and pulls from the registry through its certs.d hosts dir.
+ * basic auth that skopeo pushes to, and a sandbox node's containerd that imports the images and sees them
+ * through CRI at once.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, openSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import * as grpc from "@grpc/grpc-js";
-import { fromJSON } from "@grpc/proto-loader";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { run } from "../../../src-shared/exec.ts";
 import {
@@ -23,6 +20,7 @@ import {
   type TestImages,
 } from "../../harness/images.ts";
 import { PrivateRegistry, httpsGet } from "../../harness/registry.ts";
+import { NodeSandbox } from "../../harness/node-sandbox.ts";
 
 const HERE_IMAGES_TS = new URL("../../harness/images.ts", import.meta.url).pathname;
 /** The repo's Node 24 (runs .ts directly), even if vitest itself was started by another node. */
@@ -174,46 +172,29 @@ describe("private registry", () => {
   });
 });
 
-describe("containerd import and pull", () => {
-  let registry: PrivateRegistry;
-  let containerd: ThrowawayContainerd | undefined;
-
-  beforeAll(async () => {
-    registry = new PrivateRegistry();
-    await registry.start(AbortSignal.timeout(60_000));
-    await registry.push(images.busybox, "e2e/busybox:1");
-    // The kubelet's way: credentials come with each PullImage request (imagePullSecrets), the CA from certs.d.
-    containerd = await startContainerd(registry.criRegistryToml());
-  });
-
-  afterAll(async () => {
-    const dir = containerd?.dir;
-    await containerd?.stop();
-    await registry.stop();
-    if (dir !== undefined) {
-      expect(existsSync(dir)).toBe(false);
-      expect(await mountsUnder(dir)).toEqual([]);
-    }
-  });
+describe("containerd import", () => {
+  // A sandbox node's own containerd, without the harness's own import, so this test is the one that imports.
+  const node = new NodeSandbox({ importImages: false, withoutCni: true });
+  beforeAll(() => node.start());
+  afterAll(() => node.teardown());
 
   it("imports both images so ctr and CRI see them unpacked at once", async () => {
-    const c = containerd!;
-    const imported = await importImages({ address: c.address, images: [images.busybox, images.pause] });
+    const address = node.containerdSocket;
+    const imported = await importImages({ address, images: [images.busybox, images.pause] });
     const { busybox, pause } = images;
     expect(imported).toEqual([
       { ref: BUSYBOX_IMAGE_REF, manifestDigest: busybox.manifestDigest, configDigest: busybox.configDigest },
       { ref: PAUSE_IMAGE_REF, manifestDigest: pause.manifestDigest, configDigest: pause.configDigest },
     ]);
     // Importing again (another suite, a restarted node) is fine and changes nothing.
-    expect(await importImages({ address: c.address, images: [images.busybox, images.pause] })).toEqual(imported);
-    const listed = await listContainerdImages({ address: c.address });
+    expect(await importImages({ address, images: [images.busybox, images.pause] })).toEqual(imported);
+    const listed = await listContainerdImages({ address });
     const mediaType = "application/vnd.oci.image.manifest.v1+json";
     expect(listed).toContainEqual({ ref: BUSYBOX_IMAGE_REF, mediaType, digest: busybox.manifestDigest });
     expect(listed).toContainEqual({ ref: PAUSE_IMAGE_REF, mediaType, digest: pause.manifestDigest });
 
     // REF TYPE DIGEST STATUS SIZE UNPACKED, for the CRI snapshotter.
-    const ctr = ["--address", c.address, "-n", "k8s.io"];
-    const { stdout: check } = await run("ctr", [...ctr, "images", "check", "--snapshotter", "overlayfs"]);
+    const { stdout: check } = await run("ctr", ["--address", address, "-n", "k8s.io", "images", "check", "--snapshotter", "overlayfs"]);
     for (const image of [images.busybox, images.pause]) {
       const line = check.split("\n").find((l) => l.startsWith(`${image.ref} `));
       expect(line).toBeDefined();
@@ -222,46 +203,13 @@ describe("containerd import and pull", () => {
       expect(line?.trim().endsWith("true")).toBe(true);
     }
 
-    // CRI: image id is the config digest, no wait needed after the import.
-    const cri = criImageClient(c.address);
-    try {
-      for (const image of [images.busybox, images.pause]) {
-        const status = await cri.imageStatus(image.ref);
-        expect(status.image?.id).toBe(image.configDigest);
-        expect(status.image?.repo_tags).toContain(image.ref);
-      }
-    } finally {
-      cri.close();
+    // CRI: image id is the config digest, no wait needed after the import. (Pulls from the private registry
+    // through CRI are tested in test/e2e/kubelet/cri/pull.test.ts.)
+    for (const image of [images.busybox, images.pause]) {
+      const status = await node.criClient().image("ImageStatus", { image: { image: image.ref } });
+      expect(status.image?.id).toBe(image.configDigest);
+      expect(status.image?.repo_tags).toContain(image.ref);
     }
-  });
-
-  it("pulls from the private registry through CRI with request credentials and the certs.d CA", async () => {
-    const c = containerd!;
-    const ref = registry.ref("e2e/busybox:1");
-    const cri = criImageClient(c.address);
-    try {
-      await expect(cri.pullImage(ref)).rejects.toThrow(/401 Unauthorized|unauthorized/i);
-      const pulled = await cri.pullImage(ref, { username: registry.username, password: registry.password });
-      expect(pulled.image_ref).toBe(images.busybox.configDigest);
-      const status = await cri.imageStatus(ref);
-      expect(status.image?.repo_tags).toContain(ref);
-      expect(status.image?.repo_digests).toContain(`${registry.host}/e2e/busybox@${images.busybox.manifestDigest}`);
-    } finally {
-      cri.close();
-    }
-  });
-
-  it("pulls with the credentials from the containerd config (criRegistryToml includeAuth)", async () => {
-    const second = await startContainerd(registry.criRegistryToml({ includeAuth: true }));
-    const cri = criImageClient(second.address);
-    try {
-      const pulled = await cri.pullImage(registry.ref("e2e/busybox:1"));
-      expect(pulled.image_ref).toBe(images.busybox.configDigest);
-    } finally {
-      cri.close();
-      await second.stop();
-    }
-    expect(existsSync(second.dir)).toBe(false);
   });
 });
 
@@ -279,193 +227,4 @@ function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-/** Mount points at or below `dir`, deepest first (octal escapes of /proc/self/mountinfo decoded). */
-async function mountsUnder(dir: string): Promise<string[]> {
-  const text = await readFile("/proc/self/mountinfo", "utf8");
-  const points = text
-    .split("\n")
-    .map((l) => l.split(" ")[4])
-    .filter((p): p is string => p !== undefined)
-    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
-    .filter((p) => p === dir || p.startsWith(`${dir}/`));
-  return points.sort((a, b) => b.length - a.length);
-}
-
-interface ThrowawayContainerd {
-  dir: string;
-  address: string;
-  stop(): Promise<void>;
-}
-
-/**
- * A containerd of this test's own: root, state, sockets, CNI dirs and opt dir under one temp folder. It runs
- * no tasks (so nothing lands in /run/containerd), only image work.
- */
-async function startContainerd(extraToml: string): Promise<ThrowawayContainerd> {
-  const dir = await mkdtemp(path.join(tmpdir(), "deckhand-e2e-ctrd-"));
-  for (const d of ["root", "state", "run", "cni-bin", "cni-conf", "opt"]) await mkdir(path.join(dir, d));
-  const address = path.join(dir, "run", "containerd.sock");
-  const q = (s: string): string => JSON.stringify(s);
-  const config = `version = 2
-root = ${q(path.join(dir, "root"))}
-state = ${q(path.join(dir, "state"))}
-disabled_plugins = [
-  "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper",
-]
-
-[grpc]
-  address = ${q(address)}
-[ttrpc]
-  address = ${q(`${address}.ttrpc`)}
-[debug]
-  address = ${q(path.join(dir, "run", "debug.sock"))}
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = ${q(path.join(dir, "opt"))}
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = ${q(PAUSE_IMAGE_REF)}
-  restrict_oom_score_adj = true
-  disable_apparmor = true
-  netns_mounts_under_state_dir = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-[plugins."io.containerd.grpc.v1.cri".containerd]
-  snapshotter = "overlayfs"
-[plugins."io.containerd.grpc.v1.cri".cni]
-  bin_dir = ${q(path.join(dir, "cni-bin"))}
-  conf_dir = ${q(path.join(dir, "cni-conf"))}
-${extraToml}`;
-  const configPath = path.join(dir, "config.toml");
-  await writeFile(configPath, config);
-  const logPath = path.join(dir, "containerd.log");
-  const logFd = openSync(logPath, "w");
-  let child: ChildProcess;
-  try {
-    child = spawn("setpriv", ["--pdeathsig", "TERM", "--", "containerd", "--config", configPath], {
-      cwd: dir,
-      env: { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
-      stdio: ["ignore", logFd, logFd],
-    });
-  } finally {
-    closeSync(logFd);
-  }
-  const exited = new Promise<void>((resolve) => {
-    child.once("exit", () => resolve());
-    child.once("error", () => resolve());
-  });
-
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await exited;
-    for (const m of await mountsUnder(dir)) await run("umount", [m], { allowFailure: true });
-    await rm(dir, { recursive: true, force: true });
-  };
-
-  try {
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error("containerd exited during start");
-      const r = await run("ctr", ["--address", address, "plugins", "ls"], { allowFailure: true, timeoutMs: 5_000 });
-      if (r.code === 0) {
-        const cri = r.stdout.split("\n").find((l) => /^io\.containerd\.grpc\.v1\s+cri\s/.test(l));
-        if (cri === undefined || !/\sok\s*$/.test(cri)) {
-          throw new Error(`CRI plugin did not load: ${cri ?? "not listed"}`);
-        }
-        break;
-      }
-      if (Date.now() > deadline) throw new Error(`containerd did not answer: ${r.stderr}`);
-      await new Promise((res) => setTimeout(res, 50));
-    }
-  } catch (err) {
-    const log = await readFile(logPath, "utf8").catch(() => "");
-    await stop();
-    throw new Error(`${(err as Error).message}\n${log.slice(-3000)}`, { cause: err });
-  }
-  return { dir, address, stop };
-}
-
-interface CriImage {
-  id: string;
-  repo_tags: string[];
-  repo_digests: string[];
-}
-
-/** Just enough of runtime.v1.ImageService (field numbers as in cri-api's api.proto). */
-function criImageClient(address: string): {
-  imageStatus(ref: string): Promise<{ image: CriImage | null }>;
-  pullImage(ref: string, auth?: { username: string; password: string }): Promise<{ image_ref: string }>;
-  close(): void;
-} {
-  const str = (id: number) => ({ type: "string", id });
-  const msg = (type: string, id: number) => ({ type, id });
-  const method = (requestType: string, responseType: string) => ({ requestType, responseType, comment: "" });
-  const def = fromJSON(
-    {
-      nested: {
-        runtime: {
-          nested: {
-            v1: {
-              nested: {
-                ImageService: {
-                  methods: {
-                    ImageStatus: method("ImageStatusRequest", "ImageStatusResponse"),
-                    PullImage: method("PullImageRequest", "PullImageResponse"),
-                  },
-                },
-                ImageSpec: { fields: { image: str(1) } },
-                AuthConfig: { fields: { username: str(1), password: str(2) } },
-                Image: {
-                  fields: {
-                    id: str(1),
-                    repo_tags: { rule: "repeated", type: "string", id: 2 },
-                    repo_digests: { rule: "repeated", type: "string", id: 3 },
-                  },
-                },
-                ImageStatusRequest: { fields: { image: msg("ImageSpec", 1), verbose: msg("bool", 2) } },
-                ImageStatusResponse: { fields: { image: msg("Image", 1) } },
-                PullImageRequest: { fields: { image: msg("ImageSpec", 1), auth: msg("AuthConfig", 2) } },
-                PullImageResponse: { fields: { image_ref: str(1) } },
-              },
-            },
-          },
-        },
-      },
-    },
-    { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true },
-  );
-  const service = def["runtime.v1.ImageService"] as grpc.ServiceDefinition;
-  const client = new grpc.Client(`unix://${address}`, grpc.credentials.createInsecure());
-  const call = <Res>(name: string, req: object): Promise<Res> => {
-    const m = service[name];
-    if (m === undefined) return Promise.reject(new Error(`no method ${name}`));
-    return new Promise<Res>((resolve, reject) => {
-      client.makeUnaryRequest(
-        m.path,
-        (v: object) => m.requestSerialize(v),
-        (b: Buffer) => m.responseDeserialize(b) as Res,
-        req,
-        { deadline: Date.now() + 60_000 },
-        (err, res) => {
-          if (err) reject(err);
-          else if (res === undefined) reject(new Error(`${name}: no response`));
-          else resolve(res);
-        },
-      );
-    });
-  };
-  return {
-    imageStatus: (ref) => call("ImageStatus", { image: { image: ref } }),
-    pullImage: (ref, auth) => call("PullImage", { image: { image: ref }, ...(auth === undefined ? {} : { auth }) }),
-    close: () => client.close(),
-  };
 }
