@@ -59,9 +59,7 @@ export class ApiEventRecorder implements EventRecorder {
     }
     const at = Date.now();
     this.queue.push(() => this.send(object, type, reason, message, at));
-    this.draining ??= this.drain().finally(() => {
-      this.draining = undefined;
-    });
+    this.draining ??= this.drain();
   }
 
   private async drain(): Promise<void> {
@@ -72,6 +70,8 @@ export class ApiEventRecorder implements EventRecorder {
         this.log?.debug({ err: errorMessage(err) }, "event dropped");
       }
     }
+    // Cleared in the same turn the queue was found empty, so an event queued after this starts a new drain.
+    this.draining = undefined;
   }
 
   private async send(object: ObjectReference, type: EventType, reason: string, message: string, at: number): Promise<void> {

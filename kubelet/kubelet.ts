@@ -25,7 +25,7 @@ import { Pleg } from "./pleg.ts";
 import { PodWorkers } from "./pod-workers.ts";
 import { PodSync } from "./pod-sync.ts";
 import { StatusManager, type PodKey } from "./status/status-manager.ts";
-import { podStatusEqual, statusPatch, type PodStatus } from "./status/pod-status.ts";
+import { podStatusEqual, statusPatch, toPodStatus, type PodStatus } from "./status/pod-status.ts";
 import { NodeLease } from "./node/lease.ts";
 import { NodeStatusManager, type NodeStatusSource } from "./node/node-status-manager.ts";
 import { StaticPodSource } from "./pods/static-pods.ts";
@@ -98,7 +98,7 @@ export class Kubelet {
       equal: podStatusEqual,
       patch: (key, previous, next) => statusPatch(key.uid, previous, next),
     });
-    if (deps.client && deps.staticPodPath) this.mirrors = new MirrorPods({ client: deps.client, nodeName: deps.nodeName, logger, nodeUid: () => this.nodeStatus?.uid });
+    if (deps.client && deps.staticPodPath) this.mirrors = new MirrorPods({ client: deps.client, nodeName: deps.nodeName, logger, nodeUid: () => this.nodeStatus?.uid, onMirror: (uid) => this.podWorkers.wake(uid) });
     this.podSync = new PodSync({
       client: deps.client,
       runtime: this.runtime,
@@ -108,7 +108,6 @@ export class Kubelet {
       hostIPs: () => this.d.node.hostIPs,
       memoryCapacityBytes: () => this.d.node.memoryCapacityBytes,
       apiKey: (pod) => this.apiKey(pod),
-      onTerminated: (pod) => this.desired.delete(pod.metadata?.uid ?? ""),
     });
     this.podWorkers = new PodWorkers({ syncer: this.podSync, logger, resyncIntervalMs: deps.syncFrequencyMs });
     if (deps.client) {
@@ -143,6 +142,8 @@ export class Kubelet {
     if (this.rejected.has(uid)) return;
     if (this.podWorkers.state(uid) === undefined && !this.admit(pod)) return;
     this.desired.set(uid, pod);
+    // What the API holds is the base of the next status patch, and a status someone else changed is resent.
+    if (pod.status && !this.staticPods?.has(uid)) this.statusManager.reconcile(uid, uid, toPodStatus(pod.status));
     this.podWorkers.update(pod);
   }
 
@@ -160,7 +161,8 @@ export class Kubelet {
     this.log.warn({ pod: `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`, reason: result.reason }, result.message);
     this.events.event(podRef(pod), "Warning", result.reason, result.message);
     const key = this.apiKey(pod);
-    if (key) this.statusManager.setStatus(uid, key, { phase: "Failed", reason: result.reason, message: result.message });
+    // Keep what the API has (other components' conditions): only phase, reason and message change.
+    if (key) this.statusManager.setStatus(uid, key, { ...toPodStatus(pod.status ?? {}), phase: "Failed", reason: result.reason, message: result.message });
     return false;
   }
 
@@ -192,7 +194,16 @@ export class Kubelet {
       this.statusManager.start(s);
       this.nodeStatus?.start(s);
       this.lease?.start(s);
-      this.podInformer?.on({ added: (p) => this.podUpdated(p), updated: (_o, p) => this.podUpdated(p), deleted: (p) => this.podRemoved(p) });
+      this.podInformer?.on({
+        added: (p) => this.podUpdated(p),
+        updated: (o, p) => {
+          // The cache is keyed by name: after a relist, a pod deleted and recreated under the same name (a
+          // StatefulSet's) arrives as an update with another uid. The old one must go.
+          if (o.metadata?.uid !== p.metadata?.uid) this.podRemoved(o);
+          this.podUpdated(p);
+        },
+        deleted: (p) => this.podRemoved(p),
+      });
       this.podInformer?.start(s);
     }
     if (this.staticPods) {
@@ -217,13 +228,21 @@ export class Kubelet {
   private async cleanupOrphans(): Promise<void> {
     if (!this.sourcesReady() || !this.pleg.hasRelisted) return;
     const known = new Set(this.podWorkers.uids());
-    for (const [uid, pod] of this.pleg.runtimePods()) {
-      if (known.has(uid) || this.desired.has(uid)) continue;
-      this.log.info({ pod: `${pod.namespace}/${pod.name}`, podUID: uid }, "removing a pod no source wants");
-      const status = await this.runtime.podStatus(uid, this.stop.signal);
-      await this.runtime.killPodContainers(undefined, status, 30, this.stop.signal);
-      await this.runtime.removePod(uid, pod.namespace, pod.name, this.stop.signal);
-    }
+    const orphans = [...this.pleg.runtimePods()].filter(([uid]) => !known.has(uid) && !this.desired.has(uid));
+    // In parallel, each on its own: one that fails must not hold back the others. Grace 1 s, as upstream kills
+    // runtime pods it has no spec for.
+    await Promise.all(
+      orphans.map(async ([uid, pod]) => {
+        try {
+          this.log.info({ pod: `${pod.namespace}/${pod.name}`, podUID: uid }, "removing a pod no source wants");
+          const status = await this.runtime.podStatus(uid, this.stop.signal);
+          await this.runtime.killPodContainers(undefined, status, 1, this.stop.signal);
+          await this.runtime.removePod(uid, pod.namespace, pod.name, this.stop.signal);
+        } catch (err) {
+          this.log.warn({ podUID: uid, err: errorMessage(err) }, "could not remove an orphaned pod; will retry");
+        }
+      }),
+    );
   }
 
   private async runHousekeeping(): Promise<void> {

@@ -26,8 +26,6 @@ export interface PodSyncDeps {
   memoryCapacityBytes: () => number;
   /** Where a pod's status goes in the API (a static pod's goes to its mirror pod); undefined = nowhere yet. */
   apiKey: (pod: V1Pod) => PodKey | undefined;
-  /** Called when a pod's life is over and its resources are reclaimed. */
-  onTerminated?: (pod: V1Pod) => void;
 }
 
 type Terminal = { phase: "Failed" | "Succeeded"; reason?: string; message?: string };
@@ -145,6 +143,11 @@ export class PodSync implements PodSyncer {
     if (!deleting) return; // a finished pod keeps its containers (and logs) until it is deleted
     await this.d.runtime.removePod(uid, pod.metadata?.namespace ?? "", pod.metadata?.name ?? "", signal);
     const key = this.d.apiKey(pod);
+    // As upstream's canBeDeleted: the API pod goes only once its final status is in (a Job's finalizer reads
+    // it); until then the worker retries.
+    if (this.d.client && key && !removed && !(await this.d.status.flush(uid))) {
+      throw new Error("the pod's final status is not in the API yet; deleting it after");
+    }
     if (this.d.client && key && !removed) {
       try {
         await this.d.client.delete(
@@ -157,7 +160,6 @@ export class PodSync implements PodSyncer {
       }
     }
     this.forget(uid);
-    this.d.onTerminated?.(pod);
   }
 
   /** Forgets a pod entirely (after removal). */

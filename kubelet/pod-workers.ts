@@ -32,6 +32,8 @@ interface Worker {
   nextSyncAt: number;
   /** The pod was removed from its sources: after termination the worker is forgotten. */
   removed: boolean;
+  /** The pod came back (same uid) while terminating: once terminated, it starts again (upstream's restartRequested). */
+  restartRequested: boolean;
 }
 
 export class PodWorkers {
@@ -74,12 +76,13 @@ export class PodWorkers {
     if (!uid || this.stop.signal.aborted) return;
     let w = this.workers.get(uid);
     if (!w) {
-      w = { uid, pod, state: "syncing", grace: undefined, pending: true, wake: undefined, loop: Promise.resolve(), nextSyncAt: 0, removed: false };
+      w = { uid, pod, state: "syncing", grace: undefined, pending: true, wake: undefined, loop: Promise.resolve(), nextSyncAt: 0, removed: false, restartRequested: false };
       this.workers.set(uid, w);
       w.loop = this.run(w);
     }
     w.pod = pod;
-    if (pod.metadata?.deletionTimestamp && w.state === "syncing") this.beginTermination(w, pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30);
+    if (w.removed) w.restartRequested = true;
+    if (pod.metadata?.deletionTimestamp) this.beginTermination(w, pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30);
     this.trigger(w);
   }
 
@@ -88,7 +91,8 @@ export class PodWorkers {
     const w = this.workers.get(uid);
     if (!w) return;
     w.removed = true;
-    if (w.state === "syncing") this.beginTermination(w, gracePeriodSeconds ?? w.pod.spec?.terminationGracePeriodSeconds ?? 30);
+    w.restartRequested = false;
+    this.beginTermination(w, gracePeriodSeconds ?? w.pod.spec?.terminationGracePeriodSeconds ?? 30);
     this.trigger(w);
   }
 
@@ -98,7 +102,9 @@ export class PodWorkers {
     if (w) this.trigger(w);
   }
 
+  /** Starts termination, or shortens the grace of one under way (a later, shorter delete wins, as upstream). */
   private beginTermination(w: Worker, grace: number): void {
+    if (w.state === "terminated") return;
     w.state = "terminating";
     w.grace = Math.min(grace, w.grace ?? Infinity);
   }
@@ -146,6 +152,11 @@ export class PodWorkers {
           w.pending = true;
         } else {
           await this.syncer.syncTerminatedPod(w.pod, w.removed, signal);
+          if (w.removed && w.restartRequested) {
+            // Removed and added back while it was stopping (a static pod's manifest moved out and in): run anew.
+            Object.assign(w, { state: "syncing", removed: false, restartRequested: false, grace: undefined, pending: true });
+            continue;
+          }
           if (w.removed) {
             this.workers.delete(w.uid);
             return;

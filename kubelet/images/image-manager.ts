@@ -3,6 +3,7 @@
  * imagePullSecrets, and upstream's pull back-off: a failed pull gives ErrImagePull, and tries inside the
  * back-off window give ImagePullBackOff without pulling (pkg/kubelet/images/image_manager.go).
  */
+import { createHash } from "node:crypto";
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import { DeckhandError, errorMessage } from "../../src-shared/errors.ts";
 import type { Logger } from "../../src-shared/log.ts";
@@ -139,9 +140,13 @@ export class ImageManager {
     return status.image?.id || undefined;
   }
 
-  /** One pull per image at a time, whoever asks (pods starting together share it). */
+  /**
+   * One pull per image and credentials at a time: pods starting together with the same credentials share it,
+   * but a pod never rides on another's credentials (a private image stays private under AlwaysPullImages).
+   */
   private pull(image: string, auth: Input<AuthConfig> | undefined, events: ImageEvents, signal?: AbortSignal): Promise<string> {
-    const running = this.inFlight.get(image);
+    const key = `${image}\u0000${auth ? createHash("sha256").update(JSON.stringify(auth)).digest("hex") : ""}`;
+    const running = this.inFlight.get(key);
     if (running) return running;
     const started = Date.now();
     events.pulling(image);
@@ -154,8 +159,8 @@ export class ImageManager {
         this.log?.info({ image, ms: Date.now() - started }, "pulled image");
         return res.image_ref;
       })
-      .finally(() => this.inFlight.delete(image));
-    this.inFlight.set(image, p);
+      .finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, p);
     return p;
   }
 

@@ -20,13 +20,16 @@ export class MirrorPods {
   private readonly nodeName: string;
   private readonly log: Logger;
   private readonly nodeUid: () => string | undefined;
+  /** Told when a static pod's mirror is known, so its status (which goes there) is sent without waiting. */
+  private readonly onMirror: (staticUid: string) => void;
   /** ns/name → the static pod we keep a mirror for. */
   private readonly statics = new Map<string, V1Pod>();
   /** ns/name → the mirror pod's uid in the API. */
   private readonly mirrors = new Map<string, { uid: string; hash: string }>();
 
-  constructor(options: { client: KubeClient; nodeName: string; logger: Logger; nodeUid: () => string | undefined }) {
+  constructor(options: { client: KubeClient; nodeName: string; logger: Logger; nodeUid: () => string | undefined; onMirror?: (staticUid: string) => void }) {
     this.client = options.client;
+    this.onMirror = options.onMirror ?? (() => undefined);
     this.nodeName = options.nodeName;
     this.log = options.logger.child({ component: "mirror-pods" });
     this.nodeUid = options.nodeUid;
@@ -55,6 +58,7 @@ export class MirrorPods {
       });
       if (existing && existing.metadata?.annotations?.[CONFIG_MIRROR_ANNOTATION] === hash && !existing.metadata.deletionTimestamp) {
         this.mirrors.set(k, { uid: existing.metadata.uid ?? "", hash });
+        this.onMirror(hash);
         return;
       }
       if (existing) {
@@ -62,7 +66,9 @@ export class MirrorPods {
           if (!isApiError(err, 404) && !isApiError(err, 409)) throw err;
         });
       }
+      // As upstream's mirror client: no mirror pod until the Node exists, so it is always owned by it.
       const nodeUid = this.nodeUid();
+      if (!nodeUid) throw new Error("the node is not registered yet");
       const { uid: _uid, resourceVersion: _rv, ...meta } = staticPod.metadata ?? {};
       const created = await this.client.create<V1Pod>({ group: "", version: "v1", resource: "pods", namespace: staticPod.metadata?.namespace ?? "default" }, {
         apiVersion: "v1",
@@ -70,17 +76,18 @@ export class MirrorPods {
         metadata: {
           ...meta,
           annotations: { ...(meta.annotations ?? {}), [CONFIG_MIRROR_ANNOTATION]: hash, [CONFIG_HASH_ANNOTATION]: hash },
-          ...(nodeUid ? { ownerReferences: [{ apiVersion: "v1", kind: "Node", name: this.nodeName, uid: nodeUid, controller: true }] } : {}),
+          ownerReferences: [{ apiVersion: "v1", kind: "Node", name: this.nodeName, uid: nodeUid, controller: true }],
         },
         spec: staticPod.spec,
       });
       this.mirrors.set(k, { uid: created.metadata?.uid ?? "", hash });
       this.log.info({ pod: k }, "created mirror pod");
+      this.onMirror(hash);
     } catch (err) {
       this.log.warn({ pod: k, err: errorMessage(err) }, "unable to create the mirror pod; will retry");
       setTimeout(() => {
         if (this.statics.get(k) === staticPod) void this.ensure(staticPod);
-      }, 2000).unref();
+      }, 1000).unref();
     }
   }
 
@@ -106,7 +113,10 @@ export class MirrorPods {
       void this.client.delete(this.ref(mirror), { gracePeriodSeconds: 0, preconditions: { uid: mirror.metadata.uid ?? "" } }).catch(() => undefined);
       return;
     }
-    if (s && s.metadata?.uid === hash) this.mirrors.set(k, { uid: mirror.metadata?.uid ?? "", hash });
+    if (s && s.metadata?.uid === hash && this.mirrors.get(k)?.uid !== mirror.metadata?.uid) {
+      this.mirrors.set(k, { uid: mirror.metadata?.uid ?? "", hash });
+      this.onMirror(hash);
+    }
   }
 
   /** A mirror pod vanished from the API: recreate it while its static pod exists. */

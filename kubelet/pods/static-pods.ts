@@ -149,7 +149,11 @@ export class StaticPodSource {
 
   private async run(): Promise<void> {
     while (!this.stop.signal.aborted) {
-      await this.scan();
+      try {
+        await this.scan();
+      } catch (err) {
+        this.log.error({ err: errorMessage(err) }, "static pod scan failed; will retry");
+      }
       await Promise.race([
         new Promise<void>((resolve) => {
           this.poke = resolve;

@@ -143,19 +143,23 @@ export class RuntimeManager {
       items.map(async (s, i) => {
         let ips: string[] = [];
         if (i === 0 && s.state === "SANDBOX_READY") {
-          const st = await this.cri.runtime("PodSandboxStatus", { pod_sandbox_id: s.id }, opts).catch(() => undefined);
+          // Only "gone" may read as "no IP": any other failure must fail the sync, or a busy runtime would
+          // look like a sandbox without network and get the pod killed and recreated (upstream GetPodStatus).
+          const st = await this.cri.runtime("PodSandboxStatus", { pod_sandbox_id: s.id }, opts).catch(ignoreNotFoundAs(undefined));
           const net = st?.status?.network;
           ips = net?.ip ? [net.ip, ...net.additional_ips.map((a) => a.ip)] : [];
         }
         return toRuntimeSandbox(s, ips);
       }),
     );
-    const full = await Promise.all(
+    const statuses = await Promise.all(
       containers.map(async (c) => {
-        const st = await this.cri.runtime("ContainerStatus", { container_id: c.id }, opts).catch(() => undefined);
-        return toRuntimeContainer(c, st?.status ?? null);
+        // Same here: a failed call must not turn a failed container into exit code 0.
+        const st = await this.cri.runtime("ContainerStatus", { container_id: c.id }, opts).catch(ignoreNotFoundAs(undefined));
+        return st?.status ? toRuntimeContainer(c, st.status) : undefined; // removed meanwhile
       }),
     );
+    const full = statuses.filter((c): c is RuntimeContainer => c !== undefined);
     full.sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt);
     const first = items[0];
     return { uid, name: first?.metadata?.name ?? "", namespace: first?.metadata?.namespace ?? "", sandboxes, containers: full };
@@ -166,6 +170,7 @@ export class RuntimeManager {
     const uid = pod.metadata?.uid ?? "";
     const log = this.log.child({ pod: `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`, podUID: uid });
     const result: SyncPodResult = { waiting: {} };
+    await this.removeDeadContainers(status, log, signal);
     const actions = computePodActions(pod, status, probes);
     const node = this.node();
     const opts = signal ? { signal } : {};
@@ -279,7 +284,28 @@ export class RuntimeManager {
     return result;
   }
 
-  private async stopContainer(id: string, graceSeconds: number, signal?: AbortSignal): Promise<void> {
+  /**
+   * Container garbage collection within a pod (upstream keeps one dead container per container name): the two
+   * newest attempts of each container stay (what runs, and the last state with its logs); older exited ones go,
+   * so a crash-looping pod does not pile up writable layers, logs and status calls.
+   */
+  private async removeDeadContainers(status: PodRuntimeStatus, log: Logger, signal?: AbortSignal): Promise<void> {
+    const seen = new Map<string, number>();
+    for (const c of status.containers) {
+      const n = (seen.get(c.name) ?? 0) + 1;
+      seen.set(c.name, n);
+      if (n <= 2 || c.state !== "exited") continue;
+      try {
+        await this.cri.runtime("RemoveContainer", { container_id: c.id }, signal ? { signal } : {});
+      } catch (err) {
+        if (!isDeckhandError(err, "NotFound")) log.warn({ containerId: c.id, err: errorMessage(err) }, "could not remove a dead container");
+      }
+    }
+  }
+
+  private async stopContainer(id: string, requestedGraceSeconds: number, signal?: AbortSignal): Promise<void> {
+    // Upstream's killContainer never gives less than 2 s (minimumGracePeriodInSeconds).
+    const graceSeconds = Math.max(2, requestedGraceSeconds);
     try {
       // CRI's timeout: SIGTERM, then SIGKILL after that many seconds; the call itself may take that long.
       await this.cri.runtime("StopContainer", { container_id: id, timeout: graceSeconds }, { timeoutMs: (graceSeconds + 30) * 1000, ...(signal ? { signal } : {}) });
@@ -337,6 +363,13 @@ export class RuntimeManager {
 
 function ignoreNotFound(err: unknown): void {
   if (!isDeckhandError(err, "NotFound")) throw err;
+}
+
+function ignoreNotFoundAs<T>(value: T): (err: unknown) => T {
+  return (err) => {
+    if (!isDeckhandError(err, "NotFound")) throw err;
+    return value;
+  };
 }
 
 /** Go's duration format for whole seconds, as upstream's back-off messages print it ("10s", "1m20s", "5m0s"). */

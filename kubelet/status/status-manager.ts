@@ -81,14 +81,27 @@ export class StatusManager<S> {
     return this.entries.get(podUid)?.status;
   }
 
-  /** The API told us of the pod's status (e.g. from the pod watch): what is there is what was sent. */
-  observe(podUid: string, apiUid: string, status: S): void {
+  /**
+   * The API's copy of the pod's status (from the pod watch): it is the base the next patch is diffed against,
+   * and when it differs from what the kubelet holds (someone else wrote kubelet-owned fields, e.g. the node
+   * lifecycle controller marking pods not ready during a partition), the kubelet's status is sent again, as
+   * upstream's needsReconcile does.
+   */
+  reconcile(podUid: string, apiUid: string, apiStatus: S): void {
     const e = this.entries.get(podUid);
-    if (!e) return;
-    if (e.key.uid === apiUid && this.options.equal(e.status, status)) {
-      e.sent = status;
-      this.dirty.delete(podUid);
+    if (!e || e.key.uid !== apiUid) return;
+    e.sent = apiStatus;
+    if (this.options.equal(e.status, apiStatus)) this.dirty.delete(podUid);
+    else if (!this.dirty.has(podUid)) {
+      this.dirty.add(podUid);
+      this.wake?.();
     }
+  }
+
+  /** Sends the pod's pending status now; true when the API has the latest (upstream deletes only then). */
+  async flush(podUid: string): Promise<boolean> {
+    if (!this.dirty.has(podUid)) return this.entries.has(podUid);
+    return this.send(podUid);
   }
 
   forget(podUid: string): void {
@@ -138,7 +151,8 @@ export class StatusManager<S> {
       );
       this.patches++;
       const now = this.entries.get(uid);
-      if (now) {
+      // The entry may have moved on meanwhile (a newer status, or a recreated mirror pod with another uid).
+      if (now && now.key.uid === key.uid) {
         now.sent = status;
         if (now.version === version) this.dirty.delete(uid);
       }
@@ -147,7 +161,7 @@ export class StatusManager<S> {
       if (isApiError(err, 404) || (isApiError(err, 409) && /uid/i.test(err.message))) {
         // The pod is gone, or replaced by another of the same name: this status is no one's any more.
         this.log.debug({ pod: `${key.namespace}/${key.name}`, err: errorMessage(err) }, "dropping status of a pod the API no longer has");
-        this.dirty.delete(uid);
+        if (this.entries.get(uid)?.key.uid === key.uid) this.dirty.delete(uid);
         return true;
       }
       this.log.warn({ pod: `${key.namespace}/${key.name}`, err: errorMessage(err) }, "status update failed; will retry");

@@ -145,6 +145,12 @@ describe("pods", () => {
     }, 40_000);
     const lastFinished = Date.parse(String(third.status?.containerStatuses?.[0]?.lastState?.terminated?.finishedAt ?? ""));
     expect(Number.isNaN(lastFinished)).toBe(false);
+    // Dead attempts are collected: only the newest two (current and last state) stay in the runtime.
+    const cri = node.sandbox.criClient();
+    await eventually("old attempts to be removed", async () => {
+      const { containers } = await cri.runtime("ListContainers", { filter: { label_selector: { "io.kubernetes.pod.uid": third.metadata?.uid ?? "" } } });
+      return containers.length <= 2 ? true : undefined;
+    }, 30_000);
   }, 90_000);
 
   it("deletes gracefully: SIGTERM, then the pod is gone and leaves nothing on the node", async () => {
