@@ -1,0 +1,293 @@
+/**
+ * kube-proxy end to end with real packets: the proxier runs in this process, fed directly through its event
+ * interface, and programs iptables inside a private node namespace (`netnsExec`); backends and clients are
+ * processes in pod and client namespaces on that node's bridge, or "outside" beyond its veth (TestNet).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { resolveConfig } from "../../../proxy/config.ts";
+import { netnsExec } from "../../../proxy/iptables.ts";
+import { Proxier } from "../../../proxy/proxier.ts";
+import { servicePortChains } from "../../../proxy/types.ts";
+import { createLogger, silentLogger } from "../../../src-shared/log.ts";
+import { NODE_BRIDGE_IP, NODE_IP, OUTSIDE_IP, POD_CIDR, TestNet } from "./helpers/net.ts";
+import { node, service, slice, type Ep } from "./helpers/objects.ts";
+
+const NODE = "node-a";
+const OTHER = "node-b";
+const net = new TestNet();
+let proxier: Proxier;
+let client = "";
+const pods: { ns: string; ip: string; name: string }[] = [];
+
+async function idle(timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  // Let queued events reach the runner first.
+  await new Promise((r) => setTimeout(r, 10));
+  while (proxier.pendingChanges > 0 || proxier.syncInProgress) {
+    if (Date.now() > deadline) throw new Error("proxier did not settle");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  expect(proxier.lastSync?.ok, proxier.lastSync?.error).toBe(true);
+}
+
+const ep = (i: number, nodeName = NODE): Ep => ({ ip: pods[i]?.ip ?? "", node: nodeName });
+const http = (port = 8080) => [{ name: "http", port }];
+
+beforeAll(async () => {
+  try {
+    await net.create();
+    for (const [i, ip] of ["10.244.0.11", "10.244.0.12", "10.244.0.13"].entries()) {
+      const ns = await net.addPod(ip);
+      pods.push({ ns, ip, name: `p${i + 1}` });
+      await net.startBackend(ns, `p${i + 1}`);
+    }
+    client = await net.addPod("10.244.0.50");
+    const config = resolveConfig({
+      apiVersion: "kubeproxy.config.k8s.io/v1alpha1",
+      kind: "KubeProxyConfiguration",
+      clusterCIDR: POD_CIDR,
+      iptables: { syncPeriod: "3s" },
+    });
+    const log = process.env["DECKHAND_LOG_LEVEL"] ? createLogger({ name: "kube-proxy" }) : silentLogger();
+    proxier = new Proxier({ config, nodeName: NODE, log, exec: netnsExec(net.node) });
+    await proxier.start();
+    proxier.onNodeAdd(node(NODE, NODE_IP));
+    proxier.onServicesSynced();
+    proxier.onEndpointSlicesSynced();
+    await idle();
+  } catch (err) {
+    await proxier?.close();
+    await net.teardown();
+    throw err;
+  }
+});
+
+afterAll(async () => {
+  try {
+    await proxier?.close();
+  } finally {
+    await net.teardown();
+  }
+});
+
+describe("kube-proxy (in process, real packets)", () => {
+  it("starts with the jump rules and the canaries in place", async () => {
+    const save = await net.iptablesSave();
+    expect(save).toContain(`-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`);
+    expect(save).toContain(`-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD`);
+    expect(save.match(/:KUBE-PROXY-CANARY/g)).toHaveLength(3);
+    expect(save).toContain("-j MASQUERADE --random-fully");
+    expect((await net.exec(net.node, "sysctl", ["-n", "net.ipv4.conf.all.route_localnet"])).stdout.trim()).toBe("1");
+  });
+
+  it("spreads ClusterIP traffic evenly over every endpoint (named target port)", async () => {
+    proxier.onServiceAdd(service("web", { clusterIP: "10.96.0.10", ports: [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }] }));
+    proxier.onEndpointSliceAdd(slice("web", [ep(0), ep(1), ep(2)], http()));
+    await idle();
+    const r = await net.probe(client, ["http", "http://10.96.0.10/", "300"]);
+    expect(r.errors).toEqual({});
+    for (const p of ["p1", "p2", "p3"]) {
+      expect(r.counts[p]).toBeGreaterThan(55);
+      expect(r.counts[p]).toBeLessThan(145);
+    }
+    // in-cluster clients keep their address
+    expect(r.sources).toEqual({ "10.244.0.50": 300 });
+  });
+
+  it("sticks to one endpoint with sessionAffinity ClientIP", async () => {
+    proxier.onServiceAdd(
+      service("sticky", {
+        clusterIP: "10.96.0.11",
+        ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }],
+        sessionAffinity: "ClientIP",
+        sessionAffinityConfig: { clientIP: { timeoutSeconds: 300 } },
+      }),
+    );
+    proxier.onEndpointSliceAdd(slice("sticky", [ep(0), ep(1), ep(2)], http()));
+    await idle();
+    const r = await net.probe(client, ["http", "http://10.96.0.11/", "40"]);
+    expect(r.errors).toEqual({});
+    expect(Object.values(r.counts)).toEqual([40]);
+  });
+
+  it("serves a NodePort to an off-cluster client, masqueraded", async () => {
+    proxier.onServiceAdd(service("np", { type: "NodePort", clusterIP: "10.96.0.12", ports: [{ name: "http", port: 80, targetPort: 8080, nodePort: 30080, protocol: "TCP" }] }));
+    proxier.onEndpointSliceAdd(slice("np", [ep(0), ep(1), ep(2)], http()));
+    await idle();
+    const r = await net.probe(net.outside, ["http", `http://${NODE_IP}:30080/`, "30"]);
+    expect(r.errors).toEqual({});
+    expect(Object.keys(r.counts).length).toBeGreaterThan(1);
+    expect(r.sources).toEqual({ [NODE_BRIDGE_IP]: 30 });
+  });
+
+  it("masquerades off-cluster clients of a ClusterIP and hairpin traffic", async () => {
+    const outside = await net.probe(net.outside, ["http", "http://10.96.0.10/", "10"]);
+    expect(outside.errors).toEqual({});
+    expect(outside.sources).toEqual({ [NODE_BRIDGE_IP]: 10 });
+    // a pod reaching itself through its own Service
+    const hairpin = await net.probe(pods[0]?.ns ?? "", ["http", "http://10.96.0.10/", "30"]);
+    expect(hairpin.errors).toEqual({});
+    expect(hairpin.counts["p1"]).toBeGreaterThan(0);
+  });
+
+  it("keeps the client's address with externalTrafficPolicy Local and drops without a local endpoint", async () => {
+    const svc = service("local", {
+      type: "NodePort",
+      externalTrafficPolicy: "Local",
+      clusterIP: "10.96.0.16",
+      ports: [{ name: "http", port: 80, targetPort: 8080, nodePort: 30081, protocol: "TCP" }],
+    });
+    proxier.onServiceAdd(svc);
+    const s1 = slice("local", [ep(0), ep(1, OTHER)], http());
+    proxier.onEndpointSliceAdd(s1);
+    await idle();
+    const r = await net.probe(net.outside, ["http", `http://${NODE_IP}:30081/`, "20"]);
+    expect(r.errors).toEqual({});
+    expect(r.counts).toEqual({ p1: 20 });
+    expect(r.sources).toEqual({ [OUTSIDE_IP]: 20 });
+    proxier.onEndpointSliceUpdate(s1, slice("local", [ep(1, OTHER)], http()));
+    await idle();
+    const c = await net.connect(net.outside, NODE_IP, 30081, 1000);
+    expect(c.result).toBe("timeout");
+    // in-cluster traffic to the ClusterIP still reaches the remote endpoint
+    const inCluster = await net.probe(client, ["http", "http://10.96.0.16/", "5"]);
+    expect(inCluster.counts).toEqual({ p2: 5 });
+  });
+
+  it("refuses connections to a Service without endpoints at once", async () => {
+    proxier.onServiceAdd(service("empty", { type: "NodePort", clusterIP: "10.96.0.13", ports: [{ name: "http", port: 80, nodePort: 30082, protocol: "TCP" }] }));
+    await idle();
+    const c = await net.connect(client, "10.96.0.13", 80);
+    expect(c.result).toBe("refused");
+    expect(c.ms).toBeLessThan(1000);
+    const np = await net.connect(net.outside, NODE_IP, 30082);
+    expect(np.result).toBe("refused");
+  });
+
+  it("serves externalIPs and LoadBalancer IPs, filtered by loadBalancerSourceRanges", async () => {
+    proxier.onServiceAdd(
+      service(
+        "ext",
+        {
+          type: "LoadBalancer",
+          clusterIP: "10.96.0.15",
+          externalIPs: ["172.16.0.100"],
+          loadBalancerSourceRanges: ["192.168.50.0/24"],
+          ports: [{ name: "http", port: 80, targetPort: 8080, nodePort: 30085, protocol: "TCP" }],
+        },
+        { loadBalancer: { ingress: [{ ip: "172.16.0.200" }] } },
+      ),
+    );
+    proxier.onEndpointSliceAdd(slice("ext", [ep(0)], http()));
+    await idle();
+    expect((await net.probe(net.outside, ["http", "http://172.16.0.100/", "5"])).counts).toEqual({ p1: 5 });
+    expect((await net.probe(net.outside, ["http", "http://172.16.0.200/", "5"])).counts).toEqual({ p1: 5 });
+    // the pod network is not in the source ranges: KUBE-PROXY-FIREWALL drops it
+    expect((await net.connect(client, "172.16.0.200", 80, 1000)).result).toBe("timeout");
+  });
+
+  it("stops sending traffic to a removed endpoint within 2 s", async () => {
+    const t0 = performance.now();
+    proxier.onEndpointSliceUpdate(slice("web", [ep(0), ep(1), ep(2)], http()), slice("web", [ep(0), ep(1)], http()));
+    let clean = Infinity;
+    while (performance.now() - t0 < 5000) {
+      const r = await net.probe(client, ["http", "http://10.96.0.10/", "10"]);
+      if (!r.counts["p3"]) {
+        clean = performance.now() - t0;
+        break;
+      }
+    }
+    expect(clean).toBeLessThan(2000);
+    const after = await net.probe(client, ["http", "http://10.96.0.10/", "60"]);
+    expect(after.counts["p3"]).toBeUndefined();
+    expect(after.errors).toEqual({});
+  });
+
+  it("deletes stale UDP conntrack entries so a UDP client moves to the new endpoint", async () => {
+    proxier.onServiceAdd(service("dns", { clusterIP: "10.96.0.14", ports: [{ name: "dns", port: 53, targetPort: 9000, protocol: "UDP" }] }));
+    const s1 = slice("dns", [ep(0)], [{ name: "dns", port: 9000, protocol: "UDP" }]);
+    proxier.onEndpointSliceAdd(s1);
+    await idle();
+    const before = await net.probe(client, ["udp", "10.96.0.14", "53", "3", "40000"]);
+    expect(before.counts).toEqual({ p1: 3 });
+    // p1 keeps running: without the cleanup, the client's flow would stay DNATed to it.
+    proxier.onEndpointSliceUpdate(s1, slice("dns", [ep(1)], [{ name: "dns", port: 9000, protocol: "UDP" }]));
+    await idle();
+    const after = await net.probe(client, ["udp", "10.96.0.14", "53", "3", "40000"]);
+    expect(after.counts).toEqual({ p2: 3 });
+    const ct = (await net.exec(net.node, "conntrack", ["-L", "-p", "udp", "--orig-dst", "10.96.0.14"], { allowFailure: true })).stdout;
+    expect(ct).toContain("src=10.244.0.12");
+    expect(ct).not.toContain("src=10.244.0.11");
+  });
+
+  it("falls back to a full sync when a partial restore fails", async () => {
+    const failuresBefore = proxier.metrics.iptablesPartialRestoreFailuresTotal.get();
+    // Someone deletes one of our Service chains behind our back: the next partial sync still jumps to it.
+    const sticky = servicePortChains("e2e/sticky:http", "TCP").svcChain;
+    await net.exec(net.node, "iptables", ["-t", "nat", "-F", "KUBE-SERVICES"]);
+    await net.exec(net.node, "iptables", ["-t", "nat", "-F", sticky]);
+    await net.exec(net.node, "iptables", ["-t", "nat", "-X", sticky]);
+    // A new Service with an endpoint: the partial sync rewrites KUBE-SERVICES, which jumps to the missing chain.
+    proxier.onServiceAdd(service("trigger", { clusterIP: "10.96.0.30", ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }] }));
+    proxier.onEndpointSliceAdd(slice("trigger", [ep(0)], http()));
+    const deadline = Date.now() + 15_000;
+    while (proxier.metrics.iptablesPartialRestoreFailuresTotal.get() === failuresBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(proxier.metrics.iptablesPartialRestoreFailuresTotal.get()).toBe(failuresBefore + 1);
+    // the retry (after syncPeriod) is a full sync that restores everything
+    while (!(proxier.lastSync?.ok && proxier.lastSync.full) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(proxier.lastSync).toMatchObject({ ok: true, full: true });
+    const r = await net.probe(client, ["http", "http://10.96.0.11/", "5"]);
+    expect(r.errors).toEqual({});
+  });
+
+  it("repairs a flush of the nat table (canary)", async () => {
+    await net.exec(net.node, "iptables", ["-t", "nat", "-F"]);
+    await net.exec(net.node, "iptables", ["-t", "nat", "-X"]);
+    expect((await net.connect(client, "10.96.0.10", 80, 500)).result).not.toBe("ok");
+    const t0 = performance.now();
+    let ok = false;
+    while (performance.now() - t0 < 15_000) {
+      const c = await net.connect(client, "10.96.0.10", 80, 500);
+      if (c.result === "ok") {
+        ok = true;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(ok).toBe(true);
+    expect(performance.now() - t0).toBeLessThan(3000 * 2 + 2000);
+    const save = await net.iptablesSave("nat");
+    expect(save.match(/-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES/g)).toHaveLength(1);
+    const r = await net.probe(client, ["http", "http://10.96.0.10/", "20"]);
+    expect(r.errors).toEqual({});
+  });
+
+  it("repairs a flush of the filter rules that keeps the chains (jump check)", async () => {
+    expect((await net.connect(client, "10.96.0.13", 80)).result).toBe("refused");
+    await net.exec(net.node, "iptables", ["-F"]); // filter: every rule gone, KUBE-PROXY-CANARY still there
+    expect((await net.connect(client, "10.96.0.13", 80, 500)).result).not.toBe("refused");
+    const t0 = performance.now();
+    let refused = false;
+    while (performance.now() - t0 < 15_000) {
+      if ((await net.connect(client, "10.96.0.13", 80, 300)).result === "refused") {
+        refused = true;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(refused).toBe(true);
+  });
+
+  it("does not duplicate jump rules across full syncs and keeps the rule count metric exact", async () => {
+    proxier.forceFullSync();
+    await idle();
+    const save = await net.iptablesSave();
+    for (const jump of ["KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS"]) {
+      const lines = save.split("\n").filter((l) => /^-A (PREROUTING|OUTPUT|POSTROUTING|INPUT|FORWARD) /.test(l) && l.endsWith(`-j ${jump}`));
+      expect(new Set(lines).size, jump).toBe(lines.length);
+    }
+    const nat = await net.iptablesSave("nat");
+    const ours = nat.split("\n").filter((l) => /^-A KUBE-/.test(l)).length;
+    expect(proxier.metrics.iptablesRulesTotal.get({ table: "nat" })).toBe(ours);
+  });
+});
