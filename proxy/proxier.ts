@@ -394,7 +394,7 @@ export class Proxier implements ProxyEventHandler {
       const g1 = performance.now();
       generateMs = g1 - g0;
       bytes = result.text.length;
-      await this.iptables.restore(result.text, this.stop.signal);
+      if (result.text !== "") await this.iptables.restore(result.text, this.stop.signal);
       restoreMs = performance.now() - g1;
     } catch (err) {
       this.metrics.iptablesRestoreFailuresTotal.inc();

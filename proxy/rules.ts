@@ -647,19 +647,24 @@ export function generateRules(input: RulesInput): RulesResult {
   const natJumps: string[] = [];
   for (const j of input.missingJumps ?? []) (j.table === "filter" ? filterJumps : natJumps).push(`-I ${j.chain} 1 ${jumpRuleArgs(j)}`);
 
+  // Tables with nothing to write are left out; a sync with nothing to write at all has empty text.
   const parts: string[] = [];
   if (input.canary) parts.push(`*mangle\n:${KUBE_PROXY_CANARY} - [0:0]\nCOMMIT\n`);
-  parts.push("*filter\n", joinLines(filterChains), joinLines(filterRules), joinLines(filterJumps), "COMMIT\n");
-  parts.push(
-    "*nat\n",
-    joinLines(natTopChains),
-    joinLines(chainDecls),
-    joinLines(natTopRules),
-    joinLines(chainRules),
-    joinLines(deletedChains.map((c) => `-X ${c}`)),
-    joinLines(natJumps),
-    "COMMIT\n",
-  );
+  if (filterChains.length + filterRules.length + filterJumps.length > 0) {
+    parts.push("*filter\n", joinLines(filterChains), joinLines(filterRules), joinLines(filterJumps), "COMMIT\n");
+  }
+  if (natTopChains.length + chainDecls.length + natTopRules.length + chainRules.length + deletedChains.length + natJumps.length > 0) {
+    parts.push(
+      "*nat\n",
+      joinLines(natTopChains),
+      joinLines(chainDecls),
+      joinLines(natTopRules),
+      joinLines(chainRules),
+      joinLines(deletedChains.map((c) => `-X ${c}`)),
+      joinLines(natJumps),
+      "COMMIT\n",
+    );
+  }
   return {
     text: parts.join(""),
     activeNatChains,
