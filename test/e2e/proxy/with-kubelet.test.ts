@@ -1,0 +1,81 @@
+/**
+ * kube-proxy with the kubelet in place: on a sandbox node of the test cluster, the kubelet runs two web pods
+ * and a client pod, the control plane gives the Service a ClusterIP and an EndpointSlice from the pods' status,
+ * and the real `bin/kube-proxy` process inside the node, fed from the API with the node's credentials, routes
+ * the client pod's requests to the VIP across both pods.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { V1Pod, V1Service } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TestCluster, eventually, type ClusterNode } from "../../harness/cluster.ts";
+
+const REPO = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
+const cluster = new TestCluster();
+let node: ClusterNode;
+let proxy: ChildProcess | undefined;
+let proxyLog = "";
+const core = (resource: string, name?: string) => ({ group: "", version: "v1", resource, namespace: "default", ...(name ? { name } : {}) });
+
+function pod(name: string, labels: Record<string, string>, script: string): V1Pod {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: "default", labels },
+    spec: { nodeName: node.name, terminationGracePeriodSeconds: 1, containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sh", "-c", script], ports: [{ containerPort: 8080 }] }] },
+  };
+}
+
+beforeAll(async () => {
+  await cluster.start();
+  node = await cluster.addNode();
+}, 120_000);
+
+afterAll(async () => {
+  proxy?.kill("SIGKILL");
+  if (proxyLog) console.log(`kube-proxy log tail:\n${proxyLog.split("\n").slice(-15).join("\n")}`);
+  await cluster.teardown();
+});
+
+describe("kube-proxy with the kubelet", () => {
+  it("routes a client pod's requests for a ClusterIP to the kubelet's pods, across both", async () => {
+    for (const name of ["web-a", "web-b"]) {
+      await cluster.client.create(core("pods"), pod(name, { app: "web" }, `mkdir -p /www && echo ${name} > /www/index.html && exec httpd -f -p 8080 -h /www`));
+    }
+    await cluster.client.create(core("pods"), pod("client", { app: "client" }, "exec sleep 3600"));
+    const svc = await cluster.client.create<V1Service>(core("services"), {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "web", namespace: "default" },
+      spec: { selector: { app: "web" }, ports: [{ port: 80, targetPort: 8080 }] },
+    });
+    const vip = svc.spec?.clusterIP ?? "";
+    expect(vip).toMatch(/^10\.96\./);
+    await eventually("all pods Ready", async () => {
+      const { items } = await cluster.client.get<{ items: V1Pod[] }>(core("pods"));
+      return items.length === 3 && items.every((p) => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) ? true : undefined;
+    }, 60_000);
+
+    // The real process, inside the node, with the node's credentials, as a DaemonSet or a unit would run it.
+    const configPath = join(node.sandbox.dir, "kube-proxy.yaml");
+    await writeFile(configPath, `apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nclusterCIDR: 10.244.0.0/16\n`);
+    proxy = spawn("nsenter", [`--mount=${node.sandbox.mountNsFile}`, `--net=${node.sandbox.netnsPath}`, join(REPO, "bin", "kube-proxy"), "--config", configPath, "--kubeconfig", join(node.sandbox.dir, "kubelet.kubeconfig"), "--hostname-override", node.name], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, DECKHAND_FROM_SOURCE: "1" },
+    });
+    proxy.stderr?.setEncoding("utf8");
+    proxy.stderr?.on("data", (d: string) => (proxyLog += d));
+
+    const cri = node.sandbox.criClient();
+    const { items } = await cri.runtime("ListPodSandbox", { filter: { label_selector: { "io.kubernetes.pod.name": "client" }, state: { state: "SANDBOX_READY" } } });
+    const clientSandbox = items[0]?.id ?? "";
+    const get = async (): Promise<string> =>
+      (await node.sandbox.execInPod(clientSandbox, "timeout", ["2", "busybox", "wget", "-q", "-O", "-", `http://${vip}/`], { allowFailure: true })).stdout.trim();
+    await eventually("the VIP to answer", async () => ((await get()) ? true : undefined), 30_000);
+    const seen = new Set<string>();
+    for (let i = 0; i < 40 && seen.size < 2; i++) seen.add(await get());
+    expect([...seen].sort()).toEqual(["web-a", "web-b"]);
+  }, 180_000);
+});
