@@ -13,6 +13,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { CniCode, CniError } from "./spec.ts";
+import { detachHelper } from "../src-shared/exec.ts";
 
 // L: open (creating) the file, flock LOCK_EX, and make sure the file we locked is still the one at the path
 // (someone may have removed it meanwhile); U: close, which releases it.
@@ -57,12 +58,8 @@ export class FileLock {
       if (this.child === child) this.child = undefined;
       for (const w of this.waiters.splice(0)) w("E lock helper exited");
     });
-    child.on("error", () => undefined);
-    child.stdin?.on("error", () => undefined);
     // The daemon must not stay alive for the helper's sake, nor the helper for the daemon's.
-    child.unref();
-    (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
-    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    detachHelper(child);
     this.child = child;
     this.buffered = "";
     return child;

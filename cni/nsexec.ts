@@ -8,6 +8,7 @@
  * The one-shot plugin keeps using nsenter (starting this helper would cost what it saves).
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { detachHelper } from "../src-shared/exec.ts";
 
 /** setns(2) per architecture (asm-generic numbering for the newer ones). */
 const SETNS: Partial<Record<NodeJS.Architecture, number>> = { x64: 308, arm64: 268, ia32: 346, arm: 375, riscv64: 268, loong64: 268, ppc64: 350, s390x: 339 };
@@ -90,11 +91,8 @@ export class NetnsRunner {
         cb({ code: 255, output: "the netns helper exited" });
       }
     });
-    child.on("error", () => undefined);
-    child.stdin?.on("error", () => undefined);
-    child.unref();
-    (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
-    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    // The daemon must not stay alive for the helper's sake, nor the helper for the daemon's.
+    detachHelper(child);
     this.child = child;
     this.buffered = "";
     return child;

@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { DeckhandError } from "./errors.ts";
 
 export interface RunOptions {
@@ -87,4 +87,16 @@ export function run(file: string, args: readonly string[], options: RunOptions =
       else reject(new CommandError(command, result));
     });
   });
+}
+
+/**
+ * Lets a long-lived helper child neither keep this process alive nor die of its errors: errors on the child
+ * and its stdin are left to the exit handler, and the child and its pipes are unref'd.
+ */
+export function detachHelper(child: ChildProcess): void {
+  child.on("error", () => undefined);
+  child.stdin?.on("error", () => undefined);
+  child.unref();
+  (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+  (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
 }
