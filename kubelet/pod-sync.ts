@@ -6,6 +6,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "../src-shared/log.ts";
 import { errorMessage } from "../src-shared/errors.ts";
+import { rfc3339 } from "../src-shared/time.ts";
 import { isApiError, type KubeClient } from "../src-shared/kube/client.ts";
 import type { EventRecorder } from "./events.ts";
 import { podRef } from "./events.ts";
@@ -29,10 +30,6 @@ export interface PodSyncDeps {
 }
 
 type Terminal = { phase: "Failed" | "Succeeded"; reason?: string; message?: string };
-
-function rfc3339(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
-}
 
 export class PodSync implements PodSyncer {
   private readonly d: PodSyncDeps;

@@ -4,6 +4,7 @@
  * and pkg/proxy/apis/config/validation/validation.go.
  */
 import yaml from "js-yaml";
+import { nsToMs, parseGoDuration as parseGoDurationNs } from "../src-shared/go-duration.ts";
 import { isIP } from "node:net";
 import { DeckhandError } from "../src-shared/errors.ts";
 import { parseCidr } from "./ip.ts";
@@ -86,19 +87,10 @@ const KNOWN_TOP_LEVEL = new Set([
 const KNOWN_IPTABLES = new Set(["masqueradeAll", "masqueradeBit", "localhostNodePorts", "syncPeriod", "minSyncPeriod"]);
 const KNOWN_CONNTRACK = new Set(["maxPerCore", "min", "tcpEstablishedTimeout", "tcpCloseWaitTimeout", "tcpBeLiberal", "udpTimeout", "udpStreamTimeout"]);
 
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
 /** Go's time.ParseDuration ("1m30s", "250ms", "0s"), in milliseconds; undefined when malformed. */
 export function parseGoDuration(text: string): number | undefined {
-  if (text === "0") return 0;
-  const m = /^([+-]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+$/.exec(text);
-  if (!m) return undefined;
-  let total = 0;
-  for (const part of text.replace(/^[+-]/, "").matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g)) {
-    total += Number(part[1]) * (UNIT_MS[part[2] ?? ""] ?? NaN);
-  }
-  if (!Number.isFinite(total)) return undefined;
-  return m[1] === "-" ? -total : total;
+  const d = parseGoDurationNs(text);
+  return d.ok ? nsToMs(d.ns) : undefined;
 }
 
 /** A bind address "host:port" (IPv6 in brackets); undefined when malformed. */

@@ -40,7 +40,7 @@ import type { LevelWithSilent } from "pino";
 import { DeckhandError, errorMessage } from "../../src-shared/errors.ts";
 import { levelForVerbosity } from "../../src-shared/log.ts";
 import { featureGateProblems, gateEnabled } from "./feature-gates.ts";
-import { formatMs, nsToMs, parseGoDuration } from "./go-duration.ts";
+import { formatMs, nsToMs, parseGoDuration } from "../../src-shared/go-duration.ts";
 import {
   cidrProblem,
   dns1123SubdomainProblem,
@@ -59,7 +59,7 @@ import {
   type Taint,
 } from "./validators.ts";
 
-export { parseGoDuration, formatGoDuration } from "./go-duration.ts";
+export { parseGoDuration, formatGoDuration } from "../../src-shared/go-duration.ts";
 export { KNOWN_FEATURE_GATES, gateEnabled } from "./feature-gates.ts";
 
 export const KUBELET_CONFIG_API_VERSION = "kubelet.config.k8s.io/v1beta1";

@@ -4,7 +4,7 @@
  * Each check returns the problem as text (undefined when the value is fine).
  */
 import { isIP } from "node:net";
-import { parseGoDuration } from "./go-duration.ts";
+import { parseGoDuration } from "../../src-shared/go-duration.ts";
 
 const DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const DNS1123_SUBDOMAIN_RE = new RegExp(`^${DNS1123_LABEL}(\\.${DNS1123_LABEL})*$`);

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../../src-shared/log.ts";
 import { errorMessage } from "../../src-shared/errors.ts";
 import { Backoff } from "../../src-shared/backoff.ts";
+import { microTime } from "../../src-shared/time.ts";
 import { isApiError, type KubeClient } from "../../src-shared/kube/client.ts";
 
 export const LEASE_NAMESPACE = "kube-node-lease";
@@ -18,10 +19,6 @@ interface Lease {
   spec: { holderIdentity?: string; leaseDurationSeconds?: number; renewTime?: string };
 }
 
-/** MicroTime as the API prints it: RFC3339 with microseconds. */
-export function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
-}
 
 export class NodeLease {
   private readonly client: KubeClient;

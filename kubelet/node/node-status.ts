@@ -38,6 +38,7 @@ export const PLEG_RELIST_THRESHOLD_MS = 3 * 60_000;
 export const RUNTIME_SYNC_THRESHOLD_MS = 30_000;
 /** Linux DefaultEvictionHard, used when evictionHard is not configured at all (defined with the configuration). */
 import { DEFAULT_EVICTION_HARD } from "../config/kubelet-config.ts";
+import { rfc3339 } from "../../src-shared/time.ts";
 export { DEFAULT_EVICTION_HARD };
 /** The annotation initialNode sets when controller attach/detach is on (volume/util ControllerManagedAttachAnnotation). */
 export const CONTROLLER_MANAGED_ATTACH_ANNOTATION = "volumes.kubernetes.io/controller-managed-attach-detach";
@@ -194,10 +195,6 @@ export interface NodeRegistration {
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-/** metav1.Time on the wire: RFC 3339, whole seconds (truncated), UTC. */
-export function rfc3339(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
-}
 
 /** Go's time.Duration.String() for a duration in milliseconds ("3m5s", "3m0s", "1h0m0s", "250ms"). */
 export function goDuration(ms: number): string {

@@ -23,6 +23,7 @@ import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import { isIP } from "node:net";
 import { qosClass, isStaticPod, type QOSClass } from "../qos.ts";
 import type { PodRuntimeStatus, RuntimeContainer } from "../runtime/types.ts";
+import { rfc3339 } from "../../src-shared/time.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // Wire types
@@ -169,10 +170,6 @@ const SHARED_CONDITIONS: ReadonlySet<string> = new Set([DISRUPTION_TARGET]);
 // Normalisation of what the API gives (JSON strings or client-node objects with Dates)
 // ---------------------------------------------------------------------------------------------------------
 
-/** An instant as metav1.Time serialises it: RFC 3339, UTC, whole seconds. */
-export function rfc3339(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
-}
 
 function normalizeTime(t: string): string {
   const ms = Date.parse(t);

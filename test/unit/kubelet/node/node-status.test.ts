@@ -14,12 +14,12 @@ import {
   nodeStatusPatch,
   normalizeRuntimeVersion,
   parseEvictionThreshold,
-  rfc3339,
   type ImageFacts,
   type NodeStatus,
   type NodeStatusInput,
 } from "../../../../kubelet/node/node-status.ts";
 import { isDeckhandError } from "../../../../src-shared/errors.ts";
+import { rfc3339 } from "../../../../src-shared/time.ts";
 
 const T0 = Date.UTC(2025, 0, 2, 3, 4, 5, 678);
 const S = 1000;
