@@ -54,6 +54,7 @@ export class PodSync implements PodSyncer {
     const startTime = pod.status?.startTime ? String(pod.status.startTime instanceof Date ? rfc3339(pod.status.startTime.getTime()) : pod.status.startTime) : (this.started.get(uid) ?? rfc3339(Date.now()));
     this.started.set(uid, startTime);
     const terminal = this.terminal.get(uid);
+    const previous = this.d.status.getStatus(uid);
     const status = computePodStatus({
       pod,
       runtime,
@@ -63,7 +64,7 @@ export class PodSync implements PodSyncer {
       now: rfc3339(Date.now()),
       memoryCapacityBytes: this.d.memoryCapacityBytes(),
       // Upstream works from the status manager's cache, not the API's copy (which a lagging watch may hold).
-      ...(this.d.status.getStatus(uid) ? { previous: this.d.status.getStatus(uid) as PodStatus } : {}),
+      ...(previous ? { previous } : {}),
       ...(terminal ? { terminal } : {}),
     });
     const key = this.d.apiKey(pod);
@@ -115,7 +116,8 @@ export class PodSync implements PodSyncer {
     const result = await this.d.runtime.syncPod(pod, before, await this.pullSecrets(pod), {}, signal);
     this.waiting.set(uid, result.waiting);
     if (result.failed) this.terminal.set(uid, { phase: "Failed", reason: result.failed.reason, message: result.failed.message });
-    const status = this.report(pod, await this.d.runtime.podStatus(uid, signal));
+    // Read the runtime again only when the sync changed it (a steady-state resync changes nothing).
+    const status = this.report(pod, result.changed ? await this.d.runtime.podStatus(uid, signal) : before);
     if (result.error) log.warn({ err: result.error }, "pod sync incomplete");
     const terminal = status.phase === "Succeeded" || status.phase === "Failed";
     let retryInMs = result.retryInMs;

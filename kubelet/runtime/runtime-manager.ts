@@ -93,6 +93,8 @@ export type WaitingReasons = Record<string, { reason: string; message: string }>
 
 export interface SyncPodResult {
   waiting: WaitingReasons;
+  /** Something was done to the runtime (killed, created, started): its state must be read again. */
+  changed: boolean;
   /** The pod failed for good (an init container failed under restartPolicy Never). */
   failed?: { reason: string; message: string };
   /** Ran into a problem worth a retry soon (sandbox creation failed...). */
@@ -169,9 +171,10 @@ export class RuntimeManager {
   async syncPod(pod: V1Pod, status: PodRuntimeStatus, pullSecrets: readonly DockerConfig[], probes: ProbeFailures = {}, signal?: AbortSignal): Promise<SyncPodResult> {
     const uid = pod.metadata?.uid ?? "";
     const log = this.log.child({ pod: `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`, podUID: uid });
-    const result: SyncPodResult = { waiting: {} };
+    const result: SyncPodResult = { waiting: {}, changed: false };
     await this.removeDeadContainers(status, log, signal);
     const actions = computePodActions(pod, status, probes);
+    result.changed = actions.killPod || actions.createSandbox || actions.containersToKill.length > 0 || actions.containersToStart.length > 0;
     const node = this.node();
     const opts = signal ? { signal } : {};
 
