@@ -98,6 +98,9 @@ export function parseKubeconfig(text: string, path: string, contextName?: string
   const staticToken = user.token;
   const tokenFile = user.tokenFile ? (isAbsolute(user.tokenFile) ? user.tokenFile : resolve(base, user.tokenFile)) : undefined;
   const exec = user.exec ? new ExecCredentials(user.exec, base) : undefined;
+  // A token file is re-read at most once a minute, as client-go does: projected tokens rotate, but not so
+  // often that every request should touch the disk.
+  let fileToken: { value: string; readAt: number } | undefined;
   const ca = fileOrData(base, path, cluster["certificate-authority"], cluster["certificate-authority-data"], "certificate-authority");
   const cert = fileOrData(base, path, user["client-certificate"], user["client-certificate-data"], "client-certificate");
   const key = fileOrData(base, path, user["client-key"], user["client-key-data"], "client-key");
@@ -111,7 +114,10 @@ export function parseKubeconfig(text: string, path: string, contextName?: string
     context: ctxName,
     token: async () => {
       if (staticToken) return staticToken;
-      if (tokenFile) return readFileSync(tokenFile, "utf8").trim(); // re-read: projected tokens rotate
+      if (tokenFile) {
+        if (!fileToken || Date.now() - fileToken.readAt > 60_000) fileToken = { value: readFileSync(tokenFile, "utf8").trim(), readAt: Date.now() };
+        return fileToken.value;
+      }
       return exec ? (await exec.get()).token : undefined;
     },
     ...(exec ? { execCertificate: async () => (await exec.get()).certificate } : {}),

@@ -1,7 +1,7 @@
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { loadKubeconfig, parseKubeconfig } from "../../../src-shared/kube/kubeconfig.ts";
 import { DeckhandError } from "../../../src-shared/errors.ts";
 
@@ -41,7 +41,7 @@ describe("kubeconfig", () => {
     expect(c.context).toBe("main");
   });
 
-  it("reads files relative to the kubeconfig, and re-reads a token file each time", async () => {
+  it("reads files relative to the kubeconfig, and re-reads a token file once a minute (client-go's cache)", async () => {
     await writeFile(join(dir, "ca.crt"), "FILECA");
     await writeFile(join(dir, "token"), "t1\n");
     const path = join(dir, "kubeconfig");
@@ -50,7 +50,14 @@ describe("kubeconfig", () => {
     expect(c.ca?.toString()).toBe("FILECA");
     expect(await c.token()).toBe("t1");
     await writeFile(join(dir, "token"), "t2\n");
-    expect(await c.token()).toBe("t2");
+    expect(await c.token()).toBe("t1");
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(Date.now() + 61_000);
+      expect(await c.token()).toBe("t2");
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("runs an exec credential plugin and caches its token until it expires", async () => {
