@@ -4,11 +4,10 @@
  * at once. Later benchmarks (pod start through the kubelet) call measureCriFloor() in their own run, so the
  * kubelet's figures always stand beside the floor measured on the same machine at the same moment.
  */
-import { randomUUID } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import type { CriClient } from "../kubelet/cri/client.ts";
-import type { Input, PodSandboxConfig } from "../kubelet/cri/types.ts";
 import { NodeSandbox } from "../test/harness/node-sandbox.ts";
+import { testContainerConfig, testPodConfig } from "../test/harness/cri-pods.ts";
 import { formatMs, summarize, type Summary } from "./stats.ts";
 
 export interface CriFloor {
@@ -17,29 +16,14 @@ export interface CriFloor {
 }
 
 async function startPod(cri: CriClient, cgroupRoot: string, name: string): Promise<{ id: string; phases: [number, number, number] }> {
-  const uid = randomUUID();
-  const config: Input<PodSandboxConfig> = {
-    metadata: { name, namespace: "bench", uid, attempt: 0 },
-    hostname: name,
-    log_directory: `/var/log/pods/bench_${name}_${uid}`,
-    linux: {
-      cgroup_parent: `${cgroupRoot}/kubepods/besteffort/pod${uid}`,
-      security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } },
-    },
-  };
+  const { config } = testPodConfig({ cgroupRoot }, name, "bench");
   const t0 = performance.now();
   const { pod_sandbox_id: id } = await cri.runtime("RunPodSandbox", { config });
   const t1 = performance.now();
   const { container_id } = await cri.runtime("CreateContainer", {
     pod_sandbox_id: id,
     sandbox_config: config,
-    config: {
-      metadata: { name: "main", attempt: 0 },
-      image: { image: "localhost/busybox:1" },
-      command: ["sleep", "3600"],
-      log_path: "main/0.log",
-      linux: { security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } } },
-    },
+    config: testContainerConfig("main", ["sleep", "3600"]),
   });
   const t2 = performance.now();
   await cri.runtime("StartContainer", { container_id });

@@ -4,16 +4,15 @@
  * IPs as EndpointSlices. (The kubelet will create the pods once it exists; until then the test drives CRI
  * directly, as the kubelet would.)
  */
-import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CriClient } from "../../../kubelet/cri/client.ts";
-import type { Input, PodSandboxConfig } from "../../../kubelet/cri/types.ts";
 import { resolveConfig } from "../../../proxy/config.ts";
 import { netnsExec } from "../../../proxy/iptables.ts";
 import { Proxier } from "../../../proxy/proxier.ts";
 import { removeCgroupTree } from "../../../src-shared/cgroups.ts";
 import { silentLogger } from "../../../src-shared/log.ts";
 import { NodeSandbox } from "../../harness/node-sandbox.ts";
+import { testContainerConfig, testPodConfig } from "../../harness/cri-pods.ts";
 import { NODE_BIN, ROOT, type ProbeResult } from "./helpers/net.ts";
 import { node as nodeObject, service, slice } from "./helpers/objects.ts";
 
@@ -25,25 +24,12 @@ let proxier: Proxier;
 const pods: { name: string; id: string; ip: string; cgroupParent: string }[] = [];
 
 async function runPod(name: string, script: string): Promise<{ name: string; id: string; ip: string; cgroupParent: string }> {
-  const uid = randomUUID();
-  const cgroupParent = `${sandbox.cgroupRoot}/kubepods/besteffort/pod${uid}`;
-  const config: Input<PodSandboxConfig> = {
-    metadata: { name, namespace: "e2e", uid, attempt: 0 },
-    hostname: name,
-    log_directory: `/var/log/pods/e2e_${name}_${uid}`,
-    linux: { cgroup_parent: cgroupParent, security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } } },
-  };
+  const { config, cgroupParent } = testPodConfig(sandbox, name, "e2e");
   const { pod_sandbox_id: id } = await cri.runtime("RunPodSandbox", { config });
   const { container_id } = await cri.runtime("CreateContainer", {
     pod_sandbox_id: id,
     sandbox_config: config,
-    config: {
-      metadata: { name: "main", attempt: 0 },
-      image: { image: "localhost/busybox:1" },
-      command: ["sh", "-c", script],
-      log_path: "main/0.log",
-      linux: { security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } } },
-    },
+    config: testContainerConfig("main", ["sh", "-c", script]),
   });
   await cri.runtime("StartContainer", { container_id });
   const status = await cri.runtime("PodSandboxStatus", { pod_sandbox_id: id });

@@ -2,7 +2,6 @@
  * The CRI client against the real containerd of a sandbox node: a pod sandbox and a container run, exec,
  * stats, CRI-format logs, typed errors, removal that leaves nothing, and a containerd crash mid-test.
  */
-import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -11,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeSandbox } from "../../../harness/node-sandbox.ts";
 import { CriError, type CriClient } from "../../../../kubelet/cri/client.ts";
 import { cgroupHierarchies, removeCgroupTree } from "../../../../src-shared/cgroups.ts";
-import type { Input, PodSandboxConfig, ContainerConfig } from "../../../../kubelet/cri/types.ts";
+import type { Input, ContainerConfig } from "../../../../kubelet/cri/types.ts";
+import { testContainerConfig, testPodConfig, type TestPod } from "../../../harness/cri-pods.ts";
 
 const node = new NodeSandbox();
 let cri: CriClient;
@@ -25,45 +25,15 @@ afterAll(async () => {
   await node.teardown();
 });
 
-interface TestPod {
-  uid: string;
-  config: Input<PodSandboxConfig>;
-  cgroupParent: string;
-  logDir: string;
-}
-
 function podConfig(name: string): TestPod {
-  const uid = randomUUID();
-  const cgroupParent = `${node.cgroupRoot}/kubepods/besteffort/pod${uid}`;
-  const logDir = `/var/log/pods/default_${name}_${uid}`;
-  return {
-    uid,
-    cgroupParent,
-    logDir,
-    config: {
-      metadata: { name, namespace: "default", uid, attempt: 0 },
-      hostname: name,
-      log_directory: logDir,
-      labels: { "io.kubernetes.pod.name": name, "io.kubernetes.pod.namespace": "default", "io.kubernetes.pod.uid": uid },
-      linux: {
-        cgroup_parent: cgroupParent,
-        security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } },
-      },
-    },
-  };
+  return testPodConfig(node, name, "default", { "io.kubernetes.pod.name": name, "io.kubernetes.pod.namespace": "default" });
 }
 
 function containerConfig(name: string, script: string, image = "localhost/busybox:1"): Input<ContainerConfig> {
-  return {
-    metadata: { name, attempt: 0 },
+  return testContainerConfig(name, ["sh", "-c", script], {
     image: { image },
-    command: ["sh", "-c", script],
-    log_path: `${name}/0.log`,
-    linux: {
-      resources: { memory_limit_in_bytes: 64 * 1024 * 1024, cpu_shares: 2 },
-      security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } },
-    },
-  };
+    linux: { resources: { memory_limit_in_bytes: 64 * 1024 * 1024, cpu_shares: 2 } },
+  });
 }
 
 async function runPodWithContainer(name: string, script: string): Promise<{ pod: TestPod; sandboxId: string; containerId: string }> {
