@@ -17,6 +17,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import { DeckhandError, type ErrorCode } from "../../src-shared/errors.ts";
 import type { Logger } from "../../src-shared/log.ts";
 import type { ImageServiceMethods, RuntimeServiceMethods } from "./types.ts";
+import type { CriCallOptions, CriServices } from "./services.ts";
 
 /** Upstream's default runtimeRequestTimeout. */
 export const DEFAULT_CRI_TIMEOUT_MS = 2 * 60_000;
@@ -70,11 +71,7 @@ export class CriError extends DeckhandError {
   }
 }
 
-export interface CriCallOptions {
-  signal?: AbortSignal;
-  /** Deadline for this call; the client's default otherwise. */
-  timeoutMs?: number;
-}
+export type { CriCallOptions } from "./services.ts";
 
 export interface CriClientOptions {
   /** `unix:///run/containerd/containerd.sock`, or a bare socket path. */
@@ -106,7 +103,7 @@ function loadServices(): ServiceCtors {
   return services;
 }
 
-export class CriClient {
+export class CriClient implements CriServices {
   private readonly endpoint: string;
   private readonly timeoutMs: number;
   private readonly log: Logger | undefined;

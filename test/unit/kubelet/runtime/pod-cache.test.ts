@@ -1,0 +1,47 @@
+import { describe, expect, it } from "vitest";
+import { PodCache, emptyPodStatus } from "../../../../kubelet/runtime/pod-cache.ts";
+
+const status = (uid: string, name: string) => ({ ...emptyPodStatus(uid), name });
+
+describe("PodCache", () => {
+  it("answers at once with an entry newer than asked", async () => {
+    const cache = new PodCache();
+    cache.set("a", status("a", "one"), undefined, 100);
+    expect((await cache.getNewerThan("a", 100)).status.name).toBe("one");
+  });
+
+  it("waits for a newer entry, and an older write never replaces a newer one", async () => {
+    const cache = new PodCache();
+    cache.set("a", status("a", "old"), undefined, 100);
+    const p = cache.getNewerThan("a", 150);
+    cache.set("a", status("a", "stale"), undefined, 90);
+    cache.set("a", status("a", "new"), undefined, 160);
+    expect((await p).status.name).toBe("new");
+    expect(cache.get("a").status.name).toBe("new");
+  });
+
+  it("a completed relist answers waiters of pods it did not see with an empty status", async () => {
+    const cache = new PodCache();
+    const p = cache.getNewerThan("gone", 200);
+    cache.updateTime(199);
+    cache.updateTime(250);
+    const e = await p;
+    expect(e.status.sandboxes).toEqual([]);
+    expect(e.timestamp).toBe(250);
+  });
+
+  it("a waiter whose signal aborts is rejected and dropped", async () => {
+    const cache = new PodCache();
+    const ac = new AbortController();
+    const p = cache.getNewerThan("a", 10, ac.signal);
+    ac.abort(new Error("pod deleted"));
+    await expect(p).rejects.toThrow("pod deleted");
+    cache.updateTime(20); // must not resolve anything twice nor throw
+  });
+
+  it("keeps a read error beside the last status", () => {
+    const cache = new PodCache();
+    cache.set("a", status("a", "x"), new Error("runtime down"), 5);
+    expect(cache.get("a").error?.message).toBe("runtime down");
+  });
+});
