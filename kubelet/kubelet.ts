@@ -2,16 +2,22 @@
  * The kubelet: wires its parts and owns their lifetime. Each part keeps its own state behind a small
  * interface (upstream's split, without its god object):
  *
- *   pod sources (API watch, static pods) ─▶ pod workers ─▶ pod sync ─▶ runtime manager ─▶ CRI
- *                                              ▲                          │
- *                                 PLEG (relist every 1 s) ◀───────────────┘
+ *   pod sources (API watch, static pods) ─▶ pod manager + admission ─▶ pod workers ─▶ pod sync ─▶ runtime manager ─▶ CRI
+ *                                                                          ▲             │ reads          │
+ *                                                                          │        pod cache ◀── PLEG (relist every 1 s)
  *   status manager (pods/status)   node status manager + lease (Node, heartbeats)   events
  *
- * Housekeeping every 2 s removes what the runtime runs that no pod source wants (after the sources synced).
+ * One owner per pod fact: the pod manager holds what the sources want and what admission refused, the pod
+ * worker the pod's lifecycle (state, start time, terminal reason, cancellation); the status manager, pod
+ * sync, the runtime manager and the pod cache keep their own per-pod state, and `forget(uid)` reaches them
+ * all once a pod is gone for good.
+ *
+ * Housekeeping every 2 s (after the sources synced) removes what the runtime runs that no pod source wants,
+ * and mirror pods whose static pod is gone.
  */
 import type { V1Pod } from "@kubernetes/client-node";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../src-shared/log.ts";
+import { PeriodicLoop } from "../src-shared/loop.ts";
 import { errorMessage } from "../src-shared/errors.ts";
 import type { KubeClient } from "../src-shared/kube/client.ts";
 import { Informer } from "../src-shared/kube/informer.ts";
@@ -30,6 +36,8 @@ import { NodeLease } from "./node/lease.ts";
 import { NodeStatusManager, type NodeStatusSource } from "./node/node-status-manager.ts";
 import { StaticPodSource } from "./pods/static-pods.ts";
 import { MirrorPods } from "./pods/mirror-pods.ts";
+import { InitialBatch, PodManager, type PodStateOwner } from "./pods/pod-manager.ts";
+import { PodCache } from "./runtime/pod-cache.ts";
 import { CONFIG_MIRROR_ANNOTATION } from "./runtime/labels.ts";
 import { admitPod, type Allocatable } from "./admission.ts";
 import { nodeRef, podRef } from "./events.ts";
@@ -60,26 +68,37 @@ export class Kubelet {
   readonly cri: CriClient;
   readonly events: EventRecorder;
   readonly runtime: RuntimeManager;
+  /** What the runtime holds for each pod, filled by the PLEG's relists. */
+  readonly cache = new PodCache();
   readonly pleg: Pleg;
   readonly statusManager: StatusManager<PodStatus>;
+  readonly podManager = new PodManager();
   readonly podWorkers: PodWorkers;
   readonly podSync: PodSync;
   readonly lease: NodeLease | undefined;
   readonly nodeStatus: NodeStatusManager<unknown> | undefined;
+  /** Resolves once the Node is registered and every pod source has delivered its first full list. */
+  readonly ready: Promise<void>;
+  private readyResolve: () => void = () => undefined;
   private readonly podInformer: Informer<V1Pod> | undefined;
   private readonly staticPods: StaticPodSource | undefined;
   private readonly mirrors: MirrorPods | undefined;
+  /** Each source's first full list, admitted in creation order once it is complete. */
+  private readonly apiBatch = new InitialBatch();
+  private readonly staticBatch = new InitialBatch();
+  private readonly staticSynced: Promise<void>;
+  private staticSyncedResolve: () => void = () => undefined;
+  /** Every component keeping per-pod state, told by `forget(uid)`. */
+  private readonly podStateOwners: PodStateOwner[];
+  private readonly housekeeping: PeriodicLoop;
   private readonly stop = new AbortController();
-  private housekeeping: Promise<void> | undefined;
-  /** Desired pods by uid, from every source. */
-  private readonly desired = new Map<string, V1Pod>();
-  /** Pods admission refused: they are never run. */
-  private readonly rejected = new Set<string>();
 
   constructor(deps: KubeletDeps) {
     this.d = deps;
     this.log = deps.logger.child({ component: "kubelet" });
     const logger = deps.logger;
+    this.ready = new Promise((resolve) => (this.readyResolve = resolve));
+    this.staticSynced = new Promise((resolve) => (this.staticSyncedResolve = resolve));
     this.cri = new CriClient({ endpoint: deps.criEndpoint, timeoutMs: deps.runtimeRequestTimeoutMs, logger });
     this.events = deps.client ? new ApiEventRecorder({ client: deps.client, nodeName: deps.nodeName, logger }) : new LogEventRecorder(logger);
     this.runtime = new RuntimeManager({
@@ -102,6 +121,7 @@ export class Kubelet {
     this.podSync = new PodSync({
       client: deps.client,
       runtime: this.runtime,
+      cache: this.cache,
       status: this.statusManager,
       events: this.events,
       logger,
@@ -109,7 +129,8 @@ export class Kubelet {
       memoryCapacityBytes: () => this.d.node.memoryCapacityBytes,
       apiKey: (pod) => this.apiKey(pod),
     });
-    this.podWorkers = new PodWorkers({ syncer: this.podSync, logger, resyncIntervalMs: deps.syncFrequencyMs });
+    this.podWorkers = new PodWorkers({ syncer: this.podSync, logger, resyncIntervalMs: deps.syncFrequencyMs, onPodFinished: (uid) => this.forget(uid) });
+    this.podStateOwners = [this.podManager, this.statusManager, this.podSync, { forgetPod: (uid) => this.cache.delete(uid) }];
     if (deps.client) {
       this.lease = new NodeLease({ client: deps.client, nodeName: deps.nodeName, durationSeconds: deps.leaseDurationSeconds, logger, nodeUid: () => this.nodeStatus?.uid });
       this.nodeStatus = new NodeStatusManager({
@@ -123,6 +144,12 @@ export class Kubelet {
       this.podInformer = new Informer<V1Pod>({ client: deps.client, resource: { group: "", version: "v1", resource: "pods" }, fieldSelector: `spec.nodeName=${deps.nodeName}`, logger });
     }
     if (deps.staticPodPath) this.staticPods = new StaticPodSource({ path: deps.staticPodPath, nodeName: deps.nodeName, periodMs: deps.fileCheckFrequencyMs, logger });
+    this.housekeeping = new PeriodicLoop({ name: "housekeeping", intervalMs: 2000, run: () => this.runHousekeeping(), logger: this.log });
+  }
+
+  /** The pod is gone for good (removed from its sources and from the node): every per-pod state goes. */
+  forget(uid: string): void {
+    for (const owner of this.podStateOwners) owner.forgetPod(uid);
   }
 
   /** Where a pod's status goes: the API pod itself, or a static pod's mirror pod once it exists. */
@@ -139,9 +166,9 @@ export class Kubelet {
       return;
     }
     const uid = pod.metadata?.uid ?? "";
-    if (this.rejected.has(uid)) return;
-    if (this.podWorkers.state(uid) === undefined && !this.admit(pod)) return;
-    this.desired.set(uid, pod);
+    if (this.podManager.isRejected(uid)) return;
+    if (this.podWorkers.state(uid) === undefined && !this.podManager.has(uid) && !this.admit(pod)) return;
+    this.podManager.set(pod);
     // What the API holds is the base of the next status patch, and a status someone else changed is resent.
     if (pod.status && !this.staticPods?.has(uid)) this.statusManager.reconcile(uid, uid, toPodStatus(pod.status));
     this.podWorkers.update(pod);
@@ -153,17 +180,21 @@ export class Kubelet {
     if (phase === "Succeeded" || phase === "Failed" || pod.metadata?.deletionTimestamp) return true;
     const allocatable = this.d.allocatable?.();
     if (!allocatable) return true;
-    const active = [...this.desired.values()].filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed" && this.podWorkers.state(p.metadata?.uid ?? "") === "syncing");
+    const active = this.podManager.pods().filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed" && this.podWorkers.isActive(p.metadata?.uid ?? ""));
     const result = admitPod(pod, active, allocatable);
     if (result.admit) return true;
+    this.refuse(pod, result.reason, result.message);
+    return false;
+  }
+
+  private refuse(pod: V1Pod, reason: string, message: string): void {
     const uid = pod.metadata?.uid ?? "";
-    this.rejected.add(uid);
-    this.log.warn({ pod: `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`, reason: result.reason }, result.message);
-    this.events.event(podRef(pod), "Warning", result.reason, result.message);
+    this.podManager.reject(uid);
+    this.log.warn({ pod: `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`, reason }, message);
+    this.events.event(podRef(pod), "Warning", reason, message);
     const key = this.apiKey(pod);
     // Keep what the API has (other components' conditions): only phase, reason and message change.
-    if (key) this.statusManager.setStatus(uid, key, { ...toPodStatus(pod.status ?? {}), phase: "Failed", reason: result.reason, message: result.message });
-    return false;
+    if (key) this.statusManager.setStatus(uid, key, { ...toPodStatus(pod.status ?? {}), phase: "Failed", reason, message });
   }
 
   private podRemoved(pod: V1Pod): void {
@@ -172,8 +203,9 @@ export class Kubelet {
       return;
     }
     const uid = pod.metadata?.uid ?? "";
-    this.desired.delete(uid);
-    if (this.rejected.delete(uid)) this.statusManager.forget(uid);
+    this.podManager.delete(uid);
+    // A refused pod never had a worker: nothing to stop, its state goes now.
+    if (this.podManager.isRejected(uid)) this.forget(uid);
     this.podWorkers.remove(uid, pod.metadata?.deletionGracePeriodSeconds);
   }
 
@@ -194,41 +226,73 @@ export class Kubelet {
       this.statusManager.start(s);
       this.nodeStatus?.start(s);
       this.lease?.start(s);
-      this.podInformer?.on({
-        added: (p) => this.podUpdated(p),
+    }
+    const informer = this.podInformer;
+    if (informer) {
+      informer.on({
+        added: (p) => {
+          if (!this.apiBatch.hold(p)) this.podUpdated(p);
+        },
         updated: (o, p) => {
           // The cache is keyed by name: after a relist, a pod deleted and recreated under the same name (a
           // StatefulSet's) arrives as an update with another uid. The old one must go.
-          if (o.metadata?.uid !== p.metadata?.uid) this.podRemoved(o);
-          this.podUpdated(p);
+          if (o.metadata?.uid !== p.metadata?.uid && !this.apiBatch.drop(o.metadata?.uid ?? "")) this.podRemoved(o);
+          if (!this.apiBatch.hold(p)) this.podUpdated(p);
         },
-        deleted: (p) => this.podRemoved(p),
+        deleted: (p) => {
+          if (!this.apiBatch.drop(p.metadata?.uid ?? "")) this.podRemoved(p);
+        },
       });
-      this.podInformer?.start(s);
+      informer.start(s);
+      void informer.waitForSync(s).then(
+        () => {
+          for (const p of this.apiBatch.release()) this.podUpdated(p);
+        },
+        () => undefined,
+      );
     }
     if (this.staticPods) {
-      this.staticPods.on({ updated: (p) => {
-        this.podUpdated(p);
-        void this.mirrors?.ensure(p);
-      }, removed: (p) => {
-        this.podRemoved(p);
-        void this.mirrors?.remove(p);
-      } });
+      this.staticPods.on({
+        updated: (p) => {
+          if (!this.staticBatch.hold(p)) this.staticPodUpdated(p);
+        },
+        removed: (p) => {
+          if (this.staticBatch.drop(p.metadata?.uid ?? "")) return;
+          this.podRemoved(p);
+          void this.mirrors?.remove(p);
+        },
+        synced: () => {
+          for (const p of this.staticBatch.release()) this.staticPodUpdated(p);
+          this.staticSyncedResolve();
+        },
+      });
       this.staticPods.start(s);
-    }
-    this.housekeeping = this.runHousekeeping();
+    } else this.staticSyncedResolve();
+    void Promise.all([this.nodeStatus?.registered, informer?.waitForSync(s), this.staticSynced]).then(
+      () => {
+        this.log.info("node registered and pod sources synced");
+        this.readyResolve();
+      },
+      () => undefined, // stopped before: never ready
+    );
+    this.housekeeping.start(s);
+  }
+
+  private staticPodUpdated(pod: V1Pod): void {
+    this.podUpdated(pod);
+    void this.mirrors?.ensure(pod);
   }
 
   /** Whether every pod source has delivered its first full state (before that, nothing is an orphan). */
   private sourcesReady(): boolean {
-    return (this.podInformer?.synced ?? true) && (this.staticPods?.synced ?? true);
+    return (this.podInformer?.synced ?? true) && (this.staticPods?.synced ?? true) && !this.apiBatch.open && !this.staticBatch.open;
   }
 
   /** Kills and removes pods the runtime runs that no source wants (deleted while we were down, or leftovers). */
   private async cleanupOrphans(): Promise<void> {
-    if (!this.sourcesReady() || !this.pleg.hasRelisted) return;
+    if (!this.pleg.hasRelisted) return;
     const known = new Set(this.podWorkers.uids());
-    const orphans = [...this.pleg.runtimePods()].filter(([uid]) => !known.has(uid) && !this.desired.has(uid));
+    const orphans = [...this.pleg.runtimePods()].filter(([uid]) => !known.has(uid) && !this.podManager.has(uid));
     // In parallel, each on its own: one that fails must not hold back the others. Grace 1 s, as upstream kills
     // runtime pods it has no spec for.
     await Promise.all(
@@ -238,6 +302,7 @@ export class Kubelet {
           const status = await this.runtime.podStatus(uid, this.stop.signal);
           await this.runtime.killPodContainers(undefined, status, 1, this.stop.signal);
           await this.runtime.removePod(uid, pod.namespace, pod.name, this.stop.signal);
+          this.forget(uid);
         } catch (err) {
           this.log.warn({ podUID: uid, err: errorMessage(err) }, "could not remove an orphaned pod; will retry");
         }
@@ -246,31 +311,42 @@ export class Kubelet {
   }
 
   private async runHousekeeping(): Promise<void> {
-    while (!this.stop.signal.aborted) {
-      try {
-        await this.cleanupOrphans();
-      } catch (err) {
-        if (this.stop.signal.aborted) break;
-        this.log.warn({ err: errorMessage(err) }, "housekeeping failed");
-      }
-      await sleep(2000, undefined, { signal: this.stop.signal }).catch(() => undefined);
-    }
+    if (!this.sourcesReady()) return;
+    await this.cleanupOrphans();
+    await this.mirrors?.deleteOrphans();
   }
 
-  /** Stops every loop; pods keep running in the runtime (a restarted kubelet adopts them). */
+  /**
+   * Stops the kubelet; pods keep running in the runtime (a restarted kubelet adopts them). In this order, each
+   * step after the previous has ended: the pod sources (no new work), housekeeping, the pod workers (the syncs
+   * under way are aborted), the PLEG, the status manager (its last statuses sent once), the node status and
+   * the Lease, the event recorder (queued events sent), and the CRI connection last since everything above may
+   * use it. A step that fails is logged and the next runs; the failures are thrown together at the end.
+   */
   async close(): Promise<void> {
     this.stop.abort();
-    await Promise.allSettled([
-      this.housekeeping,
-      this.podInformer?.close(),
-      this.staticPods?.close(),
-      this.podWorkers.close(),
-      this.pleg.close(),
-      this.statusManager.close(),
-      this.nodeStatus?.close(),
-      this.lease?.close(),
-    ]);
-    if (this.events instanceof ApiEventRecorder) await this.events.close();
-    this.cri.close();
+    const steps: [string, (() => Promise<void> | void) | undefined][] = [
+      ["pod informer", this.podInformer && (() => this.podInformer?.close())],
+      ["static pod source", this.staticPods && (() => this.staticPods?.close())],
+      ["housekeeping", () => this.housekeeping.close()],
+      ["pod workers", () => this.podWorkers.close()],
+      ["PLEG", () => this.pleg.close()],
+      ["status manager", () => this.statusManager.close()],
+      ["node status", this.nodeStatus && (() => this.nodeStatus?.close())],
+      ["node lease", this.lease && (() => this.lease?.close())],
+      ["events", this.events instanceof ApiEventRecorder ? () => (this.events as ApiEventRecorder).close() : undefined],
+      ["container runtime connection", () => this.cri.close()],
+    ];
+    const failures: Error[] = [];
+    for (const [name, step] of steps) {
+      if (!step) continue;
+      try {
+        await step();
+      } catch (err) {
+        this.log.error({ step: name, err: errorMessage(err) }, "shutdown step failed");
+        failures.push(new Error(`${name}: ${errorMessage(err)}`, { cause: err }));
+      }
+    }
+    if (failures.length > 0) throw new AggregateError(failures, `kubelet shutdown: ${failures.length} step(s) failed`);
   }
 }

@@ -213,9 +213,11 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
   await kubelet.start(signal);
   log.info({ node: config.hostname, nodeIPs, version: KUBELET_VERSION }, "kubelet started");
   await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
-  await kubelet.close();
+  // The kubelet reports every failed shutdown step; the network components still stop before it is thrown.
+  const closed = await kubelet.close().then(() => undefined, (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
   for (const c of closers) await c();
   client?.close();
+  if (closed) throw closed;
 }
 
 async function main(): Promise<void> {

@@ -1,46 +1,73 @@
 /**
  * What the pod workers do to a pod (upstream's SyncPod, SyncTerminatingPod, SyncTerminatedPod): run it
- * through the runtime manager, compute its API status from what the runtime then holds, enforce
+ * through the runtime manager, compute its API status from what the runtime holds, enforce
  * activeDeadlineSeconds, stop it gracefully, and finally remove what it left and let the API forget it.
+ *
+ * The runtime state comes from the PLEG's pod cache, "newer than" the end of the pod's last sync (upstream's
+ * podCache.GetNewerThan(uid, lastSyncTime)): one relist reads CRI for every pod. Two deliberate exceptions,
+ * for latency: a sync that changed the runtime reads that one pod again and puts it in the cache, so its
+ * status (Running, with the pod IP) is reported at once rather than after the next relist; and a kill reads
+ * the pod directly, so a deletion does not wait for a relist (upstream's TODO in podWorkerLoop).
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "../src-shared/log.ts";
-import { errorMessage } from "../src-shared/errors.ts";
+import { DeckhandError, errorMessage } from "../src-shared/errors.ts";
 import { rfc3339 } from "../src-shared/time.ts";
+import { systemClock, type Clock } from "../src-shared/clock.ts";
 import { isApiError, type KubeClient } from "../src-shared/kube/client.ts";
 import type { EventRecorder } from "./events.ts";
 import { podRef } from "./events.ts";
 import type { DockerConfig } from "./images/image-manager.ts";
-import type { PodSyncer } from "./pod-workers.ts";
+import type { PodSyncContext, PodSyncer, PodTerminalStatus, SyncPodOutcome } from "./pod-workers.ts";
 import type { RuntimeManager, WaitingReasons } from "./runtime/runtime-manager.ts";
+import type { PodCache } from "./runtime/pod-cache.ts";
 import type { PodRuntimeStatus } from "./runtime/types.ts";
 import type { StatusManager, PodKey } from "./status/status-manager.ts";
 import { computePodStatus, type PodStatus } from "./status/pod-status.ts";
 
+/** What pod sync needs of the runtime manager. */
+export type PodRuntime = Pick<RuntimeManager, "podStatus" | "syncPod" | "killPodContainers" | "removePod">;
+/** What pod sync needs of the API: image pull secrets, and deleting a pod once it has terminated. */
+export type PodSyncClient = Pick<KubeClient, "get" | "delete">;
+export type PodStatusStore = Pick<StatusManager<PodStatus>, "getStatus" | "setStatus" | "flush">;
+
+/**
+ * The first sync of a pod reads the cache once any relist has completed: before it, a pod the runtime already
+ * runs (adopted after a restart) would look like one to create.
+ */
+const AFTER_FIRST_RELIST = 1;
+
 export interface PodSyncDeps {
-  client: KubeClient | undefined;
-  runtime: RuntimeManager;
-  status: StatusManager<PodStatus>;
+  client: PodSyncClient | undefined;
+  runtime: PodRuntime;
+  cache: PodCache;
+  status: PodStatusStore;
   events: EventRecorder;
   logger: Logger;
+  clock?: Clock;
   hostIPs: () => string[];
   memoryCapacityBytes: () => number;
   /** Where a pod's status goes in the API (a static pod's goes to its mirror pod); undefined = nowhere yet. */
   apiKey: (pod: V1Pod) => PodKey | undefined;
 }
 
-type Terminal = { phase: "Failed" | "Succeeded"; reason?: string; message?: string };
+/** The phase the API already shows as final: a restarted kubelet must not run the pod again. */
+function apiTerminal(pod: V1Pod): PodTerminalStatus | undefined {
+  const phase = pod.status?.phase;
+  if (phase !== "Succeeded" && phase !== "Failed") return undefined;
+  return { phase, ...(pod.status?.reason ? { reason: pod.status.reason } : {}), ...(pod.status?.message ? { message: pod.status.message } : {}) };
+}
 
 export class PodSync implements PodSyncer {
   private readonly d: PodSyncDeps;
   private readonly log: Logger;
-  /** When each pod was first seen (status.startTime), and its last waiting reasons. */
-  private readonly started = new Map<string, string>();
+  private readonly clock: Clock;
+  /** Why each pod's containers are not running after its last sync (upstream's reasonCache). */
   private readonly waiting = new Map<string, WaitingReasons>();
-  private readonly terminal = new Map<string, Terminal>();
 
   constructor(deps: PodSyncDeps) {
     this.d = deps;
+    this.clock = deps.clock ?? systemClock;
     this.log = deps.logger.child({ component: "pod-sync" });
   }
 
@@ -48,12 +75,31 @@ export class PodSync implements PodSyncer {
     return this.log.child({ pod: `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`, podUID: pod.metadata?.uid ?? "" });
   }
 
-  /** Records the pod's status from the runtime's current state. */
-  private report(pod: V1Pod, runtime: PodRuntimeStatus | undefined): PodStatus {
+  /** The pod is gone for good (PodStateOwner). */
+  forgetPod(uid: string): void {
+    this.waiting.delete(uid);
+  }
+
+  /** The runtime's state of the pod from the cache, at least as fresh as the end of the pod's last sync. */
+  private async cached(uid: string, ctx: PodSyncContext): Promise<PodRuntimeStatus> {
+    const entry = await this.d.cache.getNewerThan(uid, Math.max(ctx.lastSyncEnd, AFTER_FIRST_RELIST), ctx.signal);
+    if (entry.error) throw new DeckhandError("Unavailable", `reading the pod's runtime state: ${entry.error.message}`, { cause: entry.error });
+    return entry.status;
+  }
+
+  /** Reads the pod from the runtime now, and leaves what it read in the cache for the others. */
+  private async fresh(uid: string, signal: AbortSignal): Promise<PodRuntimeStatus> {
+    const t = this.clock.now();
+    const status = await this.d.runtime.podStatus(uid, signal);
+    this.d.cache.set(uid, status, undefined, t);
+    return status;
+  }
+
+  /** Records the pod's status from the runtime's state. */
+  private report(pod: V1Pod, runtime: PodRuntimeStatus | undefined, ctx: PodSyncContext, terminal = ctx.terminal): PodStatus {
     const uid = pod.metadata?.uid ?? "";
-    const startTime = pod.status?.startTime ? String(pod.status.startTime instanceof Date ? rfc3339(pod.status.startTime.getTime()) : pod.status.startTime) : (this.started.get(uid) ?? rfc3339(Date.now()));
-    this.started.set(uid, startTime);
-    const terminal = this.terminal.get(uid);
+    const apiStart = pod.status?.startTime;
+    const startTime = apiStart ? (apiStart instanceof Date ? rfc3339(apiStart.getTime()) : String(apiStart)) : rfc3339(ctx.startedAt ?? this.clock.now());
     const previous = this.d.status.getStatus(uid);
     const status = computePodStatus({
       pod,
@@ -61,7 +107,7 @@ export class PodSync implements PodSyncer {
       waiting: this.waiting.get(uid) ?? {},
       hostIPs: this.d.hostIPs(),
       startTime,
-      now: rfc3339(Date.now()),
+      now: rfc3339(this.clock.now()),
       memoryCapacityBytes: this.d.memoryCapacityBytes(),
       // Upstream works from the status manager's cache, not the API's copy (which a lagging watch may hold).
       ...(previous ? { previous } : {}),
@@ -93,79 +139,65 @@ export class PodSync implements PodSyncer {
     return configs;
   }
 
-  async syncPod(pod: V1Pod, signal: AbortSignal): Promise<{ retryInMs?: number; terminal?: boolean }> {
+  async syncPod(pod: V1Pod, ctx: PodSyncContext): Promise<SyncPodOutcome> {
     const uid = pod.metadata?.uid ?? "";
     const log = this.podLog(pod);
-    // A pod the API already reports finished stays finished (a restarted kubelet must not run it again).
-    const apiPhase = pod.status?.phase;
-    if ((apiPhase === "Succeeded" || apiPhase === "Failed") && !this.terminal.has(uid)) this.terminal.set(uid, { phase: apiPhase, ...(pod.status?.reason ? { reason: pod.status.reason } : {}), ...(pod.status?.message ? { message: pod.status.message } : {}) });
-    if (this.terminal.has(uid)) {
-      this.report(pod, await this.d.runtime.podStatus(uid, signal));
-      return { terminal: true };
+    const signal = ctx.signal;
+    const finished = apiTerminal(pod);
+    if (finished) {
+      this.report(pod, await this.cached(uid, ctx), ctx, finished);
+      return { terminal: finished };
     }
-    const before = await this.d.runtime.podStatus(uid, signal);
-    const startTime = this.report(pod, before).startTime;
+    const before = await this.cached(uid, ctx);
+    const startTime = this.report(pod, before, ctx).startTime;
     const deadline = pod.spec?.activeDeadlineSeconds;
-    if (deadline !== undefined && startTime && Date.now() - Date.parse(startTime) >= deadline * 1000) {
+    const activeUntil = deadline !== undefined && startTime ? Date.parse(startTime) + deadline * 1000 : undefined;
+    if (activeUntil !== undefined && this.clock.now() >= activeUntil) {
       const message = "Pod was active on the node longer than the specified deadline";
-      this.terminal.set(uid, { phase: "Failed", reason: "DeadlineExceeded", message });
       this.d.events.event(podRef(pod), "Normal", "DeadlineExceeded", message);
       log.info("active deadline exceeded; stopping the pod");
-      return { terminal: true };
+      const terminal: PodTerminalStatus = { phase: "Failed", reason: "DeadlineExceeded", message };
+      this.report(pod, before, ctx, terminal);
+      return { terminal };
     }
     const result = await this.d.runtime.syncPod(pod, before, await this.pullSecrets(pod), {}, signal);
     this.waiting.set(uid, result.waiting);
-    if (result.failed) this.terminal.set(uid, { phase: "Failed", reason: result.failed.reason, message: result.failed.message });
+    const failed: PodTerminalStatus | undefined = result.failed ? { phase: "Failed", reason: result.failed.reason, message: result.failed.message } : undefined;
     // Read the runtime again only when the sync changed it (a steady-state resync changes nothing).
-    const status = this.report(pod, result.changed ? await this.d.runtime.podStatus(uid, signal) : before);
+    const status = this.report(pod, result.changed ? await this.fresh(uid, signal) : before, ctx, failed);
     if (result.error) log.warn({ err: result.error }, "pod sync incomplete");
-    const terminal = status.phase === "Succeeded" || status.phase === "Failed";
     let retryInMs = result.retryInMs;
     if (result.error) retryInMs = Math.min(retryInMs ?? Infinity, 2000);
-    if (deadline !== undefined && startTime) retryInMs = Math.min(retryInMs ?? Infinity, Math.max(0, Date.parse(startTime) + deadline * 1000 - Date.now()));
+    if (activeUntil !== undefined) retryInMs = Math.min(retryInMs ?? Infinity, Math.max(0, activeUntil - this.clock.now()));
+    const phase = status.phase;
+    const terminal: PodTerminalStatus | undefined = failed ?? (phase === "Succeeded" || phase === "Failed" ? { phase } : undefined);
     return { ...(retryInMs !== undefined && Number.isFinite(retryInMs) ? { retryInMs } : {}), ...(terminal ? { terminal } : {}) };
   }
 
-  async syncTerminatingPod(pod: V1Pod, gracePeriodSeconds: number, signal: AbortSignal): Promise<void> {
+  async syncTerminatingPod(pod: V1Pod, gracePeriodSeconds: number, ctx: PodSyncContext): Promise<void> {
     const uid = pod.metadata?.uid ?? "";
-    const status = await this.d.runtime.podStatus(uid, signal);
     this.podLog(pod).info({ gracePeriodSeconds }, "stopping pod");
-    await this.d.runtime.killPodContainers(pod, status, gracePeriodSeconds, signal);
-    this.report(pod, await this.d.runtime.podStatus(uid, signal));
+    await this.d.runtime.killPodContainers(pod, await this.fresh(uid, ctx.signal), gracePeriodSeconds, ctx.signal);
+    this.report(pod, await this.fresh(uid, ctx.signal), ctx);
   }
 
-  async syncTerminatedPod(pod: V1Pod, removed: boolean, signal: AbortSignal): Promise<void> {
+  async syncTerminatedPod(pod: V1Pod, removed: boolean, ctx: PodSyncContext): Promise<void> {
     const uid = pod.metadata?.uid ?? "";
     const deleting = removed || pod.metadata?.deletionTimestamp !== undefined;
     // Final status first (containers terminated), then what the pod leaves on the node.
-    this.report(pod, await this.d.runtime.podStatus(uid, signal));
+    this.report(pod, await this.cached(uid, ctx), ctx);
     if (!deleting) return; // a finished pod keeps its containers (and logs) until it is deleted
-    await this.d.runtime.removePod(uid, pod.metadata?.namespace ?? "", pod.metadata?.name ?? "", signal);
+    await this.d.runtime.removePod(uid, pod.metadata?.namespace ?? "", pod.metadata?.name ?? "", ctx.signal);
     const key = this.d.apiKey(pod);
+    const client = this.d.client;
+    if (!client || !key || removed) return;
     // As upstream's canBeDeleted: the API pod goes only once its final status is in (a Job's finalizer reads
     // it); until then the worker retries.
-    if (this.d.client && key && !removed && !(await this.d.status.flush(uid))) {
-      throw new Error("the pod's final status is not in the API yet; deleting it after");
+    if (!(await this.d.status.flush(uid))) throw new DeckhandError("Unavailable", "the pod's final status is not in the API yet; deleting it after");
+    try {
+      await client.delete({ group: "", version: "v1", resource: "pods", namespace: key.namespace, name: key.name }, { gracePeriodSeconds: 0, preconditions: { uid: key.uid } }, { signal: ctx.signal });
+    } catch (err) {
+      if (!isApiError(err, 404) && !isApiError(err, 409)) throw err;
     }
-    if (this.d.client && key && !removed) {
-      try {
-        await this.d.client.delete(
-          { group: "", version: "v1", resource: "pods", namespace: key.namespace, name: key.name },
-          { gracePeriodSeconds: 0, preconditions: { uid: key.uid } },
-          { signal },
-        );
-      } catch (err) {
-        if (!isApiError(err, 404) && !isApiError(err, 409)) throw err;
-      }
-    }
-    this.forget(uid);
-  }
-
-  /** Forgets a pod entirely (after removal). */
-  forget(uid: string): void {
-    this.started.delete(uid);
-    this.waiting.delete(uid);
-    this.terminal.delete(uid);
-    this.d.status.forget(uid);
   }
 }

@@ -1,69 +1,188 @@
 /**
- * One worker per pod, serialising everything done to it, as upstream's podWorkers: a pod is synced
- * (SyncPod) until it must stop, then terminated once (SyncTerminatingPod: containers killed with the grace
- * period), then cleaned up (SyncTerminatedPod). Updates arriving while a sync runs are coalesced into the
- * next one; a sync may ask to run again after a delay (back-off ends, periodic resync).
+ * One worker per pod, serialising everything done to it, as upstream's podWorkers (pkg/kubelet/pod_workers.go):
+ * a pod is synced (SyncPod) until it must stop, then terminated once (SyncTerminatingPod: containers killed
+ * with the grace period), then cleaned up (SyncTerminatedPod). The worker owns the pod's lifecycle facts: its
+ * state (a tagged union), when it was started, why it ended, and the AbortController of the work under way.
+ *
+ * - Updates arriving while a sync runs are coalesced into the next one.
+ * - A termination request aborts the sync under way at once (a long image pull does not delay the kill); the
+ *   terminating phase runs on a fresh controller, aborted again only to restart it with a shorter grace period.
+ * - A failed sync is retried with back-off and jitter; a good one is resynced every `resyncIntervalMs` with
+ *   jitter (upstream's workerBackOffPeriodJitterFactor and workerResyncIntervalJitterFactor, both 0.5).
+ * - Static pods with the same full name (name_namespace) never run at the same time: a new one starts only
+ *   once the one started before it has terminated (upstream's startedStaticPodsByFullname and
+ *   waitingToStartStaticPodsByFullname), e.g. across an edit of its manifest.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "../src-shared/log.ts";
 import { errorMessage } from "../src-shared/errors.ts";
+import { Backoff } from "../src-shared/backoff.ts";
+import { systemClock, type Clock } from "../src-shared/clock.ts";
+import { Wakeup } from "../src-shared/loop.ts";
+import { CONFIG_SOURCE_ANNOTATION } from "./runtime/labels.ts";
 
-export interface PodSyncer {
-  /** Returns when to sync again (ms), or undefined for the periodic resync; `terminal` ends the pod's life. */
-  syncPod(pod: V1Pod, signal: AbortSignal): Promise<{ retryInMs?: number; terminal?: boolean }>;
-  /** Kills the pod's containers with the grace period (seconds). */
-  syncTerminatingPod(pod: V1Pod, gracePeriodSeconds: number, signal: AbortSignal): Promise<void>;
-  /** After termination: final status, cleanup, API deletion. `removed`: the pod is gone from its sources. */
-  syncTerminatedPod(pod: V1Pod, removed: boolean, signal: AbortSignal): Promise<void>;
+/** Upstream's backOffPeriod: the longest wait after a failed sync. */
+export const BACK_OFF_PERIOD_MS = 10_000;
+/**
+ * Where the error back-off starts. Upstream waits backOffPeriod (10 s) after every failure; we start at 1 s and
+ * double up to it, so a transient failure (a busy runtime, a status not yet in the API) costs a second, as
+ * before this back-off existed, while a pod that keeps failing settles at upstream's pace.
+ */
+export const INITIAL_BACK_OFF_MS = 1000;
+export const WORKER_BACK_OFF_PERIOD_JITTER_FACTOR = 0.5;
+export const WORKER_RESYNC_INTERVAL_JITTER_FACTOR = 0.5;
+
+/** How a pod that ended says so in its status (phase Succeeded/Failed with reason and message). */
+export interface PodTerminalStatus {
+  phase: "Failed" | "Succeeded";
+  reason?: string;
+  message?: string;
 }
 
-export type WorkerState = "syncing" | "terminating" | "terminated";
+/** Why a pod's termination was requested. */
+export type TerminationReason =
+  /** It has a deletion timestamp (deleted in the API, evicted). */
+  | "Deleted"
+  /** It is gone from its source (API pod removed, manifest deleted). */
+  | "Removed"
+  /** Its sync found it finished (phase Succeeded/Failed, active deadline exceeded...). */
+  | "Terminal";
+
+export type PodWorkState =
+  | { kind: "syncing" }
+  | { kind: "terminating"; gracePeriodSeconds: number; requestedAt: number; reason: TerminationReason }
+  | { kind: "terminated"; reason: TerminationReason; requestedAt: number; terminatedAt: number };
+
+/** What a sync is given, besides the pod. */
+export interface PodSyncContext {
+  /** Aborted when the work is no longer wanted (termination requested, grace shortened, kubelet stopping). */
+  signal: AbortSignal;
+  /** When the previous sync of this pod ended (0 before the first): read runtime state at least this fresh. */
+  lastSyncEnd: number;
+  /** When the worker first let the pod start (status.startTime unless the API already has one). */
+  startedAt: number | undefined;
+  /** How the pod ended, once a sync said so. */
+  terminal: PodTerminalStatus | undefined;
+}
+
+export interface SyncPodOutcome {
+  /** Sync again after this long (a back-off ends, the active deadline falls); default: the periodic resync. */
+  retryInMs?: number;
+  /** The pod has ended: it goes on to termination with this status. */
+  terminal?: PodTerminalStatus;
+}
+
+export interface PodSyncer {
+  syncPod(pod: V1Pod, ctx: PodSyncContext): Promise<SyncPodOutcome>;
+  /** Kills the pod's containers with the grace period (seconds). */
+  syncTerminatingPod(pod: V1Pod, gracePeriodSeconds: number, ctx: PodSyncContext): Promise<void>;
+  /** After termination: final status, cleanup, API deletion. `removed`: the pod is gone from its sources. */
+  syncTerminatedPod(pod: V1Pod, removed: boolean, ctx: PodSyncContext): Promise<void>;
+}
+
+export interface PodWorkersOptions {
+  syncer: PodSyncer;
+  logger: Logger;
+  /** upstream's syncFrequency; default 60 s. */
+  resyncIntervalMs?: number;
+  /** Told when a pod removed from its sources is fully terminated and cleaned up: nobody needs its state now. */
+  onPodFinished?: (uid: string) => void;
+  clock?: Clock;
+  random?: () => number;
+}
 
 interface Worker {
   uid: string;
   pod: V1Pod;
-  state: WorkerState;
-  /** Grace period asked for by the kill (seconds). */
-  grace: number | undefined;
-  pending: boolean;
-  wake: (() => void) | undefined;
-  loop: Promise<void>;
-  nextSyncAt: number;
-  /** The pod was removed from its sources: after termination the worker is forgotten. */
+  /** name_namespace, as upstream's kubecontainer.GetPodFullName. */
+  fullname: string;
+  isStatic: boolean;
+  state: PodWorkState;
+  startedAt: number | undefined;
+  terminal: PodTerminalStatus | undefined;
+  /** The pod is gone from its sources: once terminated, its worker goes. */
   removed: boolean;
-  /** The pod came back (same uid) while terminating: once terminated, it starts again (upstream's restartRequested). */
+  /** Removed, then added back (same uid) while terminating: once terminated it starts anew. */
   restartRequested: boolean;
+  /** Aborts the sync under way: replaced by a fresh one when the phase changes. */
+  work: AbortController;
+  wakeup: Wakeup;
+  pending: boolean;
+  nextSyncAt: number;
+  lastSyncEnd: number;
+  backoff: Backoff;
+  loop: Promise<void>;
+}
+
+/** wait.Jitter: d plus up to factor × d at random. */
+export function jitter(ms: number, factor: number, random: () => number = Math.random): number {
+  return ms + random() * factor * ms;
+}
+
+export function podFullName(pod: V1Pod): string {
+  return `${pod.metadata?.name ?? ""}_${pod.metadata?.namespace ?? ""}`;
+}
+
+export function isStaticPod(pod: V1Pod): boolean {
+  const source = pod.metadata?.annotations?.[CONFIG_SOURCE_ANNOTATION];
+  return source !== undefined && source !== "api";
+}
+
+function defaultGrace(pod: V1Pod): number {
+  return pod.spec?.terminationGracePeriodSeconds ?? 30;
 }
 
 export class PodWorkers {
   private readonly syncer: PodSyncer;
   private readonly log: Logger;
   private readonly resyncMs: number;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly onPodFinished: (uid: string) => void;
   private readonly workers = new Map<string, Worker>();
+  private readonly startedStaticPodsByFullname = new Map<string, string>();
+  private readonly waitingToStartStaticPodsByFullname = new Map<string, string[]>();
   private readonly stop = new AbortController();
   /** How many syncs ran (kubelet_pod_worker_duration_seconds count). */
   syncs = 0;
 
-  constructor(options: { syncer: PodSyncer; logger: Logger; resyncIntervalMs?: number }) {
+  constructor(options: PodWorkersOptions) {
     this.syncer = options.syncer;
     this.log = options.logger.child({ component: "pod-workers" });
     this.resyncMs = options.resyncIntervalMs ?? 60_000;
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+    this.onPodFinished = options.onPodFinished ?? (() => undefined);
   }
 
   start(signal: AbortSignal): void {
-    signal.addEventListener("abort", () => this.stop.abort(), { once: true });
+    if (signal.aborted) this.close().catch(() => undefined);
+    else signal.addEventListener("abort", () => void this.close(), { once: true });
   }
 
-  /** Stops every worker loop (pods keep running in the runtime). */
+  /** Stops every worker, aborting the work under way (pods keep running in the runtime). */
   async close(): Promise<void> {
     this.stop.abort();
-    for (const w of this.workers.values()) w.wake?.();
+    for (const w of this.workers.values()) {
+      w.work.abort();
+      w.wakeup.wake();
+    }
     await Promise.all([...this.workers.values()].map((w) => w.loop));
   }
 
-  state(uid: string): WorkerState | undefined {
+  /** The pod's lifecycle state, or undefined for a pod without a worker. */
+  state(uid: string): PodWorkState | undefined {
     return this.workers.get(uid)?.state;
+  }
+
+  /** Whether the pod may run containers: it has a worker that is neither terminating nor terminated. */
+  isActive(uid: string): boolean {
+    return this.workers.get(uid)?.state.kind === "syncing";
+  }
+
+  /** When the worker let the pod start; undefined while it waits (a static pod queued behind its namesake). */
+  startedAt(uid: string): number | undefined {
+    return this.workers.get(uid)?.startedAt;
   }
 
   uids(): string[] {
@@ -76,13 +195,14 @@ export class PodWorkers {
     if (!uid || this.stop.signal.aborted) return;
     let w = this.workers.get(uid);
     if (!w) {
-      w = { uid, pod, state: "syncing", grace: undefined, pending: true, wake: undefined, loop: Promise.resolve(), nextSyncAt: 0, removed: false, restartRequested: false };
+      w = this.newWorker(uid, pod);
       this.workers.set(uid, w);
       w.loop = this.run(w);
+    } else if (w.removed) {
+      w.restartRequested = true;
     }
     w.pod = pod;
-    if (w.removed) w.restartRequested = true;
-    if (pod.metadata?.deletionTimestamp) this.beginTermination(w, pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30);
+    if (pod.metadata?.deletionTimestamp) this.requestTermination(w, "Deleted", pod.metadata.deletionGracePeriodSeconds ?? defaultGrace(pod));
     this.trigger(w);
   }
 
@@ -92,7 +212,7 @@ export class PodWorkers {
     if (!w) return;
     w.removed = true;
     w.restartRequested = false;
-    this.beginTermination(w, gracePeriodSeconds ?? w.pod.spec?.terminationGracePeriodSeconds ?? 30);
+    this.requestTermination(w, "Removed", gracePeriodSeconds ?? defaultGrace(w.pod));
     this.trigger(w);
   }
 
@@ -102,72 +222,182 @@ export class PodWorkers {
     if (w) this.trigger(w);
   }
 
-  /** Starts termination, or shortens the grace of one under way (a later, shorter delete wins, as upstream). */
-  private beginTermination(w: Worker, grace: number): void {
-    if (w.state === "terminated") return;
-    w.state = "terminating";
-    w.grace = Math.min(grace, w.grace ?? Infinity);
+  private newWorker(uid: string, pod: V1Pod): Worker {
+    const w: Worker = {
+      uid,
+      pod,
+      fullname: podFullName(pod),
+      isStatic: isStaticPod(pod),
+      state: { kind: "syncing" },
+      startedAt: undefined,
+      terminal: undefined,
+      removed: false,
+      restartRequested: false,
+      work: new AbortController(),
+      wakeup: new Wakeup(),
+      pending: true,
+      nextSyncAt: 0,
+      lastSyncEnd: 0,
+      backoff: new Backoff({ initialMs: INITIAL_BACK_OFF_MS, maxMs: BACK_OFF_PERIOD_MS, now: () => this.clock.now() }),
+      loop: Promise.resolve(),
+    };
+    if (w.isStatic) this.queueStaticPod(w);
+    return w;
+  }
+
+  private queueStaticPod(w: Worker): void {
+    const waiting = this.waitingToStartStaticPodsByFullname.get(w.fullname) ?? [];
+    waiting.push(w.uid);
+    this.waitingToStartStaticPodsByFullname.set(w.fullname, waiting);
+  }
+
+  /**
+   * Starts termination, or shortens the grace of one under way (a later, shorter delete wins, as upstream).
+   * The work under way is aborted when it no longer applies: a sync (the pod must stop now), or a kill whose
+   * grace period just got shorter (it restarts with the new one).
+   */
+  private requestTermination(w: Worker, reason: TerminationReason, gracePeriodSeconds: number): void {
+    const s = w.state;
+    if (s.kind === "terminated") return;
+    if (s.kind === "syncing") {
+      w.state = { kind: "terminating", gracePeriodSeconds, requestedAt: this.clock.now(), reason };
+      this.restartWork(w);
+      return;
+    }
+    if (gracePeriodSeconds < s.gracePeriodSeconds) {
+      w.state = { ...s, gracePeriodSeconds };
+      this.restartWork(w);
+    }
+  }
+
+  private restartWork(w: Worker): void {
+    w.work.abort();
+    w.work = new AbortController();
   }
 
   private trigger(w: Worker): void {
     w.pending = true;
-    w.wake?.();
+    w.wakeup.wake();
+  }
+
+  /** Upstream's allowStaticPodStart: no other started pod of that full name, and first in line among the waiting. */
+  private allowStart(w: Worker): boolean {
+    if (!w.isStatic) return true;
+    const started = this.startedStaticPodsByFullname.get(w.fullname);
+    if (started !== undefined) return started === w.uid;
+    const waiting = this.waitingToStartStaticPodsByFullname.get(w.fullname) ?? [];
+    // Skip those that went away or stopped before their turn.
+    const valid = waiting.filter((uid) => this.workers.get(uid)?.state.kind === "syncing");
+    if (valid[0] !== w.uid) {
+      this.waitingToStartStaticPodsByFullname.set(w.fullname, valid);
+      return false;
+    }
+    const rest = valid.slice(1);
+    if (rest.length > 0) this.waitingToStartStaticPodsByFullname.set(w.fullname, rest);
+    else this.waitingToStartStaticPodsByFullname.delete(w.fullname);
+    this.startedStaticPodsByFullname.set(w.fullname, w.uid);
+    return true;
+  }
+
+  /** The pod has terminated: the next static pod of its full name may start. */
+  private releaseFullname(w: Worker): void {
+    if (!w.isStatic || this.startedStaticPodsByFullname.get(w.fullname) !== w.uid) return;
+    this.startedStaticPodsByFullname.delete(w.fullname);
+    for (const uid of this.waitingToStartStaticPodsByFullname.get(w.fullname) ?? []) this.wake(uid);
   }
 
   private async waitForWork(w: Worker): Promise<void> {
-    if (w.pending || this.stop.signal.aborted) return;
-    // setTimeout fires at once past 2^31-1 ms: cap the wait (a parked worker wakes every ~24 days, harmlessly).
-    const delay = Math.min(2_147_483_647, Math.max(0, w.nextSyncAt - Date.now()));
-    const timer = new AbortController();
-    await Promise.race([
-      new Promise<void>((resolve) => {
-        w.wake = resolve;
-      }),
-      sleep(delay, undefined, { signal: timer.signal }).catch(() => undefined),
-    ]);
-    timer.abort();
-    w.wake = undefined;
+    while (!w.pending && !this.stop.signal.aborted) {
+      const delay = w.nextSyncAt - this.clock.now();
+      if (delay <= 0) return;
+      // A wake-up left over from one already handled just goes round again.
+      await w.wakeup.wait(delay, this.stop.signal, this.clock);
+    }
+  }
+
+  private context(w: Worker): PodSyncContext {
+    return { signal: w.work.signal, lastSyncEnd: w.lastSyncEnd, startedAt: w.startedAt, terminal: w.terminal };
   }
 
   private async run(w: Worker): Promise<void> {
-    const log = this.log.child({ podUID: w.uid });
-    const signal = this.stop.signal;
-    while (!signal.aborted) {
+    const log = this.log.child({ pod: `${w.pod.metadata?.namespace ?? ""}/${w.pod.metadata?.name ?? ""}`, podUID: w.uid });
+    while (!this.stop.signal.aborted) {
       await this.waitForWork(w);
-      if (signal.aborted) break;
+      if (this.stop.signal.aborted) break;
       w.pending = false;
-      this.syncs++;
+      const state = w.state;
+      const work = w.work;
       try {
-        if (w.state === "syncing") {
-          const result = await this.syncer.syncPod(w.pod, signal);
-          if (result.terminal && w.state === "syncing") this.beginTermination(w, w.pod.spec?.terminationGracePeriodSeconds ?? 30);
-          if (w.state !== "syncing") {
+        if (state.kind === "syncing") {
+          if (w.startedAt === undefined) {
+            if (!this.allowStart(w)) {
+              log.debug({ fullname: w.fullname }, "static pod waits for the one of the same full name to terminate");
+              // Woken when the other terminates; the timer is a safety net, as upstream's requeue.
+              w.nextSyncAt = this.clock.now() + jitter(BACK_OFF_PERIOD_MS, WORKER_BACK_OFF_PERIOD_JITTER_FACTOR, this.random);
+              continue;
+            }
+            w.startedAt = this.clock.now();
+          }
+          this.syncs++;
+          const outcome = await this.syncer.syncPod(w.pod, this.context(w));
+          w.lastSyncEnd = this.clock.now();
+          w.backoff.reset();
+          if (outcome.terminal && w.state.kind === "syncing") {
+            w.terminal = outcome.terminal;
+            this.requestTermination(w, "Terminal", defaultGrace(w.pod));
+          }
+          if (w.state.kind !== "syncing") {
+            w.pending = true; // on to the next phase at once
+            continue;
+          }
+          const resync = jitter(this.resyncMs, WORKER_RESYNC_INTERVAL_JITTER_FACTOR, this.random);
+          w.nextSyncAt = this.clock.now() + Math.min(resync, outcome.retryInMs ?? Infinity);
+        } else if (state.kind === "terminating") {
+          this.syncs++;
+          await this.syncer.syncTerminatingPod(w.pod, state.gracePeriodSeconds, this.context(w));
+          w.lastSyncEnd = this.clock.now();
+          w.backoff.reset();
+          // A shorter grace that arrived meanwhile restarts the kill; otherwise the pod has terminated.
+          if (w.work !== work) {
             w.pending = true;
             continue;
           }
-          w.nextSyncAt = Date.now() + (result.retryInMs ?? this.resyncMs);
-        } else if (w.state === "terminating") {
-          await this.syncer.syncTerminatingPod(w.pod, w.grace ?? 30, signal);
-          w.state = "terminated";
+          w.state = { kind: "terminated", reason: state.reason, requestedAt: state.requestedAt, terminatedAt: this.clock.now() };
+          w.work = new AbortController(); // a fresh one per phase (nothing runs on the old one now)
           w.pending = true;
         } else {
-          await this.syncer.syncTerminatedPod(w.pod, w.removed, signal);
+          this.syncs++;
+          await this.syncer.syncTerminatedPod(w.pod, w.removed, this.context(w));
+          w.lastSyncEnd = this.clock.now();
+          w.backoff.reset();
+          this.releaseFullname(w);
           if (w.removed && w.restartRequested) {
-            // Removed and added back while it was stopping (a static pod's manifest moved out and in): run anew.
-            Object.assign(w, { state: "syncing", removed: false, restartRequested: false, grace: undefined, pending: true });
+            // Removed and added back while it was stopping (a manifest moved out and in): it runs anew.
+            log.info("pod came back while terminating; starting it again");
+            Object.assign(w, { state: { kind: "syncing" }, startedAt: undefined, terminal: undefined, removed: false, restartRequested: false, pending: true });
+            w.work = new AbortController();
+            if (w.isStatic) this.queueStaticPod(w);
             continue;
           }
           if (w.removed) {
             this.workers.delete(w.uid);
+            this.onPodFinished(w.uid);
             return;
           }
-          // A terminated pod that still exists in its source (a finished pod): nothing more to do until removed.
-          w.nextSyncAt = Number.MAX_SAFE_INTEGER;
+          // A finished pod that still exists in its source: nothing more to do until it changes or goes.
+          w.nextSyncAt = Number.POSITIVE_INFINITY;
         }
       } catch (err) {
-        if (signal.aborted) break;
-        log.warn({ err: errorMessage(err), state: w.state }, "pod sync failed; retrying");
-        w.nextSyncAt = Date.now() + 1000;
+        if (this.stop.signal.aborted) break;
+        if (work.signal.aborted) {
+          // Interrupted on purpose (termination requested, grace shortened): the next phase is already queued.
+          log.debug({ state: state.kind }, "pod sync interrupted");
+          w.pending = true;
+          continue;
+        }
+        const delay = jitter(w.backoff.next(), WORKER_BACK_OFF_PERIOD_JITTER_FACTOR, this.random);
+        log.warn({ err: errorMessage(err), state: state.kind, retryInMs: Math.round(delay) }, "pod sync failed; retrying");
+        w.nextSyncAt = this.clock.now() + delay;
       }
     }
   }

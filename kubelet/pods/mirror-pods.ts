@@ -2,7 +2,9 @@
  * Mirror pods: the API's read-only image of each static pod (same name, namespace and spec, annotated
  * `kubernetes.io/config.mirror: <static pod hash>`, owned by the Node), so kubectl shows static pods and their
  * status. A mirror pod deleted by someone, or left from an older manifest, is recreated; one whose static pod
- * is gone is deleted (upstream's mirror_client.go and the kubelet's mirror pod handling).
+ * is gone is deleted (upstream's mirror_client.go and the kubelet's mirror pod handling), including one left
+ * from a manifest removed while the kubelet was down, once the pod sources have synced (upstream's
+ * HandlePodCleanups deleting orphaned mirror pods).
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "../../src-shared/log.ts";
@@ -26,6 +28,8 @@ export class MirrorPods {
   private readonly statics = new Map<string, V1Pod>();
   /** ns/name → the mirror pod's uid in the API. */
   private readonly mirrors = new Map<string, { uid: string; hash: string }>();
+  /** ns/name → every mirror pod the pod watch shows on this node (orphans included). */
+  private readonly observed = new Map<string, V1Pod>();
 
   constructor(options: { client: KubeClient; nodeName: string; logger: Logger; nodeUid: () => string | undefined; onMirror?: (staticUid: string) => void }) {
     this.client = options.client;
@@ -106,6 +110,7 @@ export class MirrorPods {
   /** A mirror pod seen in the API (pod watch). */
   observe(mirror: V1Pod): void {
     const k = keyOf(mirror);
+    this.observed.set(k, mirror);
     const hash = mirror.metadata?.annotations?.[CONFIG_MIRROR_ANNOTATION] ?? "";
     const s = this.statics.get(k);
     if (mirror.metadata?.deletionTimestamp) {
@@ -122,9 +127,35 @@ export class MirrorPods {
   /** A mirror pod vanished from the API: recreate it while its static pod exists. */
   forget(mirror: V1Pod): void {
     const k = keyOf(mirror);
+    if (this.observed.get(k)?.metadata?.uid === mirror.metadata?.uid) this.observed.delete(k);
     const m = this.mirrors.get(k);
     if (m && m.uid === mirror.metadata?.uid) this.mirrors.delete(k);
     const s = this.statics.get(k);
     if (s) void this.ensure(s);
+  }
+
+  /** Mirror pods in the API whose static pod does not exist. Meaningful only once every source has synced. */
+  orphans(): V1Pod[] {
+    return [...this.observed.entries()].filter(([k]) => !this.statics.has(k)).map(([, m]) => m);
+  }
+
+  /** Deletes the orphaned mirror pods (each with its uid as precondition: a newer one of that name stays). */
+  async deleteOrphans(): Promise<number> {
+    let deleted = 0;
+    for (const mirror of this.orphans()) {
+      const k = keyOf(mirror);
+      try {
+        await this.client.delete(this.ref(mirror), { gracePeriodSeconds: 0, preconditions: { uid: mirror.metadata?.uid ?? "" } });
+        this.log.info({ pod: k }, "deleted an orphaned mirror pod");
+        deleted++;
+      } catch (err) {
+        if (!isApiError(err, 404) && !isApiError(err, 409)) {
+          this.log.warn({ pod: k, err: errorMessage(err) }, "unable to delete an orphaned mirror pod; will retry");
+          continue;
+        }
+      }
+      if (this.observed.get(k) === mirror) this.observed.delete(k);
+    }
+    return deleted;
   }
 }

@@ -20,6 +20,8 @@ import { defaultPullPolicy } from "../images/image-manager.ts";
 export interface StaticPodHandler {
   updated(pod: V1Pod): void;
   removed(pod: V1Pod): void;
+  /** After the first scan has delivered every manifest (the source's first full list). */
+  synced?(): void;
 }
 
 /** Defaults the API server would apply to a pod it stores; static pods never pass through it. */
@@ -144,7 +146,10 @@ export class StaticPodSource {
       const was = before.get(file);
       if (!was || was.metadata?.uid !== pod.metadata?.uid) for (const h of this.handlers) h.updated(pod);
     }
-    this.synced = true;
+    if (!this.synced) {
+      this.synced = true;
+      for (const h of this.handlers) h.synced?.();
+    }
   }
 
   private async run(): Promise<void> {

@@ -4,11 +4,16 @@
  * pod's uid as precondition; a failure (conflict, outage) keeps it pending and it is retried, so the latest
  * status is never lost and never overtaken by an older one.
  */
-import { setTimeout as sleep } from "node:timers/promises";
+import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "../../src-shared/log.ts";
 import { errorMessage } from "../../src-shared/errors.ts";
 import { Backoff } from "../../src-shared/backoff.ts";
+import { systemClock, type Clock } from "../../src-shared/clock.ts";
+import { PeriodicLoop } from "../../src-shared/loop.ts";
 import { isApiError, type KubeClient } from "../../src-shared/kube/client.ts";
+
+/** What the status manager needs of the API (a fake in unit tests). */
+export type StatusClient = Pick<KubeClient, "patch" | "get">;
 
 export interface PodKey {
   namespace: string;
@@ -18,7 +23,7 @@ export interface PodKey {
 }
 
 export interface StatusManagerOptions<S> {
-  client: KubeClient;
+  client: StatusClient;
   logger: Logger;
   /** Whether two statuses are the same for the API (ignoring probe times). */
   equal: (a: S, b: S) => boolean;
@@ -26,6 +31,9 @@ export interface StatusManagerOptions<S> {
   patch: (key: PodKey, previous: S | undefined, next: S) => unknown;
   /** Resend pending statuses at least this often; default 10 s (upstream's syncPeriod). */
   resyncMs?: number;
+  clock?: Clock;
+  /** Longest a status send may take (and the final flush of close()); default 10 s. */
+  requestTimeoutMs?: number;
 }
 
 interface Entry<S> {
@@ -41,28 +49,55 @@ export class StatusManager<S> {
   private readonly log: Logger;
   private readonly entries = new Map<string, Entry<S>>();
   private readonly dirty = new Set<string>();
-  private readonly backoff = new Backoff({ initialMs: 500, maxMs: 10_000, jitter: 0.1 });
-  private readonly stop = new AbortController();
-  private wake: (() => void) | undefined;
-  private loop: Promise<void> | undefined;
+  private readonly backoff: Backoff;
+  private readonly loop: PeriodicLoop;
+  private readonly timeoutMs: number;
+  private started = false;
   /** Patches the API accepted (for tests and metrics). */
   patches = 0;
 
   constructor(options: StatusManagerOptions<S>) {
     this.options = options;
     this.log = options.logger.child({ component: "status-manager" });
+    const clock = options.clock ?? systemClock;
+    this.timeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.backoff = new Backoff({ initialMs: 500, maxMs: 10_000, jitter: 0.1, now: () => clock.now() });
+    this.loop = new PeriodicLoop({
+      name: "pod status sync",
+      intervalMs: options.resyncMs ?? 10_000,
+      run: (signal) => this.syncBatch(signal),
+      logger: this.log,
+      clock,
+    });
   }
 
   start(signal: AbortSignal): void {
-    signal.addEventListener("abort", () => this.stop.abort(), { once: true });
-    this.loop ??= this.run();
+    this.started = true;
+    this.loop.start(signal);
   }
 
-  /** Sends what is pending once more (best effort), then stops. */
+  /** Stops the loop, then sends what is still pending once (best effort, bounded by the request timeout). */
   async close(): Promise<void> {
-    this.stop.abort();
-    this.wake?.();
-    await this.loop;
+    await this.loop.close();
+    if (!this.started || this.dirty.size === 0) return;
+    const deadline = AbortSignal.timeout(this.timeoutMs);
+    for (const uid of [...this.dirty]) {
+      if (deadline.aborted) break;
+      await this.send(uid, deadline);
+    }
+    if (this.dirty.size > 0) this.log.warn({ pending: this.dirty.size }, "pod statuses not sent before shutdown");
+  }
+
+  /** One pass: sends every pending status; the delay before the next pass. */
+  private async syncBatch(signal: AbortSignal): Promise<number | undefined> {
+    let failed = false;
+    for (const uid of [...this.dirty]) {
+      if (signal.aborted) break;
+      if (!(await this.send(uid, signal))) failed = true;
+    }
+    if (failed) return this.backoff.next();
+    this.backoff.reset();
+    return this.dirty.size > 0 ? 0 : undefined;
   }
 
   /** Records the pod's latest status; it reaches the API soon if it changed. */
@@ -72,7 +107,7 @@ export class StatusManager<S> {
     this.entries.set(podUid, { key, status, sent: e?.key.uid === key.uid ? e.sent : undefined, version: (e?.version ?? 0) + 1 });
     if (e?.sent === undefined || !this.options.equal(e.sent, status)) {
       this.dirty.add(podUid);
-      this.wake?.();
+      this.loop.wake();
     }
   }
 
@@ -94,7 +129,7 @@ export class StatusManager<S> {
     if (this.options.equal(e.status, apiStatus)) this.dirty.delete(podUid);
     else if (!this.dirty.has(podUid)) {
       this.dirty.add(podUid);
-      this.wake?.();
+      this.loop.wake();
     }
   }
 
@@ -104,7 +139,8 @@ export class StatusManager<S> {
     return this.send(podUid);
   }
 
-  forget(podUid: string): void {
+  /** The pod is gone for good (PodStateOwner). */
+  forgetPod(podUid: string): void {
     this.entries.delete(podUid);
     this.dirty.delete(podUid);
   }
@@ -114,28 +150,7 @@ export class StatusManager<S> {
     return this.dirty.size === 0;
   }
 
-  private async run(): Promise<void> {
-    const resync = this.options.resyncMs ?? 10_000;
-    while (!this.stop.signal.aborted) {
-      let failed = false;
-      for (const uid of [...this.dirty]) {
-        if (this.stop.signal.aborted) break;
-        if (!(await this.send(uid))) failed = true;
-      }
-      const wait = failed ? this.backoff.next() : resync;
-      if (!failed) this.backoff.reset();
-      if (this.dirty.size > 0 && !failed) continue;
-      await Promise.race([
-        new Promise<void>((resolve) => {
-          this.wake = resolve;
-        }),
-        sleep(wait, undefined, { signal: this.stop.signal }).catch(() => undefined),
-      ]);
-      this.wake = undefined;
-    }
-  }
-
-  private async send(uid: string): Promise<boolean> {
+  private async send(uid: string, signal?: AbortSignal): Promise<boolean> {
     const e = this.entries.get(uid);
     if (!e) {
       this.dirty.delete(uid);
@@ -147,7 +162,7 @@ export class StatusManager<S> {
         { group: "", version: "v1", resource: "pods", namespace: key.namespace, name: key.name, subresource: "status" },
         "strategic",
         this.options.patch(key, e.sent, status),
-        { timeoutMs: 10_000 },
+        { timeoutMs: this.timeoutMs, ...(signal ? { signal } : {}) },
       );
       this.patches++;
       const now = this.entries.get(uid);
@@ -158,7 +173,7 @@ export class StatusManager<S> {
       }
       return true;
     } catch (err) {
-      if (isApiError(err, 404) || (isApiError(err, 409) && /uid/i.test(err.message))) {
+      if (isApiError(err, 404) || (isApiError(err, 409) && (await this.replaced(key, signal)))) {
         // The pod is gone, or replaced by another of the same name: this status is no one's any more.
         this.log.debug({ pod: `${key.namespace}/${key.name}`, err: errorMessage(err) }, "dropping status of a pod the API no longer has");
         if (this.entries.get(uid)?.key.uid === key.uid) this.dirty.delete(uid);
@@ -166,6 +181,19 @@ export class StatusManager<S> {
       }
       this.log.warn({ pod: `${key.namespace}/${key.name}`, err: errorMessage(err) }, "status update failed; will retry");
       return false;
+    }
+  }
+
+  /**
+   * A 409 on the uid precondition means the pod under that name is another one now; any other 409 is a real
+   * conflict to retry. Told apart by reading the pod, never by the error's text.
+   */
+  private async replaced(key: PodKey, signal?: AbortSignal): Promise<boolean> {
+    try {
+      const pod = await this.options.client.get<V1Pod>({ group: "", version: "v1", resource: "pods", namespace: key.namespace, name: key.name }, { timeoutMs: this.timeoutMs, ...(signal ? { signal } : {}) });
+      return pod.metadata?.uid !== key.uid;
+    } catch (err) {
+      return isApiError(err, 404);
     }
   }
 }
