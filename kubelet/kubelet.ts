@@ -31,7 +31,7 @@ import { NodeStatusManager, type NodeStatusSource } from "./node/node-status-man
 import { StaticPodSource } from "./pods/static-pods.ts";
 import { MirrorPods } from "./pods/mirror-pods.ts";
 import { CONFIG_MIRROR_ANNOTATION } from "./runtime/labels.ts";
-import { admitPod, type Allocatable } from "./admission.ts";
+import { admitPod, checkSupported, type Allocatable } from "./admission.ts";
 import { nodeRef, podRef } from "./events.ts";
 
 export interface KubeletDeps {
@@ -151,11 +151,19 @@ export class Kubelet {
   private admit(pod: V1Pod): boolean {
     const phase = pod.status?.phase;
     if (phase === "Succeeded" || phase === "Failed" || pod.metadata?.deletionTimestamp) return true;
+    // Fields this kubelet does not implement come first: such a pod must not count against resources.
+    const supported = checkSupported(pod);
+    if (!supported.admit) return this.refuse(pod, supported);
+    for (const w of supported.warnings) this.events.event(podRef(pod), "Warning", w.reason, w.message);
     const allocatable = this.d.allocatable?.();
     if (!allocatable) return true;
     const active = [...this.desired.values()].filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed" && this.podWorkers.state(p.metadata?.uid ?? "") === "syncing");
     const result = admitPod(pod, active, allocatable);
     if (result.admit) return true;
+    return this.refuse(pod, result);
+  }
+
+  private refuse(pod: V1Pod, result: { reason: string; message: string }): false {
     const uid = pod.metadata?.uid ?? "";
     this.rejected.add(uid);
     this.log.warn({ pod: `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`, reason: result.reason }, result.message);
