@@ -84,3 +84,223 @@ export function admitPod(pod: V1Pod, admitted: readonly V1Pod[], allocatable: Al
   }
   return { admit: true };
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Supported fields
+// ---------------------------------------------------------------------------------------------------------
+//
+// Upstream's kubelet implements the whole PodSpec, so it has no admission check of this kind: a pod it cannot
+// run fails later, with a field-specific reason. Deckhand does not implement every field yet, and a pod that
+// silently runs without its probes, hooks or volumes looks fine and is not. So every field the kubelet must
+// act on and does not is refused here, naming the field. Fields that are the scheduler's or the API server's
+// business are never refused. As features land, their fields leave these lists.
+
+/** Deckhand's reason (upstream has none: its kubelet implements every field). */
+export const UNSUPPORTED_POD_FIELD = "UnsupportedPodField";
+/** Deckhand's reason for the one warning: the service account volume is run without. */
+export const SERVICE_ACCOUNT_TOKEN_NOT_MOUNTED = "ServiceAccountTokenNotMounted";
+/** Deckhand's reason for a field this kubelet does not know at all (newer than it): run, with a warning. */
+export const UNKNOWN_POD_FIELD = "UnknownPodField";
+
+/** Where the ServiceAccount admission plugin mounts the token volume. */
+export const SERVICE_ACCOUNT_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+export interface AdmitWarning {
+  reason: string;
+  message: string;
+}
+
+export type SupportResult = { admit: true; warnings: AdmitWarning[] } | { admit: false; reason: string; message: string };
+
+type Obj = Record<string, unknown>;
+
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+/** Set in the Go sense: JSON null, false-less omission and empty collections count as absent. */
+const isSet = (v: unknown): boolean =>
+  v !== undefined && v !== null && v !== "" && !(Array.isArray(v) && v.length === 0) && !(isObj(v) && Object.keys(v).length === 0);
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const show = (v: unknown): string => JSON.stringify(v);
+
+/** PodSpec fields that are fully the scheduler's or the API server's, or that the kubelet implements. */
+const POD_SPEC_FIELDS = new Set([
+  // Implemented by the kubelet (sandbox and container configs, pod sync, status, images, admission).
+  "containers", "initContainers", "restartPolicy", "terminationGracePeriodSeconds", "activeDeadlineSeconds",
+  "hostNetwork", "hostPID", "hostIPC", "shareProcessNamespace", "hostname", "dnsConfig", "imagePullSecrets",
+  "readinessGates", "overhead", "serviceAccountName", "serviceAccount",
+  // The scheduler's and the API server's (the kubelet only reads some of them, e.g. priority for criticality).
+  "nodeName", "nodeSelector", "affinity", "tolerations", "topologySpreadConstraints", "schedulerName",
+  "priority", "priorityClassName", "preemptionPolicy", "schedulingGates", "automountServiceAccountToken",
+  // Checked value by value below.
+  "dnsPolicy", "os", "hostUsers", "runtimeClassName", "setHostnameAsFQDN", "securityContext", "volumes",
+  "ephemeralContainers", "hostAliases", "resourceClaims", "resources", "hostnameOverride",
+  // Known gaps that cannot be refused (API server defaults on every pod): service environment variables are
+  // not injected, and the /etc/hosts entry the kubelet writes for a subdomain is not written.
+  "enableServiceLinks", "subdomain",
+]);
+/** Fields refused whenever set. */
+const POD_SPEC_REFUSED = ["ephemeralContainers", "hostAliases", "resourceClaims", "resources", "hostnameOverride", "runtimeClassName"];
+
+const CONTAINER_FIELDS = new Set([
+  "name", "image", "imagePullPolicy", "command", "args", "workingDir", "env", "ports", "resources", "stdin",
+  "stdinOnce", "tty", "securityContext", "terminationMessagePath", "terminationMessagePolicy", "restartPolicy",
+  "envFrom", "volumeMounts", "volumeDevices", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle",
+  "resizePolicy", "restartPolicyRules",
+]);
+const CONTAINER_REFUSED = ["envFrom", "volumeDevices", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle", "restartPolicyRules"];
+
+/** PodSecurityContext fields passed to CRI; the others are checked below. */
+const POD_SECURITY_FIELDS = new Set(["runAsUser", "runAsGroup", "supplementalGroups", "sysctls", "runAsNonRoot", "fsGroup", "fsGroupChangePolicy",
+  "seLinuxOptions", "seLinuxChangePolicy", "seccompProfile", "appArmorProfile", "windowsOptions", "supplementalGroupsPolicy"]);
+const POD_SECURITY_REFUSED = ["fsGroup", "fsGroupChangePolicy", "seLinuxOptions", "seLinuxChangePolicy", "appArmorProfile", "windowsOptions"];
+const SECURITY_FIELDS = new Set(["runAsUser", "runAsGroup", "privileged", "readOnlyRootFilesystem", "capabilities", "allowPrivilegeEscalation",
+  "runAsNonRoot", "seLinuxOptions", "seccompProfile", "appArmorProfile", "windowsOptions", "procMount"]);
+const SECURITY_REFUSED = ["seLinuxOptions", "appArmorProfile", "windowsOptions"];
+
+/** Resources the container config turns into cgroup limits; ephemeral-storage requests are the scheduler's. */
+const LIMITED_RESOURCES = new Set(["cpu", "memory"]);
+const REQUESTED_RESOURCES = new Set(["cpu", "memory", "ephemeral-storage"]);
+
+/** The API server's ServiceAccount admission volume: projected token + kube-root-ca.crt + namespace. */
+export function isServiceAccountVolume(volume: unknown): boolean {
+  if (!isObj(volume) || typeof volume["name"] !== "string" || !/^kube-api-access-[a-z0-9]+$/.test(volume["name"])) return false;
+  const sources = Object.keys(volume).filter((k) => k !== "name");
+  const projected = volume["projected"];
+  if (sources.length !== 1 || !isObj(projected)) return false;
+  const kinds = list(projected["sources"]).map((s) => (isObj(s) ? Object.keys(s).filter((k) => isSet(s[k])).join(",") : ""));
+  const configMap = list(projected["sources"]).find((s) => isObj(s) && isObj(s["configMap"]));
+  return (
+    kinds.length === 3 &&
+    kinds.includes("serviceAccountToken") &&
+    kinds.includes("configMap") &&
+    kinds.includes("downwardAPI") &&
+    isObj(configMap) &&
+    isObj(configMap["configMap"]) &&
+    configMap["configMap"]["name"] === "kube-root-ca.crt"
+  );
+}
+
+interface Finding {
+  path: string;
+  value?: unknown;
+}
+
+function securityContextFindings(sc: unknown, path: string, pod: boolean, out: Finding[], unknown: string[]): void {
+  if (!isObj(sc)) return;
+  const known = pod ? POD_SECURITY_FIELDS : SECURITY_FIELDS;
+  for (const k of Object.keys(sc)) if (!known.has(k) && isSet(sc[k])) unknown.push(`${path}.${k}`);
+  for (const k of pod ? POD_SECURITY_REFUSED : SECURITY_REFUSED) if (isSet(sc[k])) out.push({ path: `${path}.${k}` });
+  // upstream's verifyRunAsNonRoot runs before each container start: not done here yet.
+  if (sc["runAsNonRoot"] === true) out.push({ path: `${path}.runAsNonRoot`, value: true });
+  // No seccomp profile goes to CRI, which is what Unconfined means.
+  const seccomp = sc["seccompProfile"];
+  if (isObj(seccomp) && isSet(seccomp["type"]) && seccomp["type"] !== "Unconfined") out.push({ path: `${path}.seccompProfile.type`, value: seccomp["type"] });
+  if (pod && isSet(sc["supplementalGroupsPolicy"]) && sc["supplementalGroupsPolicy"] !== "Merge") out.push({ path: `${path}.supplementalGroupsPolicy`, value: sc["supplementalGroupsPolicy"] });
+  if (!pod && isSet(sc["procMount"]) && sc["procMount"] !== "Default") out.push({ path: `${path}.procMount`, value: sc["procMount"] });
+}
+
+function containerFindings(pod: Obj, c: Obj, path: string, saVolume: string | undefined, out: Finding[], unknown: string[]): boolean {
+  let mountsToken = false;
+  for (const k of Object.keys(c)) if (!CONTAINER_FIELDS.has(k) && isSet(c[k])) unknown.push(`${path}.${k}`);
+  for (const k of CONTAINER_REFUSED) if (isSet(c[k])) out.push({ path: `${path}.${k}` });
+  // A sidecar is an init container with restartPolicy Always; on app containers the field is another feature.
+  if (isSet(c["restartPolicy"]) && !(path.startsWith("spec.initContainers[") && c["restartPolicy"] === "Always")) out.push({ path: `${path}.restartPolicy`, value: c["restartPolicy"] });
+  list(c["resizePolicy"]).forEach((r, i) => {
+    // NotRequired is what an absent policy means: nothing to act on until a resize, which is not supported.
+    if (isObj(r) && isSet(r["restartPolicy"]) && r["restartPolicy"] !== "NotRequired") out.push({ path: `${path}.resizePolicy[${i}].restartPolicy`, value: r["restartPolicy"] });
+  });
+  // The termination message file is not mounted nor read back yet; the API server's defaults are let through.
+  if (isSet(c["terminationMessagePolicy"]) && c["terminationMessagePolicy"] !== "File") out.push({ path: `${path}.terminationMessagePolicy`, value: c["terminationMessagePolicy"] });
+  if (isSet(c["terminationMessagePath"]) && c["terminationMessagePath"] !== "/dev/termination-log") out.push({ path: `${path}.terminationMessagePath`, value: c["terminationMessagePath"] });
+  list(c["env"]).forEach((e, i) => {
+    const from = isObj(e) ? e["valueFrom"] : undefined;
+    if (!isObj(from)) return;
+    for (const k of Object.keys(from)) if (isSet(from[k]) && k !== "fieldRef" && k !== "resourceFieldRef") out.push({ path: `${path}.env[${i}].valueFrom.${k}` });
+    const rf = from["resourceFieldRef"];
+    // The container config reads the resources of the container itself only.
+    if (isObj(rf) && isSet(rf["containerName"]) && rf["containerName"] !== c["name"]) out.push({ path: `${path}.env[${i}].valueFrom.resourceFieldRef.containerName`, value: rf["containerName"] });
+  });
+  list(c["ports"]).forEach((p, i) => {
+    // No portmap plugin in the CNI chain: host ports are not opened. Host-network pods bind the host's port
+    // themselves (the API server sets hostPort = containerPort for them).
+    if (isObj(p) && isSet(p["hostPort"]) && p["hostPort"] !== 0 && !(isObj(pod["spec"]) && pod["spec"]["hostNetwork"] === true)) out.push({ path: `${path}.ports[${i}].hostPort`, value: p["hostPort"] });
+  });
+  const resources = c["resources"];
+  if (isObj(resources)) {
+    if (isSet(resources["claims"])) out.push({ path: `${path}.resources.claims` });
+    for (const [kind, allowed] of [["limits", LIMITED_RESOURCES], ["requests", REQUESTED_RESOURCES]] as const) {
+      const m = resources[kind];
+      if (isObj(m)) for (const name of Object.keys(m)) if (!allowed.has(name)) out.push({ path: `${path}.resources.${kind}[${show(name)}]` });
+    }
+  }
+  securityContextFindings(c["securityContext"], `${path}.securityContext`, false, out, unknown);
+  list(c["volumeMounts"]).forEach((m, i) => {
+    if (saVolume !== undefined && isObj(m) && m["name"] === saVolume && m["mountPath"] === SERVICE_ACCOUNT_MOUNT_PATH && !isSet(m["subPath"]) && !isSet(m["subPathExpr"])) {
+      mountsToken = true;
+      return;
+    }
+    out.push({ path: `${path}.volumeMounts[${i}]`, value: isObj(m) ? m["mountPath"] : undefined });
+  });
+  return mountsToken;
+}
+
+/**
+ * Whether this kubelet implements every field of `pod` that a kubelet must act on. A refusal names every
+ * offending field (path, and value where a value is what is unsupported) in one message; an admitted pod may
+ * carry warnings, each to become one Warning event. Pure.
+ */
+export function checkSupported(pod: V1Pod): SupportResult {
+  const p = pod as unknown as Obj;
+  const spec = isObj(p["spec"]) ? p["spec"] : {};
+  const out: Finding[] = [];
+  const unknown: string[] = [];
+  const warnings: AdmitWarning[] = [];
+
+  for (const k of Object.keys(spec)) if (!POD_SPEC_FIELDS.has(k) && isSet(spec[k])) unknown.push(`spec.${k}`);
+  for (const k of POD_SPEC_REFUSED) if (isSet(spec[k])) out.push({ path: `spec.${k}`, ...(typeof spec[k] === "string" ? { value: spec[k] } : {}) });
+  const dnsPolicy = spec["dnsPolicy"];
+  if (isSet(dnsPolicy) && !["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"].includes(dnsPolicy as string)) out.push({ path: "spec.dnsPolicy", value: dnsPolicy });
+  const os = spec["os"];
+  if (isObj(os) && isSet(os["name"]) && os["name"] !== "linux") out.push({ path: "spec.os.name", value: os["name"] });
+  // User namespaces (hostUsers: false) are not set up.
+  if (spec["hostUsers"] === false) out.push({ path: "spec.hostUsers", value: false });
+  if (spec["setHostnameAsFQDN"] === true) out.push({ path: "spec.setHostnameAsFQDN", value: true });
+  securityContextFindings(spec["securityContext"], "spec.securityContext", true, out, unknown);
+
+  let saVolume: string | undefined;
+  list(spec["volumes"]).forEach((v, i) => {
+    if (saVolume === undefined && isServiceAccountVolume(v)) {
+      saVolume = (v as Obj)["name"] as string;
+      return;
+    }
+    const type = isObj(v) ? Object.keys(v).find((k) => k !== "name" && v[k] !== undefined && v[k] !== null) : undefined;
+    out.push({ path: `spec.volumes[${i}]${type ? `.${type}` : ""}`, value: isObj(v) ? v["name"] : undefined });
+  });
+
+  let tokenMounted = false;
+  for (const kind of ["initContainers", "containers"] as const) {
+    list(spec[kind]).forEach((c, i) => {
+      if (isObj(c) && containerFindings(p, c, `spec.${kind}[${i}]`, saVolume, out, unknown)) tokenMounted = true;
+    });
+  }
+  // The legacy AppArmor annotations upstream still honours.
+  for (const [key, value] of Object.entries(pod.metadata?.annotations ?? {})) {
+    if (key.startsWith("container.apparmor.security.beta.kubernetes.io/") && value !== "unconfined") out.push({ path: `metadata.annotations[${show(key)}]`, value });
+  }
+
+  if (out.length > 0) {
+    const fields = out.map((f) => (f.value === undefined ? f.path : `${f.path}=${show(f.value)}`));
+    const message =
+      fields.length === 1 ? `Pod field ${fields[0] ?? ""} is not supported by this kubelet yet` : `Pod fields ${fields.join(", ")} are not supported by this kubelet yet`;
+    return { admit: false, reason: UNSUPPORTED_POD_FIELD, message };
+  }
+  if (saVolume !== undefined) {
+    warnings.push({
+      reason: SERVICE_ACCOUNT_TOKEN_NOT_MOUNTED,
+      message: `Volume ${show(saVolume)} is not mounted${tokenMounted ? ` at ${SERVICE_ACCOUNT_MOUNT_PATH}` : ""}: the pod runs without its service account token (volumes are not supported by this kubelet yet)`,
+    });
+  }
+  if (unknown.length > 0) {
+    warnings.push({ reason: UNKNOWN_POD_FIELD, message: `Pod field${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")} ${unknown.length > 1 ? "are" : "is"} unknown to this kubelet and ignored` });
+  }
+  return { admit: true, warnings };
+}

@@ -39,7 +39,7 @@ import { MirrorPods } from "./pods/mirror-pods.ts";
 import { InitialBatch, PodManager, type PodStateOwner } from "./pods/pod-manager.ts";
 import { PodCache } from "./runtime/pod-cache.ts";
 import { CONFIG_MIRROR_ANNOTATION } from "./runtime/labels.ts";
-import { admitPod, type Allocatable } from "./admission.ts";
+import { admitPod, checkSupported, type Allocatable } from "./admission.ts";
 import { nodeRef, podRef } from "./events.ts";
 
 export interface KubeletDeps {
@@ -178,16 +178,21 @@ export class Kubelet {
   private admit(pod: V1Pod): boolean {
     const phase = pod.status?.phase;
     if (phase === "Succeeded" || phase === "Failed" || pod.metadata?.deletionTimestamp) return true;
+    // Fields this kubelet does not implement come first: such a pod must not count against resources.
+    const supported = checkSupported(pod);
+    if (!supported.admit) return this.refuse(pod, supported);
+    for (const w of supported.warnings) this.events.event(podRef(pod), "Warning", w.reason, w.message);
     const allocatable = this.d.allocatable?.();
     if (!allocatable) return true;
     const active = this.podManager.pods().filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed" && this.podWorkers.isActive(p.metadata?.uid ?? ""));
     const result = admitPod(pod, active, allocatable);
     if (result.admit) return true;
-    this.refuse(pod, result.reason, result.message);
-    return false;
+    return this.refuse(pod, result);
   }
 
-  private refuse(pod: V1Pod, reason: string, message: string): void {
+  /** A refused pod fails with the reason in its status and a Warning event, and is never run. */
+  private refuse(pod: V1Pod, result: { reason: string; message: string }): false {
+    const { reason, message } = result;
     const uid = pod.metadata?.uid ?? "";
     this.podManager.reject(uid);
     this.log.warn({ pod: `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`, reason }, message);
@@ -195,6 +200,7 @@ export class Kubelet {
     const key = this.apiKey(pod);
     // Keep what the API has (other components' conditions): only phase, reason and message change.
     if (key) this.statusManager.setStatus(uid, key, { ...toPodStatus(pod.status ?? {}), phase: "Failed", reason, message });
+    return false;
   }
 
   private podRemoved(pod: V1Pod): void {

@@ -1,6 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { admitPod, podRequests } from "../../../kubelet/admission.ts";
+import { admitPod, checkSupported, podRequests, SERVICE_ACCOUNT_TOKEN_NOT_MOUNTED, UNKNOWN_POD_FIELD, UNSUPPORTED_POD_FIELD } from "../../../kubelet/admission.ts";
+import { containerConfig } from "../../../kubelet/runtime/container-config.ts";
 
 const pod = (containers: { cpu?: string; memory?: string; limitOnly?: boolean }[], init: { cpu?: string; sidecar?: boolean }[] = []): V1Pod => ({
   metadata: { name: "p" },
@@ -28,5 +29,252 @@ describe("admission", () => {
     });
     expect(admitPod(pod([{ memory: "2Gi" }]), [], node)).toMatchObject({ admit: false, reason: "OutOfmemory" });
     expect(admitPod(pod([{}]), [pod([{}]), pod([{}]), pod([{}])], node)).toMatchObject({ admit: false, reason: "OutOfpods" });
+  });
+});
+
+/** A pod of `kubectl create deployment web --image=nginx` as the API server stores it after defaulting. */
+function deploymentPod(): V1Pod {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "web-7d4b9c5f6d-x2x7q", namespace: "default", uid: "0b8f1c7e-2f4a-4e8b-9a51-0c2f8e0f1a11", labels: { app: "web", "pod-template-hash": "7d4b9c5f6d" } },
+    spec: {
+      containers: [
+        {
+          name: "nginx",
+          image: "nginx",
+          imagePullPolicy: "Always",
+          resources: {},
+          terminationMessagePath: "/dev/termination-log",
+          terminationMessagePolicy: "File",
+          volumeMounts: [{ name: "kube-api-access-9zq5c", readOnly: true, mountPath: "/var/run/secrets/kubernetes.io/serviceaccount" }],
+        },
+      ],
+      dnsPolicy: "ClusterFirst",
+      enableServiceLinks: true,
+      nodeName: "node-1",
+      preemptionPolicy: "PreemptLowerPriority",
+      priority: 0,
+      restartPolicy: "Always",
+      schedulerName: "default-scheduler",
+      securityContext: {},
+      serviceAccount: "default",
+      serviceAccountName: "default",
+      terminationGracePeriodSeconds: 30,
+      tolerations: [
+        { key: "node.kubernetes.io/not-ready", operator: "Exists", effect: "NoExecute", tolerationSeconds: 300 },
+        { key: "node.kubernetes.io/unreachable", operator: "Exists", effect: "NoExecute", tolerationSeconds: 300 },
+      ],
+      volumes: [
+        {
+          name: "kube-api-access-9zq5c",
+          projected: {
+            defaultMode: 420,
+            sources: [
+              { serviceAccountToken: { expirationSeconds: 3607, path: "token" } },
+              { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
+              { downwardAPI: { items: [{ path: "namespace", fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } }] } },
+            ],
+          },
+        },
+      ],
+    },
+  };
+}
+
+type Spec = NonNullable<V1Pod["spec"]>;
+type Container = Spec["containers"][number];
+const withSpec = (extra: Partial<Spec> | Record<string, unknown>): V1Pod => {
+  const p = deploymentPod();
+  return { ...p, spec: { ...(p.spec as Spec), ...extra } };
+};
+const withContainer = (extra: Partial<Container> | Record<string, unknown>): V1Pod => {
+  const p = deploymentPod();
+  const spec = p.spec as Spec;
+  return { ...p, spec: { ...spec, containers: [{ ...(spec.containers[0] as Container), ...extra }] } };
+};
+const withVolume = (v: NonNullable<Spec["volumes"]>[number]): V1Pod => {
+  const p = deploymentPod();
+  (p.spec as Spec).volumes?.push(v);
+  return p;
+};
+const refusal = (pod: V1Pod): string => {
+  const r = checkSupported(pod);
+  if (r.admit) throw new Error(`admitted: ${JSON.stringify(r.warnings)}`);
+  expect(r.reason).toBe(UNSUPPORTED_POD_FIELD);
+  return r.message;
+};
+
+describe("checkSupported", () => {
+  it("admits the pod of an ordinary Deployment with exactly one warning: the service account token is not mounted", () => {
+    const r = checkSupported(deploymentPod());
+    expect(r).toEqual({
+      admit: true,
+      warnings: [
+        {
+          reason: SERVICE_ACCOUNT_TOKEN_NOT_MOUNTED,
+          message:
+            'Volume "kube-api-access-9zq5c" is not mounted at /var/run/secrets/kubernetes.io/serviceaccount: the pod runs without its service account token (volumes are not supported by this kubelet yet)',
+        },
+      ],
+    });
+  });
+
+  it("admits a pod without the service account volume with no warning", () => {
+    const p = withSpec({ volumes: [], automountServiceAccountToken: false });
+    (p.spec as Spec).containers[0] = { name: "c", image: "busybox" };
+    expect(checkSupported(p)).toEqual({ admit: true, warnings: [] });
+  });
+
+  it("leaves the token mount out of the container config", () => {
+    const pod = deploymentPod();
+    const config = containerConfig({
+      pod,
+      container: (pod.spec as Spec).containers[0] as Container,
+      kind: "regular",
+      restartCount: 0,
+      image: "docker.io/library/nginx:latest",
+      node: {
+        nodeName: "node-1",
+        cgroupRoot: "/",
+        podLogsDir: "/var/log/pods",
+        clusterDNS: [],
+        clusterDomain: "cluster.local",
+        hostDNS: { servers: [], searches: [], options: [] },
+        hostIPs: ["10.0.0.1"],
+        memoryCapacityBytes: 1024 ** 3,
+        cpuCFSQuota: true,
+        cpuCFSQuotaPeriodUs: 100_000,
+      },
+      facts: { podIPs: [] },
+    });
+    expect(config.mounts ?? []).toEqual([]);
+  });
+
+  it("never refuses the scheduler's and the API server's fields", () => {
+    const r = checkSupported(
+      withSpec({
+        nodeSelector: { "kubernetes.io/os": "linux" },
+        affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: "a", operator: "Exists" }] }] } } },
+        tolerations: [{ operator: "Exists" }],
+        priority: 2000001000,
+        priorityClassName: "system-node-critical",
+        preemptionPolicy: "Never",
+        topologySpreadConstraints: [{ maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "DoNotSchedule" }],
+        schedulerName: "my-scheduler",
+        schedulingGates: [{ name: "example.com/gate" }],
+        readinessGates: [{ conditionType: "example.com/ready" }],
+        overhead: { cpu: "10m" },
+        automountServiceAccountToken: true,
+        activeDeadlineSeconds: 60,
+        imagePullSecrets: [{ name: "regcred" }],
+        hostname: "web",
+        subdomain: "svc",
+        dnsConfig: { options: [{ name: "ndots", value: "2" }] },
+        os: { name: "linux" },
+        hostUsers: true,
+        shareProcessNamespace: true,
+      }),
+    );
+    expect(r).toMatchObject({ admit: true, warnings: [{ reason: SERVICE_ACCOUNT_TOKEN_NOT_MOUNTED }] });
+    if (r.admit) expect(r.warnings).toHaveLength(1);
+  });
+
+  it("admits what the container config implements", () => {
+    const r = checkSupported(
+      withContainer({
+        command: ["sh"],
+        args: ["-c", "echo $(A)"],
+        workingDir: "/tmp",
+        env: [
+          { name: "A", value: "x" },
+          { name: "IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
+          { name: "MEM", valueFrom: { resourceFieldRef: { resource: "limits.memory", containerName: "nginx" } } },
+        ],
+        ports: [{ containerPort: 80, protocol: "TCP", name: "http" }],
+        resources: { requests: { cpu: "100m", memory: "64Mi", "ephemeral-storage": "1Gi" }, limits: { cpu: "1", memory: "128Mi" } },
+        securityContext: { runAsUser: 1000, runAsGroup: 1000, privileged: false, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, runAsNonRoot: false, procMount: "Default", seccompProfile: { type: "Unconfined" } },
+        resizePolicy: [{ resourceName: "cpu", restartPolicy: "NotRequired" }],
+        stdin: true,
+        tty: true,
+      }),
+    );
+    expect(r).toMatchObject({ admit: true, warnings: [{ reason: SERVICE_ACCOUNT_TOKEN_NOT_MOUNTED }] });
+    expect(checkSupported(withSpec({ hostNetwork: true, containers: [{ name: "c", image: "i", ports: [{ containerPort: 53, hostPort: 53 }] }] })).admit).toBe(true);
+    expect(checkSupported(withSpec({ initContainers: [{ name: "sidecar", image: "i", restartPolicy: "Always" }] })).admit).toBe(true);
+  });
+
+  const refused: [string, V1Pod, string][] = [
+    ["a readiness probe", withContainer({ readinessProbe: { exec: { command: ["true"] }, periodSeconds: 10 } }), "spec.containers[0].readinessProbe"],
+    ["a liveness probe", withContainer({ livenessProbe: { tcpSocket: { port: 80 } } }), "spec.containers[0].livenessProbe"],
+    ["a startup probe", withContainer({ startupProbe: { httpGet: { port: 80, path: "/" } } }), "spec.containers[0].startupProbe"],
+    ["lifecycle hooks", withContainer({ lifecycle: { preStop: { exec: { command: ["true"] } } } }), "spec.containers[0].lifecycle"],
+    ["envFrom", withContainer({ envFrom: [{ configMapRef: { name: "cm" } }] }), "spec.containers[0].envFrom"],
+    ["a secret env source", withContainer({ env: [{ name: "P", valueFrom: { secretKeyRef: { name: "s", key: "k" } } }] }), "spec.containers[0].env[0].valueFrom.secretKeyRef"],
+    ["a configMap env source", withContainer({ env: [{ name: "P", valueFrom: { configMapKeyRef: { name: "c", key: "k" } } }] }), "spec.containers[0].env[0].valueFrom.configMapKeyRef"],
+    ["another container's resources", withContainer({ env: [{ name: "P", valueFrom: { resourceFieldRef: { resource: "limits.cpu", containerName: "other" } } }] }), 'spec.containers[0].env[0].valueFrom.resourceFieldRef.containerName="other"'],
+    ["an emptyDir volume and its mount", withContainer({ volumeMounts: [{ name: "data", mountPath: "/data" }] }), 'spec.containers[0].volumeMounts[0]="/data"'],
+    ["volume devices", withContainer({ volumeDevices: [{ name: "blk", devicePath: "/dev/xvda" }] }), "spec.containers[0].volumeDevices"],
+    ["a resize policy that restarts", withContainer({ resizePolicy: [{ resourceName: "memory", restartPolicy: "RestartContainer" }] }), 'spec.containers[0].resizePolicy[0].restartPolicy="RestartContainer"'],
+    ["a host port", withContainer({ ports: [{ containerPort: 80, hostPort: 8080 }] }), "spec.containers[0].ports[0].hostPort=8080"],
+    ["FallbackToLogsOnError", withContainer({ terminationMessagePolicy: "FallbackToLogsOnError" }), 'spec.containers[0].terminationMessagePolicy="FallbackToLogsOnError"'],
+    ["a termination message path of its own", withContainer({ terminationMessagePath: "/tmp/msg" }), 'spec.containers[0].terminationMessagePath="/tmp/msg"'],
+    ["a seccomp profile", withContainer({ securityContext: { seccompProfile: { type: "RuntimeDefault" } } }), 'spec.containers[0].securityContext.seccompProfile.type="RuntimeDefault"'],
+    ["an AppArmor profile", withContainer({ securityContext: { appArmorProfile: { type: "RuntimeDefault" } } }), "spec.containers[0].securityContext.appArmorProfile"],
+    ["SELinux options", withContainer({ securityContext: { seLinuxOptions: { level: "s0:c1" } } }), "spec.containers[0].securityContext.seLinuxOptions"],
+    ["Windows options", withContainer({ securityContext: { windowsOptions: { runAsUserName: "x" } } }), "spec.containers[0].securityContext.windowsOptions"],
+    ["procMount Unmasked", withContainer({ securityContext: { procMount: "Unmasked" } }), 'spec.containers[0].securityContext.procMount="Unmasked"'],
+    ["runAsNonRoot", withContainer({ securityContext: { runAsNonRoot: true } }), "spec.containers[0].securityContext.runAsNonRoot=true"],
+    ["hugepages", withContainer({ resources: { limits: { "hugepages-2Mi": "4Mi", memory: "8Mi" } } }), 'spec.containers[0].resources.limits["hugepages-2Mi"]'],
+    ["an ephemeral-storage limit", withContainer({ resources: { limits: { "ephemeral-storage": "1Gi" } } }), 'spec.containers[0].resources.limits["ephemeral-storage"]'],
+    ["an extended resource", withContainer({ resources: { requests: { "example.com/gpu": "1" } } }), 'spec.containers[0].resources.requests["example.com/gpu"]'],
+    ["resource claims", withContainer({ resources: { claims: [{ name: "gpu" }] } }), "spec.containers[0].resources.claims"],
+    ["a container restart policy", withContainer({ restartPolicy: "Never" }), 'spec.containers[0].restartPolicy="Never"'],
+    ["container restart rules", withContainer({ restartPolicyRules: [{ action: "Restart", exitCodes: { operator: "In", values: [42] } }] }), "spec.containers[0].restartPolicyRules"],
+    ["a hostPath volume", withVolume({ name: "host", hostPath: { path: "/" } }), 'spec.volumes[1].hostPath="host"'],
+    ["an init container's probe", withSpec({ initContainers: [{ name: "i", image: "i", restartPolicy: "Always", startupProbe: { exec: { command: ["true"] } } }] }), "spec.initContainers[0].startupProbe"],
+    ["ephemeral containers", withSpec({ ephemeralContainers: [{ name: "debug", image: "busybox" }] }), "spec.ephemeralContainers"],
+    ["host aliases", withSpec({ hostAliases: [{ ip: "1.2.3.4", hostnames: ["a"] }] }), "spec.hostAliases"],
+    ["an unknown DNS policy", withSpec({ dnsPolicy: "Cluster" }), 'spec.dnsPolicy="Cluster"'],
+    ["a Windows pod", withSpec({ os: { name: "windows" } }), 'spec.os.name="windows"'],
+    ["user namespaces", withSpec({ hostUsers: false }), "spec.hostUsers=false"],
+    ["setHostnameAsFQDN", withSpec({ setHostnameAsFQDN: true }), "spec.setHostnameAsFQDN=true"],
+    ["pod resource claims", withSpec({ resourceClaims: [{ name: "gpu", resourceClaimName: "gpu" }] }), "spec.resourceClaims"],
+    ["pod-level resources", withSpec({ resources: { limits: { cpu: "1" } } }), "spec.resources"],
+    ["a runtime class", withSpec({ runtimeClassName: "kata" }), 'spec.runtimeClassName="kata"'],
+    ["a hostname override", withSpec({ hostnameOverride: "other" }), 'spec.hostnameOverride="other"'],
+    ["fsGroup", withSpec({ securityContext: { fsGroup: 2000 } }), "spec.securityContext.fsGroup"],
+    ["a pod seccomp profile", withSpec({ securityContext: { seccompProfile: { type: "Localhost", localhostProfile: "p.json" } } }), 'spec.securityContext.seccompProfile.type="Localhost"'],
+    ["supplementalGroupsPolicy Strict", withSpec({ securityContext: { supplementalGroupsPolicy: "Strict" } }), 'spec.securityContext.supplementalGroupsPolicy="Strict"'],
+    ["pod SELinux options", withSpec({ securityContext: { seLinuxOptions: { type: "spc_t" } } }), "spec.securityContext.seLinuxOptions"],
+    ["the legacy AppArmor annotation", { ...deploymentPod(), metadata: { ...deploymentPod().metadata, annotations: { "container.apparmor.security.beta.kubernetes.io/nginx": "runtime/default" } } }, 'metadata.annotations["container.apparmor.security.beta.kubernetes.io/nginx"]="runtime/default"'],
+  ];
+  it.each(refused)("refuses %s, naming the field", (_what, pod, field) => {
+    expect(refusal(pod)).toBe(`Pod field ${field} is not supported by this kubelet yet`);
+  });
+
+  it("names every offending field in one message", () => {
+    const p = withVolume({ name: "data", emptyDir: {} });
+    Object.assign((p.spec as Spec).containers[0] as Container, { readinessProbe: { exec: { command: ["true"] } }, envFrom: [{ secretRef: { name: "s" } }] });
+    expect(refusal(p)).toBe('Pod fields spec.volumes[1].emptyDir="data", spec.containers[0].envFrom, spec.containers[0].readinessProbe are not supported by this kubelet yet');
+  });
+
+  it("refuses what only looks like the service account volume", () => {
+    const p = deploymentPod();
+    const spec = p.spec as Spec;
+    const sources = spec.volumes?.[0]?.projected?.sources ?? [];
+    sources.push({ secret: { name: "other" } });
+    expect(refusal(p)).toContain('spec.volumes[0].projected="kube-api-access-9zq5c"');
+    expect(refusal(withSpec({ volumes: [{ name: "kube-api-access-abcde", hostPath: { path: "/" } }] }))).toContain("spec.volumes[0].hostPath");
+    // The token volume mounted somewhere else is a mount like any other.
+    const elsewhere = deploymentPod();
+    const c = (elsewhere.spec as Spec).containers[0] as Container;
+    c.volumeMounts = [{ name: "kube-api-access-9zq5c", mountPath: "/token" }];
+    expect(refusal(elsewhere)).toBe('Pod field spec.containers[0].volumeMounts[0]="/token" is not supported by this kubelet yet');
+  });
+
+  it("runs a pod with a field newer than this kubelet, with a warning naming it", () => {
+    const r = checkSupported(withContainer({ futureField: { enabled: true } }));
+    expect(r).toMatchObject({ admit: true, warnings: [{ reason: SERVICE_ACCOUNT_TOKEN_NOT_MOUNTED }, { reason: UNKNOWN_POD_FIELD, message: "Pod field spec.containers[0].futureField is unknown to this kubelet and ignored" }] });
   });
 });
