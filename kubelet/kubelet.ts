@@ -83,8 +83,8 @@ export class Kubelet {
     this.cri = new CriClient({ endpoint: deps.criEndpoint, timeoutMs: deps.runtimeRequestTimeoutMs, logger });
     this.events = deps.client ? new ApiEventRecorder({ client: deps.client, nodeName: deps.nodeName, logger }) : new LogEventRecorder(logger);
     this.runtime = new RuntimeManager({
-      cri: this.cri,
-      images: new ImageManager({ cri: this.cri, logger }),
+      runtime: this.cri,
+      images: new ImageManager({ images: this.cri, logger }),
       cgroups: new PodCgroupManager({ cgroupRoot: deps.node.cgroupRoot, logger }),
       events: this.events,
       node: () => this.d.node,
