@@ -22,6 +22,7 @@ import { PodCgroupManager } from "./cm/pod-cgroups.ts";
 import { RuntimeManager } from "./runtime/runtime-manager.ts";
 import type { NodeContext } from "./runtime/sandbox-config.ts";
 import { Pleg } from "./pleg.ts";
+import { PodCache } from "./runtime/pod-cache.ts";
 import { PodWorkers } from "./pod-workers.ts";
 import { PodSync } from "./pod-sync.ts";
 import { StatusManager, type PodKey } from "./status/status-manager.ts";
@@ -61,6 +62,8 @@ export class Kubelet {
   readonly events: EventRecorder;
   readonly runtime: RuntimeManager;
   readonly pleg: Pleg;
+  /** What the runtime holds per pod, filled by the PLEG's relist. */
+  readonly podCache = new PodCache();
   readonly statusManager: StatusManager<PodStatus>;
   readonly podWorkers: PodWorkers;
   readonly podSync: PodSync;
@@ -91,7 +94,7 @@ export class Kubelet {
       logger,
       crashLoopMaxMs: deps.crashLoopMaxMs,
     });
-    this.pleg = new Pleg({ cri: this.cri, logger });
+    this.pleg = new Pleg({ runtime: this.cri, cache: this.podCache, logger });
     this.statusManager = new StatusManager<PodStatus>({
       client: deps.client as KubeClient, // only started with a client
       logger,

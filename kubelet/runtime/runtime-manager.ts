@@ -124,7 +124,54 @@ export interface RuntimeManagerOptions {
 
 /** Sorts sandboxes newest first (creation time, then attempt), as upstream's status reads them. */
 export function sortSandboxes(items: PodSandbox[]): PodSandbox[] {
-  return items.sort((a, b) => nsToMs(b.created_at) - nsToMs(a.created_at) || (b.metadata?.attempt ?? 0) - (a.metadata?.attempt ?? 0));
+  const ns = (s: PodSandbox): bigint => BigInt(s.created_at || "0");
+  return items.sort((a, b) => (ns(a) === ns(b) ? (b.metadata?.attempt ?? 0) - (a.metadata?.attempt ?? 0) : ns(b) > ns(a) ? 1 : -1));
+}
+
+/**
+ * Builds a pod's PodRuntimeStatus from its already-listed sandboxes and containers (upstream's GetPodStatus
+ * after the lists): the IPs of the newest sandbox when it is ready, and each container's full status. With
+ * `previous` (the last status built for the pod), a container whose listed state did not change keeps its
+ * previous details, and the newest sandbox keeps its IPs when it is the same ready one: no CRI call for them.
+ * Only "gone" may read as absent; any other failed read throws (the caller keeps its last good status).
+ */
+export async function buildPodStatus(runtime: RuntimeService, uid: string, sandboxes: readonly PodSandbox[], containers: readonly CriContainer[], previous: PodRuntimeStatus | undefined, signal?: AbortSignal): Promise<PodRuntimeStatus> {
+  const opts = signal ? { signal } : {};
+  const items = sortSandboxes([...sandboxes]);
+  const newest = items[0];
+  let ips: string[] = [];
+  if (newest?.state === "SANDBOX_READY") {
+    const before = previous?.sandboxes[0];
+    if (before?.id === newest.id && before.state === "ready") ips = before.ips;
+    else {
+      // A failed read must fail the whole status, or a busy runtime would look like a sandbox without network
+      // and get the pod killed and recreated (upstream GetPodStatus).
+      const st = await runtime.runtime("PodSandboxStatus", { pod_sandbox_id: newest.id }, opts).catch(ignoreNotFoundAs(undefined));
+      const net = st?.status?.network;
+      ips = net?.ip ? [net.ip, ...net.additional_ips.map((a) => a.ip)] : [];
+    }
+  }
+  const runtimeSandboxes = items.map((s, i) => toRuntimeSandbox(s, i === 0 ? ips : []));
+  const known = new Map((previous?.containers ?? []).map((c) => [c.id, c]));
+  const statuses = await Promise.all(
+    containers.map(async (c) => {
+      const before = known.get(c.id);
+      if (before && before.state === listedState(c)) return before;
+      // Same here: a failed call must not turn a failed container into exit code 0.
+      const st = await runtime.runtime("ContainerStatus", { container_id: c.id }, opts).catch(ignoreNotFoundAs(undefined));
+      return st?.status ? toRuntimeContainer(c, st.status) : undefined; // removed meanwhile
+    }),
+  );
+  const full = statuses.filter((c): c is RuntimeContainer => c !== undefined);
+  full.sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt);
+  const labels = newest?.labels ?? containers[0]?.labels ?? {};
+  return {
+    uid,
+    name: newest?.metadata?.name || labels[POD_NAME_LABEL] || "",
+    namespace: newest?.metadata?.namespace || labels[POD_NAMESPACE_LABEL] || "",
+    sandboxes: runtimeSandboxes,
+    containers: full,
+  };
 }
 
 export class RuntimeManager {
@@ -165,50 +212,9 @@ export class RuntimeManager {
     return this.podStatusFrom(uid, items, containers, undefined, signal);
   }
 
-  /**
-   * Builds a pod's PodRuntimeStatus from its already-listed sandboxes and containers (upstream's GetPodStatus
-   * after the lists): the IPs of the newest sandbox when it is ready, and each container's full status. With
-   * `previous` (the last status built for the pod), a container whose listed state did not change keeps its
-   * previous details, and the newest sandbox keeps its IPs when it is the same ready one: no CRI call for them.
-   * Only "gone" may read as absent; any other failed read throws (the caller keeps its last good status).
-   */
-  async podStatusFrom(uid: string, sandboxes: readonly PodSandbox[], containers: readonly CriContainer[], previous: PodRuntimeStatus | undefined, signal?: AbortSignal): Promise<PodRuntimeStatus> {
-    const opts = signal ? { signal } : {};
-    const items = sortSandboxes([...sandboxes]);
-    const newest = items[0];
-    let ips: string[] = [];
-    if (newest?.state === "SANDBOX_READY") {
-      const before = previous?.sandboxes[0];
-      if (before?.id === newest.id && before.state === "ready") ips = before.ips;
-      else {
-        // A failed read must fail the whole status, or a busy runtime would look like a sandbox without network
-        // and get the pod killed and recreated (upstream GetPodStatus).
-        const st = await this.cri.runtime("PodSandboxStatus", { pod_sandbox_id: newest.id }, opts).catch(ignoreNotFoundAs(undefined));
-        const net = st?.status?.network;
-        ips = net?.ip ? [net.ip, ...net.additional_ips.map((a) => a.ip)] : [];
-      }
-    }
-    const runtimeSandboxes = items.map((s, i) => toRuntimeSandbox(s, i === 0 ? ips : []));
-    const known = new Map((previous?.containers ?? []).map((c) => [c.id, c]));
-    const statuses = await Promise.all(
-      containers.map(async (c) => {
-        const before = known.get(c.id);
-        if (before && before.state === listedState(c)) return before;
-        // Same here: a failed call must not turn a failed container into exit code 0.
-        const st = await this.cri.runtime("ContainerStatus", { container_id: c.id }, opts).catch(ignoreNotFoundAs(undefined));
-        return st?.status ? toRuntimeContainer(c, st.status) : undefined; // removed meanwhile
-      }),
-    );
-    const full = statuses.filter((c): c is RuntimeContainer => c !== undefined);
-    full.sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt);
-    const labels = newest?.labels ?? containers[0]?.labels ?? {};
-    return {
-      uid,
-      name: newest?.metadata?.name || labels[POD_NAME_LABEL] || "",
-      namespace: newest?.metadata?.namespace || labels[POD_NAMESPACE_LABEL] || "",
-      sandboxes: runtimeSandboxes,
-      containers: full,
-    };
+  /** The one conversion from listed sandboxes/containers to a PodRuntimeStatus (see buildPodStatus). */
+  podStatusFrom(uid: string, sandboxes: readonly PodSandbox[], containers: readonly CriContainer[], previous: PodRuntimeStatus | undefined, signal?: AbortSignal): Promise<PodRuntimeStatus> {
+    return buildPodStatus(this.cri, uid, sandboxes, containers, previous, signal);
   }
 
   /** Brings the pod's runtime state in line with its spec. Never throws for a problem of the pod itself. */
