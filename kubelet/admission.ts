@@ -5,6 +5,7 @@
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import { milliValue, parseQuantity } from "./qos.ts";
+import { isSidecar } from "./pod-helpers.ts";
 
 export interface Allocatable {
   cpuMilli: number;
@@ -28,7 +29,7 @@ export function podRequests(pod: V1Pod): { cpuMilli: number; memoryBytes: number
   let initMax = { cpuMilli: 0, memoryBytes: 0 };
   for (const c of pod.spec?.initContainers ?? []) {
     const r = of(c);
-    if (c.restartPolicy === "Always") {
+    if (isSidecar(c)) {
       sidecars = { cpuMilli: sidecars.cpuMilli + r.cpuMilli, memoryBytes: sidecars.memoryBytes + r.memoryBytes };
     } else {
       initMax = { cpuMilli: Math.max(initMax.cpuMilli, sidecars.cpuMilli + r.cpuMilli), memoryBytes: Math.max(initMax.memoryBytes, sidecars.memoryBytes + r.memoryBytes) };

@@ -28,6 +28,7 @@ import { PodCgroupManager } from "./cm/pod-cgroups.ts";
 import { RuntimeManager } from "./runtime/runtime-manager.ts";
 import type { NodeContext } from "./runtime/sandbox-config.ts";
 import { Pleg } from "./pleg.ts";
+import { PodCache } from "./runtime/pod-cache.ts";
 import { PodWorkers } from "./pod-workers.ts";
 import { PodSync } from "./pod-sync.ts";
 import { StatusManager, type PodKey } from "./status/status-manager.ts";
@@ -71,6 +72,8 @@ export class Kubelet {
   /** What the runtime holds for each pod, filled by the PLEG's relists. */
   readonly cache = new PodCache();
   readonly pleg: Pleg;
+  /** What the runtime holds per pod, filled by the PLEG's relist. */
+  readonly podCache = new PodCache();
   readonly statusManager: StatusManager<PodStatus>;
   readonly podManager = new PodManager();
   readonly podWorkers: PodWorkers;
@@ -102,15 +105,15 @@ export class Kubelet {
     this.cri = new CriClient({ endpoint: deps.criEndpoint, timeoutMs: deps.runtimeRequestTimeoutMs, logger });
     this.events = deps.client ? new ApiEventRecorder({ client: deps.client, nodeName: deps.nodeName, logger }) : new LogEventRecorder(logger);
     this.runtime = new RuntimeManager({
-      cri: this.cri,
-      images: new ImageManager({ cri: this.cri, logger }),
+      runtime: this.cri,
+      images: new ImageManager({ images: this.cri, logger }),
       cgroups: new PodCgroupManager({ cgroupRoot: deps.node.cgroupRoot, logger }),
       events: this.events,
       node: () => this.d.node,
       logger,
       crashLoopMaxMs: deps.crashLoopMaxMs,
     });
-    this.pleg = new Pleg({ cri: this.cri, logger });
+    this.pleg = new Pleg({ runtime: this.cri, cache: this.podCache, logger });
     this.statusManager = new StatusManager<PodStatus>({
       client: deps.client as KubeClient, // only started with a client
       logger,

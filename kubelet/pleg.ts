@@ -1,13 +1,24 @@
 /**
- * The Pod Lifecycle Event Generator, upstream's GenericPLEG: every second it lists sandboxes and containers
- * from CRI (two calls for the whole node), compares each pod's state with the previous relist and tells the
- * pod workers which pods changed. Its health (last relist within 3 minutes) feeds the Node's Ready condition.
+ * The Pod Lifecycle Event Generator, upstream's GenericPLEG (pkg/kubelet/pleg/generic.go): every second it
+ * lists sandboxes and containers from CRI (one call each for the whole node), and for each pod whose state
+ * changed since the previous relist (or that has no cache entry yet) reads what changed (container statuses
+ * of new or changed containers, the newest ready sandbox's IPs when it changed) into the runtime pod cache,
+ * stamped with the relist's start time. Once every pod is in, it raises the cache's global time and tells the
+ * pod workers which pods changed. Syncs read the cache ("newer than"), never CRI. Its health (a relist within
+ * 3 minutes) feeds the Node's Ready condition.
+ *
+ * The kubelet depends on `PodLifecycleEventGenerator`, so an evented PLEG (CRI GetContainerEvents, not in
+ * containerd 1.6) can stand in for the relisting one later.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../src-shared/log.ts";
 import { errorMessage } from "../src-shared/errors.ts";
-import type { CriClient } from "./cri/client.ts";
+import { systemClock, type Clock } from "../src-shared/clock.ts";
+import { PeriodicLoop } from "../src-shared/loop.ts";
+import type { RuntimeService } from "./cri/services.ts";
+import type { Container, PodSandbox } from "./cri/types.ts";
 import { POD_UID_LABEL, POD_NAME_LABEL, POD_NAMESPACE_LABEL, CONTAINER_NAME_LABEL } from "./runtime/labels.ts";
+import { emptyPodStatus, type PodCache } from "./runtime/pod-cache.ts";
+import { buildPodStatus } from "./runtime/runtime-manager.ts";
 
 export const PLEG_RELIST_PERIOD_MS = 1000;
 export const PLEG_RELIST_THRESHOLD_MS = 3 * 60_000;
@@ -31,23 +42,68 @@ export interface PlegEvent {
   changed: string[];
 }
 
-export class Pleg {
-  private readonly cri: CriClient;
+/** What the kubelet needs of a PLEG (upstream's PodLifecycleEventGenerator). */
+export interface PodLifecycleEventGenerator {
+  onEvent(listener: (event: PlegEvent) => void): void;
+  start(signal: AbortSignal): void;
+  close(): Promise<void>;
+  /** Upstream's PLEG health check. */
+  healthy(now?: number): { ok: boolean; lastSeenMs: number };
+  /** Whether the runtime has been seen at least once (the cache is complete). */
+  readonly hasRelisted: boolean;
+  /** Pods the runtime held at the last look. */
+  runtimePods(): ReadonlyMap<string, RelistedPod>;
+}
+
+export interface PlegOptions {
+  runtime: RuntimeService;
+  cache: PodCache;
+  logger: Logger;
+  clock?: Clock;
+  periodMs?: number;
+}
+
+interface Listed {
+  pod: RelistedPod;
+  sandboxes: PodSandbox[];
+  containers: Container[];
+}
+
+export class Pleg implements PodLifecycleEventGenerator {
+  private readonly cri: RuntimeService;
+  private readonly cache: PodCache;
   private readonly log: Logger;
+  private readonly clock: Clock;
   private readonly periodMs: number;
+  private readonly loop: PeriodicLoop;
   private pods = new Map<string, RelistedPod>();
+  /** Pods whose last read failed: read again at the next relist even if their listing did not change. */
+  private readonly reinspect = new Set<string>();
   private readonly listeners: ((event: PlegEvent) => void)[] = [];
   private lastRelist = 0;
   private relisted = false;
-  private loop: Promise<void> | undefined;
-  private readonly stop = new AbortController();
+  /** The relist under way: relists never overlap (the loop's and a forced one). */
+  private current: Promise<void> = Promise.resolve();
   /** Duration of the last relist, ms (kubelet_pleg_relist_duration_seconds). */
   lastRelistDurationMs = 0;
 
-  constructor(options: { cri: CriClient; logger: Logger; periodMs?: number }) {
-    this.cri = options.cri;
+  constructor(options: PlegOptions) {
+    this.cri = options.runtime;
+    this.cache = options.cache;
     this.log = options.logger.child({ component: "pleg" });
+    this.clock = options.clock ?? systemClock;
     this.periodMs = options.periodMs ?? PLEG_RELIST_PERIOD_MS;
+    this.loop = new PeriodicLoop({
+      name: "PLEG relist",
+      intervalMs: this.periodMs,
+      logger: this.log,
+      clock: this.clock,
+      run: async () => {
+        const t0 = this.clock.now();
+        await this.relist();
+        return Math.max(0, this.periodMs - (this.clock.now() - t0));
+      },
+    });
   }
 
   onEvent(listener: (event: PlegEvent) => void): void {
@@ -55,18 +111,17 @@ export class Pleg {
   }
 
   start(signal: AbortSignal): void {
-    signal.addEventListener("abort", () => this.stop.abort(), { once: true });
-    this.lastRelist = Date.now();
-    this.loop ??= this.run();
+    this.lastRelist = this.clock.now();
+    this.loop.start(signal);
   }
 
   async close(): Promise<void> {
-    this.stop.abort();
-    await this.loop;
+    await this.loop.close();
+    await this.current.catch(() => undefined);
   }
 
   /** Upstream's PLEG health check: relisted within the threshold. */
-  healthy(now = Date.now()): { ok: boolean; lastSeenMs: number } {
+  healthy(now = this.clock.now()): { ok: boolean; lastSeenMs: number } {
     const since = now - this.lastRelist;
     return { ok: since <= PLEG_RELIST_THRESHOLD_MS, lastSeenMs: since };
   }
@@ -81,63 +136,111 @@ export class Pleg {
     return this.pods;
   }
 
-  private async run(): Promise<void> {
-    while (!this.stop.signal.aborted) {
-      const t0 = Date.now();
-      try {
-        await this.relist();
-      } catch (err) {
-        if (this.stop.signal.aborted) break;
-        this.log.warn({ err: errorMessage(err) }, "relist failed");
-      }
-      await sleep(Math.max(0, this.periodMs - (Date.now() - t0)), undefined, { signal: this.stop.signal }).catch(() => undefined);
-    }
+  /** One relist; public so the kubelet can force one (e.g. right after start). Waits for one under way. */
+  relist(): Promise<void> {
+    const next = this.current.catch(() => undefined).then(() => this.relistOnce());
+    this.current = next;
+    return next;
   }
 
-  /** One relist; public so the kubelet can force one (e.g. right after start). */
-  async relist(): Promise<void> {
-    const t0 = Date.now();
-    const opts = { signal: this.stop.signal, timeoutMs: 30_000 };
+  private async relistOnce(): Promise<void> {
+    const signal = this.loop.signal;
+    // The cache's timestamps are the start of the relist: a status read now is at least this fresh.
+    const timestamp = this.clock.now();
+    const opts = { signal, timeoutMs: 30_000 };
     const [{ items }, { containers }] = await Promise.all([this.cri.runtime("ListPodSandbox", {}, opts), this.cri.runtime("ListContainers", {}, opts)]);
-    const next = new Map<string, { uid: string; name: string; namespace: string; parts: string[]; running: string[]; active: boolean }>();
-    const entry = (labels: Record<string, string>): { uid: string; name: string; namespace: string; parts: string[]; running: string[]; active: boolean } | undefined => {
-      const uid = labels[POD_UID_LABEL];
-      if (!uid) return undefined; // not ours
-      let e = next.get(uid);
-      if (!e) {
-        e = { uid, name: labels[POD_NAME_LABEL] ?? "", namespace: labels[POD_NAMESPACE_LABEL] ?? "", parts: [], running: [], active: false };
-        next.set(uid, e);
-      }
-      return e;
-    };
-    for (const s of items) {
-      const e = entry(s.labels);
-      if (!e) continue;
-      e.parts.push(`s:${s.id}=${s.state}`);
-      if (s.state === "SANDBOX_READY") e.active = true;
-    }
-    for (const c of containers) {
-      const e = entry(c.labels);
-      if (!e) continue;
-      e.parts.push(`c:${c.id}=${c.state}`);
-      if (c.state === "CONTAINER_RUNNING") e.running.push(c.labels[CONTAINER_NAME_LABEL] ?? "");
-      if (c.state !== "CONTAINER_EXITED") e.active = true;
-    }
-    const pods = new Map<string, RelistedPod>();
-    for (const e of next.values()) pods.set(e.uid, { uid: e.uid, name: e.name, namespace: e.namespace, fingerprint: e.parts.sort().join(","), running: e.running.sort(), active: e.active });
-    const events: PlegEvent[] = [];
-    for (const [uid, pod] of pods) {
+    const listed = group(items, containers);
+
+    const cached = new Set(this.cache.uids());
+    const changed: string[] = [];
+    for (const [uid, l] of listed) {
       const before = this.pods.get(uid);
-      if (!before || before.fingerprint !== pod.fingerprint) {
-        const changed = [...new Set([...pod.running.filter((n) => !before?.running.includes(n)), ...(before?.running.filter((n) => !pod.running.includes(n)) ?? [])])];
-        events.push({ uid, changed });
-      }
+      if (!before || before.fingerprint !== l.pod.fingerprint || this.reinspect.has(uid) || !cached.has(uid)) changed.push(uid);
     }
-    for (const uid of this.pods.keys()) if (!pods.has(uid)) events.push({ uid, changed: [] });
+    const gone = [...this.pods.keys()].filter((uid) => !listed.has(uid));
+
+    const failed = new Set<string>();
+    await Promise.all(
+      changed.map(async (uid) => {
+        const l = listed.get(uid);
+        if (!l) return;
+        const previous = cached.has(uid) ? this.cache.get(uid) : undefined;
+        try {
+          const status = await buildPodStatus(this.cri, uid, l.sandboxes, l.containers, previous?.error ? undefined : previous?.status, signal);
+          this.cache.set(uid, status, undefined, timestamp);
+        } catch (err) {
+          if (signal.aborted) throw err;
+          // Keep the last good status, marked: a sync must not act on it blindly, and the next relist reads again.
+          failed.add(uid);
+          this.log.warn({ podUID: uid, err: errorMessage(err) }, "could not read the pod's state from the runtime; will retry");
+          this.cache.set(uid, previous?.status ?? emptyPodStatus(uid), err instanceof Error ? err : new Error(String(err)), timestamp);
+        }
+      }),
+    );
+    // A pod the runtime no longer holds: nothing left of it (the kubelet deletes the entry when it forgets it).
+    for (const uid of gone) this.cache.set(uid, emptyPodStatus(uid), undefined, timestamp);
+    this.cache.updateTime(timestamp);
+
+    const events: PlegEvent[] = [];
+    for (const uid of changed) {
+      if (failed.has(uid)) continue; // as upstream: no event until the pod could be read
+      const l = listed.get(uid);
+      const before = this.pods.get(uid);
+      if (!l || (before?.fingerprint === l.pod.fingerprint && !this.reinspect.has(uid))) continue; // first cache fill of a known pod
+      const running = l.pod.running;
+      events.push({ uid, changed: [...new Set([...running.filter((n) => !before?.running.includes(n)), ...(before?.running.filter((n) => !running.includes(n)) ?? [])])] });
+    }
+    for (const uid of gone) events.push({ uid, changed: [] });
+
+    this.reinspect.clear();
+    for (const uid of failed) this.reinspect.add(uid);
+    const pods = new Map<string, RelistedPod>();
+    for (const [uid, l] of listed) {
+      // A pod that could not be read keeps its old listing, so its change is seen (and told) once it can be.
+      const before = this.pods.get(uid);
+      pods.set(uid, failed.has(uid) && before ? before : l.pod);
+    }
     this.pods = pods;
-    this.lastRelist = Date.now();
-    this.lastRelistDurationMs = this.lastRelist - t0;
+    this.lastRelist = this.clock.now();
+    this.lastRelistDurationMs = this.lastRelist - timestamp;
     this.relisted = true;
     for (const ev of events) for (const l of this.listeners) l(ev);
   }
+}
+
+/** Groups one node-wide listing by pod uid (objects without the kubelet's labels are not ours). */
+function group(sandboxes: readonly PodSandbox[], containers: readonly Container[]): Map<string, Listed> {
+  const out = new Map<string, Listed & { parts: string[] }>();
+  const entry = (labels: Record<string, string>): (Listed & { parts: string[] }) | undefined => {
+    const uid = labels[POD_UID_LABEL];
+    if (!uid) return undefined;
+    let e = out.get(uid);
+    if (!e) {
+      e = { pod: { uid, name: labels[POD_NAME_LABEL] ?? "", namespace: labels[POD_NAMESPACE_LABEL] ?? "", fingerprint: "", running: [], active: false }, sandboxes: [], containers: [], parts: [] };
+      out.set(uid, e);
+    }
+    return e;
+  };
+  for (const s of sandboxes) {
+    const e = entry(s.labels);
+    if (!e) continue;
+    e.sandboxes.push(s);
+    e.parts.push(`s:${s.id}=${s.state}`);
+    if (s.state === "SANDBOX_READY") e.pod.active = true;
+  }
+  for (const c of containers) {
+    const e = entry(c.labels);
+    if (!e) continue;
+    e.containers.push(c);
+    e.parts.push(`c:${c.id}=${c.state}`);
+    if (c.state === "CONTAINER_RUNNING") e.pod.running.push(c.labels[CONTAINER_NAME_LABEL] ?? "");
+    if (c.state !== "CONTAINER_EXITED") e.pod.active = true;
+  }
+  const result = new Map<string, Listed>();
+  for (const [uid, e] of out) {
+    e.pod.fingerprint = e.parts.sort().join(",");
+    e.pod.running.sort();
+    result.set(uid, { pod: e.pod, sandboxes: e.sandboxes, containers: e.containers });
+  }
+  return result;
 }

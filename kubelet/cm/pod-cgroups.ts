@@ -40,7 +40,15 @@ function controllers(h: CgroupHierarchy): Set<string> {
   return new Set(h.options.split(","));
 }
 
-export class PodCgroupManager {
+/** What the runtime manager needs of pod cgroups (an in-memory stand-in in unit tests). */
+export interface PodCgroups {
+  /** Creates (or updates the limits of) the pod's cgroup; returns its path below the hierarchies. */
+  ensure(uid: string, qos: QOSClass, resources: PodResourceConfig): Promise<string>;
+  /** Removes the pod's cgroup wherever it is. */
+  remove(uid: string): Promise<void>;
+}
+
+export class PodCgroupManager implements PodCgroups {
   private readonly cgroupRoot: string;
   private readonly log: Logger | undefined;
   private hierarchies: CgroupHierarchy[] | undefined;

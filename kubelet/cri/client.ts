@@ -14,7 +14,8 @@ import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { DeckhandError, type ErrorCode } from "../../src-shared/errors.ts";
+import type { ErrorCode } from "../../src-shared/errors.ts";
+import { CriError } from "./errors.ts";
 import type { Logger } from "../../src-shared/log.ts";
 import type { ImageServiceMethods, RuntimeServiceMethods } from "./types.ts";
 import type { CriCallOptions, CriServices } from "./services.ts";
@@ -59,17 +60,7 @@ const GRPC_TO_CODE: Record<number, ErrorCode> = {
   [grpc.status.UNAUTHENTICATED]: "Unauthenticated",
 };
 
-/** A failed CRI call: `code` is ours, `grpcCode` the runtime's, `method` the RPC. */
-export class CriError extends DeckhandError {
-  readonly method: string;
-  readonly grpcCode: number | undefined;
-  constructor(code: ErrorCode, method: string, message: string, grpcCode?: number, cause?: unknown) {
-    super(code, `CRI ${method}: ${message}`, { cause, details: { method, grpcCode } });
-    this.name = "CriError";
-    this.method = method;
-    this.grpcCode = grpcCode;
-  }
-}
+export { CriError } from "./errors.ts";
 
 export type { CriCallOptions } from "./services.ts";
 

@@ -5,9 +5,11 @@
  */
 import { createHash } from "node:crypto";
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
-import { DeckhandError, errorMessage } from "../../src-shared/errors.ts";
+import { DeckhandError, isDeckhandError } from "../../src-shared/errors.ts";
 import type { Logger } from "../../src-shared/log.ts";
-import type { CriClient } from "../cri/client.ts";
+import type { ImageService } from "../cri/services.ts";
+import { runtimeMessage } from "../cri/errors.ts";
+import { systemClock, type Clock } from "../../src-shared/clock.ts";
 import type { AuthConfig, Input } from "../cri/types.ts";
 import { Backoff } from "../../src-shared/backoff.ts";
 
@@ -88,18 +90,37 @@ export interface ImageEvents {
   backOff(image: string): void;
 }
 
-export class ImageManager {
-  private readonly cri: CriClient;
-  private readonly log: Logger | undefined;
-  private readonly backoffs = new Map<string, { backoff: Backoff; until: number; lastError: string }>();
-  private readonly inFlight = new Map<string, Promise<string>>();
+interface SharedPull {
+  promise: Promise<string>;
+  /** Aborts the CRI call: only once every pod waiting on it has gone. */
+  controller: AbortController;
+  waiters: number;
+}
 
-  constructor(options: { cri: CriClient; logger?: Logger }) {
-    this.cri = options.cri;
+export interface ImageManagerOptions {
+  images: ImageService;
+  logger?: Logger;
+  clock?: Clock;
+}
+
+export class ImageManager {
+  private readonly images: ImageService;
+  private readonly log: Logger | undefined;
+  private readonly clock: Clock;
+  private readonly backoffs = new Map<string, { backoff: Backoff; until: number; lastError: string }>();
+  private readonly inFlight = new Map<string, SharedPull>();
+
+  constructor(options: ImageManagerOptions) {
+    this.images = options.images;
     this.log = options.logger?.child({ component: "image-manager" });
+    this.clock = options.clock ?? systemClock;
   }
 
-  /** Returns the image reference to create the container with (the runtime's image id). */
+  /**
+   * Returns the image reference to create the container with (the runtime's image id). Throws an
+   * ImagePullError for a problem of the image (its `reason` is the container's waiting reason), and a
+   * Cancelled error, leaving no back-off behind, when `signal` aborts (the pod is being stopped).
+   */
   async ensureImage(pod: V1Pod, container: V1Container, pullSecrets: readonly DockerConfig[], events: ImageEvents, signal?: AbortSignal): Promise<string> {
     const image = container.image ?? "";
     if (!image) throw new ImagePullError("InvalidImageName", `container ${container.name}: spec.containers[].image is empty`);
@@ -114,7 +135,7 @@ export class ImageManager {
     }
     const key = `${pod.metadata?.uid ?? ""}/${image}`;
     const b = this.backoffs.get(key);
-    if (b && Date.now() < b.until) {
+    if (b && this.clock.now() < b.until) {
       // As upstream since 1.31: the back-off message carries the error that caused it.
       const message = `Back-off pulling image "${image}": ErrImagePull: ${b.lastError}`;
       events.backOff(image);
@@ -125,9 +146,11 @@ export class ImageManager {
       this.backoffs.delete(key);
       return ref;
     } catch (err) {
-      const entry = b ?? { backoff: new Backoff({ initialMs: 10_000, maxMs: 300_000 }), until: 0, lastError: "" };
-      entry.until = Date.now() + entry.backoff.next();
-      const message = `Failed to pull image "${image}": ${errorMessage(err).replace(/^CRI PullImage: /, "")}`;
+      // The pod was stopped mid-pull: not the image's fault, nothing to back off from.
+      if (signal?.aborted || isDeckhandError(err, "Cancelled")) throw cancelled(err, signal);
+      const entry = b ?? { backoff: new Backoff({ initialMs: 10_000, maxMs: 300_000, now: () => this.clock.now() }), until: 0, lastError: "" };
+      entry.until = this.clock.now() + entry.backoff.next();
+      const message = `Failed to pull image "${image}": ${runtimeMessage(err)}`;
       entry.lastError = message;
       this.backoffs.set(key, entry);
       events.failed("ErrImagePull", message);
@@ -136,35 +159,88 @@ export class ImageManager {
   }
 
   private async presentRef(image: string, signal?: AbortSignal): Promise<string | undefined> {
-    const status = await this.cri.image("ImageStatus", { image: { image } }, signal ? { signal } : {});
+    const status = await this.images.image("ImageStatus", { image: { image } }, signal ? { signal } : {});
     return status.image?.id || undefined;
   }
 
   /**
    * One pull per image and credentials at a time: pods starting together with the same credentials share it,
    * but a pod never rides on another's credentials (a private image stays private under AlwaysPullImages).
+   * Each caller stops waiting as soon as its own signal aborts; the CRI call is cancelled when nobody waits.
    */
   private pull(image: string, auth: Input<AuthConfig> | undefined, events: ImageEvents, signal?: AbortSignal): Promise<string> {
     const key = `${image}\u0000${auth ? createHash("sha256").update(JSON.stringify(auth)).digest("hex") : ""}`;
-    const running = this.inFlight.get(key);
-    if (running) return running;
-    const started = Date.now();
-    events.pulling(image);
-    const p = this.cri
-      .image("PullImage", { image: { image }, ...(auth ? { auth } : {}) }, signal ? { signal } : {})
-      .then(async (res) => {
-        const status = await this.cri.image("ImageStatus", { image: { image } });
-        const size = Number(status.image?.size ?? 0);
-        events.pulled(image, `Successfully pulled image "${image}" in ${Date.now() - started}ms. Image size: ${size} bytes.`);
-        this.log?.info({ image, ms: Date.now() - started }, "pulled image");
-        return res.image_ref;
-      })
-      .finally(() => this.inFlight.delete(key));
-    this.inFlight.set(key, p);
-    return p;
+    let shared = this.inFlight.get(key);
+    if (!shared) {
+      const controller = new AbortController();
+      const started = this.clock.now();
+      events.pulling(image);
+      const promise = this.images
+        .image("PullImage", { image: { image }, ...(auth ? { auth } : {}) }, { signal: controller.signal })
+        .then(async (res) => {
+          const status = await this.images.image("ImageStatus", { image: { image } }, { signal: controller.signal });
+          const size = Number(status.image?.size ?? 0);
+          const ms = this.clock.now() - started;
+          events.pulled(image, `Successfully pulled image "${image}" in ${ms}ms. Image size: ${size} bytes.`);
+          this.log?.info({ image, ms }, "pulled image");
+          return res.image_ref;
+        })
+        .finally(() => {
+          if (this.inFlight.get(key) === entry) this.inFlight.delete(key);
+        });
+      const entry: SharedPull = { promise, controller, waiters: 0 };
+      shared = entry;
+      this.inFlight.set(key, entry);
+    }
+    return this.wait(shared, key, signal);
+  }
+
+  private wait(shared: SharedPull, key: string, signal?: AbortSignal): Promise<string> {
+    shared.waiters++;
+    if (!signal) return shared.promise;
+    return new Promise<string>((resolve, reject) => {
+      let left = false;
+      const leave = (): void => {
+        if (left) return;
+        left = true;
+        signal.removeEventListener("abort", onAbort);
+        shared.waiters--;
+      };
+      const onAbort = (): void => {
+        leave();
+        if (shared.waiters === 0) {
+          // Nobody wants it any more: cancel the CRI call, and let the next pod start a fresh one.
+          if (this.inFlight.get(key) === shared) this.inFlight.delete(key);
+          shared.controller.abort(signal.reason);
+        }
+        reject(cancelled(signal.reason, signal));
+      };
+      if (signal.aborted) {
+        onAbort();
+        return;
+      }
+      signal.addEventListener("abort", onAbort, { once: true });
+      shared.promise.then(
+        (ref) => {
+          if (left) return;
+          leave();
+          resolve(ref);
+        },
+        (err: unknown) => {
+          if (left) return;
+          leave();
+          reject(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    });
   }
 
   forgetPod(uid: string): void {
     for (const k of this.backoffs.keys()) if (k.startsWith(`${uid}/`)) this.backoffs.delete(k);
   }
+}
+
+function cancelled(cause: unknown, signal: AbortSignal | undefined): DeckhandError {
+  if (isDeckhandError(cause, "Cancelled")) return cause;
+  return new DeckhandError("Cancelled", "image pull cancelled: the pod is being stopped", { cause: cause ?? signal?.reason });
 }

@@ -10,6 +10,7 @@ import type { PodRuntimeStatus, RuntimeContainer } from "./types.ts";
 import { latestContainer } from "./types.ts";
 import { containerHash } from "./container-hash.ts";
 import type { ContainerKind } from "./container-config.ts";
+import { isSidecar, podSandboxChanged, restartPolicy, shouldContainerBeRestarted } from "../pod-helpers.ts";
 
 export interface ContainerToStart {
   container: V1Container;
@@ -48,40 +49,8 @@ export interface ProbeFailures {
   startup?: ReadonlySet<string>;
 }
 
-function restartPolicy(pod: V1Pod): "Always" | "OnFailure" | "Never" {
-  const p = pod.spec?.restartPolicy ?? "Always";
-  return p === "OnFailure" || p === "Never" ? p : "Always";
-}
-
-function isSidecar(c: V1Container): boolean {
-  return c.restartPolicy === "Always";
-}
-
 function nextAttempt(previous: RuntimeContainer | undefined): number {
   return previous ? previous.attempt + 1 : 0;
-}
-
-/** Upstream's ShouldContainerBeRestarted for an app container that is not running. */
-function shouldRestart(pod: V1Pod, previous: RuntimeContainer | undefined): boolean {
-  if (!previous) return true;
-  if (previous.state === "running") return false;
-  if (previous.state === "unknown" || previous.state === "created") return true;
-  const policy = restartPolicy(pod);
-  if (policy === "Never") return false;
-  if (policy === "OnFailure") return previous.exitCode !== 0;
-  return true;
-}
-
-function sandboxDecision(pod: V1Pod, status: PodRuntimeStatus | undefined): { create: boolean; attempt: number; sandboxId: string } {
-  const sandboxes = status?.sandboxes ?? [];
-  const latest = sandboxes[0];
-  if (!latest) return { create: true, attempt: 0, sandboxId: "" };
-  const ready = sandboxes.filter((s) => s.state === "ready");
-  const next = { create: true, attempt: latest.attempt + 1, sandboxId: latest.id };
-  if (ready.length > 1) return next;
-  if (latest.state !== "ready") return next;
-  if (!pod.spec?.hostNetwork && latest.ips.length === 0) return next;
-  return { create: false, attempt: latest.attempt, sandboxId: latest.id };
 }
 
 export function computePodActions(pod: V1Pod, status: PodRuntimeStatus | undefined, probes: ProbeFailures = {}): PodActions {
@@ -89,10 +58,10 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus | undefin
   const initContainers = pod.spec?.initContainers ?? [];
   const containers = pod.spec?.containers ?? [];
   const policy = restartPolicy(pod);
-  const sandbox = sandboxDecision(pod, status);
+  const sandbox = podSandboxChanged(pod, status);
   const latest = (name: string): RuntimeContainer | undefined => (status ? latestContainer(status, name) : undefined);
 
-  if (sandbox.create) {
+  if (sandbox.changed) {
     // A pod that must not restart and already ran keeps its (dead) sandbox: it is done.
     if (policy === "Never" && sandbox.attempt !== 0 && (status?.containers.length ?? 0) > 0) return actions;
     actions.createSandbox = true;
@@ -176,7 +145,7 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus | undefin
     if (prev && (prev.state === "unknown" || prev.state === "created")) {
       actions.containersToKill.push({ id: prev.id, name: c.name, reason: "Container is in unknown state, try killing it before restart" });
     }
-    if (shouldRestart(pod, prev)) actions.containersToStart.push({ container: c, kind: "regular", restartCount: nextAttempt(prev), previous: prev });
+    if (shouldContainerBeRestarted(pod, prev)) actions.containersToStart.push({ container: c, kind: "regular", restartCount: nextAttempt(prev), previous: prev });
   }
   // Nothing of the app is running or about to: stop the pod (its sidecars and sandbox), as upstream does.
   if (regularKeep === 0 && actions.containersToStart.length === 0) actions.killPod = true;

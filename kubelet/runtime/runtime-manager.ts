@@ -1,24 +1,27 @@
 /**
- * The kubelet's runtime layer (upstream's kuberuntime manager): reads a pod's state from CRI into a
- * PodRuntimeStatus, carries out computePodActions through CRI (pod cgroup, sandbox, images, containers, with
- * crash-loop back-off and events), kills pods gracefully and removes what they leave.
+ * The kubelet's runtime layer (upstream's kuberuntime manager): turns what CRI lists of a pod into a
+ * PodRuntimeStatus (one conversion, shared by the PLEG's relist and `podStatus`), carries out
+ * computePodActions through CRI (pod cgroup, sandbox, images, containers, with crash-loop back-off and events),
+ * kills pods gracefully and removes what they leave. It takes the runtime as interfaces (RuntimeService,
+ * ImageManager, PodCgroups, Clock) so its decisions are unit tested on an in-memory runtime.
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import { rm } from "node:fs/promises";
-import { errorMessage } from "../../src-shared/errors.ts";
+import { DeckhandError, errorMessage, isDeckhandError } from "../../src-shared/errors.ts";
 import type { Logger } from "../../src-shared/log.ts";
-import type { CriClient } from "../cri/client.ts";
-import { isDeckhandError } from "../../src-shared/errors.ts";
-import type { Container as CriContainer, ContainerStatus as CriContainerStatus, PodSandbox, Input, PodSandboxConfig } from "../cri/types.ts";
+import { systemClock, type Clock } from "../../src-shared/clock.ts";
+import type { RuntimeService } from "../cri/services.ts";
+import { runtimeMessage } from "../cri/errors.ts";
+import type { Container as CriContainer, ContainerConfig, ContainerStatus as CriContainerStatus, PodSandbox, Input, PodSandboxConfig } from "../cri/types.ts";
 import type { EventRecorder } from "../events.ts";
 import { podRef } from "../events.ts";
 import { ImagePullError, type DockerConfig, type ImageManager } from "../images/image-manager.ts";
-import type { PodCgroupManager, PodResourceConfig } from "../cm/pod-cgroups.ts";
+import type { PodCgroups, PodResourceConfig } from "../cm/pod-cgroups.ts";
 import { computePodActions, CrashLoopBackoff, type ProbeFailures } from "./pod-actions.ts";
-import { containerConfig, ContainerConfigError } from "./container-config.ts";
+import { containerConfig } from "./container-config.ts";
 import { containerHash } from "./container-hash.ts";
 import { sandboxConfig, podLogDirectory, type NodeContext } from "./sandbox-config.ts";
-import { CONTAINER_HASH_ANNOTATION, CONTAINER_KIND_ANNOTATION, CONTAINER_NAME_LABEL, POD_UID_LABEL, POD_TERMINATION_GRACE_ANNOTATION } from "./labels.ts";
+import { CONTAINER_HASH_ANNOTATION, CONTAINER_KIND_ANNOTATION, CONTAINER_NAME_LABEL, POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL, POD_TERMINATION_GRACE_ANNOTATION } from "./labels.ts";
 import type { ContainerState, PodRuntimeStatus, RuntimeContainer, RuntimeSandbox } from "./types.ts";
 import { milliCPUToQuota, milliCPUToShares, parseQuantity, qosClass } from "../qos.ts";
 
@@ -58,6 +61,11 @@ function toRuntimeContainer(c: CriContainer, status: CriContainerStatus | null):
     message: status?.message ?? "",
     kind: containerKind(annotations),
   };
+}
+
+/** The state a listed container is in, in our words (a changed state means its details must be read again). */
+export function listedState(c: CriContainer): ContainerState {
+  return STATE[c.state] ?? "unknown";
 }
 
 function toRuntimeSandbox(s: PodSandbox, ips: string[]): RuntimeSandbox {
@@ -104,35 +112,96 @@ export interface SyncPodResult {
 }
 
 export interface RuntimeManagerOptions {
-  cri: CriClient;
+  runtime: RuntimeService;
   images: ImageManager;
-  cgroups: PodCgroupManager;
+  cgroups: PodCgroups;
   events: EventRecorder;
   node: () => NodeContext;
   logger: Logger;
   crashLoopMaxMs?: number;
+  clock?: Clock;
+}
+
+/** Sorts sandboxes newest first (creation time, then attempt), as upstream's status reads them. */
+export function sortSandboxes(items: PodSandbox[]): PodSandbox[] {
+  const ns = (s: PodSandbox): bigint => BigInt(s.created_at || "0");
+  return items.sort((a, b) => (ns(a) === ns(b) ? (b.metadata?.attempt ?? 0) - (a.metadata?.attempt ?? 0) : ns(b) > ns(a) ? 1 : -1));
+}
+
+/**
+ * Builds a pod's PodRuntimeStatus from its already-listed sandboxes and containers (upstream's GetPodStatus
+ * after the lists): the IPs of the newest sandbox when it is ready, and each container's full status. With
+ * `previous` (the last status built for the pod), a container whose listed state did not change keeps its
+ * previous details, and the newest sandbox keeps its IPs when it is the same ready one: no CRI call for them.
+ * Only "gone" may read as absent; any other failed read throws (the caller keeps its last good status).
+ */
+export async function buildPodStatus(runtime: RuntimeService, uid: string, sandboxes: readonly PodSandbox[], containers: readonly CriContainer[], previous: PodRuntimeStatus | undefined, signal?: AbortSignal): Promise<PodRuntimeStatus> {
+  const opts = signal ? { signal } : {};
+  const items = sortSandboxes([...sandboxes]);
+  const newest = items[0];
+  let ips: string[] = [];
+  if (newest?.state === "SANDBOX_READY") {
+    const before = previous?.sandboxes[0];
+    if (before?.id === newest.id && before.state === "ready") ips = before.ips;
+    else {
+      // A failed read must fail the whole status, or a busy runtime would look like a sandbox without network
+      // and get the pod killed and recreated (upstream GetPodStatus).
+      const st = await runtime.runtime("PodSandboxStatus", { pod_sandbox_id: newest.id }, opts).catch(ignoreNotFoundAs(undefined));
+      const net = st?.status?.network;
+      ips = net?.ip ? [net.ip, ...net.additional_ips.map((a) => a.ip)] : [];
+    }
+  }
+  const runtimeSandboxes = items.map((s, i) => toRuntimeSandbox(s, i === 0 ? ips : []));
+  const known = new Map((previous?.containers ?? []).map((c) => [c.id, c]));
+  const statuses = await Promise.all(
+    containers.map(async (c) => {
+      const before = known.get(c.id);
+      if (before && before.state === listedState(c)) return before;
+      // Same here: a failed call must not turn a failed container into exit code 0.
+      const st = await runtime.runtime("ContainerStatus", { container_id: c.id }, opts).catch(ignoreNotFoundAs(undefined));
+      return st?.status ? toRuntimeContainer(c, st.status) : undefined; // removed meanwhile
+    }),
+  );
+  const full = statuses.filter((c): c is RuntimeContainer => c !== undefined);
+  full.sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt);
+  const labels = newest?.labels ?? containers[0]?.labels ?? {};
+  return {
+    uid,
+    name: newest?.metadata?.name || labels[POD_NAME_LABEL] || "",
+    namespace: newest?.metadata?.namespace || labels[POD_NAMESPACE_LABEL] || "",
+    sandboxes: runtimeSandboxes,
+    containers: full,
+  };
 }
 
 export class RuntimeManager {
-  private readonly cri: CriClient;
+  private readonly cri: RuntimeService;
   private readonly images: ImageManager;
-  private readonly cgroups: PodCgroupManager;
+  private readonly cgroups: PodCgroups;
   private readonly events: EventRecorder;
   private readonly node: () => NodeContext;
   private readonly log: Logger;
+  private readonly clock: Clock;
   readonly backoff: CrashLoopBackoff;
 
   constructor(options: RuntimeManagerOptions) {
-    this.cri = options.cri;
+    this.cri = options.runtime;
     this.images = options.images;
     this.cgroups = options.cgroups;
     this.events = options.events;
     this.node = options.node;
     this.log = options.logger.child({ component: "runtime-manager" });
+    this.clock = options.clock ?? systemClock;
     this.backoff = new CrashLoopBackoff({ maxMs: options.crashLoopMaxMs ?? 300_000 });
   }
 
-  /** Everything the runtime has for one pod, with full container statuses (exit codes, times). */
+  /** Drops what this layer keeps per pod (crash-loop and image-pull back-off): part of the kubelet's forget(uid). */
+  forgetPod(uid: string): void {
+    this.backoff.forgetPod(uid);
+    this.images.forgetPod(uid);
+  }
+
+  /** Everything the runtime has for one pod, with full container statuses (exit codes, times): reads CRI. */
   async podStatus(uid: string, signal?: AbortSignal): Promise<PodRuntimeStatus> {
     const opts = signal ? { signal } : {};
     const selector = { [POD_UID_LABEL]: uid };
@@ -140,31 +209,12 @@ export class RuntimeManager {
       this.cri.runtime("ListPodSandbox", { filter: { label_selector: selector } }, opts),
       this.cri.runtime("ListContainers", { filter: { label_selector: selector } }, opts),
     ]);
-    items.sort((a, b) => nsToMs(b.created_at) - nsToMs(a.created_at) || (b.metadata?.attempt ?? 0) - (a.metadata?.attempt ?? 0));
-    const sandboxes = await Promise.all(
-      items.map(async (s, i) => {
-        let ips: string[] = [];
-        if (i === 0 && s.state === "SANDBOX_READY") {
-          // Only "gone" may read as "no IP": any other failure must fail the sync, or a busy runtime would
-          // look like a sandbox without network and get the pod killed and recreated (upstream GetPodStatus).
-          const st = await this.cri.runtime("PodSandboxStatus", { pod_sandbox_id: s.id }, opts).catch(ignoreNotFoundAs(undefined));
-          const net = st?.status?.network;
-          ips = net?.ip ? [net.ip, ...net.additional_ips.map((a) => a.ip)] : [];
-        }
-        return toRuntimeSandbox(s, ips);
-      }),
-    );
-    const statuses = await Promise.all(
-      containers.map(async (c) => {
-        // Same here: a failed call must not turn a failed container into exit code 0.
-        const st = await this.cri.runtime("ContainerStatus", { container_id: c.id }, opts).catch(ignoreNotFoundAs(undefined));
-        return st?.status ? toRuntimeContainer(c, st.status) : undefined; // removed meanwhile
-      }),
-    );
-    const full = statuses.filter((c): c is RuntimeContainer => c !== undefined);
-    full.sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt);
-    const first = items[0];
-    return { uid, name: first?.metadata?.name ?? "", namespace: first?.metadata?.namespace ?? "", sandboxes, containers: full };
+    return this.podStatusFrom(uid, items, containers, undefined, signal);
+  }
+
+  /** The one conversion from listed sandboxes/containers to a PodRuntimeStatus (see buildPodStatus). */
+  podStatusFrom(uid: string, sandboxes: readonly PodSandbox[], containers: readonly CriContainer[], previous: PodRuntimeStatus | undefined, signal?: AbortSignal): Promise<PodRuntimeStatus> {
+    return buildPodStatus(this.cri, uid, sandboxes, containers, previous, signal);
   }
 
   /** Brings the pod's runtime state in line with its spec. Never throws for a problem of the pod itself. */
@@ -172,7 +222,6 @@ export class RuntimeManager {
     const uid = pod.metadata?.uid ?? "";
     const log = this.log.child({ pod: `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`, podUID: uid });
     const result: SyncPodResult = { waiting: {}, changed: false };
-    await this.removeDeadContainers(status, log, signal);
     const actions = computePodActions(pod, status, probes);
     result.changed = actions.killPod || actions.createSandbox || actions.containersToKill.length > 0 || actions.containersToStart.length > 0;
     const node = this.node();
@@ -213,7 +262,8 @@ export class RuntimeManager {
         podIPs = net?.ip ? [net.ip, ...net.additional_ips.map((a) => a.ip)] : [];
         log.info({ sandboxId, attempt: actions.attempt, podIPs }, "created pod sandbox");
       } catch (err) {
-        result.error = `Failed to create pod sandbox: ${errorMessage(err).replace(/^CRI RunPodSandbox: /, "")}`;
+        throwIfCancelled(err, signal);
+        result.error = `Failed to create pod sandbox: ${runtimeMessage(err)}`;
         log.warn({ err: result.error }, "sandbox creation failed");
         this.events.event(podRef(pod), "Warning", "FailedCreatePodSandBox", result.error);
         for (const c of actions.containersToStart) result.waiting[c.container.name] = { reason: "ContainerCreating", message: "" };
@@ -229,7 +279,7 @@ export class RuntimeManager {
       if (start.previous && start.previous.state === "exited") {
         const key = CrashLoopBackoff.key(uid, c.name, containerHash(c));
         const finishedAt = start.previous.finishedAt || start.previous.createdAt;
-        const wait = this.backoff.remaining(key, finishedAt, Date.now());
+        const wait = this.backoff.remaining(key, finishedAt, this.clock.now());
         if (wait > 0) {
           const delay = Math.round(this.backoff.delay(key) / 1000);
           const message = `back-off ${formatDelay(delay)} restarting failed container=${c.name} pod=${pod.metadata?.name ?? ""}_${pod.metadata?.namespace ?? ""}(${uid})`;
@@ -238,7 +288,7 @@ export class RuntimeManager {
           result.retryInMs = Math.min(result.retryInMs ?? Infinity, wait);
           continue;
         }
-        this.backoff.next(key, finishedAt, Date.now());
+        this.backoff.next(key, finishedAt, this.clock.now());
       }
       let imageRef: string;
       try {
@@ -252,58 +302,52 @@ export class RuntimeManager {
           backOff: (image) => this.events.event(ref, "Normal", "BackOff", `Back-off pulling image "${image}"`),
         }, signal);
       } catch (err) {
+        throwIfCancelled(err, signal);
         if (err instanceof ImagePullError) {
           result.waiting[c.name] = { reason: err.reason, message: err.message };
           if (err.reason === "ErrImagePull" || err.reason === "ImagePullBackOff") result.retryInMs = Math.min(result.retryInMs ?? Infinity, 10_000);
-        } else result.waiting[c.name] = { reason: "ErrImagePull", message: errorMessage(err) };
+        } else result.waiting[c.name] = { reason: "ErrImagePull", message: runtimeMessage(err) };
         if (start.kind !== "regular") break;
         continue;
       }
+      let cfg: Input<ContainerConfig>;
       try {
-        const cfg = containerConfig({ pod, container: c, kind: start.kind, restartCount: start.restartCount, image: imageRef, node, facts: { podIPs } });
-        // The image the user asked for, so ContainerStatus reports it rather than the bare id.
-        cfg.image = { image: imageRef, user_specified_image: c.image ?? "" };
-        const { container_id } = await this.cri.runtime("CreateContainer", { pod_sandbox_id: sandboxId, config: cfg, sandbox_config: config }, opts);
-        this.events.event(ref, "Normal", "Created", `Created container ${c.name}`);
-        try {
-          await this.cri.runtime("StartContainer", { container_id }, opts);
-        } catch (err) {
-          const message = errorMessage(err).replace(/^CRI StartContainer: /, "");
-          this.events.event(ref, "Warning", "Failed", `Error: ${message}`);
-          result.waiting[c.name] = { reason: "RunContainerError", message };
-          continue;
-        }
-        this.events.event(ref, "Normal", "Started", `Started container ${c.name}`);
-        log.info({ container: c.name, containerId: container_id, restartCount: start.restartCount }, "started container");
+        cfg = containerConfig({ pod, container: c, kind: start.kind, restartCount: start.restartCount, image: imageRef, node, facts: { podIPs } });
       } catch (err) {
-        const configError = err instanceof ContainerConfigError || (isDeckhandError(err) && err.code === "InvalidArgument" && !errorMessage(err).startsWith("CRI"));
-        const reason = configError ? "CreateContainerConfigError" : "CreateContainerError";
-        const message = errorMessage(err).replace(/^CRI CreateContainer: /, "");
+        // What the spec asks cannot be turned into a container config (upstream's CreateContainerConfigError).
+        const message = errorMessage(err);
         this.events.event(ref, "Warning", "Failed", `Error: ${message}`);
-        result.waiting[c.name] = { reason, message };
+        result.waiting[c.name] = { reason: "CreateContainerConfigError", message };
         if (start.kind !== "regular") break;
+        continue;
       }
+      // The image the user asked for, so ContainerStatus reports it rather than the bare id.
+      cfg.image = { image: imageRef, user_specified_image: c.image ?? "" };
+      let containerId: string;
+      try {
+        ({ container_id: containerId } = await this.cri.runtime("CreateContainer", { pod_sandbox_id: sandboxId, config: cfg, sandbox_config: config }, opts));
+      } catch (err) {
+        throwIfCancelled(err, signal);
+        const message = runtimeMessage(err);
+        this.events.event(ref, "Warning", "Failed", `Error: ${message}`);
+        result.waiting[c.name] = { reason: "CreateContainerError", message };
+        if (start.kind !== "regular") break;
+        continue;
+      }
+      this.events.event(ref, "Normal", "Created", `Created container ${c.name}`);
+      try {
+        await this.cri.runtime("StartContainer", { container_id: containerId }, opts);
+      } catch (err) {
+        throwIfCancelled(err, signal);
+        const message = runtimeMessage(err);
+        this.events.event(ref, "Warning", "Failed", `Error: ${message}`);
+        result.waiting[c.name] = { reason: "RunContainerError", message };
+        continue;
+      }
+      this.events.event(ref, "Normal", "Started", `Started container ${c.name}`);
+      log.info({ container: c.name, containerId, restartCount: start.restartCount }, "started container");
     }
     return result;
-  }
-
-  /**
-   * Container garbage collection within a pod (upstream keeps one dead container per container name): the two
-   * newest attempts of each container stay (what runs, and the last state with its logs); older exited ones go,
-   * so a crash-looping pod does not pile up writable layers, logs and status calls.
-   */
-  private async removeDeadContainers(status: PodRuntimeStatus, log: Logger, signal?: AbortSignal): Promise<void> {
-    const seen = new Map<string, number>();
-    for (const c of status.containers) {
-      const n = (seen.get(c.name) ?? 0) + 1;
-      seen.set(c.name, n);
-      if (n <= 2 || c.state !== "exited") continue;
-      try {
-        await this.cri.runtime("RemoveContainer", { container_id: c.id }, signal ? { signal } : {});
-      } catch (err) {
-        if (!isDeckhandError(err, "NotFound")) log.warn({ containerId: c.id, err: errorMessage(err) }, "could not remove a dead container");
-      }
-    }
   }
 
   private async stopContainer(id: string, requestedGraceSeconds: number, signal?: AbortSignal): Promise<void> {
@@ -318,20 +362,22 @@ export class RuntimeManager {
   }
 
   /**
-   * Stops the pod: its app containers first (in parallel, each with the grace period), then sidecars and init
-   * containers, then the sandbox (which takes its network down).
+   * Stops the pod: its app containers first (in parallel, each with the grace period), then its sidecars and
+   * init containers one at a time in reverse spec order (as upstream since sidecar containers: a sidecar
+   * outlives what it serves, the first started goes last), then the sandbox (which takes its network down).
    */
   async killPodContainers(pod: V1Pod | undefined, status: PodRuntimeStatus, graceSeconds: number, signal?: AbortSignal): Promise<void> {
     const running = status.containers.filter((c) => c.state === "running" || c.state === "created" || c.state === "unknown");
-    const byPhase = [running.filter((c) => c.kind === "regular" || c.kind === "ephemeral"), running.filter((c) => c.kind === "sidecar" || c.kind === "init")];
-    for (const group of byPhase) {
-      await Promise.all(
-        group.map(async (c) => {
-          if (pod) this.events.event(podRef(pod, c.kind === "regular" ? `spec.containers{${c.name}}` : `spec.initContainers{${c.name}}`), "Normal", "Killing", `Stopping container ${c.name}`);
-          await this.stopContainer(c.id, graceSeconds, signal);
-        }),
-      );
-    }
+    const kill = async (c: RuntimeContainer): Promise<void> => {
+      if (pod) this.events.event(podRef(pod, c.kind === "regular" ? `spec.containers{${c.name}}` : `spec.initContainers{${c.name}}`), "Normal", "Killing", `Stopping container ${c.name}`);
+      await this.stopContainer(c.id, graceSeconds, signal);
+    };
+    await Promise.all(running.filter((c) => c.kind === "regular" || c.kind === "ephemeral").map(kill));
+    // Reverse spec order; without a spec (an orphan), newest first (status.containers is newest first).
+    const order = (pod?.spec?.initContainers ?? []).map((c) => c.name);
+    const rest = running.filter((c) => c.kind === "sidecar" || c.kind === "init");
+    if (order.length > 0) rest.sort((a, b) => order.indexOf(b.name) - order.indexOf(a.name));
+    for (const c of rest) await kill(c);
     for (const s of status.sandboxes) {
       if (s.state !== "ready") continue;
       try {
@@ -354,14 +400,19 @@ export class RuntimeManager {
     await this.cgroups.remove(uid);
     const node = this.node();
     await rm(podLogDirectory(node.podLogsDir, { metadata: { uid, namespace, name } }), { recursive: true, force: true });
-    this.backoff.forgetPod(uid);
-    this.images.forgetPod(uid);
+    this.forgetPod(uid);
   }
 
   /** Termination grace recorded on a container, for pods the kubelet no longer has a spec for (orphans). */
   static graceOf(annotations: Record<string, string>): number {
     return Number(annotations[POD_TERMINATION_GRACE_ANNOTATION] ?? "30") || 30;
   }
+}
+
+/** A call the pod's own signal cancelled is no failure of the pod: the sync stops, nothing is recorded. */
+function throwIfCancelled(err: unknown, signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw isDeckhandError(err, "Cancelled") ? err : new DeckhandError("Cancelled", "pod sync cancelled", { cause: err });
+  if (isDeckhandError(err, "Cancelled")) throw err;
 }
 
 function ignoreNotFound(err: unknown): void {

@@ -24,6 +24,7 @@ import { isIP } from "node:net";
 import { qosClass, isStaticPod, type QOSClass } from "../qos.ts";
 import type { PodRuntimeStatus, RuntimeContainer } from "../runtime/types.ts";
 import { rfc3339 } from "../../src-shared/time.ts";
+import { isPodDeleting, isSidecar, podSandboxChanged, restartPolicy, shouldContainerBeRestarted } from "../pod-helpers.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // Wire types
@@ -213,10 +214,6 @@ function clone<T>(v: T): T {
 // Helpers
 // ---------------------------------------------------------------------------------------------------------
 
-function isSidecar(c: V1Container): boolean {
-  return c.restartPolicy === "Always";
-}
-
 function isTerminalPhase(phase: string | undefined): boolean {
   return phase === "Succeeded" || phase === "Failed";
 }
@@ -245,29 +242,6 @@ function compact<T extends object>(o: Loose<T>): T {
 
 function nonEmpty(s: string | undefined): string | undefined {
   return s === undefined || s === "" ? undefined : s;
-}
-
-/** Upstream's ShouldContainerBeRestarted (ContainerRestartRules off: the pod's policy decides). */
-function shouldContainerBeRestarted(pod: V1Pod, latest: RuntimeContainer | undefined): boolean {
-  if (pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null) return false;
-  if (!latest) return true;
-  if (latest.state === "running") return false;
-  if (latest.state === "unknown" || latest.state === "created") return true;
-  const policy = pod.spec?.restartPolicy ?? "Always";
-  if (policy === "Never") return false;
-  if (policy === "OnFailure" && latest.exitCode === 0) return false;
-  return true;
-}
-
-/** runtimeutil.PodSandboxChanged's "a new sandbox is needed" (the network-namespace check is not modelled). */
-function newSandboxNeeded(pod: V1Pod, runtime: PodRuntimeStatus | undefined): boolean {
-  const sandboxes = runtime?.sandboxes ?? [];
-  const latest = sandboxes[0];
-  if (!latest) return true;
-  if (sandboxes.filter((s) => s.state === "ready").length > 1) return true;
-  if (latest.state !== "ready") return true;
-  if (!pod.spec?.hostNetwork && latest.ips.length === 0) return true;
-  return false;
 }
 
 function ipFamily(ip: string): 4 | 6 | 0 {
@@ -390,7 +364,7 @@ function convertToAPIContainerStatuses(ctx: ConvertContext, specs: readonly V1Co
     if (status.state.waiting?.reason !== defaultReason) continue;
     if (status.lastState.terminated) continue;
     status.lastState = { terminated: { exitCode: 137, reason: CONTAINER_STATUS_UNKNOWN, message: "The container could not be located when the pod was deleted.  The container used to be Running" } };
-    if (ctx.pod.metadata?.deletionTimestamp === undefined || ctx.pod.metadata.deletionTimestamp === null) status.restartCount += 1;
+    if (!isPodDeleting(ctx.pod)) status.restartCount += 1;
   }
 
   // The newest attempt of each container is its state, the one before its last state.
@@ -563,7 +537,7 @@ export function getPhase(pod: V1Pod, info: readonly ContainerStatus[], podIsTerm
     } else unknown++;
   }
 
-  const policy = spec?.restartPolicy ?? "Always";
+  const policy = restartPolicy(pod);
   if (failedInitialization > 0 && policy === "Never") return "Failed";
 
   if (pendingRegularInit > 0 || (pendingRestartableInit > 0 && !podHasInitialized) || waiting > 0) return "Pending";
@@ -705,7 +679,7 @@ export function computePodStatus(input: PodStatusInput): PodStatus {
   const activeSince = latestSandbox?.state === "ready" ? latestSandbox.createdAt : undefined;
   const regularNames = new Set((spec?.containers ?? []).map((c) => c.name));
   const podHasInitialized = activeSince !== undefined && containers.some((c) => regularNames.has(c.name) && c.createdAt >= activeSince);
-  const podIsTerminal = input.terminal !== undefined || (pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null);
+  const podIsTerminal = input.terminal !== undefined || isPodDeleting(pod);
   let phase = getPhase(pod, [...containerStatuses, ...initContainerStatuses], podIsTerminal, podHasInitialized);
   if (!isTerminalPhase(phase)) {
     if (isTerminalPhase(old.phase)) phase = old.phase;
@@ -739,7 +713,7 @@ export function computePodStatus(input: PodStatusInput): PodStatus {
   }
   const all = [...initContainerStatuses, ...containerStatuses];
   const generated: GeneratedCondition[] = [
-    condition(POD_READY_TO_START_CONTAINERS, newSandboxNeeded(pod, input.runtime) ? "False" : "True", generation),
+    condition(POD_READY_TO_START_CONTAINERS, podSandboxChanged(pod, input.runtime).changed ? "False" : "True", generation),
     initializedCondition(pod, all, phase, generation),
     podReadyCondition(pod, conditions, all, phase, generation),
     containersReadyCondition(pod, all, phase, generation),
