@@ -38,7 +38,6 @@ import { NodeStatusManager, type NodeStatusSource } from "./node/node-status-man
 import { StaticPodSource } from "./pods/static-pods.ts";
 import { MirrorPods } from "./pods/mirror-pods.ts";
 import { InitialBatch, PodManager, type PodStateOwner } from "./pods/pod-manager.ts";
-import { PodCache } from "./runtime/pod-cache.ts";
 import { CONFIG_MIRROR_ANNOTATION } from "./runtime/labels.ts";
 import { admitPod, checkSupported, type Allocatable } from "./admission.ts";
 import { nodeRef, podRef } from "./events.ts";
@@ -69,8 +68,6 @@ export class Kubelet {
   readonly cri: CriClient;
   readonly events: EventRecorder;
   readonly runtime: RuntimeManager;
-  /** What the runtime holds for each pod, filled by the PLEG's relists. */
-  readonly cache = new PodCache();
   readonly pleg: Pleg;
   /** What the runtime holds per pod, filled by the PLEG's relist. */
   readonly podCache = new PodCache();
@@ -124,7 +121,7 @@ export class Kubelet {
     this.podSync = new PodSync({
       client: deps.client,
       runtime: this.runtime,
-      cache: this.cache,
+      cache: this.podCache,
       status: this.statusManager,
       events: this.events,
       logger,
@@ -133,7 +130,7 @@ export class Kubelet {
       apiKey: (pod) => this.apiKey(pod),
     });
     this.podWorkers = new PodWorkers({ syncer: this.podSync, logger, resyncIntervalMs: deps.syncFrequencyMs, onPodFinished: (uid) => this.forget(uid) });
-    this.podStateOwners = [this.podManager, this.statusManager, this.podSync, { forgetPod: (uid) => this.cache.delete(uid) }];
+    this.podStateOwners = [this.podManager, this.statusManager, this.podSync, this.runtime, { forgetPod: (uid) => this.podCache.delete(uid) }];
     if (deps.client) {
       this.lease = new NodeLease({ client: deps.client, nodeName: deps.nodeName, durationSeconds: deps.leaseDurationSeconds, logger, nodeUid: () => this.nodeStatus?.uid });
       this.nodeStatus = new NodeStatusManager({

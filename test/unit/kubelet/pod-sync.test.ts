@@ -1,0 +1,231 @@
+/**
+ * Pod sync decisions on the in-memory runtime (FakeRuntime under the real runtime manager), the PLEG's pod
+ * cache filled by real relists, a fake clock, and fakes of the API and the status manager: newer-than reads,
+ * fast status after a change, activeDeadlineSeconds on the clock, terminal pods staying terminal, and the
+ * final status in the API before the pod is deleted there.
+ */
+import type { V1Pod } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import { silentLogger } from "../../../src-shared/log.ts";
+import type { RequestOptions, ResourceRef } from "../../../src-shared/kube/client.ts";
+import type { EventRecorder, EventType, ObjectReference } from "../../../kubelet/events.ts";
+import { ImageManager } from "../../../kubelet/images/image-manager.ts";
+import type { PodCgroups } from "../../../kubelet/cm/pod-cgroups.ts";
+import { Pleg } from "../../../kubelet/pleg.ts";
+import { PodSync, type PodStatusStore, type PodSyncClient } from "../../../kubelet/pod-sync.ts";
+import type { PodSyncContext } from "../../../kubelet/pod-workers.ts";
+import { PodCache } from "../../../kubelet/runtime/pod-cache.ts";
+import { RuntimeManager } from "../../../kubelet/runtime/runtime-manager.ts";
+import type { PodKey } from "../../../kubelet/status/status-manager.ts";
+import type { PodStatus } from "../../../kubelet/status/pod-status.ts";
+import { FakeClock, flush } from "../../harness/fake-clock.ts";
+import { FakeRuntime } from "../../harness/fake-runtime.ts";
+
+const IMAGE = "localhost/busybox:1";
+
+class Events implements EventRecorder {
+  seen: { reason: string; type: EventType; message: string }[] = [];
+  event(_o: ObjectReference, type: EventType, reason: string, message: string): void {
+    this.seen.push({ type, reason, message });
+  }
+}
+
+class Statuses implements PodStatusStore {
+  byUid = new Map<string, PodStatus>();
+  /** What flush() answers: whether the API has the latest. */
+  inApi = true;
+  getStatus(uid: string): PodStatus | undefined {
+    return this.byUid.get(uid);
+  }
+  setStatus(uid: string, _key: PodKey, status: PodStatus): void {
+    this.byUid.set(uid, status);
+  }
+  flush(): Promise<boolean> {
+    return Promise.resolve(this.inApi);
+  }
+}
+
+class Api implements PodSyncClient {
+  deletes: { name: string; uid: string | undefined }[] = [];
+  get<T>(): Promise<T> {
+    return Promise.reject(new Error("no secrets here"));
+  }
+  delete<T>(ref: ResourceRef, options?: { preconditions?: { uid?: string } }, _o?: RequestOptions): Promise<T> {
+    this.deletes.push({ name: ref.name ?? "", uid: options?.preconditions?.uid });
+    return Promise.resolve({} as T);
+  }
+}
+
+const noCgroups: PodCgroups = { ensure: () => Promise.resolve("/"), remove: () => Promise.resolve() };
+
+function setup() {
+  const clock = new FakeClock();
+  const fake = new FakeRuntime({ clock, images: [IMAGE] });
+  const events = new Events();
+  const logger = silentLogger();
+  const runtime = new RuntimeManager({
+    runtime: fake,
+    images: new ImageManager({ images: fake, logger, clock }),
+    cgroups: noCgroups,
+    events,
+    node: () => ({ nodeName: "n1", cgroupRoot: "/", podLogsDir: "/nonexistent/deckhand-unit/pods", clusterDNS: [], clusterDomain: "cluster.local", hostDNS: { servers: [], searches: [], options: [] }, hostIPs: ["10.0.0.1"], memoryCapacityBytes: 1 << 30, cpuCFSQuota: true, cpuCFSQuotaPeriodUs: 100_000 }),
+    logger,
+    clock,
+  });
+  const cache = new PodCache();
+  const pleg = new Pleg({ runtime: fake, cache, logger, clock });
+  const statuses = new Statuses();
+  const api = new Api();
+  const sync = new PodSync({ client: api, runtime, cache, status: statuses, events, logger, clock, hostIPs: () => ["10.0.0.1"], memoryCapacityBytes: () => 1 << 30, apiKey: (p) => ({ namespace: "default", name: p.metadata?.name ?? "", uid: p.metadata?.uid ?? "" }) });
+  return { clock, fake, events, cache, pleg, statuses, api, sync };
+}
+
+function pod(name: string, extra: Partial<NonNullable<V1Pod["spec"]>> = {}, status?: V1Pod["status"]): V1Pod {
+  return {
+    metadata: { name, namespace: "default", uid: `uid-${name}` },
+    spec: { restartPolicy: "Always", terminationGracePeriodSeconds: 5, containers: [{ name: "main", image: IMAGE, imagePullPolicy: "IfNotPresent" }], ...extra },
+    ...(status ? { status } : {}),
+  };
+}
+
+function ctx(over: Partial<PodSyncContext> = {}): PodSyncContext {
+  return { signal: new AbortController().signal, lastSyncEnd: 0, startedAt: undefined, terminal: undefined, ...over };
+}
+
+/** Lists without a filter are the PLEG's node-wide relists; filtered ones are reads of one pod. */
+function listCalls(fake: FakeRuntime): { relists: number; podReads: number } {
+  const lists = fake.callsOf("ListPodSandbox") as { filter?: unknown }[];
+  return { relists: lists.filter((r) => !r.filter).length, podReads: lists.filter((r) => r.filter).length };
+}
+
+describe("PodSync", () => {
+  it("waits for a first relist, creates the pod, and reports it Running at once from one read of that pod", async () => {
+    const { fake, pleg, statuses, sync, clock } = setup();
+    const p = pod("web");
+    let done = false;
+    const result = sync.syncPod(p, ctx({ startedAt: clock.now() })).finally(() => (done = true));
+    await flush();
+    expect(done).toBe(false); // no relist yet: a pod the runtime already runs would look new
+    expect(fake.callsOf("RunPodSandbox")).toHaveLength(0);
+    await pleg.relist();
+    expect(await result).toEqual({});
+    expect(fake.callsOf("RunPodSandbox")).toHaveLength(1);
+    expect(fake.callsOf("StartContainer")).toHaveLength(1);
+    // One relist for everybody, and one read of the pod after the change: no waiting for the next relist.
+    expect(listCalls(fake)).toEqual({ relists: 1, podReads: 1 });
+    const status = statuses.getStatus("uid-web");
+    expect(status?.phase).toBe("Running");
+    expect(status?.podIP).toBeTruthy();
+  });
+
+  it("reads a resync's runtime state from the cache, newer than the last sync, without asking CRI itself", async () => {
+    const { fake, pleg, sync, clock } = setup();
+    const p = pod("web");
+    await pleg.relist();
+    await sync.syncPod(p, ctx({ startedAt: clock.now() }));
+    await clock.advance(1000);
+    const lastSyncEnd = clock.now();
+    fake.clearCalls();
+    let done = false;
+    const resync = sync.syncPod(p, ctx({ startedAt: clock.now(), lastSyncEnd })).finally(() => (done = true));
+    await flush();
+    expect(done).toBe(false); // the cache holds nothing as fresh yet
+    await clock.advance(1);
+    await pleg.relist();
+    await resync;
+    expect(listCalls(fake)).toEqual({ relists: 1, podReads: 0 });
+    expect(fake.callsOf("ContainerStatus")).toHaveLength(0); // nothing changed: the relist read no status either
+    expect(fake.callsOf("RunPodSandbox")).toHaveLength(0);
+  });
+
+  it("gives up a read of the cache when its signal aborts (the pod is being deleted)", async () => {
+    const { sync } = setup();
+    const ac = new AbortController();
+    const result = sync.syncPod(pod("web"), ctx({ signal: ac.signal }));
+    ac.abort(new Error("termination requested"));
+    await expect(result).rejects.toThrow("termination requested");
+  });
+
+  it("enforces activeDeadlineSeconds on the clock: a resync due at the deadline, then Failed DeadlineExceeded", async () => {
+    const { pleg, sync, clock, statuses, events } = setup();
+    const p = pod("job", { activeDeadlineSeconds: 30, restartPolicy: "Never" });
+    const startedAt = clock.now();
+    await pleg.relist();
+    const first = await sync.syncPod(p, ctx({ startedAt }));
+    expect(first.retryInMs).toBe(30_000);
+    await clock.advance(30_000);
+    await pleg.relist();
+    const second = await sync.syncPod(p, ctx({ startedAt, lastSyncEnd: startedAt }));
+    expect(second.terminal).toMatchObject({ phase: "Failed", reason: "DeadlineExceeded" });
+    // The phase turns Failed once no container runs any more (the worker's terminating phase, given the reason).
+    await sync.syncTerminatingPod(p, 5, ctx({ startedAt, terminal: second.terminal }));
+    expect(statuses.getStatus("uid-job")).toMatchObject({ phase: "Failed", reason: "DeadlineExceeded" });
+    expect(events.seen.map((e) => e.reason)).toContain("DeadlineExceeded");
+  });
+
+  it("keeps a pod the API shows finished finished: nothing is started for it", async () => {
+    const { fake, pleg, sync, statuses } = setup();
+    await pleg.relist();
+    const outcome = await sync.syncPod(pod("done", { restartPolicy: "Never" }, { phase: "Succeeded", startTime: new Date(0) }), ctx());
+    expect(outcome.terminal).toEqual({ phase: "Succeeded" });
+    expect(fake.callsOf("RunPodSandbox")).toHaveLength(0);
+    expect(statuses.getStatus("uid-done")?.phase).toBe("Succeeded");
+  });
+
+  it("says a pod whose containers all ended under restartPolicy Never is terminal", async () => {
+    const { fake, pleg, sync, clock } = setup();
+    const p = pod("once", { restartPolicy: "Never" });
+    await pleg.relist();
+    await sync.syncPod(p, ctx({ startedAt: clock.now() }));
+    const id = fake.containers()[0]?.id ?? "";
+    fake.exitContainer(id, 0);
+    await clock.advance(1);
+    const lastSyncEnd = clock.now();
+    await clock.advance(1);
+    await pleg.relist();
+    const outcome = await sync.syncPod(p, ctx({ startedAt: clock.now(), lastSyncEnd }));
+    expect(outcome.terminal).toEqual({ phase: "Succeeded" });
+  });
+
+  it("stops the pod's containers with the grace period and reports them terminated", async () => {
+    const { fake, pleg, sync, clock, statuses } = setup();
+    const p = pod("web");
+    await pleg.relist();
+    await sync.syncPod(p, ctx({ startedAt: clock.now() }));
+    await sync.syncTerminatingPod(p, 7, ctx({ lastSyncEnd: clock.now() }));
+    expect(fake.callsOf("StopContainer")).toEqual([expect.objectContaining({ timeout: 7 })]);
+    expect(fake.containers().every((c) => c.state === "CONTAINER_EXITED")).toBe(true);
+    expect(statuses.getStatus("uid-web")?.containerStatuses?.[0]?.state?.terminated).toBeDefined();
+  });
+
+  it("deletes a deleted pod from the API only once its final status is there, after removing it from the node", async () => {
+    const { fake, pleg, sync, clock, statuses, api } = setup();
+    const p = pod("web");
+    await pleg.relist();
+    await sync.syncPod(p, ctx({ startedAt: clock.now() }));
+    const deleted: V1Pod = { ...p, metadata: { ...p.metadata, deletionTimestamp: new Date(clock.now()) } };
+    await sync.syncTerminatingPod(deleted, 5, ctx({ lastSyncEnd: clock.now() }));
+    await clock.advance(1);
+    await pleg.relist();
+    statuses.inApi = false;
+    await expect(sync.syncTerminatedPod(deleted, false, ctx({ lastSyncEnd: clock.now() - 1 }))).rejects.toThrow(/final status/);
+    expect(fake.sandboxes()).toHaveLength(0);
+    expect(api.deletes).toEqual([]);
+    statuses.inApi = true;
+    await sync.syncTerminatedPod(deleted, false, ctx({ lastSyncEnd: clock.now() - 1 }));
+    expect(api.deletes).toEqual([{ name: "web", uid: "uid-web" }]);
+  });
+
+  it("keeps a finished pod's containers until it is deleted, and never deletes a removed pod in the API", async () => {
+    const { fake, pleg, sync, clock, api } = setup();
+    const p = pod("web");
+    await pleg.relist();
+    await sync.syncPod(p, ctx({ startedAt: clock.now() }));
+    await sync.syncTerminatingPod(p, 5, ctx());
+    await sync.syncTerminatedPod(p, false, ctx());
+    expect(fake.containers()).toHaveLength(1);
+    await sync.syncTerminatedPod(p, true, ctx());
+    expect(fake.containers()).toHaveLength(0);
+    expect(api.deletes).toEqual([]);
+  });
+});
