@@ -23,6 +23,7 @@ import { RuntimeManager } from "./runtime/runtime-manager.ts";
 import type { NodeContext } from "./runtime/sandbox-config.ts";
 import { Pleg } from "./pleg.ts";
 import { PodCache } from "./runtime/pod-cache.ts";
+import { ContainerGC } from "./runtime/container-gc.ts";
 import { PodWorkers } from "./pod-workers.ts";
 import { PodSync } from "./pod-sync.ts";
 import { StatusManager, type PodKey } from "./status/status-manager.ts";
@@ -64,6 +65,7 @@ export class Kubelet {
   readonly pleg: Pleg;
   /** What the runtime holds per pod, filled by the PLEG's relist. */
   readonly podCache = new PodCache();
+  readonly containerGC: ContainerGC;
   readonly statusManager: StatusManager<PodStatus>;
   readonly podWorkers: PodWorkers;
   readonly podSync: PodSync;
@@ -95,6 +97,13 @@ export class Kubelet {
       crashLoopMaxMs: deps.crashLoopMaxMs,
     });
     this.pleg = new Pleg({ runtime: this.cri, cache: this.podCache, logger });
+    this.containerGC = new ContainerGC({
+      runtime: this.cri,
+      // Upstream's ShouldPodContentBeRemoved: no source wants the pod and no worker holds it (once synced).
+      isPodDeleted: (uid) => this.sourcesReady() && !this.desired.has(uid) && this.podWorkers.state(uid) === undefined,
+      allSourcesReady: () => this.sourcesReady(),
+      logger,
+    });
     this.statusManager = new StatusManager<PodStatus>({
       client: deps.client as KubeClient, // only started with a client
       logger,
@@ -193,6 +202,7 @@ export class Kubelet {
     this.pleg.onEvent((e) => this.podWorkers.wake(e.uid));
     this.pleg.start(s);
     this.podWorkers.start(s);
+    this.containerGC.start(s);
     if (this.d.client) {
       this.statusManager.start(s);
       this.nodeStatus?.start(s);
@@ -269,6 +279,7 @@ export class Kubelet {
       this.staticPods?.close(),
       this.podWorkers.close(),
       this.pleg.close(),
+      this.containerGC.close(),
       this.statusManager.close(),
       this.nodeStatus?.close(),
       this.lease?.close(),
