@@ -29,6 +29,7 @@ import { RuntimeManager } from "./runtime/runtime-manager.ts";
 import type { NodeContext } from "./runtime/sandbox-config.ts";
 import { Pleg } from "./pleg.ts";
 import { PodCache } from "./runtime/pod-cache.ts";
+import { ContainerGC } from "./runtime/container-gc.ts";
 import { PodWorkers } from "./pod-workers.ts";
 import { PodSync } from "./pod-sync.ts";
 import { StatusManager, type PodKey } from "./status/status-manager.ts";
@@ -71,6 +72,7 @@ export class Kubelet {
   readonly pleg: Pleg;
   /** What the runtime holds per pod, filled by the PLEG's relist. */
   readonly podCache = new PodCache();
+  readonly containerGC: ContainerGC;
   readonly statusManager: StatusManager<PodStatus>;
   readonly podManager = new PodManager();
   readonly podWorkers: PodWorkers;
@@ -111,6 +113,12 @@ export class Kubelet {
       crashLoopMaxMs: deps.crashLoopMaxMs,
     });
     this.pleg = new Pleg({ runtime: this.cri, cache: this.podCache, logger });
+    this.containerGC = new ContainerGC({
+      runtime: this.cri,
+      isPodDeleted: (uid) => this.podContentMayGo(uid),
+      allSourcesReady: () => this.sourcesReady(),
+      logger,
+    });
     this.statusManager = new StatusManager<PodStatus>({
       client: deps.client as KubeClient, // only started with a client
       logger,
@@ -228,6 +236,7 @@ export class Kubelet {
     this.pleg.onEvent((e) => this.podWorkers.wake(e.uid));
     this.pleg.start(s);
     this.podWorkers.start(s);
+    this.containerGC.start(s);
     if (this.d.client) {
       this.statusManager.start(s);
       this.nodeStatus?.start(s);
@@ -289,6 +298,17 @@ export class Kubelet {
     void this.mirrors?.ensure(pod);
   }
 
+  /**
+   * Upstream's ShouldPodContentBeRemoved: a pod deleted (or gone from its source) whose worker has terminated
+   * it, or, once every source has synced, a pod the kubelet does not know at all. A finished pod still in its
+   * source keeps its dead containers (and their logs).
+   */
+  private podContentMayGo(uid: string): boolean {
+    const state = this.podWorkers.state(uid);
+    if (state) return state.kind === "terminated" && state.reason !== "Terminal";
+    return !this.podManager.has(uid) && this.sourcesReady();
+  }
+
   /** Whether every pod source has delivered its first full state (before that, nothing is an orphan). */
   private sourcesReady(): boolean {
     return (this.podInformer?.synced ?? true) && (this.staticPods?.synced ?? true) && !this.apiBatch.open && !this.staticBatch.open;
@@ -325,7 +345,7 @@ export class Kubelet {
   /**
    * Stops the kubelet; pods keep running in the runtime (a restarted kubelet adopts them). In this order, each
    * step after the previous has ended: the pod sources (no new work), housekeeping, the pod workers (the syncs
-   * under way are aborted), the PLEG, the status manager (its last statuses sent once), the node status and
+   * under way are aborted), the PLEG, the container GC, the status manager (its last statuses sent once), the node status and
    * the Lease, the event recorder (queued events sent), and the CRI connection last since everything above may
    * use it. A step that fails is logged and the next runs; the failures are thrown together at the end.
    */
@@ -337,6 +357,7 @@ export class Kubelet {
       ["housekeeping", () => this.housekeeping.close()],
       ["pod workers", () => this.podWorkers.close()],
       ["PLEG", () => this.pleg.close()],
+      ["container GC", () => this.containerGC.close()],
       ["status manager", () => this.statusManager.close()],
       ["node status", this.nodeStatus && (() => this.nodeStatus?.close())],
       ["node lease", this.lease && (() => this.lease?.close())],
