@@ -1,16 +1,23 @@
 /**
- * The kubelet's core on a real node: static pods of the same full name never run at once across a manifest
- * edit (judged from CRI's own timestamps); a mirror pod whose manifest was removed while the kubelet was down
- * is deleted once it is back; and after a restart, pods are admitted in creation order, not in list order.
+ * The kubelet's core on a real node: deleting a pod interrupts its image pull under way at once (as containerd
+ * records it); static pods of the same full name never run at once
+ * across a manifest edit (judged from CRI's own timestamps); a mirror pod whose manifest was removed while the
+ * kubelet was down is deleted once it is back; and after a restart, pods are admitted in creation order, not
+ * in list order.
  */
-import { rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
+import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import type { V1Node, V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestCluster, eventually, type ClusterNode } from "../../harness/cluster.ts";
 import { nsToMs } from "../../../kubelet/runtime/runtime-manager.ts";
 
+const REPO = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
 const cluster = new TestCluster();
 let node: ClusterNode;
 const pods = (name?: string) => ({ group: "", version: "v1", resource: "pods", namespace: "default", ...(name ? { name } : {}) });
@@ -50,6 +57,51 @@ interface Seen {
   startedAt: number;
   finishedAt: number;
 }
+
+describe("pod deletion", () => {
+  it("interrupts an image pull under way within a second of the pod's deletion", async () => {
+    // A registry that accepts connections and never answers, reached from the node at 127.0.0.1:5999 through
+    // the harness's forwarder: the pull hangs until the kubelet cancels it.
+    const socketPath = join(node.sandbox.dir, "hanging-registry.sock");
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on("error", () => undefined);
+    });
+    server.listen(socketPath);
+    await once(server, "listening");
+    const forwarder = spawn("nsenter", [`--net=${node.sandbox.netnsPath}`, join(REPO, "node_modules", ".bin", "node"), join(REPO, "test", "harness", "netns-forwarder.ts"), "127.0.0.1", "5999", socketPath], { stdio: ["ignore", "pipe", "inherit"] });
+    const image = "127.0.0.1:5999/hang/busybox:1";
+    try {
+      await once(forwarder.stdout, "data");
+      await cluster.client.create(pods(), {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "hung-pull", namespace: "default" },
+        spec: { nodeName: node.name, containers: [{ name: "main", image, imagePullPolicy: "Always", command: ["sleep", "3600"] }] },
+      });
+      await eventually("the pull to reach the registry", () => Promise.resolve(sockets.size > 0 ? true : undefined), 60_000, 20);
+      const deletedAt = Date.now();
+      await cluster.client.delete(pods("hung-pull"), { gracePeriodSeconds: 30 });
+      // Without the interruption the sync would wait on the pull (up to runtimeRequestTimeout) and the pod stay.
+      await eventually("the pod to be gone", async () => ((await getPod("hung-pull")) ? undefined : true), 15_000);
+      // containerd's own record of the pull: given up, cancelled by its caller, within a second of the delete.
+      // (Its connection to the registry may outlive the pull: Go's HTTP transport finishes a dial under way.)
+      const cancelledAt = await eventually("containerd to record the cancelled pull", async () => {
+        const log = await readFile(join(node.sandbox.dir, "containerd.log"), "utf8");
+        const line = log.split("\n").find((l) => l.includes(`PullImage \\"${image}\\" failed`) && l.includes("code = Canceled"));
+        const time = line?.match(/^time="([^"]+)"/)?.[1];
+        return time ? Date.parse(time) : undefined;
+      }, 10_000);
+      expect(cancelledAt - deletedAt).toBeLessThan(1000);
+    } finally {
+      forwarder.kill("SIGKILL");
+      for (const s of sockets) s.destroy();
+      server.close();
+      await rm(socketPath, { force: true });
+    }
+  }, 120_000);
+});
 
 describe("static pods", () => {
   it("starts the pod of an edited manifest only once the previous one, of the same full name, has stopped", async () => {

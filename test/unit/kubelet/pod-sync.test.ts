@@ -13,7 +13,7 @@ import { ImageManager } from "../../../kubelet/images/image-manager.ts";
 import type { PodCgroups } from "../../../kubelet/cm/pod-cgroups.ts";
 import { Pleg } from "../../../kubelet/pleg.ts";
 import { PodSync, type PodStatusStore, type PodSyncClient } from "../../../kubelet/pod-sync.ts";
-import type { PodSyncContext } from "../../../kubelet/pod-workers.ts";
+import { PodWorkers, type PodSyncContext } from "../../../kubelet/pod-workers.ts";
 import { PodCache } from "../../../kubelet/runtime/pod-cache.ts";
 import { RuntimeManager } from "../../../kubelet/runtime/runtime-manager.ts";
 import type { PodKey } from "../../../kubelet/status/status-manager.ts";
@@ -227,5 +227,34 @@ describe("PodSync", () => {
     await sync.syncTerminatedPod(p, true, ctx());
     expect(fake.containers()).toHaveLength(0);
     expect(api.deletes).toEqual([]);
+  });
+
+  it("under the pod workers, a deletion cancels the image pull under way at once (the CRI call's signal aborts)", async () => {
+    const { fake, pleg, sync, clock } = setup();
+    const release = fake.holdPulls();
+    const pullSignals: (AbortSignal | undefined)[] = [];
+    const image = fake.image.bind(fake);
+    fake.image = (method, request, options) => {
+      if (method === "PullImage") pullSignals.push(options?.signal);
+      return image(method, request, options);
+    };
+    const workers = new PodWorkers({ syncer: sync, logger: silentLogger(), clock });
+    workers.start(new AbortController().signal);
+    try {
+      await pleg.relist();
+      const p = pod("pulling", { containers: [{ name: "main", image: "registry.example/slow:1", imagePullPolicy: "Always" }] });
+      workers.update(p);
+      for (let i = 0; i < 20 && fake.callsOf("PullImage").length === 0; i++) await flush();
+      expect(fake.callsOf("PullImage")).toHaveLength(1);
+      workers.update({ ...p, metadata: { ...p.metadata, deletionTimestamp: new Date(clock.now()), deletionGracePeriodSeconds: 30 } });
+      await flush();
+      expect(pullSignals).toHaveLength(1);
+      expect(pullSignals[0]?.aborted).toBe(true);
+      expect(fake.calls.some((c) => c.method === "StopPodSandbox")).toBe(true);
+      expect(workers.state("uid-pulling")?.kind).not.toBe("syncing");
+    } finally {
+      release();
+      await workers.close();
+    }
   });
 });
