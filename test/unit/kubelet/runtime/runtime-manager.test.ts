@@ -253,3 +253,17 @@ describe("RuntimeManager.killPodContainers and removePod", () => {
     expect(f.manager.backoff.delay(key)).toBe(0);
   });
 });
+
+describe("RuntimeManager dead containers", () => {
+  it("keeps one dead attempt per container of the pod it syncs (the container GC's limit)", async () => {
+    const f = runtimeFixture();
+    const pod = testPod("trim");
+    await f.sync(pod);
+    for (let i = 0; i < 3; i++) {
+      exit(f, pod, "app", 1);
+      await f.clock.advance(400_000); // past any back-off
+      await f.sync(pod);
+    }
+    expect(f.containersOf(pod).map((c) => `${c.metadata?.attempt}:${c.state}`).sort()).toEqual(["2:CONTAINER_EXITED", "3:CONTAINER_RUNNING"]);
+  });
+});
