@@ -5,7 +5,7 @@
  * kubelet's figures always stand beside the floor measured on the same machine at the same moment.
  */
 import { pathToFileURL } from "node:url";
-import type { CriClient } from "../kubelet/cri/client.ts";
+import type { RuntimeService } from "../kubelet/cri/services.ts";
 import { NodeSandbox } from "../test/harness/node-sandbox.ts";
 import { testContainerConfig, testPodConfig } from "../test/harness/cri-pods.ts";
 import { formatMs, summarize, type Summary } from "./stats.ts";
@@ -15,7 +15,7 @@ export interface CriFloor {
   concurrent: { pods: number; total: Summary; wallMs: number };
 }
 
-async function startPod(cri: CriClient, cgroupRoot: string, name: string): Promise<{ id: string; phases: [number, number, number] }> {
+async function startPod(cri: RuntimeService, cgroupRoot: string, name: string): Promise<{ id: string; phases: [number, number, number] }> {
   const { config } = testPodConfig({ cgroupRoot }, name, "bench");
   const t0 = performance.now();
   const { pod_sandbox_id: id } = await cri.runtime("RunPodSandbox", { config });
@@ -31,7 +31,7 @@ async function startPod(cri: CriClient, cgroupRoot: string, name: string): Promi
   return { id, phases: [t1 - t0, t2 - t1, t3 - t2] };
 }
 
-async function removePods(cri: CriClient, ids: readonly string[]): Promise<void> {
+async function removePods(cri: RuntimeService, ids: readonly string[]): Promise<void> {
   await Promise.all(
     ids.map(async (id) => {
       await cri.runtime("StopPodSandbox", { pod_sandbox_id: id, });

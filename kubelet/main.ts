@@ -14,8 +14,8 @@ import { Informer } from "../src-shared/kube/informer.ts";
 import { loadKubeletConfig, usage, type KubeletConfig } from "./config/kubelet-config.ts";
 import { readMachineInfo, type MachineInfo } from "../cadvisor/machine.ts";
 import { Kubelet } from "./kubelet.ts";
-import type { CriClient } from "./cri/client.ts";
-import type { Pleg } from "./pleg.ts";
+import type { CriServices } from "./cri/services.ts";
+import type { PodLifecycleEventGenerator } from "./pleg.ts";
 import type { NodeStatusSource } from "./node/node-status-manager.ts";
 import {
   KUBELET_VERSION,
@@ -81,7 +81,7 @@ function nodeStatusConfig(config: KubeletConfig, nodeIPs: string[]): NodeStatusC
 }
 
 /** The Node's status from the machine, the runtime and the PLEG: the pure setters of node/node-status.ts. */
-function nodeStatusSource(config: KubeletConfig, machine: () => MachineInfo, nodeIPs: string[], cri: CriClient, pleg: Pleg, events: EventRecorder): NodeStatusSource<NodeStatus> {
+function nodeStatusSource(config: KubeletConfig, machine: () => MachineInfo, nodeIPs: string[], cri: CriServices, pleg: PodLifecycleEventGenerator, events: EventRecorder): NodeStatusSource<NodeStatus> {
   const runtime: RuntimeFacts = { name: "containerd" };
   const input = async (): Promise<NodeStatusInput> => {
     try {

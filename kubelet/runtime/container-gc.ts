@@ -7,7 +7,10 @@
  *   all but the newest `maxPerPodContainer` (what a status needs for lastState and the restart count);
  * - sandboxes neither ready nor holding a container: all of a pod whose content may go, else all but the
  *   newest sandbox of the pod (the newest is what the pod's status and restart decisions read).
- * It is the one place that removes dead containers (the runtime manager no longer trims them during a sync).
+ * The per-container limit is also applied by the runtime manager to the pod it syncs, from the status it
+ * already holds (no listing): a crash-looping pod then never keeps more than one dead attempt per container
+ * for up to a minute. Upstream only trims in the periodic pass; the policy (`deadContainersOverLimit`) is this
+ * file's either way.
  */
 import type { Logger } from "../../src-shared/log.ts";
 import { errorMessage, isDeckhandError } from "../../src-shared/errors.ts";
@@ -46,10 +49,40 @@ export interface ContainerGCOptions {
   periodMs?: number;
 }
 
-interface DeadContainer {
+/** A container as the policy sees it. */
+export interface GCCandidate {
   id: string;
-  createdAt: bigint;
+  podUid: string;
+  name: string;
+  /** Not running: exited, created or unknown (upstream counts all of them as dead). */
+  running: boolean;
   unknown: boolean;
+  /** Nanoseconds since the epoch. */
+  createdAt: bigint;
+  attempt: number;
+}
+
+type DeadContainer = GCCandidate;
+
+/** Upstream's evictableContainers: dead containers created before now - minAge, by pod and name, newest first. */
+export function evictUnits(containers: readonly GCCandidate[], nowMs: number, minAgeMs: number): Map<string, GCCandidate[]> {
+  const newestGCTime = BigInt(nowMs - minAgeMs) * 1_000_000n;
+  const units = new Map<string, GCCandidate[]>();
+  for (const c of containers) {
+    if (c.running || c.createdAt > newestGCTime) continue;
+    const key = `${c.podUid}\u0000${c.name}`;
+    const unit = units.get(key) ?? [];
+    unit.push(c);
+    units.set(key, unit);
+  }
+  for (const unit of units.values()) unit.sort(newestFirst);
+  return units;
+}
+
+/** The dead containers of each unit beyond the newest `keep` (the per-container limit), oldest last. */
+export function deadContainersOverLimit(containers: readonly GCCandidate[], nowMs: number, policy: ContainerGCPolicy = DEFAULT_CONTAINER_GC_POLICY): GCCandidate[] {
+  if (policy.maxPerPodContainer < 0) return [];
+  return [...evictUnits(containers, nowMs, policy.minAgeMs).values()].flatMap((unit) => unit.slice(policy.maxPerPodContainer));
 }
 
 export class ContainerGC {
@@ -95,7 +128,7 @@ export class ContainerGC {
     const units = this.evictableContainers(containers);
     if (this.o.allSourcesReady()) {
       for (const [key, unit] of units) {
-        if (!this.o.isPodDeleted(unitUid(key))) continue;
+        if (!this.o.isPodDeleted(unit[0]?.podUid ?? "")) continue;
         await this.removeOldest(unit, unit.length, signal);
         units.delete(key);
       }
@@ -116,21 +149,21 @@ export class ContainerGC {
 
   /** Dead containers old enough, by pod uid and container name, newest first. */
   private evictableContainers(containers: readonly Container[]): Map<string, DeadContainer[]> {
-    const newestGCTime = BigInt(this.clock.now() - this.policy.minAgeMs) * 1_000_000n;
-    const units = new Map<string, DeadContainer[]>();
+    const candidates: GCCandidate[] = [];
     for (const c of containers) {
-      if (c.state === "CONTAINER_RUNNING") continue;
-      const createdAt = BigInt(c.created_at || "0");
-      if (createdAt > newestGCTime) continue;
-      const uid = c.labels[POD_UID_LABEL];
-      if (!uid) continue; // not the kubelet's
-      const key = `${uid}\u0000${c.labels[CONTAINER_NAME_LABEL] ?? c.metadata?.name ?? ""}`;
-      const unit = units.get(key) ?? [];
-      unit.push({ id: c.id, createdAt, unknown: c.state === "CONTAINER_UNKNOWN" });
-      units.set(key, unit);
+      const podUid = c.labels[POD_UID_LABEL];
+      if (!podUid) continue; // not the kubelet's
+      candidates.push({
+        id: c.id,
+        podUid,
+        name: c.labels[CONTAINER_NAME_LABEL] ?? c.metadata?.name ?? "",
+        running: c.state === "CONTAINER_RUNNING",
+        unknown: c.state === "CONTAINER_UNKNOWN",
+        createdAt: BigInt(c.created_at || "0"),
+        attempt: c.metadata?.attempt ?? 0,
+      });
     }
-    for (const unit of units.values()) unit.sort(newestFirst);
-    return units;
+    return evictUnits(candidates, this.clock.now(), this.policy.minAgeMs);
   }
 
   private async enforcePerUnit(units: Map<string, DeadContainer[]>, keep: number, signal?: AbortSignal): Promise<void> {
@@ -188,12 +221,10 @@ export class ContainerGC {
   }
 }
 
-function unitUid(key: string): string {
-  return key.slice(0, key.indexOf("\u0000"));
-}
-
-function newestFirst(a: { createdAt: bigint }, b: { createdAt: bigint }): number {
-  return a.createdAt === b.createdAt ? 0 : a.createdAt > b.createdAt ? -1 : 1;
+/** Newest first; the attempt breaks ties (times known only to the millisecond). */
+function newestFirst(a: { createdAt: bigint; attempt?: number }, b: { createdAt: bigint; attempt?: number }): number {
+  if (a.createdAt === b.createdAt) return (b.attempt ?? 0) - (a.attempt ?? 0);
+  return a.createdAt > b.createdAt ? -1 : 1;
 }
 
 function ignoreNotFound(err: unknown): void {

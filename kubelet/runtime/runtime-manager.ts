@@ -19,6 +19,7 @@ import { ImagePullError, type DockerConfig, type ImageManager } from "../images/
 import type { PodCgroups, PodResourceConfig } from "../cm/pod-cgroups.ts";
 import { computePodActions, CrashLoopBackoff, type ProbeFailures } from "./pod-actions.ts";
 import { containerConfig } from "./container-config.ts";
+import { deadContainersOverLimit } from "./container-gc.ts";
 import { containerHash } from "./container-hash.ts";
 import { sandboxConfig, podLogDirectory, type NodeContext } from "./sandbox-config.ts";
 import { CONTAINER_HASH_ANNOTATION, CONTAINER_KIND_ANNOTATION, CONTAINER_NAME_LABEL, POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL, POD_TERMINATION_GRACE_ANNOTATION } from "./labels.ts";
@@ -222,6 +223,7 @@ export class RuntimeManager {
     const uid = pod.metadata?.uid ?? "";
     const log = this.log.child({ pod: `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`, podUID: uid });
     const result: SyncPodResult = { waiting: {}, changed: false };
+    await this.removeDeadContainers(status, log, signal);
     const actions = computePodActions(pod, status, probes);
     result.changed = actions.killPod || actions.createSandbox || actions.containersToKill.length > 0 || actions.containersToStart.length > 0;
     const node = this.node();
@@ -348,6 +350,25 @@ export class RuntimeManager {
       log.info({ container: c.name, containerId, restartCount: start.restartCount }, "started container");
     }
     return result;
+  }
+
+  /**
+   * The container GC's per-container limit (container-gc.ts), applied to the pod being synced from the status at
+   * hand, so a crash-looping pod keeps one dead attempt per container (the last state) without waiting for the
+   * node-wide pass. Unknown ones are left to computePodActions, which kills them first.
+   */
+  private async removeDeadContainers(status: PodRuntimeStatus, log: Logger, signal?: AbortSignal): Promise<void> {
+    const candidates = status.containers
+      .filter((c) => c.state !== "unknown")
+      .map((c) => ({ id: c.id, podUid: status.uid, name: c.name, running: c.state === "running", unknown: false, createdAt: BigInt(c.createdAt) * 1_000_000n, attempt: c.attempt }));
+    for (const c of deadContainersOverLimit(candidates, this.clock.now())) {
+      try {
+        await this.cri.runtime("RemoveContainer", { container_id: c.id }, signal ? { signal } : {});
+      } catch (err) {
+        throwIfCancelled(err, signal);
+        if (!isDeckhandError(err, "NotFound")) log.warn({ containerId: c.id, err: errorMessage(err) }, "could not remove a dead container");
+      }
+    }
   }
 
   private async stopContainer(id: string, requestedGraceSeconds: number, signal?: AbortSignal): Promise<void> {

@@ -419,42 +419,19 @@ export class FakeRuntime implements RuntimeService, ImageService {
     };
   }
 
+  /** What Container and ContainerStatus share. */
+  private commonView(c: FakeContainer): Pick<Container, "id" | "metadata" | "state" | "created_at" | "image" | "image_ref" | "labels" | "annotations" | "image_id"> {
+    const image = { image: c.image, annotations: {}, user_specified_image: "", runtime_handler: "" };
+    return { id: c.id, metadata: { name: c.name, attempt: c.attempt }, state: c.state, created_at: c.createdAt, image, image_ref: c.imageRef, labels: { ...c.labels }, annotations: { ...c.annotations }, image_id: "" };
+  }
+
   private containerView(c: FakeContainer): Container {
-    return {
-      id: c.id,
-      pod_sandbox_id: c.sandboxId,
-      metadata: { name: c.name, attempt: c.attempt },
-      image: { image: c.image, annotations: {}, user_specified_image: "", runtime_handler: "" },
-      image_ref: c.imageRef,
-      state: c.state,
-      created_at: c.createdAt,
-      labels: { ...c.labels },
-      annotations: { ...c.annotations },
-      image_id: "",
-    };
+    return { ...this.commonView(c), pod_sandbox_id: c.sandboxId };
   }
 
   private statusView(c: FakeContainer): ContainerStatus {
-    return {
-      id: c.id,
-      metadata: { name: c.name, attempt: c.attempt },
-      state: c.state,
-      created_at: c.createdAt,
-      started_at: c.startedAt,
-      finished_at: c.finishedAt,
-      exit_code: c.exitCode,
-      image: { image: c.image, annotations: {}, user_specified_image: "", runtime_handler: "" },
-      image_ref: c.imageRef,
-      reason: c.reason,
-      message: c.message,
-      labels: { ...c.labels },
-      annotations: { ...c.annotations },
-      mounts: [],
-      log_path: c.logPath,
-      resources: null,
-      image_id: "",
-      user: null,
-    };
+    const times = { started_at: c.startedAt, finished_at: c.finishedAt };
+    return { ...this.commonView(c), ...times, exit_code: c.exitCode, reason: c.reason, message: c.message, mounts: [], log_path: c.logPath, resources: null, user: null };
   }
 
   private imageView(i: FakeImage): Image {

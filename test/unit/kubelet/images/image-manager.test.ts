@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { credentialsFor, defaultPullPolicy, parseImage, ImagePullError } from "../../../../kubelet/images/image-manager.ts";
+import type { V1Pod } from "@kubernetes/client-node";
+import { credentialsFor, defaultPullPolicy, parseImage, ImagePullError, ImageManager, type ImageEvents } from "../../../../kubelet/images/image-manager.ts";
+import { CriError } from "../../../../kubelet/cri/errors.ts";
+import { isDeckhandError } from "../../../../src-shared/errors.ts";
+import { FakeClock, flush } from "../../../harness/fake-clock.ts";
+import { FakeRuntime } from "../../../harness/fake-runtime.ts";
 
 describe("image references", () => {
   it.each([
@@ -40,5 +45,67 @@ describe("image references", () => {
     expect(credentialsFor("127.0.0.1:5000", configs)).toMatchObject({ username: "user", password: "pa:ss", server_address: "https://127.0.0.1:5000" });
     expect(credentialsFor("docker.io", configs)).toMatchObject({ username: "hub", password: "x" });
     expect(credentialsFor("quay.io", configs)).toBeUndefined();
+  });
+});
+
+describe("ImageManager pulls on the fake runtime", () => {
+  const events: ImageEvents = { pulling: () => undefined, pulled: () => undefined, failed: () => undefined, backOff: () => undefined };
+  const pod = (uid: string): V1Pod => ({ metadata: { uid, name: uid, namespace: "default" }, spec: { containers: [] } });
+  const container = { name: "app", image: "registry.example/app:1" };
+
+  function setup() {
+    const clock = new FakeClock();
+    const fake = new FakeRuntime({ clock });
+    const images = new ImageManager({ images: fake, clock });
+    return { clock, fake, images };
+  }
+
+  it("shares one pull between pods and keeps it going while one of them is still waiting", async () => {
+    const { fake, images } = setup();
+    const release = fake.holdPulls();
+    const a = new AbortController();
+    const first = images.ensureImage(pod("a"), container, [], events, a.signal);
+    const second = images.ensureImage(pod("b"), container, [], events, new AbortController().signal);
+    const firstOutcome = first.catch((err: unknown) => err);
+    while (fake.callsOf("PullImage").length === 0) await flush();
+    a.abort();
+    expect(isDeckhandError(await firstOutcome, "Cancelled")).toBe(true);
+    release();
+    expect(await second).toMatch(/^sha256:/);
+    expect(fake.callsOf("PullImage")).toHaveLength(1);
+  });
+
+  it("cancels the CRI pull once every waiting pod has gone, and records no back-off", async () => {
+    const { fake, images } = setup();
+    const release = fake.holdPulls();
+    const a = new AbortController();
+    const outcome = images.ensureImage(pod("a"), container, [], events, a.signal).catch((err: unknown) => err);
+    while (fake.callsOf("PullImage").length === 0) await flush();
+    a.abort();
+    expect(isDeckhandError(await outcome, "Cancelled")).toBe(true);
+    release();
+    await flush();
+    expect((await fake.image("ImageStatus", { image: { image: container.image } })).image).toBeNull();
+    // The same pod pulls again at once: no ImagePullBackOff from a cancellation.
+    expect(await images.ensureImage(pod("a"), container, [], events)).toMatch(/^sha256:/);
+    expect(fake.callsOf("PullImage")).toHaveLength(2);
+  });
+
+  it("backs off a failed pull per pod and image, for 10 s then 20 s (fake clock)", async () => {
+    const { clock, fake, images } = setup();
+    const reasonOf = (p: Promise<string>) => p.then(() => "ok", (err: unknown) => (err instanceof ImagePullError ? err.reason : String(err)));
+    fake.failNext("PullImage", new CriError("Unavailable", "PullImage", "connection reset"));
+    expect(await reasonOf(images.ensureImage(pod("a"), container, [], events))).toBe("ErrImagePull");
+    expect(await reasonOf(images.ensureImage(pod("a"), container, [], events))).toBe("ImagePullBackOff");
+    await clock.advance(10_000);
+    fake.failNext("PullImage", new CriError("Unavailable", "PullImage", "connection reset"));
+    expect(await reasonOf(images.ensureImage(pod("a"), container, [], events))).toBe("ErrImagePull");
+    await clock.advance(10_000);
+    expect(await reasonOf(images.ensureImage(pod("a"), container, [], events))).toBe("ImagePullBackOff");
+    // Another pod is not held back by this one's failures; forgetPod drops the back-off.
+    expect(await reasonOf(images.ensureImage(pod("b"), container, [], events))).toBe("ok");
+    await fake.image("RemoveImage", { image: { image: container.image } });
+    images.forgetPod("a");
+    expect(await reasonOf(images.ensureImage(pod("a"), container, [], events))).toBe("ok");
   });
 });

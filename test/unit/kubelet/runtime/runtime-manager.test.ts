@@ -20,6 +20,15 @@ function exit(f: Fixture, pod: V1Pod, name: string, code: number): void {
   f.fake.exitContainer(c.id, code);
 }
 
+/** Syncs the pod after each of the containers exits with code 0, and returns what was created by the end. */
+async function runThrough(f: Fixture, pod: V1Pod, names: string[]): Promise<string[]> {
+  for (const name of names) {
+    exit(f, pod, name, 0);
+    await f.sync(pod);
+  }
+  return created(f);
+}
+
 describe("RuntimeManager.syncPod on the fake runtime", () => {
   it("creates the pod cgroup and sandbox, then creates and starts the app containers", async () => {
     const f = runtimeFixture();
@@ -47,12 +56,8 @@ describe("RuntimeManager.syncPod on the fake runtime", () => {
     expect(created(f)).toEqual(["i1"]);
     await f.sync(pod); // i1 still running: nothing new
     expect(created(f)).toEqual(["i1"]);
-    exit(f, pod, "i1", 0);
-    await f.sync(pod);
-    expect(created(f)).toEqual(["i1", "i2"]);
-    exit(f, pod, "i2", 0);
-    await f.sync(pod);
-    expect(created(f)).toEqual(["i1", "i2", "app"]);
+    expect(await runThrough(f, pod, ["i1"])).toEqual(["i1", "i2"]);
+    expect(await runThrough(f, pod, ["i2"])).toEqual(["i1", "i2", "app"]);
     expect(f.latest(pod, "app")?.state).toBe("CONTAINER_RUNNING");
   });
 
@@ -74,9 +79,7 @@ describe("RuntimeManager.syncPod on the fake runtime", () => {
     expect(created(f)).toEqual(["proxy"]);
     await f.sync(pod);
     expect(created(f)).toEqual(["proxy", "setup"]);
-    exit(f, pod, "setup", 0);
-    await f.sync(pod);
-    expect(created(f)).toEqual(["proxy", "setup", "app"]);
+    expect(await runThrough(f, pod, ["setup"])).toEqual(["proxy", "setup", "app"]);
     expect(f.latest(pod, "proxy")?.state).toBe("CONTAINER_RUNNING");
     // A sidecar that dies is restarted whatever the pod's policy.
     exit(f, pod, "proxy", 0);
@@ -84,13 +87,8 @@ describe("RuntimeManager.syncPod on the fake runtime", () => {
     expect(f.latest(pod, "proxy")).toMatchObject({ state: "CONTAINER_RUNNING", metadata: { attempt: 1 } });
   });
 
-  it.each([
-    ["Always", 0, true],
-    ["Always", 1, true],
-    ["OnFailure", 0, false],
-    ["OnFailure", 1, true],
-    ["Never", 1, false],
-  ] as const)("restartPolicy %s, exit code %d: restarted=%s", async (restartPolicy, code, restarted) => {
+  // The decision itself is tabled in pod-actions.test.ts; here, that the runtime carries it out.
+  it.each([["Always", 0, true], ["OnFailure", 0, false], ["OnFailure", 1, true], ["Never", 1, false]] as const)("restartPolicy %s, exit code %d: restarted=%s", async (restartPolicy, code, restarted) => {
     const f = runtimeFixture();
     const pod = testPod("rp", { restartPolicy, containers: [{ name: "app", image: TEST_IMAGE }, { name: "keep", image: TEST_IMAGE }] });
     await f.sync(pod);
@@ -251,5 +249,19 @@ describe("RuntimeManager.killPodContainers and removePod", () => {
     expect(f.cgroups.pods.has("uid-rm")).toBe(false);
     expect(f.cgroups.pods.has("uid-other")).toBe(true);
     expect(f.manager.backoff.delay(key)).toBe(0);
+  });
+});
+
+describe("RuntimeManager dead containers", () => {
+  it("keeps one dead attempt per container of the pod it syncs (the container GC's limit)", async () => {
+    const f = runtimeFixture();
+    const pod = testPod("trim");
+    await f.sync(pod);
+    for (let i = 0; i < 3; i++) {
+      exit(f, pod, "app", 1);
+      await f.clock.advance(400_000); // past any back-off
+      await f.sync(pod);
+    }
+    expect(f.containersOf(pod).map((c) => `${c.metadata?.attempt}:${c.state}`).sort()).toEqual(["2:CONTAINER_EXITED", "3:CONTAINER_RUNNING"]);
   });
 });
