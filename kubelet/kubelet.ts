@@ -75,10 +75,14 @@ export class Kubelet {
   private readonly desired = new Map<string, V1Pod>();
   /** Pods admission refused: they are never run. */
   private readonly rejected = new Set<string>();
+  /** Resolves once the node is registered and every pod source has synced (sd_notify READY=1). */
+  readonly ready: Promise<void>;
+  private readyResolve: (() => void) | undefined;
 
   constructor(deps: KubeletDeps) {
     this.d = deps;
     this.log = deps.logger.child({ component: "kubelet" });
+    this.ready = new Promise((resolve) => (this.readyResolve = resolve));
     const logger = deps.logger;
     this.cri = new CriClient({ endpoint: deps.criEndpoint, timeoutMs: deps.runtimeRequestTimeoutMs, logger });
     this.events = deps.client ? new ApiEventRecorder({ client: deps.client, nodeName: deps.nodeName, logger }) : new LogEventRecorder(logger);
@@ -225,6 +229,13 @@ export class Kubelet {
       this.staticPods.start(s);
     }
     this.housekeeping = this.runHousekeeping();
+    void this.whenReady(s).then(() => this.readyResolve?.(), () => undefined);
+  }
+
+  private async whenReady(signal: AbortSignal): Promise<void> {
+    await Promise.race([this.nodeStatus?.registered, new Promise((_, reject) => signal.addEventListener("abort", reject, { once: true }))]);
+    await this.podInformer?.waitForSync(signal);
+    while (!this.sourcesReady()) await sleep(100, undefined, { signal });
   }
 
   /** Whether every pod source has delivered its first full state (before that, nothing is an orphan). */
