@@ -22,14 +22,14 @@ import { PeriodicLoop } from "./loop.ts";
 const HELPER = String.raw`
 use strict;
 use Socket;
-my $path = shift;
-$path =~ s/^@/\0/;
+my $name = shift;
+(my $path = $name) =~ s/^@/\0/;
 socket(my $s, PF_UNIX, SOCK_DGRAM, 0) or die "socket: $!\n";
 my $addr = pack_sockaddr_un($path);
 while (my $line = <STDIN>) {
   chomp $line;
   $line =~ s/\\n/\n/g;
-  defined(send($s, $line, 0, $addr)) or print STDERR "send to $ARGV[0]: $!\n";
+  defined(send($s, $line, 0, $addr)) or print STDERR "send to $name: $!\n";
 }
 `;
 
