@@ -94,6 +94,18 @@ describe("SdNotifier", () => {
     expect(socket.texts()).toContain("READY=1");
   });
 
+  it("logs a datagram systemd could not be sent, and carries on", async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: "debug" }, { write: (line: string) => void lines.push(line) });
+    const missing = join(dir, "gone.sock");
+    const notifier = new SdNotifier({ logger, env: { NOTIFY_SOCKET: missing } });
+    notifier.start(new AbortController().signal);
+    notifier.ready();
+    await notifier.close();
+    const warnings = lines.map((l) => JSON.parse(l) as { msg: string; helper?: string }).filter((l) => l.msg === "sd_notify failed");
+    expect(warnings.map((w) => w.helper).join("\n")).toContain(`send to ${missing}: No such file or directory`);
+  });
+
   it("does nothing without NOTIFY_SOCKET", async () => {
     const lines: string[] = [];
     const logger = pino({ level: "debug" }, { write: (line: string) => void lines.push(line) });
