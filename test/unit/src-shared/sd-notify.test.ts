@@ -38,7 +38,9 @@ describe("SdNotifier", () => {
     await socket.waitFor("READY=1");
     stop.abort();
     await notifier.close();
-    // close() returns once the helper has sent everything.
+    // close() returns once the helper has sent everything; unix datagrams arrive in order, so the last one
+    // received means all were.
+    await socket.waitFor("STOPPING=1");
     expect(socket.texts()).toEqual(["READY=1", "STOPPING=1"]);
   });
 
@@ -48,6 +50,7 @@ describe("SdNotifier", () => {
     notifier.start(new AbortController().signal);
     notifier.notify("STATUS=syncing pods\nREADY=1");
     await notifier.close();
+    await socket.waitFor("STOPPING=1");
     expect(socket.texts()).toEqual(["STATUS=syncing pods\nREADY=1", "STOPPING=1"]);
   });
 
@@ -69,6 +72,7 @@ describe("SdNotifier", () => {
     await socket.waitFor("WATCHDOG=1", 10_000, 3);
     stop.abort();
     await notifier.close();
+    await socket.waitFor("STOPPING=1");
     expect(socket.texts()).toEqual(["WATCHDOG=1", "STATUS=marker", "WATCHDOG=1", "WATCHDOG=1", "STOPPING=1"]);
   });
 
@@ -79,6 +83,7 @@ describe("SdNotifier", () => {
     notifier.start(new AbortController().signal);
     notifier.ready();
     await notifier.close();
+    await socket.waitFor("STOPPING=1");
     // The helper sends in order: a ping from start() would have come first.
     expect(socket.texts()).toEqual(["READY=1", "STOPPING=1"]);
   });
@@ -91,7 +96,7 @@ describe("SdNotifier", () => {
     expect(env).toEqual({ PATH: "/usr/bin" });
     notifier.ready();
     await notifier.close();
-    expect(socket.texts()).toContain("READY=1");
+    await socket.waitFor("READY=1");
   });
 
   it("logs a datagram systemd could not be sent, and carries on", async () => {
