@@ -284,10 +284,7 @@ export class Kubelet {
       this.staticPods.start(s);
     } else this.staticSyncedResolve();
     void Promise.all([this.nodeStatus?.registered, informer?.waitForSync(s), this.staticSynced]).then(
-      () => {
-        this.log.info("node registered and pod sources synced");
-        this.readyResolve();
-      },
+      () => this.readyResolve(),
       () => undefined, // stopped before: never ready
     );
     this.housekeeping.start(s);

@@ -11,6 +11,7 @@ import { createLogger, type Logger } from "../src-shared/log.ts";
 import { DeckhandError, errorMessage } from "../src-shared/errors.ts";
 import { KubeClient } from "../src-shared/kube/client.ts";
 import { Informer } from "../src-shared/kube/informer.ts";
+import { SdNotifier } from "../src-shared/sd-notify.ts";
 import { loadKubeletConfig, usage, type KubeletConfig } from "./config/kubelet-config.ts";
 import { readMachineInfo, type MachineInfo } from "../cadvisor/machine.ts";
 import { Kubelet } from "./kubelet.ts";
@@ -143,7 +144,8 @@ function watchNodesWith(informer: Informer<V1Node>): WatchNodes {
   };
 }
 
-export async function runKubelet(config: KubeletConfig, log: Logger, signal: AbortSignal): Promise<void> {
+/** `onReady` is called once the node is registered and the pod sources have synced (systemd's READY=1). */
+export async function runKubelet(config: KubeletConfig, log: Logger, signal: AbortSignal, onReady?: () => void): Promise<void> {
   for (const field of config.ignoredFields) log.warn({ field }, "configuration field accepted but not acted on by deckhand");
   const nodeIPs = config.nodeIP.length > 0 ? config.nodeIP : detectNodeIPs();
   const client = config.kubeconfig ? KubeClient.fromFile(config.kubeconfig, { userAgent: `kubelet/${KUBELET_VERSION} (linux/${process.arch === "x64" ? "amd64" : process.arch}) deckhand` }) : undefined;
@@ -212,6 +214,10 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
   }
   await kubelet.start(signal);
   log.info({ node: config.hostname, nodeIPs, version: KUBELET_VERSION }, "kubelet started");
+  void kubelet.ready.then(() => {
+    log.info({ node: config.hostname }, "kubelet ready: node registered, pod sources synced");
+    onReady?.();
+  });
   await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
   // The kubelet reports every failed shutdown step; the network components still stop before it is thrown.
   const closed = await kubelet.close().then(() => undefined, (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
@@ -235,11 +241,16 @@ async function main(): Promise<void> {
   const log = createLogger({ level: config.logLevel, name: "kubelet" });
   const stop = new AbortController();
   for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => stop.abort());
+  // Under systemd (Type=notify): READY=1 when ready, STOPPING=1 as soon as SIGTERM aborts, watchdog pings.
+  const notifier = new SdNotifier({ logger: log });
+  notifier.start(stop.signal);
   try {
-    await runKubelet(config, log, stop.signal);
+    await runKubelet(config, log, stop.signal, () => notifier.ready());
   } catch (err) {
     log.fatal({ err: errorMessage(err) }, "kubelet failed");
     process.exitCode = 1;
+  } finally {
+    await notifier.close();
   }
 }
 

@@ -29,6 +29,7 @@ declare -A PROBE=(
   [apache2-utils]=/usr/bin/htpasswd
   [openssl]=/usr/bin/openssl
   [util-linux]=/usr/bin/nsenter
+  [systemd]=/usr/bin/systemd-analyze
 )
 missing=()
 for pkg in "${!PROBE[@]}"; do

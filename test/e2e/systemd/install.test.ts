@@ -26,6 +26,12 @@ describe("systemd/install.sh", () => {
     expect(res.code, res.stderr).toBe(0);
     const unit = await readFile(join(dir, "units", "kubelet.service"), "utf8");
     expect(unit).toContain(`ExecStart=${REPO}/bin/kubelet --config=/etc/kubernetes/kubelet.yaml --kubeconfig=/etc/kubernetes/kubelet.kubeconfig`);
+    // The kubelet speaks sd_notify (src-shared/sd-notify.ts) from a helper child: systemd must accept that.
+    expect(unit.split("\n")).toEqual(expect.arrayContaining(["Type=notify", "NotifyAccess=all", "TimeoutStartSec=infinity", expect.stringMatching(/^WatchdogSec=\d+s$/) as string]));
+    // systemd's own parser accepts the installed units (it runs without a running systemd).
+    const verify = await run("systemd-analyze", ["verify", "--man=no", join(dir, "units", "kubelet.service"), join(dir, "units", "kube-proxy.service")], { allowFailure: true });
+    expect(verify.code, verify.stderr).toBe(0);
+    expect(verify.stderr).toBe("");
     expect(await readFile(join(dir, "units", "kube-proxy.service"), "utf8")).toContain(`ExecStart=${REPO}/bin/kube-proxy`);
     expect(await readlink(join(dir, "cni-bin", "deckhand-bridge"))).toBe(join(REPO, "bin", "deckhand-bridge"));
     expect(existsSync(join(REPO, "dist", "kubelet", "main.js"))).toBe(true);

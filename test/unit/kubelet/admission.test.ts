@@ -1,7 +1,8 @@
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1Pod, V1Volume } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { admitPod, checkSupported, podRequests, SERVICE_ACCOUNT_TOKEN_NOT_MOUNTED, UNKNOWN_POD_FIELD, UNSUPPORTED_POD_FIELD } from "../../../kubelet/admission.ts";
 import { containerConfig } from "../../../kubelet/runtime/container-config.ts";
+import { serviceAccountVolume } from "../../control-plane/strategies.ts";
 
 const pod = (containers: { cpu?: string; memory?: string; limitOnly?: boolean }[], init: { cpu?: string; sidecar?: boolean }[] = []): V1Pod => ({
   metadata: { name: "p" },
@@ -65,19 +66,8 @@ function deploymentPod(): V1Pod {
         { key: "node.kubernetes.io/not-ready", operator: "Exists", effect: "NoExecute", tolerationSeconds: 300 },
         { key: "node.kubernetes.io/unreachable", operator: "Exists", effect: "NoExecute", tolerationSeconds: 300 },
       ],
-      volumes: [
-        {
-          name: "kube-api-access-9zq5c",
-          projected: {
-            defaultMode: 420,
-            sources: [
-              { serviceAccountToken: { expirationSeconds: 3607, path: "token" } },
-              { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
-              { downwardAPI: { items: [{ path: "namespace", fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } }] } },
-            ],
-          },
-        },
-      ],
+      // As the ServiceAccount admission plugin adds it (the local control plane's copy of it).
+      volumes: [serviceAccountVolume("kube-api-access-9zq5c") as unknown as V1Volume],
     },
   };
 }
