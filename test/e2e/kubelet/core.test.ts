@@ -13,31 +13,22 @@ import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { V1Node, V1Pod } from "@kubernetes/client-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TestCluster, eventually, type ClusterNode } from "../../harness/cluster.ts";
+import { describe, expect, it } from "vitest";
+import { eventually } from "../../harness/cluster.ts";
+import { clusterWithOneNode, podsRef } from "../../harness/cluster-suite.ts";
 import { nsToMs } from "../../../kubelet/runtime/runtime-manager.ts";
 
 const REPO = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
-const cluster = new TestCluster();
-let node: ClusterNode;
-const pods = (name?: string) => ({ group: "", version: "v1", resource: "pods", namespace: "default", ...(name ? { name } : {}) });
-
-beforeAll(async () => {
-  await cluster.start();
-  node = await cluster.addNode();
-});
-
-afterAll(async () => {
-  if (node?.kubelet) console.log(`kubelet log tail:\n${await node.kubelet.logTail(Number(process.env["KUBELET_LOG_LINES"] ?? 30))}`);
-  await cluster.teardown();
-});
+const suite = clusterWithOneNode();
+const cluster = suite.cluster;
+const pods = podsRef;
 
 async function getPod(name: string): Promise<V1Pod | undefined> {
   return cluster.client.get<V1Pod>(pods(name)).catch(() => undefined);
 }
 
 async function nodeReady(): Promise<V1Node | undefined> {
-  const n = await cluster.client.get<V1Node>({ group: "", version: "v1", resource: "nodes", name: node.name });
+  const n = await cluster.client.get<V1Node>({ group: "", version: "v1", resource: "nodes", name: suite.node.name });
   return n.status?.conditions?.find((c) => c.type === "Ready")?.status === "True" ? n : undefined;
 }
 
@@ -62,7 +53,7 @@ describe("pod deletion", () => {
   it("interrupts an image pull under way within a second of the pod's deletion", async () => {
     // A registry that accepts connections and never answers, reached from the node at 127.0.0.1:5999 through
     // the harness's forwarder: the pull hangs until the kubelet cancels it.
-    const socketPath = join(node.sandbox.dir, "hanging-registry.sock");
+    const socketPath = join(suite.node.sandbox.dir, "hanging-registry.sock");
     const sockets = new Set<net.Socket>();
     const server = net.createServer((socket) => {
       sockets.add(socket);
@@ -70,7 +61,7 @@ describe("pod deletion", () => {
     });
     server.listen(socketPath);
     await once(server, "listening");
-    const forwarder = spawn("nsenter", [`--net=${node.sandbox.netnsPath}`, join(REPO, "node_modules", ".bin", "node"), join(REPO, "test", "harness", "netns-forwarder.ts"), "127.0.0.1", "5999", socketPath], { stdio: ["ignore", "pipe", "inherit"] });
+    const forwarder = spawn("nsenter", [`--net=${suite.node.sandbox.netnsPath}`, join(REPO, "node_modules", ".bin", "node"), join(REPO, "test", "harness", "netns-forwarder.ts"), "127.0.0.1", "5999", socketPath], { stdio: ["ignore", "pipe", "inherit"] });
     const image = "127.0.0.1:5999/hang/busybox:1";
     try {
       await once(forwarder.stdout, "data");
@@ -78,7 +69,7 @@ describe("pod deletion", () => {
         apiVersion: "v1",
         kind: "Pod",
         metadata: { name: "hung-pull", namespace: "default" },
-        spec: { nodeName: node.name, containers: [{ name: "main", image, imagePullPolicy: "Always", command: ["sleep", "3600"] }] },
+        spec: { nodeName: suite.node.name, containers: [{ name: "main", image, imagePullPolicy: "Always", command: ["sleep", "3600"] }] },
       });
       await eventually("the pull to reach the registry", () => Promise.resolve(sockets.size > 0 ? true : undefined), 60_000, 20);
       const deletedAt = Date.now();
@@ -88,7 +79,7 @@ describe("pod deletion", () => {
       // containerd's own record of the pull: given up, cancelled by its caller, within a second of the delete.
       // (Its connection to the registry may outlive the pull: Go's HTTP transport finishes a dial under way.)
       const cancelledAt = await eventually("containerd to record the cancelled pull", async () => {
-        const log = await readFile(join(node.sandbox.dir, "containerd.log"), "utf8");
+        const log = await readFile(join(suite.node.sandbox.dir, "containerd.log"), "utf8");
         const line = log.split("\n").find((l) => l.includes(`PullImage \\"${image}\\" failed`) && l.includes("code = Canceled"));
         const time = line?.match(/^time="([^"]+)"/)?.[1];
         return time ? Date.parse(time) : undefined;
@@ -105,14 +96,14 @@ describe("pod deletion", () => {
 
 describe("static pods", () => {
   it("starts the pod of an edited manifest only once the previous one, of the same full name, has stopped", async () => {
-    const file = join(node.sandbox.dir, "manifests", "serial.json");
-    const podName = `serial-${node.name}`;
+    const file = join(suite.node.sandbox.dir, "manifests", "serial.json");
+    const podName = `serial-${suite.node.name}`;
     await writeFile(file, manifest("serial", "1", 3));
     const first = await eventually("the first version to run", async () => {
       const p = await getPod(podName);
       return p?.status?.phase === "Running" && p.status.containerStatuses?.[0]?.ready ? p : undefined;
     }, 60_000);
-    const cri = node.sandbox.criClient();
+    const cri = suite.node.sandbox.criClient();
     // Watch the node's containers of that pod name through the change, as CRI reports them.
     const seen = new Map<string, Seen>();
     const sandboxCreated = new Map<string, number>();
@@ -151,23 +142,23 @@ describe("static pods", () => {
   }, 180_000);
 
   it("deletes a mirror pod whose manifest was removed while the kubelet was down, and stops its pod", async () => {
-    const file = join(node.sandbox.dir, "manifests", "orphan.json");
-    const podName = `orphan-${node.name}`;
+    const file = join(suite.node.sandbox.dir, "manifests", "orphan.json");
+    const podName = `orphan-${suite.node.name}`;
     await writeFile(file, manifest("orphan", "1"));
     const mirror = await eventually("the mirror pod to report Running", async () => {
       const p = await getPod(podName);
       return p?.status?.phase === "Running" ? p : undefined;
     }, 60_000);
-    await node.kubelet?.stop();
+    await suite.node.kubelet?.stop();
     await rm(file);
-    await node.kubelet?.start();
+    await suite.node.kubelet?.start();
     await eventually("the orphaned mirror pod to be deleted", async () => {
       const p = await getPod(podName);
       return p?.metadata?.uid === mirror.metadata?.uid ? undefined : true;
     }, 60_000);
     expect((await getPod(podName))?.metadata?.uid).not.toBe(mirror.metadata?.uid);
     await eventually("the static pod's sandbox to go", async () => {
-      const { items } = await node.sandbox.criClient().runtime("ListPodSandbox", { filter: { label_selector: { "io.kubernetes.pod.name": podName } } });
+      const { items } = await suite.node.sandbox.criClient().runtime("ListPodSandbox", { filter: { label_selector: { "io.kubernetes.pod.name": podName } } });
       return items.length === 0 ? true : undefined;
     }, 60_000);
   }, 150_000);
@@ -181,7 +172,7 @@ describe("admission after a restart", () => {
     expect(milli).toBeGreaterThan(0);
     // Two of these fit exactly; a third does not.
     const request = `${Math.floor(milli / 2)}m`;
-    await node.kubelet?.stop();
+    await suite.node.kubelet?.stop();
     // Created oldest first under names the API lists the other way round (the creation time has 1 s steps).
     const names = ["c-oldest", "b-middle", "a-newest"];
     for (const [i, name] of names.entries()) {
@@ -190,10 +181,10 @@ describe("admission after a restart", () => {
         apiVersion: "v1",
         kind: "Pod",
         metadata: { name, namespace: "default" },
-        spec: { nodeName: node.name, terminationGracePeriodSeconds: 1, containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sleep", "3600"], resources: { requests: { cpu: request } } }] },
+        spec: { nodeName: suite.node.name, terminationGracePeriodSeconds: 1, containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sleep", "3600"], resources: { requests: { cpu: request } } }] },
       });
     }
-    await node.kubelet?.start();
+    await suite.node.kubelet?.start();
     const refused = await eventually("a-newest to be refused", async () => {
       const p = await getPod("a-newest");
       return p?.status?.phase === "Failed" ? p : undefined;
@@ -203,7 +194,7 @@ describe("admission after a restart", () => {
       await eventually(`${name} to run`, async () => ((await getPod(name))?.status?.phase === "Running" ? true : undefined), 60_000);
     }
     // The refused pod never reached the runtime.
-    const { items } = await node.sandbox.criClient().runtime("ListPodSandbox", { filter: { label_selector: { "io.kubernetes.pod.name": "a-newest" } } });
+    const { items } = await suite.node.sandbox.criClient().runtime("ListPodSandbox", { filter: { label_selector: { "io.kubernetes.pod.name": "a-newest" } } });
     expect(items).toHaveLength(0);
   }, 150_000);
 });

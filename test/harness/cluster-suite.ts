@@ -1,0 +1,38 @@
+/**
+ * The usual frame of a kubelet e2e file: one test cluster with one sandbox node running the kubelet, started
+ * before the file's tests and removed after them, printing the tail of the kubelet's log (KUBELET_LOG_LINES
+ * lines, 30 by default) so a failure can be read.
+ */
+import { afterAll, beforeAll } from "vitest";
+import { TestCluster, type ClusterNode, type KubeletOptions } from "./cluster.ts";
+
+export interface ClusterSuite {
+  readonly cluster: TestCluster;
+  /** The node (set once the suite's beforeAll has run). */
+  readonly node: ClusterNode;
+}
+
+export function clusterWithOneNode(options: KubeletOptions = {}): ClusterSuite {
+  const cluster = new TestCluster();
+  let node: ClusterNode | undefined;
+  beforeAll(async () => {
+    await cluster.start();
+    node = await cluster.addNode(options);
+  });
+  afterAll(async () => {
+    if (node?.kubelet) console.log(`kubelet log tail:\n${await node.kubelet.logTail(Number(process.env["KUBELET_LOG_LINES"] ?? 30))}`);
+    await cluster.teardown();
+  });
+  return {
+    cluster,
+    get node(): ClusterNode {
+      if (!node) throw new Error("the suite's node is not started yet");
+      return node;
+    },
+  };
+}
+
+/** Where the pods of the default namespace are (one by name). */
+export function podsRef(name?: string): { group: string; version: string; resource: string; namespace: string; name?: string } {
+  return { group: "", version: "v1", resource: "pods", namespace: "default", ...(name ? { name } : {}) };
+}
