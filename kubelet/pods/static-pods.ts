@@ -9,11 +9,12 @@ import { createHash } from "node:crypto";
 import { watch, type FSWatcher } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { V1Pod } from "@kubernetes/client-node";
 import yaml from "js-yaml";
 import type { Logger } from "../../src-shared/log.ts";
 import { errorMessage } from "../../src-shared/errors.ts";
+import { systemClock } from "../../src-shared/clock.ts";
+import { Wakeup } from "../../src-shared/loop.ts";
 import { CONFIG_HASH_ANNOTATION, CONFIG_SOURCE_ANNOTATION } from "../runtime/labels.ts";
 import { defaultPullPolicy } from "../images/image-manager.ts";
 
@@ -80,7 +81,7 @@ export class StaticPodSource {
   private readonly stop = new AbortController();
   private loop: Promise<void> | undefined;
   private watcher: FSWatcher | undefined;
-  private poke: (() => void) | undefined;
+  private readonly wakeup = new Wakeup();
   synced = false;
 
   constructor(options: { path: string; nodeName: string; periodMs?: number; logger: Logger }) {
@@ -102,7 +103,7 @@ export class StaticPodSource {
   start(signal: AbortSignal): void {
     signal.addEventListener("abort", () => this.stop.abort(), { once: true });
     try {
-      this.watcher = watch(this.path, () => this.poke?.());
+      this.watcher = watch(this.path, () => this.wakeup.wake());
       this.watcher.on("error", () => undefined);
     } catch {
       // The folder may not exist yet: the periodic scan finds it later.
@@ -113,7 +114,6 @@ export class StaticPodSource {
   async close(): Promise<void> {
     this.stop.abort();
     this.watcher?.close();
-    this.poke?.();
     await this.loop;
   }
 
@@ -153,21 +153,16 @@ export class StaticPodSource {
   }
 
   private async run(): Promise<void> {
-    while (!this.stop.signal.aborted) {
+    const signal = this.stop.signal;
+    while (!signal.aborted) {
       try {
         await this.scan();
       } catch (err) {
         this.log.error({ err: errorMessage(err) }, "static pod scan failed; will retry");
       }
-      await Promise.race([
-        new Promise<void>((resolve) => {
-          this.poke = resolve;
-        }),
-        sleep(this.periodMs, undefined, { signal: this.stop.signal }).catch(() => undefined),
-      ]);
-      this.poke = undefined;
+      await this.wakeup.wait(this.periodMs, signal);
       // Let a burst of file events settle into one scan.
-      await sleep(100, undefined, { signal: this.stop.signal }).catch(() => undefined);
+      await systemClock.sleep(100, signal).catch(() => undefined);
     }
   }
 }
