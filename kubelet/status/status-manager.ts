@@ -32,8 +32,10 @@ export interface StatusManagerOptions<S> {
   /** Resend pending statuses at least this often; default 10 s (upstream's syncPeriod). */
   resyncMs?: number;
   clock?: Clock;
-  /** Longest a status send may take (and the final flush of close()); default 10 s. */
+  /** Longest a status send may take; default 10 s. */
   requestTimeoutMs?: number;
+  /** Longest the last sends of close() may take together (shutdown must not hang on a dead API); default 2 s. */
+  shutdownFlushMs?: number;
 }
 
 interface Entry<S> {
@@ -76,11 +78,11 @@ export class StatusManager<S> {
     this.loop.start(signal);
   }
 
-  /** Stops the loop, then sends what is still pending once (best effort, bounded by the request timeout). */
+  /** Stops the loop, then sends what is still pending once (best effort, bounded by shutdownFlushMs). */
   async close(): Promise<void> {
     await this.loop.close();
     if (!this.started || this.dirty.size === 0) return;
-    const deadline = AbortSignal.timeout(this.timeoutMs);
+    const deadline = AbortSignal.timeout(this.options.shutdownFlushMs ?? 2000);
     for (const uid of [...this.dirty]) {
       if (deadline.aborted) break;
       await this.send(uid, deadline);
