@@ -348,7 +348,7 @@ export class Kubelet {
    */
   async close(): Promise<void> {
     this.stop.abort();
-    const steps: [string, (() => Promise<void> | void) | undefined][] = [
+    const steps: ShutdownStep[] = [
       ["pod informer", this.podInformer && (() => this.podInformer?.close())],
       ["static pod source", this.staticPods && (() => this.staticPods?.close())],
       ["housekeeping", () => this.housekeeping.close()],
@@ -361,16 +361,27 @@ export class Kubelet {
       ["events", this.events instanceof ApiEventRecorder ? () => (this.events as ApiEventRecorder).close() : undefined],
       ["container runtime connection", () => this.cri.close()],
     ];
-    const failures: Error[] = [];
-    for (const [name, step] of steps) {
-      if (!step) continue;
-      try {
-        await step();
-      } catch (err) {
-        this.log.error({ step: name, err: errorMessage(err) }, "shutdown step failed");
-        failures.push(new Error(`${name}: ${errorMessage(err)}`, { cause: err }));
-      }
-    }
-    if (failures.length > 0) throw new AggregateError(failures, `kubelet shutdown: ${failures.length} step(s) failed`);
+    await shutdownInOrder(steps, this.log);
   }
+}
+
+/** One step of a shutdown: its name for the log, and what to run (undefined: a part this kubelet does not have). */
+export type ShutdownStep = [name: string, run: (() => Promise<void> | void) | undefined];
+
+/**
+ * Runs the steps one after the other; a step that fails is logged and the next still runs; the failures are
+ * thrown together at the end (an AggregateError naming each step), so none is swallowed.
+ */
+export async function shutdownInOrder(steps: readonly ShutdownStep[], log: Logger): Promise<void> {
+  const failures: Error[] = [];
+  for (const [name, run] of steps) {
+    if (!run) continue;
+    try {
+      await run();
+    } catch (err) {
+      log.error({ step: name, err: errorMessage(err) }, "shutdown step failed");
+      failures.push(new Error(`${name}: ${errorMessage(err)}`, { cause: err }));
+    }
+  }
+  if (failures.length > 0) throw new AggregateError(failures, `kubelet shutdown: ${failures.length} step(s) failed`);
 }
