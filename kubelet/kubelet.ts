@@ -340,11 +340,12 @@ export class Kubelet {
   }
 
   /**
-   * Stops the kubelet; pods keep running in the runtime (a restarted kubelet adopts them). In this order, each
-   * step after the previous has ended: the pod sources (no new work), housekeeping, the pod workers (the syncs
-   * under way are aborted), the PLEG, the container GC, the status manager (its last statuses sent once), the node status and
-   * the Lease, the event recorder (queued events sent), and the CRI connection last since everything above may
-   * use it. A step that fails is logged and the next runs; the failures are thrown together at the end.
+   * Stops the kubelet; pods keep running in the runtime (a restarted kubelet adopts them). Every part is told
+   * to stop at once (the start signal aborts: work under way is cancelled), then each is drained in this order,
+   * one after the other: the pod sources (no new work), housekeeping, the pod workers, the PLEG, the container
+   * GC, the status manager (its pending statuses sent once more), the node status and the Lease, the event
+   * recorder (queued events sent), and the CRI connection last. A step that fails is logged and the next runs;
+   * the failures are thrown together at the end.
    */
   async close(): Promise<void> {
     this.stop.abort();
