@@ -119,7 +119,8 @@ export function jitter(ms: number, factor: number, random: () => number = Math.r
   return ms + random() * factor * ms;
 }
 
-export function podFullName(pod: V1Pod): string {
+/** Upstream's kubecontainer.GetPodFullName: name_namespace. */
+function fullNameOf(pod: V1Pod): string {
   return `${pod.metadata?.name ?? ""}_${pod.metadata?.namespace ?? ""}`;
 }
 
@@ -226,7 +227,7 @@ export class PodWorkers {
     const w: Worker = {
       uid,
       pod,
-      fullname: podFullName(pod),
+      fullname: fullNameOf(pod),
       isStatic: isStaticPod(pod),
       state: { kind: "syncing" },
       startedAt: undefined,
