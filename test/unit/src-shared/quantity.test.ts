@@ -1,0 +1,304 @@
+/**
+ * The quantity module against upstream's own cases (apimachinery pkg/api/resource quantity_test.go:
+ * TestQuantityParse, its invalid list, TestQuantityString, TestQuantityParseEmit, TestQuantityCmp).
+ */
+import { describe, expect, it } from "vitest";
+import { milliValue, parseQuantity, Quantity, quantitiesEqual, quantityAsFloat, quantityFromJSON, quantityValue, type QuantityFormat } from "../../../src-shared/quantity.ts";
+import { isDeckhandError } from "../../../src-shared/errors.ts";
+
+/** Upstream's decQuantity(i, exponent, format): i × 10^exponent. */
+function dec(i: bigint | number, exponent: number, format: QuantityFormat): Quantity {
+  const e = exponent + 9;
+  const n = BigInt(i);
+  return Quantity.ofNanos(e >= 0 ? n * 10n ** BigInt(e) : n / 10n ** BigInt(-e), format);
+}
+
+const MAX_ALLOWED = dec(2n ** 63n - 1n, 0, "BinarySI");
+const KI = 1024n;
+
+const PARSE: [string, Quantity][] = [
+  ["0", dec(0, 0, "DecimalSI")],
+  ["0n", dec(0, 0, "DecimalSI")],
+  ["0u", dec(0, 0, "DecimalSI")],
+  ["0m", dec(0, 0, "DecimalSI")],
+  ["0Ki", dec(0, 0, "BinarySI")],
+  ["0k", dec(0, 0, "DecimalSI")],
+  ["0Mi", dec(0, 0, "BinarySI")],
+  ["0M", dec(0, 0, "DecimalSI")],
+  ["0Gi", dec(0, 0, "BinarySI")],
+  ["0G", dec(0, 0, "DecimalSI")],
+  ["0Ti", dec(0, 0, "BinarySI")],
+  ["0T", dec(0, 0, "DecimalSI")],
+  ["1", dec(1, 0, "DecimalSI")],
+  ["1Ki", dec(KI, 0, "BinarySI")],
+  ["8Ki", dec(8n * KI, 0, "BinarySI")],
+  ["7Mi", dec(7n * KI ** 2n, 0, "BinarySI")],
+  ["6Gi", dec(6n * KI ** 3n, 0, "BinarySI")],
+  ["5Ti", dec(5n * KI ** 4n, 0, "BinarySI")],
+  ["4Pi", dec(4n * KI ** 5n, 0, "BinarySI")],
+  ["3Ei", dec(3n * KI ** 6n, 0, "BinarySI")],
+  ["10Ti", dec(10n * KI ** 4n, 0, "BinarySI")],
+  ["100Ti", dec(100n * KI ** 4n, 0, "BinarySI")],
+  ["5n", dec(5, -9, "DecimalSI")],
+  ["4u", dec(4, -6, "DecimalSI")],
+  ["3m", dec(3, -3, "DecimalSI")],
+  ["9", dec(9, 0, "DecimalSI")],
+  ["8k", dec(8, 3, "DecimalSI")],
+  ["50k", dec(5, 4, "DecimalSI")],
+  ["7M", dec(7, 6, "DecimalSI")],
+  ["6G", dec(6, 9, "DecimalSI")],
+  ["5T", dec(5, 12, "DecimalSI")],
+  ["40T", dec(4, 13, "DecimalSI")],
+  ["300T", dec(3, 14, "DecimalSI")],
+  ["2P", dec(2, 15, "DecimalSI")],
+  ["1E", dec(1, 18, "DecimalSI")],
+  ["1E-3", dec(1, -3, "DecimalExponent")],
+  ["1e3", dec(1, 3, "DecimalExponent")],
+  ["1E6", dec(1, 6, "DecimalExponent")],
+  ["1e9", dec(1, 9, "DecimalExponent")],
+  ["1E12", dec(1, 12, "DecimalExponent")],
+  ["1e15", dec(1, 15, "DecimalExponent")],
+  ["1E18", dec(1, 18, "DecimalExponent")],
+  ["1e14", dec(1, 14, "DecimalExponent")],
+  ["1e13", dec(1, 13, "DecimalExponent")],
+  ["100.035k", dec(100035, 0, "DecimalSI")],
+  ["0.001", dec(1, -3, "DecimalSI")],
+  ["0.0005k", dec(5, -1, "DecimalSI")],
+  ["0.005", dec(5, -3, "DecimalSI")],
+  ["0.05", dec(5, -2, "DecimalSI")],
+  ["0.5", dec(5, -1, "DecimalSI")],
+  ["0.00050k", dec(5, -1, "DecimalSI")],
+  ["0.00500", dec(5, -3, "DecimalSI")],
+  ["0.05000", dec(5, -2, "DecimalSI")],
+  ["0.50000", dec(5, -1, "DecimalSI")],
+  ["0.5e0", dec(5, -1, "DecimalExponent")],
+  ["0.5e-1", dec(5, -2, "DecimalExponent")],
+  ["0.5e-2", dec(5, -3, "DecimalExponent")],
+  ["10.035M", dec(10035, 3, "DecimalSI")],
+  ["1.2e3", dec(12, 2, "DecimalExponent")],
+  ["1.3E+6", dec(13, 5, "DecimalExponent")],
+  ["1.40e9", dec(14, 8, "DecimalExponent")],
+  ["1.53E12", dec(153, 10, "DecimalExponent")],
+  ["1.6e15", dec(16, 14, "DecimalExponent")],
+  ["1.7E18", dec(17, 17, "DecimalExponent")],
+  ["9.01", dec(901, -2, "DecimalSI")],
+  ["8.1k", dec(81, 2, "DecimalSI")],
+  ["7.123456M", dec(7123456, 0, "DecimalSI")],
+  ["6.987654321G", dec(6987654321, 0, "DecimalSI")],
+  ["5.444T", dec(5444, 9, "DecimalSI")],
+  ["40.1T", dec(401, 11, "DecimalSI")],
+  ["300.2T", dec(3002, 11, "DecimalSI")],
+  ["2.5P", dec(25, 14, "DecimalSI")],
+  ["1.01E", dec(101, 16, "DecimalSI")],
+  // Things that saturate or round.
+  ["3.001n", dec(4, -9, "DecimalSI")],
+  ["1.1E-9", dec(2, -9, "DecimalExponent")],
+  ["0.0000000001", dec(1, -9, "DecimalSI")],
+  ["0.0000000005", dec(1, -9, "DecimalSI")],
+  ["0.00000000050", dec(1, -9, "DecimalSI")],
+  ["0.5e-9", dec(1, -9, "DecimalExponent")],
+  ["0.9n", dec(1, -9, "DecimalSI")],
+  ["0.00000012345", dec(124, -9, "DecimalSI")],
+  ["0.00000012354", dec(124, -9, "DecimalSI")],
+  ["9Ei", MAX_ALLOWED],
+  ["9223372036854775807Ki", MAX_ALLOWED],
+  ["12E", dec(12, 18, "DecimalSI")],
+  // Fractional binary.
+  ["100.035Ki", dec(10243584, -2, "BinarySI")],
+  ["0.5Mi", dec(512n * KI, 0, "BinarySI")],
+  ["0.05Gi", dec(536870912, -1, "BinarySI")],
+  ["0.025Ti", dec(274877906944, -1, "BinarySI")],
+  // "Things written by trolls".
+  ["0.000000000001Ki", dec(2, -9, "DecimalSI")],
+  [".001", dec(1, -3, "DecimalSI")],
+  [".0001k", dec(100, -3, "DecimalSI")],
+  ["1.", dec(1, 0, "DecimalSI")],
+  ["1.G", dec(1, 9, "DecimalSI")],
+];
+
+describe("parseQuantity (ParseQuantity)", () => {
+  it.each(PARSE)("%s", (text, want) => {
+    const got = parseQuantity(text);
+    expect(got.nanos).toBe(want.nanos);
+    expect(got.format).toBe(want.format);
+  });
+
+  it.each(PARSE)("-%s is its negation and +%s itself, same format", (text, want) => {
+    const neg = parseQuantity(`-${text}`);
+    expect(neg.nanos).toBe(-want.nanos);
+    expect(neg.format).toBe(want.format);
+    expect(parseQuantity(`+${text}`).nanos).toBe(want.nanos);
+  });
+
+  it("takes what the scanner takes, however odd (\".\", \"-.\", \"m\" are zero)", () => {
+    expect(parseQuantity(".").nanos).toBe(0n);
+    expect(parseQuantity("-.").nanos).toBe(0n);
+    expect(parseQuantity("m").nanos).toBe(0n);
+  });
+
+  it.each(["", "1.1.M", "1+1.0M", "0.1mi", "0.1am", "aoeu", ".5i", "1i", "-3.01i", "-3.01e-", "1e4294967297", " 1", "1 ", "Non-Numeric", "1e", "1KiB", "1e1.5"])(
+    "rejects %j with InvalidArgument naming it",
+    (text) => {
+      let err: unknown;
+      try {
+        parseQuantity(text);
+      } catch (e) {
+        err = e;
+      }
+      expect(isDeckhandError(err, "InvalidArgument")).toBe(true);
+      expect((err as Error).message).toContain(JSON.stringify(text));
+    },
+  );
+
+  it("accepts the int32 exponent bounds, refuses past them", () => {
+    expect(parseQuantity("1E-2147483647").nanos).toBe(1n);
+    expect(() => parseQuantity("1E-2147483648")).toThrow(/suffix/);
+  });
+
+  it("refuses astronomically large exponents instead of hanging (a deliberate difference)", () => {
+    expect(() => parseQuantity("1e2147483647")).toThrow(/too large/);
+  });
+});
+
+describe("Quantity.toString (canonical form)", () => {
+  it.each([
+    [dec(KI ** 3n, 0, "BinarySI"), "1Gi", "1024Mi"],
+    [dec(300n * KI ** 2n, 0, "BinarySI"), "300Mi", "307200Ki"],
+    [dec(6n * KI, 0, "BinarySI"), "6Ki", ""],
+    [dec(1001n * KI ** 3n, 0, "BinarySI"), "1001Gi", "1025024Mi"],
+    [dec(KI ** 4n, 0, "BinarySI"), "1Ti", "1024Gi"],
+    [dec(5, 0, "BinarySI"), "5", "5000m"],
+    [dec(500, -3, "BinarySI"), "500m", "0.5"],
+    [dec(1, 9, "DecimalSI"), "1G", "1000M"],
+    [dec(1000, 6, "DecimalSI"), "1G", "0.001T"],
+    [dec(1000000, 3, "DecimalSI"), "1G", ""],
+    [dec(1000000000, 0, "DecimalSI"), "1G", ""],
+    [dec(1, -3, "DecimalSI"), "1m", "1000u"],
+    [dec(80, -3, "DecimalSI"), "80m", ""],
+    [dec(1080, -3, "DecimalSI"), "1080m", "1.08"],
+    [dec(108, -2, "DecimalSI"), "1080m", "1080000000n"],
+    [dec(10800, -4, "DecimalSI"), "1080m", ""],
+    [dec(300, 6, "DecimalSI"), "300M", ""],
+    [dec(1, 12, "DecimalSI"), "1T", ""],
+    [dec(1, 18, "DecimalSI"), "1E", ""],
+    [dec(1, 21, "DecimalSI"), "1e21", "1000E"],
+    [dec(5, 21, "DecimalSI"), "5e21", "5000E"],
+    [dec(1, 24, "DecimalSI"), "1e24", "1000000E"],
+    [dec(1, 70, "BinarySI"), "10e69", ""],
+    [dec(2, 70, "BinarySI"), "20e69", ""],
+    [dec(1, 72, "BinarySI"), "1e72", ""],
+    [dec(1234567, 6, "DecimalSI"), "1234567M", ""],
+    [dec(1234567, -3, "BinarySI"), "1234567m", ""],
+    [dec(3, 3, "DecimalSI"), "3k", ""],
+    [dec(1025, 0, "BinarySI"), "1025", ""],
+    [dec(0, 0, "DecimalSI"), "0", ""],
+    [dec(0, 0, "BinarySI"), "0", ""],
+    [dec(1, 9, "DecimalExponent"), "1e9", ".001e12"],
+    [dec(1, -3, "DecimalExponent"), "1e-3", "0.001e0"],
+    [dec(1, -9, "DecimalExponent"), "1e-9", "1000e-12"],
+    [dec(80, -3, "DecimalExponent"), "80e-3", ""],
+    [dec(300, 6, "DecimalExponent"), "300e6", ""],
+    [dec(1, 12, "DecimalExponent"), "1e12", ""],
+    [dec(1, 3, "DecimalExponent"), "1e3", ""],
+    [dec(3, 3, "DecimalExponent"), "3e3", ""],
+    [dec(0, 0, "DecimalExponent"), "0", "00"],
+    [dec(1, -9, "DecimalSI"), "1n", ""],
+    [dec(80, -9, "DecimalSI"), "80n", ""],
+    [dec(1080, -9, "DecimalSI"), "1080n", ""],
+    [dec(108, -8, "DecimalSI"), "1080n", ""],
+    [dec(1, -6, "DecimalSI"), "1u", ""],
+    [dec(80, -6, "DecimalSI"), "80u", ""],
+    [dec(1080, -6, "DecimalSI"), "1080u", ""],
+  ])("%s prints %s, and so does its alternate %j", (q, canonical, alternate) => {
+    expect(q.toString()).toBe(canonical);
+    expect(parseQuantity(canonical).equal(q)).toBe(true);
+    if (alternate !== "") expect(parseQuantity(alternate).toString()).toBe(canonical);
+    if (!q.isZero()) expect(Quantity.ofNanos(-q.nanos, q.format).toString()).toBe(`-${canonical}`);
+  });
+
+  it("prints 2^70 (BinarySI past Ei) as its exact decimal digits", () => {
+    expect(parseQuantity("1Ei").add(Quantity.of(2n ** 70n - 2n ** 60n, "BinarySI")).toString()).toBe("1180591620717411303424");
+  });
+
+  it.each([
+    ["1Ki", "1Ki"],
+    ["1Mi", "1Mi"],
+    ["1Gi", "1Gi"],
+    ["1024Mi", "1Gi"],
+    ["1000M", "1G"],
+    [".001Ki", "1024m"],
+    [".000001Ki", "1024u"],
+    [".000000001Ki", "1024n"],
+    [".000000000001Ki", "2n"],
+  ])("parse then print %s gives %s (and negated)", (text, canonical) => {
+    expect(parseQuantity(text).toString()).toBe(canonical);
+    expect(parseQuantity(`-${text}`).toString()).toBe(`-${canonical}`);
+  });
+
+  it("prints node capacities as the API server does", () => {
+    expect(Quantity.of(25276502016, "BinarySI").toString()).toBe("24684084Ki");
+    expect(Quantity.of(243497856212, "BinarySI").toString()).toBe("243497856212");
+    expect(Quantity.ofMilli(2000, "DecimalSI").toString()).toBe("2");
+    expect(Quantity.ofMilli(1900, "DecimalSI").toString()).toBe("1900m");
+    expect(Quantity.of(110, "DecimalSI").toString()).toBe("110");
+    expect(Quantity.of(1_500_000, "DecimalSI").toString()).toBe("1500k");
+  });
+});
+
+describe("comparison and arithmetic", () => {
+  it.each([
+    ["0", "0", 0],
+    ["100m", "50m", 1],
+    ["50m", "100m", -1],
+    ["10000T", "100Gi", 1],
+  ])("cmp(%s, %s) = %d", (x, y, want) => {
+    expect(parseQuantity(x).cmp(parseQuantity(y))).toBe(want);
+    expect(parseQuantity(y).cmp(parseQuantity(x))).toBe(-want || 0);
+  });
+
+  it("adds and subtracts exactly; a zero receiver takes the other's format (TestQuantityAddZeroPreservesSuffix)", () => {
+    for (const text of ["100m", "1Gi"]) {
+      const q = parseQuantity(text);
+      expect(q.add(parseQuantity("0")).toString()).toBe(text);
+      expect(parseQuantity("0").add(q).toString()).toBe(text);
+      expect(parseQuantity("0").sub(q).toString()).toBe(`-${text}`);
+    }
+    expect(parseQuantity("1Gi").sub(parseQuantity("512Mi")).toString()).toBe("512Mi");
+  });
+
+  it("semantic equality of texts", () => {
+    expect(quantitiesEqual("1Gi", "1024Mi")).toBe(true);
+    expect(quantitiesEqual("1", "1000m")).toBe(true);
+    expect(quantitiesEqual("1", "1001m")).toBe(false);
+    expect(quantitiesEqual("bad", "bad2")).toBe(false);
+  });
+});
+
+describe("accessors", () => {
+  it("Value and MilliValue round up away from zero", () => {
+    expect(milliValue("0.1")).toBe(100);
+    expect(milliValue("100m")).toBe(100);
+    expect(milliValue("1.0001")).toBe(1001);
+    expect(milliValue("2")).toBe(2000);
+    expect(milliValue("1e-3")).toBe(1);
+    expect(milliValue("0.0001")).toBe(1);
+    expect(milliValue("1n")).toBe(1);
+    expect(quantityValue("100m")).toBe(1);
+    expect(quantityValue("1Ki")).toBe(1024);
+    expect(quantityValue("1.5")).toBe(2);
+    expect(quantityValue("128Mi")).toBe(134217728);
+    expect(quantityValue("-1.5")).toBe(-2);
+    expect(parseQuantity("9.01").scaledValue(-1)).toBe(91n);
+    expect(parseQuantity("-9.01").scaledValue(2)).toBe(-1n);
+  });
+
+  it("reads resource list values as UnmarshalJSON does: trimmed strings and bare numbers", () => {
+    expect(quantityFromJSON(" 1Gi ").toString()).toBe("1Gi");
+    expect(quantityFromJSON(2).milliValue()).toBe(2000);
+    expect(quantityFromJSON(0.25).milliValue()).toBe(250);
+    expect(quantityFromJSON(1e21).toString()).toBe("1e21");
+    expect(quantityAsFloat("1.5Gi")).toBe(1.5 * 1024 ** 3);
+    expect(quantityAsFloat("100m")).toBe(0.1);
+    for (const bad of [true, null, {}, Number.NaN]) expect(() => quantityFromJSON(bad)).toThrow(/string or a number/);
+  });
+});
