@@ -37,7 +37,7 @@ export const PLEG_RELIST_THRESHOLD_MS = 3 * 60_000;
 /** kubelet.go maxWaitForContainerRuntime: the runtimeState's baseRuntimeSyncThreshold. */
 export const RUNTIME_SYNC_THRESHOLD_MS = 30_000;
 /** Linux DefaultEvictionHard, used when evictionHard is not configured at all (defined with the configuration). */
-import { DEFAULT_EVICTION_HARD } from "../config/kubelet-config.ts";
+import { DEFAULT_EVICTION_HARD } from "../config/types.ts";
 import { rfc3339 } from "../../src-shared/time.ts";
 export { DEFAULT_EVICTION_HARD };
 /** The annotation initialNode sets when controller attach/detach is on (volume/util ControllerManagedAttachAnnotation). */
