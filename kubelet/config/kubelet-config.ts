@@ -77,7 +77,7 @@ export function parseKubeletConfigFile(text: string, path: string): KubeletConfi
   const problems = d.fatal.length > 0 ? d.fatal : [...d.problems, ...validateKubeletConfiguration(finish(applyKubeletDefaults(d.fields)), d.set)];
   if (problems.length > 0) {
     const lines = problems.map((p) => (p.path === "" ? p.detail : `${p.path}: ${p.detail}`));
-    throw configError(listMessage(`kubelet config ${file}`, lines), lines);
+    throw configError(listMessage(`kubelet config ${file}`, lines), lines, problems);
   }
   return { path: file, fields: d.fields, ignoredFields: d.ignoredFields };
 }
@@ -121,7 +121,7 @@ export function loadKubeletConfig(argv: readonly string[], readFile: ReadFile = 
     const d = decodeFile(text, configFile);
     if (d.fatal.length > 0) {
       const lines = d.fatal.map((p) => (p.path === "" ? p.detail : `${p.path}: ${p.detail}`));
-      throw configError(listMessage(`kubelet config ${configFile}`, lines), lines);
+      throw configError(listMessage(`kubelet config ${configFile}`, lines), lines, d.fatal);
     }
     const fileOrigin: Origin = { kind: "file", file: configFile };
     for (const path of d.set) {
