@@ -83,6 +83,22 @@ function fieldFlag<K extends keyof KubeletConfiguration>(
   return spec;
 }
 
+type StringSetting = "config" | "kubeconfig" | "hostnameOverride" | "rootDir" | "cniConfDir" | "cniBinDir" | "cniDaemonSocket";
+
+/** A flag-only string setting of deckhand's (not a KubeletConfiguration field). */
+function ownFlag(setting: StringSetting, help: string, def?: string): FlagSpec {
+  const spec: FlagSpec = {
+    type: "string",
+    help,
+    set: (f, v) => {
+      f[setting] = v;
+      return undefined;
+    },
+  };
+  if (def !== undefined) spec.def = def;
+  return spec;
+}
+
 const str = <T extends string>(v: string): { value: T } => ({ value: v as T });
 const bool = (v: string): { value: boolean } | { error: string } => {
   const b = parseGoBool(v);
@@ -90,30 +106,9 @@ const bool = (v: string): { value: boolean } | { error: string } => {
 };
 
 const FLAGS: Readonly<Record<string, FlagSpec>> = {
-  config: {
-    type: "string",
-    help: "The KubeletConfiguration file (kubelet.config.k8s.io/v1beta1, YAML or JSON). Flags override its values.",
-    set: (f, v) => {
-      f.config = v;
-      return undefined;
-    },
-  },
-  kubeconfig: {
-    type: "string",
-    help: "Path to a kubeconfig file for the API server. Without it the kubelet runs standalone.",
-    set: (f, v) => {
-      f.kubeconfig = v;
-      return undefined;
-    },
-  },
-  "hostname-override": {
-    type: "string",
-    help: "The node name to use instead of the machine's hostname (a DNS-1123 subdomain; lowercased).",
-    set: (f, v) => {
-      f.hostnameOverride = v;
-      return undefined;
-    },
-  },
+  config: ownFlag("config", "The KubeletConfiguration file (kubelet.config.k8s.io/v1beta1, YAML or JSON). Flags override its values."),
+  kubeconfig: ownFlag("kubeconfig", "Path to a kubeconfig file for the API server. Without it the kubelet runs standalone."),
+  "hostname-override": ownFlag("hostnameOverride", "The node name to use instead of the machine's hostname (a DNS-1123 subdomain; lowercased)."),
   "node-ip": {
     type: "string",
     help: "The node's IP address, or a comma-separated dual-stack pair (one IPv4, one IPv6).",
@@ -130,15 +125,7 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   },
   "container-runtime-endpoint": fieldFlag("containerRuntimeEndpoint", "string", "The CRI runtime endpoint (containerRuntimeEndpoint).", str, "unix:///run/containerd/containerd.sock"),
   "image-service-endpoint": fieldFlag("imageServiceEndpoint", "string", "The CRI image service endpoint, when not the runtime's (imageServiceEndpoint).", str),
-  "root-dir": {
-    type: "string",
-    help: "Directory for the kubelet's files (pods, volumes, plugins).",
-    def: "/var/lib/kubelet",
-    set: (f, v) => {
-      f.rootDir = v;
-      return undefined;
-    },
-  },
+  "root-dir": ownFlag("rootDir", "Directory for the kubelet's files (pods, volumes, plugins).", "/var/lib/kubelet"),
   "pod-manifest-path": fieldFlag("staticPodPath", "string", "Directory (or file) of static pod manifests (staticPodPath).", str),
   v: {
     type: "int",
@@ -220,33 +207,9 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
       return undefined;
     },
   },
-  "cni-conf-dir": {
-    type: "string",
-    help: "Where the kubelet writes the CNI network configuration (deckhand).",
-    def: "/etc/cni/net.d",
-    set: (f, v) => {
-      f.cniConfDir = v;
-      return undefined;
-    },
-  },
-  "cni-bin-dir": {
-    type: "string",
-    help: "Where the CNI plugin binaries are (deckhand).",
-    def: "/opt/cni/bin",
-    set: (f, v) => {
-      f.cniBinDir = v;
-      return undefined;
-    },
-  },
-  "cni-daemon-socket": {
-    type: "string",
-    help: "Unix socket on which the kubelet serves the deckhand-bridge daemon, the fast path of every CNI call; empty runs none (deckhand).",
-    def: "/run/deckhand/cni.sock",
-    set: (f, v) => {
-      f.cniDaemonSocket = v;
-      return undefined;
-    },
-  },
+  "cni-conf-dir": ownFlag("cniConfDir", "Where the kubelet writes the CNI network configuration (deckhand).", "/etc/cni/net.d"),
+  "cni-bin-dir": ownFlag("cniBinDir", "Where the CNI plugin binaries are (deckhand).", "/opt/cni/bin"),
+  "cni-daemon-socket": ownFlag("cniDaemonSocket", "Unix socket on which the kubelet serves the deckhand-bridge daemon, the fast path of every CNI call; empty runs none (deckhand).", "/run/deckhand/cni.sock"),
   help: {
     type: "bool",
     help: "Print this help and exit.",
