@@ -202,6 +202,14 @@ function decodeValue(v: unknown, spec: Spec, path: string, st: DecodeState, stor
     st.problems.push({ path, detail: invalid(v, detail), reason: "Invalid", value: v });
     return BAD;
   };
+  /** A value (or map entry) decoder from a conversion that answers BAD, reporting `detail` at the value's path. */
+  const convert =
+    (f: (x: unknown) => unknown, detail: string) =>
+    (x: unknown, p: string): unknown => {
+      const r = f(x);
+      if (r === BAD) st.problems.push({ path: p, detail: invalid(x, detail), reason: "Invalid", value: x });
+      return r;
+    };
   if (typeof spec !== "string") {
     if (spec.kind === "object") {
       if (!isObject(v)) return bad("must be an object");
@@ -211,7 +219,7 @@ function decodeValue(v: unknown, spec: Spec, path: string, st: DecodeState, stor
     const items: unknown[] = [];
     v.forEach((item: unknown, i) => {
       const p = `${path}[${i}]`;
-      if (!isObject(item)) st.problems.push({ path: p, detail: invalid(item, "must be an object") });
+      if (!isObject(item)) st.problems.push({ path: p, detail: invalid(item, "must be an object"), reason: "Invalid", value: item });
       else items.push(decodeObject(item, spec.item, p, st, store));
     });
     return items;
@@ -239,47 +247,32 @@ function decodeValue(v: unknown, spec: Spec, path: string, st: DecodeState, stor
       if (typeof v === "number") return Number.isSafeInteger(v) ? v / 1e6 : bad("must be a duration string or an integer number of nanoseconds");
       return decodeDuration(v, path, st);
     case "quantity":
-      return typeof v === "string" ? v : typeof v === "number" ? String(v) : bad("must be a quantity");
+      return convert(quantityText, "must be a quantity")(v, path);
     case "strings":
-      if (!Array.isArray(v)) return bad("must be a list of strings");
-      {
-        const list: unknown[] = v;
-        const strings = list.filter((x): x is string => typeof x === "string");
-        return strings.length === list.length ? strings : bad("must be a list of strings");
-      }
+      return convert(stringList, "must be a list of strings")(v, path);
     case "int32s":
       if (!Array.isArray(v) || !v.every((x) => typeof x === "number" && Number.isInteger(x))) return bad("must be a list of integers");
       return [...(v as number[])];
     case "stringMap":
-      return decodeMap(v, path, st, (x, p) => {
-        if (typeof x === "string") return x;
-        st.problems.push({ path: p, detail: invalid(x, "must be a string (quote it in YAML)") });
-        return BAD;
-      });
+      return decodeMap(v, path, st, convert((x) => (typeof x === "string" ? x : BAD), "must be a string (quote it in YAML)"));
     case "quantityMap":
-      return decodeMap(v, path, st, (x, p) => {
-        if (typeof x === "string") return x;
-        if (typeof x === "number") return String(x);
-        st.problems.push({ path: p, detail: invalid(x, "must be a quantity") });
-        return BAD;
-      });
+      return decodeMap(v, path, st, convert(quantityText, "must be a quantity"));
     case "boolMap":
-      return decodeMap(v, path, st, (x, p) => {
-        if (typeof x === "boolean") return x;
-        st.problems.push({ path: p, detail: invalid(x, "must be a boolean (true or false)") });
-        return BAD;
-      });
+      return decodeMap(v, path, st, convert((x) => (typeof x === "boolean" ? x : BAD), "must be a boolean (true or false)"));
     case "durationMap":
       return decodeMap(v, path, st, (x, p) => decodeDuration(x, p, st));
     case "stringsMap":
-      return decodeMap(v, path, st, (x, p) => {
-        const list: unknown[] = Array.isArray(x) ? x : [];
-        const strings = list.filter((s): s is string => typeof s === "string");
-        if (Array.isArray(x) && strings.length === list.length) return strings;
-        st.problems.push({ path: p, detail: invalid(x, "must be a list of strings") });
-        return BAD;
-      });
+      return decodeMap(v, path, st, convert(stringList, "must be a list of strings"));
   }
+}
+
+/** A quantity as text: YAML's bare numbers (`cpu: 1`) become their text. */
+function quantityText(x: unknown): unknown {
+  return typeof x === "string" ? x : typeof x === "number" ? String(x) : BAD;
+}
+
+function stringList(x: unknown): unknown {
+  return Array.isArray(x) && x.every((s) => typeof s === "string") ? [...x] : BAD;
 }
 
 export function decodeObject(raw: Json, spec: ObjectSpec, path: string, st: DecodeState, store: boolean): Json {
