@@ -18,7 +18,10 @@ import yaml from "js-yaml";
 import { DeckhandError, errorMessage } from "./errors.ts";
 import { nsToMs, parseGoDuration } from "./go-duration.ts";
 
-/** Why a value was refused: stable, for code; the detail is for people. */
+/**
+ * Why a value was refused: stable, for code; the detail is for people. Unsupported: a wrong apiVersion/kind or
+ * a value deckhand does not implement; Invalid: a wrong type, or a value a field's own check refuses.
+ */
 export type ProblemReason =
   | "Syntax"
   | "DuplicateField"
@@ -291,7 +294,7 @@ export function decodeObject(raw: Json, spec: ObjectSpec, path: string, st: Deco
     if (decoded === BAD) continue;
     const problem = field.check?.(decoded);
     if (problem) {
-      st.problems.push({ path: p, detail: problem, reason: problem.startsWith("Unsupported") ? "Unsupported" : "Invalid", value: decoded });
+      st.problems.push({ path: p, detail: problem, reason: "Invalid", value: decoded });
       continue;
     }
     if (use === "supported") {
