@@ -14,6 +14,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { CniCode, CniError } from "./spec.ts";
 import { detachHelper } from "../src-shared/exec.ts";
+import { stopHelper } from "./nsexec.ts";
 
 // L: open (creating) the file, flock LOCK_EX, and make sure the file we locked is still the one at the path
 // (someone may have removed it meanwhile); U: close, which releases it.
@@ -106,11 +107,7 @@ export class FileLock {
 
   /** Stops the helper (which releases the lock if held). */
   close(): void {
-    const child = this.child;
+    stopHelper(this.child);
     this.child = undefined;
-    if (child && child.exitCode === null) {
-      child.stdin?.end();
-      child.kill("SIGKILL");
-    }
   }
 }

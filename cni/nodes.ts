@@ -2,6 +2,7 @@
  * What the node-side components of cni/ need from the Kubernetes API: Node objects (the subset of fields they
  * read, so the kubelet can pass the objects of @kubernetes/client-node as they are) and a level-triggered watch.
  */
+import { systemClock, type Clock } from "../src-shared/clock.ts";
 
 export interface NodeAddressLike {
   type: string;
@@ -41,6 +42,7 @@ export async function watchForever(
   signal: AbortSignal,
   onNodes: (nodes: readonly NodeLike[]) => void,
   onError: (err: unknown, retryInMs: number) => void,
+  clock: Clock = systemClock,
 ): Promise<void> {
   let delay = 500;
   while (!signal.aborted) {
@@ -54,13 +56,8 @@ export async function watchForever(
       if (signal.aborted) return;
       onError(err, delay);
     }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, delay);
-      signal.addEventListener("abort", () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
-    });
+    // The clock's sleep clears its timer and its abort listener either way (no listener left per retry).
+    await clock.sleep(delay, signal).catch(() => undefined);
     delay = Math.min(delay * 2, 30_000);
   }
 }

@@ -127,11 +127,15 @@ export class NetnsRunner {
   }
 
   close(): void {
-    const child = this.child;
+    stopHelper(this.child);
     this.child = undefined;
-    if (child && child.exitCode === null) {
-      child.stdin?.end();
-      child.kill("SIGKILL");
-    }
+  }
+}
+
+/** Ends a helper child started with detachHelper: closes its stdin and kills it, if it still runs. */
+export function stopHelper(child: ChildProcess | undefined): void {
+  if (child && child.exitCode === null) {
+    child.stdin?.end();
+    child.kill("SIGKILL");
   }
 }

@@ -9,6 +9,8 @@
  */
 import { run } from "../src-shared/exec.ts";
 import type { Logger } from "../src-shared/log.ts";
+import type { Clock } from "../src-shared/clock.ts";
+import { PeriodicLoop } from "../src-shared/loop.ts";
 import { contains, formatCidr, formatIp, networkOf, overlaps, parseCidr, parseIp } from "./ip.ts";
 import { internalIpsOf, nodeName, podCidrsOf, watchForever, type NodeLike, type WatchNodes } from "./nodes.ts";
 import { tools } from "./podside.ts";
@@ -123,77 +125,49 @@ export interface PodRouteControllerOptions {
   log: Logger;
   /** Full reconciliation this often even without Node changes (repairs drift); default 30 s. */
   resyncMs?: number;
+  clock?: Clock;
 }
+
+/** A failed reconciliation is tried again after this long. */
+const RETRY_MS = 1_000;
 
 export class PodRouteController {
   private readonly options: PodRouteControllerOptions;
   private readonly log: Logger;
   private nodes: readonly NodeLike[] | undefined;
-  private controller: AbortController | undefined;
-  private running: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
-  private dirty = false;
+  private readonly loop: PeriodicLoop;
   /** Resolves after each completed reconciliation (tests and the kubelet's readiness wait on it). */
   private synced: { count: number; waiters: (() => void)[] } = { count: 0, waiters: [] };
 
   constructor(options: PodRouteControllerOptions) {
     this.options = options;
     this.log = options.log.child({ component: "pod-routes" });
+    // Level-triggered: every pass (a Node list, the resync, a retry) compares all Nodes with the table.
+    this.loop = new PeriodicLoop({
+      name: "reconciling pod routes",
+      intervalMs: options.resyncMs ?? 30_000,
+      run: async () => {
+        if (this.nodes) await this.reconcile(this.nodes);
+      },
+      errorDelayMs: () => RETRY_MS,
+      logger: this.log,
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
   }
 
   start(signal: AbortSignal): Promise<void> {
-    const controller = new AbortController();
-    this.controller = controller;
-    signal.addEventListener("abort", () => controller.abort(), { once: true });
-    const inner = controller.signal;
+    this.loop.start(signal);
+    const inner = this.loop.signal;
     void watchForever(
       this.options.watchNodes,
       inner,
       (nodes) => {
         this.nodes = nodes;
-        this.kick();
+        this.loop.wake();
       },
       (err, retryInMs) => this.log.warn({ err: String(err), retryInMs }, "watching Nodes failed"),
     );
-    this.running = this.loop(inner);
     return Promise.resolve();
-  }
-
-  private kick(): void {
-    this.dirty = true;
-    this.wake?.();
-  }
-
-  private async loop(signal: AbortSignal): Promise<void> {
-    const resync = this.options.resyncMs ?? 30_000;
-    while (!signal.aborted) {
-      if (this.dirty && this.nodes) {
-        this.dirty = false;
-        await this.reconcile(this.nodes).catch((err: unknown) => {
-          this.log.warn({ err: String(err) }, "reconciling pod routes failed; retrying");
-          setTimeout(() => this.kick(), 1_000).unref();
-        });
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.dirty = true;
-          resolve();
-        }, resync);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        signal.addEventListener("abort", () => {
-          clearTimeout(timer);
-          resolve();
-        }, { once: true });
-        if (this.dirty || signal.aborted) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      this.wake = undefined;
-    }
   }
 
   private async reconcile(nodes: readonly NodeLike[]): Promise<void> {
@@ -224,7 +198,6 @@ export class PodRouteController {
   }
 
   async close(): Promise<void> {
-    this.controller?.abort();
-    await this.running;
+    await this.loop.close();
   }
 }

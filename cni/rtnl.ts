@@ -195,8 +195,8 @@ export function linkUpMessage(index: number): Buffer {
   return message(RTM_NEWLINK, 0, [ifinfomsg(AF_UNSPEC, index, IFF_UP, IFF_UP)]);
 }
 
-/** RTM_NEWADDR (IPv4 with its broadcast address, IPv6 without duplicate address detection). */
-export function addAddrMessage(index: number, address: IpNet): Buffer {
+/** The ifaddrmsg and attributes of an address: local = address, and an IPv4 subnet's broadcast address. */
+function addrParts(index: number, address: IpNet): Buffer[] {
   const family = address.ip.family === 4 ? AF_INET : AF_INET6;
   const local = ipBytes(address.ip);
   const parts = [ifaddrmsg(family, address.prefix, index), attr(IFA_LOCAL, local), attr(IFA_ADDRESS, local)];
@@ -204,6 +204,12 @@ export function addAddrMessage(index: number, address: IpNet): Buffer {
     const host = (1n << BigInt(32 - address.prefix)) - 1n;
     parts.push(attr(IFA_BROADCAST, ipBytes({ family: 4, value: address.ip.value | host })));
   }
+  return parts;
+}
+
+/** RTM_NEWADDR (IPv4 with its broadcast address, IPv6 without duplicate address detection). */
+export function addAddrMessage(index: number, address: IpNet): Buffer {
+  const parts = addrParts(index, address);
   if (address.ip.family === 6) parts.push(u32(IFA_FLAGS, IFA_F_NODAD));
   return message(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, parts);
 }
@@ -384,14 +390,7 @@ export class Rtnl {
 
   /** Adds an address; `replace` turns an existing one into this one instead of failing with EEXIST. */
   async addAddr(index: number, address: IpNet, replace = false): Promise<void> {
-    const family = address.ip.family === 4 ? AF_INET : AF_INET6;
-    const local = ipBytes(address.ip);
-    const parts = [ifaddrmsg(family, address.prefix, index), attr(IFA_LOCAL, local), attr(IFA_ADDRESS, local)];
-    if (address.ip.family === 4 && address.prefix < 31) {
-      const host = (1n << BigInt(32 - address.prefix)) - 1n;
-      parts.push(attr(IFA_BROADCAST, ipBytes({ family: 4, value: address.ip.value | host })));
-    }
-    await this.request(`add address to ${index}`, RTM_NEWADDR, NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL), parts);
+    await this.request(`add address to ${index}`, RTM_NEWADDR, NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL), addrParts(index, address));
   }
 
   async delAddr(index: number, address: IpNet): Promise<void> {

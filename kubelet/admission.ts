@@ -4,7 +4,7 @@
  * run, and fails with reason `OutOf<resource>` and upstream's message. Pure.
  */
 import type { V1Pod } from "@kubernetes/client-node";
-import { milliValue, parseQuantity } from "./qos.ts";
+import { milliValue, quantityValue } from "../src-shared/quantity.ts";
 import { isSidecar } from "./pod-helpers.ts";
 
 export interface Allocatable {
@@ -23,7 +23,7 @@ export function podRequests(pod: V1Pod): { cpuMilli: number; memoryBytes: number
     const lim = (c.resources?.limits ?? {}) as Record<string, string | number>;
     const cpu = req["cpu"] ?? lim["cpu"];
     const mem = req["memory"] ?? lim["memory"];
-    return { cpuMilli: cpu === undefined ? 0 : milliValue(cpu), memoryBytes: mem === undefined ? 0 : Math.ceil(parseQuantity(mem)) };
+    return { cpuMilli: cpu === undefined ? 0 : milliValue(cpu), memoryBytes: mem === undefined ? 0 : quantityValue(mem) };
   };
   let sidecars = { cpuMilli: 0, memoryBytes: 0 };
   let initMax = { cpuMilli: 0, memoryBytes: 0 };
@@ -45,7 +45,7 @@ export function podRequests(pod: V1Pod): { cpuMilli: number; memoryBytes: number
   const overhead = (pod.spec?.overhead ?? {}) as Record<string, string | number>;
   return {
     cpuMilli: Math.max(sum.cpuMilli, initMax.cpuMilli) + (overhead["cpu"] === undefined ? 0 : milliValue(overhead["cpu"])),
-    memoryBytes: Math.max(sum.memoryBytes, initMax.memoryBytes) + (overhead["memory"] === undefined ? 0 : Math.ceil(parseQuantity(overhead["memory"]))),
+    memoryBytes: Math.max(sum.memoryBytes, initMax.memoryBytes) + (overhead["memory"] === undefined ? 0 : quantityValue(overhead["memory"])),
   };
 }
 

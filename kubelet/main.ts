@@ -37,7 +37,7 @@ import { IpRouteTable, PodRouteController } from "../cni/routes.ts";
 import type { WatchNodes } from "../cni/nodes.ts";
 import type { NodeContext } from "./runtime/sandbox-config.ts";
 import { nodeConditionEvents, nodeRef, type EventRecorder } from "./events.ts";
-import { milliValue, parseQuantity } from "./qos.ts";
+import { milliValue, quantityValue } from "../src-shared/quantity.ts";
 
 /** The node's addresses when --node-ip is not given: its first global IPv4 (and IPv6) outside bridges and veths. */
 export function detectNodeIPs(): string[] {
@@ -184,7 +184,7 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     nodeStatus: ({ cri, pleg, events }) => nodeStatusSource(config, () => machine, nodeIPs, cri, pleg, events),
     allocatable: () => {
       const { allocatable } = nodeResources(machine, nodeStatusConfig(config, nodeIPs));
-      return { cpuMilli: milliValue(allocatable["cpu"] ?? "0"), memoryBytes: parseQuantity(allocatable["memory"] ?? "0"), pods: parseQuantity(allocatable["pods"] ?? "0") };
+      return { cpuMilli: milliValue(allocatable["cpu"] ?? "0"), memoryBytes: quantityValue(allocatable["memory"] ?? "0"), pods: quantityValue(allocatable["pods"] ?? "0") };
     },
     logger: log,
   });

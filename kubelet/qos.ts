@@ -6,111 +6,15 @@
  *   an API server (static pods read from disk) have not been defaulted;
  * - `oomScoreAdj`: pkg/kubelet/qos/policy.go GetContainerOOMScoreAdjust (and helpers.go);
  * - `isStaticPod`, `isMirrorPod`, `isCriticalPod`, `isNodeCriticalPod`: pkg/kubelet/types/pod_update.go;
- * - `parseQuantity`, `milliValue`, `quantityValue`: apimachinery's resource.Quantity (ParseQuantity, Value,
- *   MilliValue: rounding up, away from zero);
  * - `milliCPUToShares`, `milliCPUToQuota`: pkg/kubelet/cm/helpers_linux.go.
  *
  * Feature gates as in a current release: PodLevelResources on (pod-level `spec.resources` decide the class
  * and add to the OOM heuristic), InPlacePodVerticalScaling's allocated-resources bookkeeping not modelled.
  */
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
-import { DeckhandError } from "../src-shared/errors.ts";
+import { quantityFromJSON } from "../src-shared/quantity.ts";
 
 export type QOSClass = "Guaranteed" | "Burstable" | "BestEffort";
-
-// ---------------------------------------------------------------------------------------------------------
-// Quantities
-// ---------------------------------------------------------------------------------------------------------
-
-const QUANTITY_REGEXP = "^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$";
-
-/** A parsed quantity: sign × digits × 10^exp10 × 2^exp2, exactly. */
-interface ParsedQuantity {
-  negative: boolean;
-  digits: bigint;
-  exp10: number;
-  exp2: number;
-}
-
-const DECIMAL_SUFFIXES: Readonly<Record<string, number>> = { n: -9, u: -6, m: -3, "": 0, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
-const BINARY_SUFFIXES: Readonly<Record<string, number>> = { Ki: 10, Mi: 20, Gi: 30, Ti: 40, Pi: 50, Ei: 60 };
-
-function quantityError(q: string, why: string): DeckhandError {
-  return new DeckhandError("InvalidArgument", `invalid quantity ${JSON.stringify(q)}: ${why}`, { details: { quantity: q } });
-}
-
-function parse(input: string | number): ParsedQuantity {
-  const q = typeof input === "number" ? (Number.isFinite(input) ? String(input) : "") : input;
-  const original = typeof input === "number" ? String(input) : input;
-  if (q.length === 0) throw quantityError(original, `quantities must match the regular expression '${QUANTITY_REGEXP}'`);
-  let i = 0;
-  let negative = false;
-  if (q[0] === "+" || q[0] === "-") {
-    negative = q[0] === "-";
-    i++;
-  }
-  let intDigits = "";
-  while (i < q.length && q[i]! >= "0" && q[i]! <= "9") intDigits += q[i++];
-  let fracDigits = "";
-  if (q[i] === ".") {
-    i++;
-    while (i < q.length && q[i]! >= "0" && q[i]! <= "9") fracDigits += q[i++];
-  }
-  if (intDigits.length === 0 && fracDigits.length === 0) throw quantityError(original, `quantities must match the regular expression '${QUANTITY_REGEXP}'`);
-  const suffix = q.slice(i);
-  let exp10 = -fracDigits.length;
-  let exp2 = 0;
-  const dec = DECIMAL_SUFFIXES[suffix];
-  const bin = BINARY_SUFFIXES[suffix];
-  if (dec !== undefined) exp10 += dec;
-  else if (bin !== undefined) exp2 = bin;
-  else if (/^[eE][+-]?[0-9]+$/.test(suffix)) {
-    const e = Number(suffix.slice(1));
-    if (!Number.isSafeInteger(e)) throw quantityError(original, "unable to parse quantity's suffix");
-    exp10 += e;
-  } else if (/^[eEinumkKMGTP]*[-+]?[0-9]*$/.test(suffix)) throw quantityError(original, "unable to parse quantity's suffix");
-  else throw quantityError(original, `quantities must match the regular expression '${QUANTITY_REGEXP}'`);
-  return { negative, digits: BigInt(intDigits + fracDigits || "0"), exp10, exp2 };
-}
-
-/** A resource list value as given (a string, or a number from YAML); anything else is malformed. */
-function quantityInput(v: unknown): string | number {
-  if (typeof v === "string" || typeof v === "number") return v;
-  throw quantityError(JSON.stringify(v) ?? String(v), "a quantity must be a string or a number");
-}
-
-/** The quantity in units of 10^scale, rounded up away from zero (Go's Quantity.ScaledValue). */
-function scaled(p: ParsedQuantity, scale: number): bigint {
-  let num = p.digits << BigInt(p.exp2);
-  const e = p.exp10 - scale;
-  if (e >= 0) num *= 10n ** BigInt(e);
-  else {
-    const div = 10n ** BigInt(-e);
-    num = (num + div - 1n) / div;
-  }
-  return p.negative ? -num : num;
-}
-
-/**
- * A Kubernetes resource quantity ("100m", "1", "1.5", "128Mi", "1G", "1e3", "2Ki"...) in base units: cores
- * for cpu (fractional), bytes for memory. Throws a DeckhandError (InvalidArgument) naming the value when it
- * is malformed. Numbers are accepted too (YAML `cpu: 1` arrives as a number).
- */
-export function parseQuantity(q: string | number): number {
-  const p = parse(q);
-  const magnitude = Number(`${p.digits}e${p.exp10}`) * 2 ** p.exp2;
-  return p.negative ? -magnitude : magnitude;
-}
-
-/** Quantity.MilliValue: the quantity × 1000, rounded up ("100m" → 100, "0.1" → 100, "1.0001" → 1001). */
-export function milliValue(q: string | number): number {
-  return Number(scaled(parse(q), -3));
-}
-
-/** Quantity.Value: the quantity in whole base units, rounded up ("100m" → 1, "1Ki" → 1024). */
-export function quantityValue(q: string | number): number {
-  return Number(scaled(parse(q), 0));
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // QoS class
@@ -129,7 +33,7 @@ function effectiveRequests(requests: ResourceList, limits: ResourceList): Record
 
 /** The exact value of an optional quantity in nano units (Go quantities are no finer), 0 when absent. */
 function nanoValue(v: unknown): bigint {
-  return v === undefined || v === null ? 0n : scaled(parse(quantityInput(v)), -9);
+  return v === undefined || v === null ? 0n : quantityFromJSON(v).nanos;
 }
 
 /** resourceQOS: the class of one set of requirements (a container's, or the pod-level ones). */
@@ -224,7 +128,7 @@ const BESTEFFORT_OOM_SCORE_ADJ = 1000;
 /** Memory().Value() of a request list after defaulting from limits, in bytes (rounded up). */
 function memoryRequest(requests: ResourceList, limits: ResourceList): bigint {
   const v = effectiveRequests(requests, limits)["memory"];
-  return v === undefined || v === null ? 0n : scaled(parse(quantityInput(v)), 0);
+  return v === undefined || v === null ? 0n : quantityFromJSON(v).scaledValue(0);
 }
 
 function containerMemoryRequest(c: V1Container): bigint {

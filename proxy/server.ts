@@ -14,6 +14,7 @@ import type { Logger } from "../src-shared/log.ts";
 import { DeckhandError } from "../src-shared/errors.ts";
 import { parseHostPort } from "./config.ts";
 import type { ProxyMetrics } from "./metrics.ts";
+import { closeAll } from "./service-health.ts";
 
 export const TO_BE_DELETED_TAINT = "ToBeDeletedByClusterAutoscaler";
 const IP_FAMILY = "IPv4";
@@ -171,15 +172,6 @@ export class ProxyServer {
   }
 
   async close(): Promise<void> {
-    const servers = this.servers.splice(0);
-    await Promise.all(
-      servers.map(
-        (s) =>
-          new Promise<void>((resolve) => {
-            s.close(() => resolve());
-            s.closeAllConnections();
-          }),
-      ),
-    );
+    await closeAll(this.servers.splice(0));
   }
 }

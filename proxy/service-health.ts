@@ -88,7 +88,8 @@ export class ServiceHealthServer {
   }
 }
 
-function closeAll(servers: readonly Server[]): Promise<void> {
+/** Closes HTTP servers at once: stop listening and drop the connections they hold. */
+export function closeAll(servers: readonly Server[]): Promise<void> {
   return Promise.all(
     servers.map(
       (s) =>

@@ -5,6 +5,7 @@
  */
 import { isIP } from "node:net";
 import { parseGoDuration } from "../../src-shared/go-duration.ts";
+import { parseQuantity, QUANTITY_REGEXP } from "../../src-shared/quantity.ts";
 
 const DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const DNS1123_SUBDOMAIN_RE = new RegExp(`^${DNS1123_LABEL}(\\.${DNS1123_LABEL})*$`);
@@ -65,20 +66,18 @@ export function labelValueProblem(value: string): string | undefined {
   return undefined;
 }
 
-/** A resource.Quantity in canonical text form: "100Mi", "1.5G", "200m", "1e3", "10". */
-const QUANTITY_RE = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:[KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?$/;
-
-/** The sign of a quantity's value (-1, 0, 1), or undefined when the text is not a quantity. */
+/** The sign of a quantity's value (-1, 0, 1), or undefined when the text is not a quantity (ParseQuantity fails). */
 export function quantitySign(value: string): -1 | 0 | 1 | undefined {
-  const m = QUANTITY_RE.exec(value);
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  return n === 0 ? 0 : n < 0 ? -1 : 1;
+  try {
+    return parseQuantity(value).sign();
+  } catch {
+    return undefined;
+  }
 }
 
 export function quantityProblem(value: string, opts: { positive?: boolean; nonNegative?: boolean } = {}): string | undefined {
   const sign = quantitySign(value);
-  if (sign === undefined) return "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+  if (sign === undefined) return `quantities must match the regular expression '${QUANTITY_REGEXP}'`;
   if (opts.positive && sign <= 0) return "must be greater than zero";
   if (opts.nonNegative && sign < 0) return "must not be negative";
   return undefined;

@@ -3,10 +3,10 @@
  * its 40 s duration), owned by the Node so it goes with it; on failure retried with upstream's back-off
  * (200 ms doubling to 7 s) — pkg/kubelet/nodelease and component-helpers' lease controller.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../../src-shared/log.ts";
-import { errorMessage } from "../../src-shared/errors.ts";
 import { Backoff } from "../../src-shared/backoff.ts";
+import { systemClock, type Clock } from "../../src-shared/clock.ts";
+import { PeriodicLoop } from "../../src-shared/loop.ts";
 import { microTime } from "../../src-shared/time.ts";
 import { isApiError, type KubeClient } from "../../src-shared/kube/client.ts";
 
@@ -20,37 +20,58 @@ interface Lease {
 }
 
 
+/** What the lease needs of the API client (a fake in unit tests). */
+export type LeaseClient = Pick<KubeClient, "get" | "create" | "update">;
+
+export interface NodeLeaseOptions {
+  client: LeaseClient;
+  nodeName: string;
+  durationSeconds?: number;
+  logger: Logger;
+  nodeUid: () => string | undefined;
+  clock?: Clock;
+}
+
 export class NodeLease {
-  private readonly client: KubeClient;
+  private readonly client: LeaseClient;
   private readonly nodeName: string;
   private readonly durationSeconds: number;
   private readonly renewMs: number;
   private readonly log: Logger;
   private readonly nodeUid: () => string | undefined;
+  private readonly clock: Clock;
   private lease: Lease | undefined;
-  private readonly stop = new AbortController();
-  private loop: Promise<void> | undefined;
+  private readonly backoff: Backoff;
+  private readonly loop: PeriodicLoop;
   /** Renewals the API accepted. */
   renewals = 0;
   lastRenewed = 0;
 
-  constructor(options: { client: KubeClient; nodeName: string; durationSeconds?: number; logger: Logger; nodeUid: () => string | undefined }) {
+  constructor(options: NodeLeaseOptions) {
     this.client = options.client;
     this.nodeName = options.nodeName;
     this.durationSeconds = options.durationSeconds ?? 40;
     this.renewMs = (this.durationSeconds * 1000) / 4;
     this.log = options.logger.child({ component: "node-lease" });
     this.nodeUid = options.nodeUid;
+    this.clock = options.clock ?? systemClock;
+    this.backoff = new Backoff({ initialMs: 200, maxMs: 7000, now: () => this.clock.now() });
+    this.loop = new PeriodicLoop({
+      name: "node lease renewal",
+      intervalMs: this.renewMs,
+      run: (signal) => this.renewOnce(signal),
+      errorDelayMs: () => this.backoff.next(),
+      logger: this.log,
+      clock: this.clock,
+    });
   }
 
   start(signal: AbortSignal): void {
-    signal.addEventListener("abort", () => this.stop.abort(), { once: true });
-    this.loop ??= this.run();
+    this.loop.start(signal);
   }
 
   async close(): Promise<void> {
-    this.stop.abort();
-    await this.loop;
+    await this.loop.close();
   }
 
   private ref(name?: string): { group: string; version: string; resource: string; namespace: string; name?: string } {
@@ -68,13 +89,13 @@ export class NodeLease {
         namespace: LEASE_NAMESPACE,
         ...(uid ? { ownerReferences: [{ apiVersion: "v1", kind: "Node", name: this.nodeName, uid }] } : {}),
       },
-      spec: { ...(base?.spec ?? {}), holderIdentity: this.nodeName, leaseDurationSeconds: this.durationSeconds, renewTime: microTime(Date.now()) },
+      spec: { ...(base?.spec ?? {}), holderIdentity: this.nodeName, leaseDurationSeconds: this.durationSeconds, renewTime: microTime(this.clock.now()) },
     };
   }
 
   /** One renewal: update the lease we hold, or get/create it when we hold none (or it changed under us). */
-  async renew(): Promise<void> {
-    const opts = { timeoutMs: this.renewMs, signal: this.stop.signal };
+  async renew(signal: AbortSignal = this.loop.signal): Promise<void> {
+    const opts = { timeoutMs: this.renewMs, signal };
     if (this.lease) {
       try {
         this.lease = await this.client.update<Lease>(this.ref(this.nodeName), this.desired(this.lease), opts);
@@ -93,21 +114,12 @@ export class NodeLease {
     }
   }
 
-  private async run(): Promise<void> {
-    const backoff = new Backoff({ initialMs: 200, maxMs: 7000 });
-    while (!this.stop.signal.aborted) {
-      let wait = this.renewMs;
-      try {
-        await this.renew();
-        this.renewals++;
-        this.lastRenewed = Date.now();
-        backoff.reset();
-      } catch (err) {
-        if (this.stop.signal.aborted) break;
-        wait = backoff.next();
-        this.log.warn({ err: errorMessage(err), retryInMs: wait }, "failed to renew the node lease");
-      }
-      await sleep(wait, undefined, { signal: this.stop.signal }).catch(() => undefined);
-    }
+  /** One pass of the loop: renew, then wait renewMs; a failure waits the back-off (PeriodicLoop's errorDelayMs). */
+  private async renewOnce(signal: AbortSignal): Promise<number> {
+    await this.renew(signal);
+    this.renewals++;
+    this.lastRenewed = this.clock.now();
+    this.backoff.reset();
+    return this.renewMs;
   }
 }

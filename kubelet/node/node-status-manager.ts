@@ -4,10 +4,11 @@
  * it; then compute the status every nodeStatusUpdateFrequency (10 s) and patch nodes/status when it changed,
  * or anyway every nodeStatusReportFrequency (5 min). The computation itself is pure and injected.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../../src-shared/log.ts";
 import { errorMessage } from "../../src-shared/errors.ts";
 import { Backoff } from "../../src-shared/backoff.ts";
+import { systemClock, type Clock } from "../../src-shared/clock.ts";
+import { PeriodicLoop } from "../../src-shared/loop.ts";
 import { isApiError, type KubeClient } from "../../src-shared/kube/client.ts";
 
 export interface NodeObject {
@@ -29,21 +30,30 @@ export interface NodeStatusSource<S> {
   patch(previous: S | undefined, next: S): unknown;
 }
 
+/** What the manager needs of the API client (a fake in unit tests). */
+export type NodeClient = Pick<KubeClient, "get" | "create" | "patch">;
+
 export interface NodeStatusManagerOptions<S> {
-  client: KubeClient;
+  client: NodeClient;
   nodeName: string;
   source: NodeStatusSource<S>;
   logger: Logger;
   updateFrequencyMs?: number;
   reportFrequencyMs?: number;
+  clock?: Clock;
 }
 
+/**
+ * One PeriodicLoop does both jobs: while the Node is not registered a pass tries to register it and, failing,
+ * asks for the back-off's delay; once registered a pass updates the status and asks for updateFrequencyMs.
+ */
 export class NodeStatusManager<S> {
   private readonly o: NodeStatusManagerOptions<S>;
   private readonly log: Logger;
-  private readonly stop = new AbortController();
-  private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private readonly clock: Clock;
+  private readonly loop: PeriodicLoop;
+  private readonly registerBackoff: Backoff;
+  private isRegistered = false;
   private reported: S | undefined;
   private lastReport = 0;
   private nodeUid: string | undefined;
@@ -56,8 +66,17 @@ export class NodeStatusManager<S> {
   constructor(options: NodeStatusManagerOptions<S>) {
     this.o = options;
     this.log = options.logger.child({ component: "node-status" });
+    this.clock = options.clock ?? systemClock;
+    this.registerBackoff = new Backoff({ initialMs: 100, maxMs: 7000, now: () => this.clock.now() });
     this.registered = new Promise((resolve) => {
       this.registeredResolve = resolve;
+    });
+    this.loop = new PeriodicLoop({
+      name: "node status update",
+      intervalMs: options.updateFrequencyMs ?? 10_000,
+      run: (signal) => this.pass(signal),
+      logger: this.log,
+      clock: this.clock,
     });
   }
 
@@ -66,91 +85,77 @@ export class NodeStatusManager<S> {
   }
 
   start(signal: AbortSignal): void {
-    signal.addEventListener("abort", () => this.stop.abort(), { once: true });
-    this.loop ??= this.run();
+    this.loop.start(signal);
   }
 
   async close(): Promise<void> {
-    this.stop.abort();
-    this.wake?.();
-    await this.loop;
+    await this.loop.close();
   }
 
   /** Compute and report now (something the Ready condition depends on changed). */
   poke(): void {
-    this.wake?.();
+    this.loop.wake();
   }
 
   private ref(name?: string, subresource?: string): { group: string; version: string; resource: string; name?: string; subresource?: string } {
     return { group: "", version: "v1", resource: "nodes", ...(name ? { name } : {}), ...(subresource ? { subresource } : {}) };
   }
 
-  private async register(): Promise<void> {
-    const backoff = new Backoff({ initialMs: 100, maxMs: 7000 });
-    while (!this.stop.signal.aborted) {
-      try {
-        const node = await this.o.source.initialNode();
-        try {
-          const created = await this.o.client.create<NodeObject>(this.ref(), node, { signal: this.stop.signal });
-          this.nodeUid = created.metadata?.uid;
-          this.log.info({ node: this.o.nodeName }, "registered the node");
-        } catch (err) {
-          if (!isApiError(err, "AlreadyExists")) throw err;
-          // The node was registered before (a restart): keep it, and bring back the labels the kubelet owns.
-          const existing = await this.o.client.get<NodeObject>(this.ref(this.o.nodeName), { signal: this.stop.signal });
-          this.nodeUid = existing.metadata?.uid;
-          const want = node.metadata?.labels ?? {};
-          const have = existing.metadata?.labels ?? {};
-          const missing = Object.fromEntries(Object.entries(want).filter(([k, v]) => have[k] !== v));
-          if (Object.keys(missing).length > 0) await this.o.client.patch(this.ref(this.o.nodeName), "strategic", { metadata: { labels: missing } }, { signal: this.stop.signal });
-          this.log.info({ node: this.o.nodeName }, "node was already registered");
-        }
-        this.registeredResolve?.();
-        return;
-      } catch (err) {
-        if (this.stop.signal.aborted) return;
-        const wait = backoff.next();
-        this.log.warn({ err: errorMessage(err), retryInMs: wait }, "unable to register the node");
-        await sleep(wait, undefined, { signal: this.stop.signal }).catch(() => undefined);
-      }
+  private async register(signal: AbortSignal): Promise<void> {
+    const node = await this.o.source.initialNode();
+    try {
+      const created = await this.o.client.create<NodeObject>(this.ref(), node, { signal });
+      this.nodeUid = created.metadata?.uid;
+      this.log.info({ node: this.o.nodeName }, "registered the node");
+    } catch (err) {
+      if (!isApiError(err, "AlreadyExists")) throw err;
+      // The node was registered before (a restart): keep it, and bring back the labels the kubelet owns.
+      const existing = await this.o.client.get<NodeObject>(this.ref(this.o.nodeName), { signal });
+      this.nodeUid = existing.metadata?.uid;
+      const want = node.metadata?.labels ?? {};
+      const have = existing.metadata?.labels ?? {};
+      const missing = Object.fromEntries(Object.entries(want).filter(([k, v]) => have[k] !== v));
+      if (Object.keys(missing).length > 0) await this.o.client.patch(this.ref(this.o.nodeName), "strategic", { metadata: { labels: missing } }, { signal });
+      this.log.info({ node: this.o.nodeName }, "node was already registered");
     }
+    this.isRegistered = true;
+    this.registerBackoff.reset();
+    this.registeredResolve?.();
   }
 
   /** One status update: computed always, sent when changed or due. */
-  async update(): Promise<void> {
+  async update(signal: AbortSignal = this.loop.signal): Promise<void> {
     const next = await this.o.source.status(this.reported);
-    const due = Date.now() - this.lastReport >= (this.o.reportFrequencyMs ?? 5 * 60_000);
+    const due = this.clock.now() - this.lastReport >= (this.o.reportFrequencyMs ?? 5 * 60_000);
     if (this.reported !== undefined && !due && !this.o.source.changed(this.reported, next)) return;
-    await this.o.client.patch(this.ref(this.o.nodeName, "status"), "strategic", this.o.source.patch(this.reported, next), { signal: this.stop.signal, timeoutMs: 10_000 });
+    await this.o.client.patch(this.ref(this.o.nodeName, "status"), "strategic", this.o.source.patch(this.reported, next), { signal, timeoutMs: 10_000 });
     this.reported = next;
-    this.lastReport = Date.now();
+    this.lastReport = this.clock.now();
     this.reports++;
   }
 
-  private async run(): Promise<void> {
-    await this.register();
-    const every = this.o.updateFrequencyMs ?? 10_000;
-    while (!this.stop.signal.aborted) {
+  /** One pass of the loop; returns the delay before the next (undefined: updateFrequencyMs). */
+  private async pass(signal: AbortSignal): Promise<number | undefined> {
+    if (!this.isRegistered) {
       try {
-        await this.update();
+        await this.register(signal);
       } catch (err) {
-        if (this.stop.signal.aborted) break;
-        if (isApiError(err, 404)) {
-          // Someone deleted our Node: register it again, as upstream does.
-          this.log.warn("the node is gone from the API; registering again");
-          this.reported = undefined;
-          await this.register();
-          continue;
-        }
-        this.log.warn({ err: errorMessage(err) }, "unable to update node status");
+        if (signal.aborted) return undefined;
+        const wait = this.registerBackoff.next();
+        this.log.warn({ err: errorMessage(err), retryInMs: wait }, "unable to register the node");
+        return wait;
       }
-      await Promise.race([
-        new Promise<void>((resolve) => {
-          this.wake = resolve;
-        }),
-        sleep(every, undefined, { signal: this.stop.signal }).catch(() => undefined),
-      ]);
-      this.wake = undefined;
     }
+    try {
+      await this.update(signal);
+    } catch (err) {
+      if (!isApiError(err, 404)) throw err;
+      // Someone deleted our Node: register it again at once, as upstream does.
+      this.log.warn("the node is gone from the API; registering again");
+      this.reported = undefined;
+      this.isRegistered = false;
+      return 0;
+    }
+    return undefined;
   }
 }

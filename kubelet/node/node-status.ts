@@ -16,7 +16,7 @@
 import type { RuntimeCondition } from "../cri/types.ts";
 import type { MachineInfo } from "../../cadvisor/machine.ts";
 import { DeckhandError } from "../../src-shared/errors.ts";
-import { formatQuantity, milliUnits, parseQuantity, quantitiesEqual, quantityValue, units, type QuantityFormat } from "./quantity.ts";
+import { parseQuantity, quantitiesEqual, Quantity } from "../../src-shared/quantity.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -37,7 +37,7 @@ export const PLEG_RELIST_THRESHOLD_MS = 3 * 60_000;
 /** kubelet.go maxWaitForContainerRuntime: the runtimeState's baseRuntimeSyncThreshold. */
 export const RUNTIME_SYNC_THRESHOLD_MS = 30_000;
 /** Linux DefaultEvictionHard, used when evictionHard is not configured at all (defined with the configuration). */
-import { DEFAULT_EVICTION_HARD } from "../config/kubelet-config.ts";
+import { DEFAULT_EVICTION_HARD } from "../config/types.ts";
 import { rfc3339 } from "../../src-shared/time.ts";
 export { DEFAULT_EVICTION_HARD };
 /** The annotation initialNode sets when controller attach/detach is on (volume/util ControllerManagedAttachAnnotation). */
@@ -252,43 +252,42 @@ export function imagesFromCri(images: readonly { id: string; repo_tags: readonly
 // ---------------------------------------------------------------------------------------------
 // Capacity and allocatable
 
-type Resource = { nanos: bigint; format: QuantityFormat };
-type Resources = Map<string, Resource>;
+type Resources = Map<string, Quantity>;
 
 function sortedRecord(resources: Resources): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of [...resources.keys()].sort()) {
     const r = resources.get(name);
-    if (r) out[name] = formatQuantity(r.nanos, r.format);
+    if (r) out[name] = r.toString();
   }
   return out;
 }
 
 /** The hugepages-<size> resource name for a page size in KiB ("hugepages-2Mi", "hugepages-1Gi"). */
 export function hugePageResourceName(pageSizeKiB: number): string {
-  return `hugepages-${formatQuantity(units(pageSizeKiB * 1024), "BinarySI")}`;
+  return `hugepages-${Quantity.of(pageSizeKiB * 1024, "BinarySI").toString()}`;
 }
 
 function capacityOf(machine: MachineInfo, config: NodeStatusConfig): Resources {
   const c: Resources = new Map();
   // cadvisor.CapacityFromMachineInfo: cpu in millicores (DecimalSI), memory in bytes (BinarySI), hugepages.
-  c.set("cpu", { nanos: milliUnits(machine.numCores * 1000), format: "DecimalSI" });
-  c.set("memory", { nanos: units(machine.memoryCapacity), format: "BinarySI" });
+  c.set("cpu", Quantity.ofMilli(machine.numCores * 1000, "DecimalSI"));
+  c.set("memory", Quantity.of(machine.memoryCapacity, "BinarySI"));
   for (const hp of machine.hugePages) {
-    c.set(hugePageResourceName(hp.pageSizeKiB), { nanos: units(BigInt(hp.pageSizeKiB) * 1024n * BigInt(hp.numPages)), format: "BinarySI" });
+    c.set(hugePageResourceName(hp.pageSizeKiB), Quantity.of(BigInt(hp.pageSizeKiB) * 1024n * BigInt(hp.numPages), "BinarySI"));
   }
   const maxPods = config.maxPods ?? DEFAULT_MAX_PODS;
   const podsPerCore = config.podsPerCore ?? 0;
-  c.set("pods", { nanos: units(podsPerCore > 0 ? Math.min(machine.numCores * podsPerCore, maxPods) : maxPods), format: "DecimalSI" });
+  c.set("pods", Quantity.of(podsPerCore > 0 ? Math.min(machine.numCores * podsPerCore, maxPods) : maxPods, "DecimalSI"));
   // ContainerManager.GetCapacity: the kubelet root dir's filesystem size.
   if ((config.localStorageCapacityIsolation ?? true) && machine.rootFs) {
-    c.set("ephemeral-storage", { nanos: units(machine.rootFs.capacityBytes), format: "BinarySI" });
+    c.set("ephemeral-storage", Quantity.of(machine.rootFs.capacityBytes, "BinarySI"));
   }
   return c;
 }
 
-/** An eviction threshold value: an absolute quantity (nano-units) or a fraction of capacity (float32, as upstream). */
-export type EvictionThresholdValue = { quantity: bigint } | { percentage: number };
+/** An eviction threshold value: an absolute quantity or a fraction of capacity (float32, as upstream). */
+export type EvictionThresholdValue = { quantity: Quantity } | { percentage: number };
 
 /**
  * One evictionHard value as eviction/helpers.go parseThresholdStatement reads it: "0%" and "100%" mean no
@@ -305,25 +304,27 @@ export function parseEvictionThreshold(signal: string, value: string): EvictionT
     if (percentage > 1) throw new DeckhandError("InvalidConfig", `eviction percentage threshold ${signal} must be <= 100%: ${value}`);
     return { percentage };
   }
-  let quantity: bigint;
+  let quantity: Quantity;
   try {
     quantity = parseQuantity(value);
   } catch (err) {
     throw new DeckhandError("InvalidConfig", `evictionHard ${signal}: ${(err as Error).message}`, { cause: err });
   }
-  if (quantity <= 0n) throw new DeckhandError("InvalidConfig", `eviction threshold ${signal} must be positive: ${value}`);
+  if (quantity.sign() <= 0) throw new DeckhandError("InvalidConfig", `eviction threshold ${signal} must be positive: ${value}`);
   return { quantity };
 }
 
 /** evictionapi.GetThresholdQuantity: the quantity, or int64(float64(capacity) × float64(float32 percentage)). */
-function thresholdQuantity(value: EvictionThresholdValue, capacity: bigint): bigint {
+function thresholdQuantity(value: EvictionThresholdValue, capacity: Quantity): Quantity {
   if ("quantity" in value) return value.quantity;
-  return units(BigInt(Math.trunc(Number(quantityValue(capacity)) * value.percentage)));
+  return Quantity.of(Math.trunc(capacity.value() * value.percentage), "BinarySI");
 }
 
-function reservedOf(map: Readonly<Record<string, string>> | undefined, name: string, what: string): bigint {
+const ZERO = Quantity.of(0, "DecimalSI");
+
+function reservedOf(map: Readonly<Record<string, string>> | undefined, name: string, what: string): Quantity {
   const v = map?.[name];
-  if (v === undefined) return 0n;
+  if (v === undefined) return ZERO;
   try {
     return parseQuantity(v);
   } catch (err) {
@@ -335,35 +336,38 @@ function reservedOf(map: Readonly<Record<string, string>> | undefined, name: str
  * ContainerManager.GetNodeAllocatableReservation: per capacity resource, systemReserved + kubeReserved + the
  * hard eviction threshold (memory.available → memory, nodefs.available → ephemeral-storage).
  */
-function reservationOf(capacity: Resources, config: NodeStatusConfig): Map<string, bigint> {
-  const eviction = new Map<string, bigint>();
+function reservationOf(capacity: Resources, config: NodeStatusConfig): Resources {
+  const eviction: Resources = new Map();
   for (const [signal, raw] of Object.entries(config.evictionHard ?? DEFAULT_EVICTION_HARD)) {
     const resource = signal === "memory.available" ? "memory" : signal === "nodefs.available" ? "ephemeral-storage" : undefined;
     const value = parseEvictionThreshold(signal, raw);
     if (resource === undefined || value === undefined) continue;
-    eviction.set(resource, thresholdQuantity(value, capacity.get(resource)?.nanos ?? 0n));
+    eviction.set(resource, thresholdQuantity(value, capacity.get(resource) ?? ZERO));
   }
-  const out = new Map<string, bigint>();
+  const out: Resources = new Map();
   for (const name of capacity.keys()) {
-    const r = reservedOf(config.systemReserved, name, "systemReserved") + reservedOf(config.kubeReserved, name, "kubeReserved") + (eviction.get(name) ?? 0n);
-    if (r !== 0n) out.set(name, r);
+    const r = reservedOf(config.systemReserved, name, "systemReserved")
+      .add(reservedOf(config.kubeReserved, name, "kubeReserved"))
+      .add(eviction.get(name) ?? ZERO);
+    if (!r.isZero()) out.set(name, r);
   }
   return out;
+}
+
+/** A remainder clamped at zero, printed in the capacity's format. */
+function nonNegative(capacity: Quantity, v: Quantity): Quantity {
+  return Quantity.ofNanos(v.sign() < 0 ? 0n : v.nanos, capacity.format);
 }
 
 function allocatableOf(capacity: Resources, config: NodeStatusConfig): Resources {
   const reservation = reservationOf(capacity, config);
   const a: Resources = new Map();
-  for (const [name, cap] of capacity) {
-    const v = cap.nanos - (reservation.get(name) ?? 0n);
-    a.set(name, { nanos: v < 0n ? 0n : v, format: cap.format });
-  }
+  for (const [name, cap] of capacity) a.set(name, nonNegative(cap, cap.sub(reservation.get(name) ?? ZERO)));
   // Pre-allocated huge pages are not available as ordinary memory.
-  const memory = a.get("memory");
   for (const [name, cap] of capacity) {
+    const memory = a.get("memory");
     if (!name.startsWith("hugepages-") || !memory) continue;
-    memory.nanos -= cap.nanos;
-    if (memory.nanos < 0n) memory.nanos = 0n;
+    a.set("memory", nonNegative(memory, memory.sub(cap)));
   }
   return a;
 }
@@ -382,8 +386,8 @@ export function nodeAllocatableAbsolute(machine: MachineInfo, config: NodeStatus
   const capacity = capacityOf(machine, config);
   const out: Resources = new Map();
   for (const [name, cap] of capacity) {
-    const v = cap.nanos - reservedOf(config.systemReserved, name, "systemReserved") - reservedOf(config.kubeReserved, name, "kubeReserved");
-    out.set(name, { nanos: v < 0n ? 0n : v, format: cap.format });
+    const v = cap.sub(reservedOf(config.systemReserved, name, "systemReserved")).sub(reservedOf(config.kubeReserved, name, "kubeReserved"));
+    out.set(name, nonNegative(cap, v));
   }
   return sortedRecord(out);
 }

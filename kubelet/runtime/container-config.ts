@@ -25,7 +25,8 @@ import {
   TERMINATION_MESSAGE_POLICY_ANNOTATION,
 } from "./labels.ts";
 import { namespaceOptions, podUid, type NodeContext } from "./sandbox-config.ts";
-import { milliCPUToQuota, milliCPUToShares, oomScoreAdj, parseQuantity } from "../qos.ts";
+import { milliCPUToQuota, milliCPUToShares, oomScoreAdj } from "../qos.ts";
+import { quantityAsFloat } from "../../src-shared/quantity.ts";
 import type { RuntimeContainer } from "./types.ts";
 
 export class ContainerConfigError extends DeckhandError {
@@ -75,11 +76,11 @@ function resourceFieldValue(container: V1Container, resource: string, divisor: s
   const source = kind === "limits" ? container.resources?.limits : kind === "requests" ? container.resources?.requests : undefined;
   if (source === undefined && kind !== "limits" && kind !== "requests") throw new ContainerConfigError(`valueFrom.resourceFieldRef.resource: Unsupported value: "${resource}"`);
   const raw = (source as Record<string, string | number> | undefined)?.[name ?? ""];
-  let value = raw === undefined ? undefined : parseQuantity(raw);
+  let value = raw === undefined ? undefined : quantityAsFloat(raw);
   // Without a limit, upstream exposes the node's allocatable (here: capacity) for limits.
   if (value === undefined && kind === "limits") value = name === "memory" ? node.memoryCapacityBytes : undefined;
   if (value === undefined) value = 0;
-  const div = divisor ? parseQuantity(divisor) : 1;
+  const div = divisor ? quantityAsFloat(divisor) : 1;
   return String(Math.ceil(value / (div || 1)));
 }
 
@@ -111,7 +112,7 @@ export function containerEnv(pod: V1Pod, container: V1Container, node: NodeConte
 
 function quantityOf(map: Record<string, string | number> | undefined, key: string): number | undefined {
   const v = map?.[key];
-  return v === undefined ? undefined : parseQuantity(v);
+  return v === undefined ? undefined : quantityAsFloat(v);
 }
 
 export type ContainerKind = RuntimeContainer["kind"];

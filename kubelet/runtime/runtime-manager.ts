@@ -24,7 +24,8 @@ import { containerHash } from "./container-hash.ts";
 import { sandboxConfig, podLogDirectory, type NodeContext } from "./sandbox-config.ts";
 import { CONTAINER_HASH_ANNOTATION, CONTAINER_KIND_ANNOTATION, CONTAINER_NAME_LABEL, POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL, POD_TERMINATION_GRACE_ANNOTATION } from "./labels.ts";
 import type { ContainerState, PodRuntimeStatus, RuntimeContainer, RuntimeSandbox } from "./types.ts";
-import { milliCPUToQuota, milliCPUToShares, parseQuantity, qosClass } from "../qos.ts";
+import { milliCPUToQuota, milliCPUToShares, qosClass } from "../qos.ts";
+import { milliValue, quantityValue } from "../../src-shared/quantity.ts";
 
 /** CRI nanoseconds (a decimal string) to milliseconds. */
 export function nsToMs(ns: string | number | undefined): number {
@@ -84,10 +85,10 @@ export function podResourceConfig(pod: V1Pod, cpuCFSQuotaPeriodUs: number): PodR
     const req = c.resources?.requests as Record<string, string | number> | undefined;
     const lim = c.resources?.limits as Record<string, string | number> | undefined;
     const cpuReq = req?.["cpu"] ?? lim?.["cpu"];
-    if (cpuReq !== undefined) cpuRequestMilli += Math.round(parseQuantity(cpuReq) * 1000);
-    if (lim?.["cpu"] !== undefined) cpuLimitMilli += Math.round(parseQuantity(lim["cpu"]) * 1000);
+    if (cpuReq !== undefined) cpuRequestMilli += milliValue(cpuReq);
+    if (lim?.["cpu"] !== undefined) cpuLimitMilli += milliValue(lim["cpu"]);
     else allCpuLimited = false;
-    if (lim?.["memory"] !== undefined) memoryLimit += parseQuantity(lim["memory"]);
+    if (lim?.["memory"] !== undefined) memoryLimit += quantityValue(lim["memory"]);
     else allMemoryLimited = false;
   }
   return {

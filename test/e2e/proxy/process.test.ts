@@ -212,7 +212,7 @@ describe("bin/kube-proxy (process, real packets)", () => {
     });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("iptables.masqueradeBit: must be within [0, 31], got 99");
-    expect(r.stderr).toContain(`iptables.syncPeriod: must be a duration`);
+    expect(r.stderr).toContain(`iptables.syncPeriod: Invalid value: "often"`);
     // nothing was programmed
     expect((await net.iptablesSave("nat")).includes("KUBE-SERVICES")).toBe(false);
   });

@@ -7,6 +7,7 @@ import { buildConflist, CniConfigWriter, CONFLIST_FILE } from "../../../cni/conf
 import { desiredRoutes, diffRoutes, PodRouteController, type PodRoute, type RouteTable } from "../../../cni/routes.ts";
 import type { NodeLike, WatchNodes } from "../../../cni/nodes.ts";
 import { decodeJson, parseBridgeConfig } from "../../../cni/config.ts";
+import { FakeClock, flush } from "../../harness/fake-clock.ts";
 
 const node = (name: string, podCIDR?: string, ip?: string): NodeLike => ({
   metadata: { name },
@@ -83,6 +84,35 @@ describe("pod routes", () => {
     expect([...routes]).toEqual([["10.244.3.0/24", "192.0.2.3"]]);
     ac.abort();
     await c.close();
+  });
+});
+
+describe("pod route controller timing (fake clock)", () => {
+  it("retries a failed reconciliation after 1 s, resyncs on its period, and leaves no timer on close", async () => {
+    const clock = new FakeClock();
+    let failures = 1;
+    const at: number[] = [];
+    const table: RouteTable = {
+      list: () => {
+        at.push(clock.now() - Date.parse("2026-01-01T00:00:00Z"));
+        return failures-- > 0 ? Promise.reject(new Error("netlink busy")) : Promise.resolve([]);
+      },
+      replace: () => Promise.resolve(),
+      remove: () => Promise.resolve(),
+    };
+    const w = fakeWatch([node("a", "10.244.1.0/24", "192.0.2.1")]);
+    const c = new PodRouteController({ nodeName: "a", watchNodes: w.watch, table, log: silentLogger(), resyncMs: 30_000, clock });
+    await c.start(new AbortController().signal);
+    await flush();
+    expect(at).toEqual([0]);
+    await clock.advance(999);
+    expect(at).toEqual([0]);
+    await clock.advance(1);
+    expect(at).toEqual([0, 1_000]);
+    await clock.advance(30_000);
+    expect(at).toEqual([0, 1_000, 31_000]);
+    await c.close();
+    expect(clock.waiting).toBe(0);
   });
 });
 

@@ -7,13 +7,9 @@ import {
   isStaticPod,
   milliCPUToQuota,
   milliCPUToShares,
-  milliValue,
   oomScoreAdj,
-  parseQuantity,
   qosClass,
-  quantityValue,
 } from "../../../kubelet/qos.ts";
-import { isDeckhandError } from "../../../src-shared/errors.ts";
 
 type Res = { requests?: Record<string, string>; limits?: Record<string, string> };
 
@@ -26,69 +22,6 @@ function pod(containers: V1Container[], extra: Partial<NonNullable<V1Pod["spec"]
 }
 
 const guaranteed = (cpu: string, mem: string): Res => ({ requests: { cpu, memory: mem }, limits: { cpu, memory: mem } });
-
-describe("parseQuantity", () => {
-  it.each([
-    ["100m", 0.1],
-    ["1", 1],
-    ["1.5", 1.5],
-    ["0.5", 0.5],
-    [".5", 0.5],
-    ["1.", 1],
-    ["+2", 2],
-    ["-1", -1],
-    ["128Mi", 128 * 1024 * 1024],
-    ["1.5Gi", 1.5 * 1024 ** 3],
-    ["2Ki", 2048],
-    ["1Ti", 1024 ** 4],
-    ["1k", 1000],
-    ["1M", 1e6],
-    ["1G", 1e9],
-    ["1T", 1e12],
-    ["1P", 1e15],
-    ["1E", 1e18],
-    ["1e3", 1000],
-    ["1E3", 1000],
-    ["1e+3", 1000],
-    ["15e-1", 1.5],
-    ["250u", 0.00025],
-    ["3n", 3e-9],
-    ["0", 0],
-    ["0m", 0],
-  ])("%s = %d", (q, v) => {
-    expect(parseQuantity(q)).toBeCloseTo(v, 12);
-  });
-
-  it("accepts numbers (YAML `cpu: 2`)", () => {
-    expect(parseQuantity(2)).toBe(2);
-    expect(parseQuantity(0.25)).toBe(0.25);
-  });
-
-  it.each(["", "abc", "1Q", "1e", "1.2.3", "Mi", " 1", "1 Mi", "1mi", "1KiB", "--1", ".", "1e1.5", "m"])("rejects %j, naming it", (q) => {
-    let err: unknown;
-    try {
-      parseQuantity(q);
-    } catch (e) {
-      err = e;
-    }
-    expect(isDeckhandError(err, "InvalidArgument")).toBe(true);
-    expect((err as Error).message).toContain(JSON.stringify(q));
-  });
-
-  it("milliValue and quantityValue round up exactly, as Quantity.MilliValue/Value", () => {
-    expect(milliValue("0.1")).toBe(100);
-    expect(milliValue("100m")).toBe(100);
-    expect(milliValue("1.0001")).toBe(1001);
-    expect(milliValue("2")).toBe(2000);
-    expect(milliValue("1e-3")).toBe(1);
-    expect(milliValue("0.0001")).toBe(1);
-    expect(quantityValue("100m")).toBe(1);
-    expect(quantityValue("1Ki")).toBe(1024);
-    expect(quantityValue("1.5")).toBe(2);
-    expect(quantityValue("128Mi")).toBe(134217728);
-    expect(quantityValue("-1.5")).toBe(-2);
-  });
-});
 
 describe("QoS class (upstream's qos_test.go cases)", () => {
   it("BestEffort without cpu or memory requests and limits", () => {

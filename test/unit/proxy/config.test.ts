@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { defaultConfig, parseConfigText, parseGoDuration, resolveConfig } from "../../../proxy/config.ts";
-import { isDeckhandError } from "../../../src-shared/errors.ts";
+import { isDeckhandError, type DeckhandError } from "../../../src-shared/errors.ts";
 
+const HEAD_YAML = "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n";
 const head = { apiVersion: "kubeproxy.config.k8s.io/v1alpha1", kind: "KubeProxyConfiguration" };
 
 function errorsOf(raw: unknown): string[] {
@@ -68,8 +69,8 @@ describe("KubeProxyConfiguration", () => {
         "apiVersion",
         "mode",
         "clusterCIDR",
-        "bogus",
-        "iptables.extra",
+        'unknown field "bogus"',
+        'unknown field "iptables.extra"',
         "iptables.masqueradeBit",
         "iptables.syncPeriod",
         "iptables.minSyncPeriod",
@@ -95,6 +96,19 @@ iptables:
     expect((await parseConfigText(JSON.stringify({ ...head, mode: "" }), "f.json")).mode).toBe("iptables");
     await expect(parseConfigText("a: [", "bad.yaml")).rejects.toThrow(/bad\.yaml: not valid YAML/);
     await expect(parseConfigText(JSON.stringify({ ...head, mode: "nftables" }), "m.json")).rejects.toThrow(/m\.json: invalid KubeProxyConfiguration:\n {2}mode:/);
+  });
+
+  it("reads YAML 1.1 booleans as the kubelet's decoder does, and refuses unknown and duplicate fields", async () => {
+    const cfg = await parseConfigText(`${HEAD_YAML}iptables:\n  masqueradeAll: yes\n  localhostNodePorts: off\nconntrack:\n  tcpBeLiberal: on\n`, "b.yaml");
+    expect(cfg.iptables.masqueradeAll).toBe(true);
+    expect(cfg.iptables.localhostNodePorts).toBe(false);
+    expect(cfg.conntrack.tcpBeLiberal).toBe(true);
+    // A string field given a YAML 1.1 boolean is a type error, as upstream's JSON decoding reports.
+    await expect(parseConfigText(`${HEAD_YAML}mode: on\n`, "m.yaml")).rejects.toThrow(/mode: Invalid value: true: must be a string/);
+    await expect(parseConfigText(`${HEAD_YAML}oomScoreAdj: 1\noomScoreAdj: 2\n`, "d.yaml")).rejects.toThrow(/d\.yaml: duplicate field "oomScoreAdj"/);
+    const err = await parseConfigText(`${HEAD_YAML}iptables:\n  masqueradeALL: true\n`, "u.yaml").catch((e: unknown) => e);
+    expect(isDeckhandError(err, "InvalidConfig")).toBe(true);
+    expect((err as DeckhandError).details["problems"]).toEqual([{ path: "", detail: 'unknown field "iptables.masqueradeALL"', reason: "UnknownField", value: true }]);
   });
 
   it("parses Go durations", () => {
