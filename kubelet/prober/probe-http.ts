@@ -16,6 +16,8 @@ import { MAX_PROBE_OUTPUT, PROBE_USER_AGENT, dialErrorText, joinHostPort, resolv
 /** A probe request: the URL and the headers in order (names as written; duplicates kept). */
 export interface HttpProbeRequest {
   url: URL;
+  /** host:port as the probe names them (the Host header unless one is given). */
+  hostHeader: string;
   headers: [string, string][];
 }
 
@@ -43,8 +45,9 @@ export function newRequestForHttpGet(httpGet: V1HTTPGetAction, container: V1Cont
   const accept = headerValue(headers, "Accept");
   // An Accept header given empty is removed; none given accepts everything.
   if (accept === undefined) headers.push(["Accept", "*/*"]);
-  else if (accept === "") return { url, headers: headers.filter(([n]) => n.toLowerCase() !== "accept") };
-  return { url, headers };
+  const hostHeader = joinHostPort(host, port);
+  if (accept === "") return { url, hostHeader, headers: headers.filter(([n]) => n.toLowerCase() !== "accept") };
+  return { url, hostHeader, headers };
 }
 
 interface Exchange {
@@ -56,7 +59,7 @@ interface Exchange {
 class ProbeTimeout extends Error {}
 
 /** One GET: resolves with the status and at most MAX_PROBE_OUTPUT bytes of body; rejects on abort or error. */
-function get(url: URL, headers: [string, string][], signal: AbortSignal): Promise<Exchange> {
+function get(url: URL, hostHeader: string, headers: [string, string][], signal: AbortSignal): Promise<Exchange> {
   return new Promise((resolve, reject) => {
     const secure = url.protocol === "https:";
     const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
@@ -68,7 +71,8 @@ function get(url: URL, headers: [string, string][], signal: AbortSignal): Promis
       path: `${url.pathname}${url.search}`,
       // No pooling (upstream's DisableKeepAlives); a fresh connection from the node's network each time.
       agent: false,
-      headers: headers.map(([n, v]) => [n, v]).flat(),
+      // Raw headers (order and duplicates kept) get no Host from Node: send the URL's unless the probe set one.
+      headers: [...(headerValue(headers, "Host") === undefined ? [["Host", hostHeader]] : []), ...headers].flat(),
       signal,
       ...(secure ? { rejectUnauthorized: false, ...(isIP(hostname) ? {} : { servername: hostname }) } : {}),
     };
@@ -128,7 +132,8 @@ export async function httpProbe(request: HttpProbeRequest, o: HttpProbeOptions):
     for (let redirects = 0; ; redirects++) {
       let res: Exchange;
       try {
-        res = await get(url, headers, signal);
+        // Go writes the URL's host:port as built (the port even when it is the scheme's default).
+        res = await get(url, redirects === 0 ? request.hostHeader : url.host, headers, signal);
       } catch (err) {
         if (o.signal?.aborted) throw err;
         return { status: "failure", output: requestError(url, err, timedOut) };
