@@ -43,45 +43,41 @@ function readVarint(buf: Buffer, at: number): [value: number, next: number] {
   throw new Error("truncated varint");
 }
 
-/** Decodes HealthCheckRequest (for test servers) or any message whose field 1 is a string. */
-export function decodeHealthCheckRequest(buf: Buffer): string {
-  let service = "";
+/** Walks a message's fields: varints as numbers, length-delimited fields as bytes; others skipped. */
+function forEachField(buf: Buffer, visit: (field: number, value: number | Buffer) => void): void {
   let at = 0;
   while (at < buf.length) {
     const [key, next] = readVarint(buf, at);
-    at = next;
     const wire = key & 7;
-    if (wire === 2) {
-      const [len, start] = readVarint(buf, at);
-      if ((key >>> 3) === 1) service = buf.subarray(start, start + len).toString("utf8");
+    if (wire === 0) {
+      const [v, after] = readVarint(buf, next);
+      visit(key >>> 3, v);
+      at = after;
+    } else if (wire === 2) {
+      const [len, start] = readVarint(buf, next);
+      visit(key >>> 3, buf.subarray(start, start + len));
       at = start + len;
-    } else if (wire === 0) at = readVarint(buf, at)[1];
-    else if (wire === 1) at += 8;
-    else if (wire === 5) at += 4;
+    } else if (wire === 1) at = next + 8;
+    else if (wire === 5) at = next + 4;
     else throw new Error(`unsupported wire type ${wire}`);
   }
+}
+
+/** HealthCheckRequest's service (for test servers). */
+export function decodeHealthCheckRequest(buf: Buffer): string {
+  let service = "";
+  forEachField(buf, (field, value) => {
+    if (field === 1 && Buffer.isBuffer(value)) service = value.toString("utf8");
+  });
   return service;
 }
 
 /** HealthCheckResponse { ServingStatus status = 1; }: the status number (0 when absent). */
 export function decodeHealthCheckResponse(buf: Buffer): number {
   let status = 0;
-  let at = 0;
-  while (at < buf.length) {
-    const [key, next] = readVarint(buf, at);
-    at = next;
-    const wire = key & 7;
-    if (wire === 0) {
-      const [v, after] = readVarint(buf, at);
-      if ((key >>> 3) === 1) status = v;
-      at = after;
-    } else if (wire === 2) {
-      const [len, start] = readVarint(buf, at);
-      at = start + len;
-    } else if (wire === 1) at += 8;
-    else if (wire === 5) at += 4;
-    else throw new Error(`unsupported wire type ${wire}`);
-  }
+  forEachField(buf, (field, value) => {
+    if (field === 1 && typeof value === "number") status = value;
+  });
   return status;
 }
 
