@@ -171,17 +171,19 @@ export class ProberManager {
   }
 
   /**
-   * Hands over the pod (with its API status) and what the runtime holds for it, after a relist or at the start
-   * of a sync; returns the probe facts for the status computation and the restart decision. Workers of
+   * Hands over the pod (with its API status) and what the runtime holds for it, at each sync of an added pod
+   * (upstream reads both from the status manager's cache); returns the probe facts for the status computation and the restart decision. Workers of
    * containers that now exist start here, and a readiness probe without a success yet is run now (upstream's
    * manual trigger), so a container becomes ready as soon as it can.
    */
   updatePodStatus(pod: V1Pod, runtime: PodRuntimeStatus | undefined): PodProbeStatus {
     const uid = pod.metadata?.uid ?? "";
-    if (!this.pods.has(uid)) this.addPod(pod);
-    this.pods.set(uid, { pod, runtime });
-    for (const w of this.podWorkers(uid)) w.updatePod(pod);
-    this.startWorkers(uid);
+    // Only pods added (and not removed) are probed: a late call for a removed pod revives nothing.
+    if (this.pods.has(uid)) {
+      this.pods.set(uid, { pod, runtime });
+      for (const w of this.podWorkers(uid)) w.updatePod(pod);
+      this.startWorkers(uid);
+    }
 
     const out: PodProbeStatus = { readiness: {}, startup: {}, failures: {} };
     const liveness = new Set<string>();

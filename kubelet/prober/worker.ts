@@ -138,7 +138,7 @@ export class ProbeWorker {
       // Right after a kubelet (re)start every worker starts at once: spread the first runs over a period.
       if (period > clock.now() - this.host.startedAt) await clock.sleep(this.host.random() * period, signal);
       let next = clock.now() + period;
-      while (!signal.aborted && (await this.doProbe(signal))) {
+      while (!signal.aborted && (await this.safeProbe(signal))) {
         const now = clock.now();
         if (now >= next) {
           // The run overran its tick: run again at once, then back on the grid.
@@ -156,6 +156,16 @@ export class ProbeWorker {
       if (this.containerId) this.results.remove(this.containerId);
       this.host.metrics.forget(this.labels);
       this.host.workerDone(this);
+    }
+  }
+
+  /** A tick that throws is logged and the worker goes on, as upstream's doProbe recovers from panics. */
+  private async safeProbe(signal: AbortSignal): Promise<boolean> {
+    try {
+      return await this.doProbe(signal);
+    } catch (err) {
+      if (!signal.aborted) this.host.logger.warn({ probeType: this.type, container: this.container.name, err: errorMessage(err) }, "probe worker tick failed");
+      return true;
     }
   }
 

@@ -65,6 +65,12 @@ function runtime(...containers: RuntimeContainer[]): PodRuntimeStatus {
   return { uid: UID, name: "web", namespace: "default", sandboxes: [{ id: "sb", attempt: 0, state: "ready", createdAt: 0, ips: ["10.1.0.7"] }], containers };
 }
 
+/** A pod sync: the pod is added (idempotent, as the pod worker's first sync does), then its status handed over. */
+function sync(manager: ProberManager, p: V1Pod, rt: PodRuntimeStatus) {
+  manager.addPod(p);
+  return manager.updatePodStatus(p, rt);
+}
+
 const at = (calls: Call[], type: ProbeType): number[] => calls.filter((c) => c.type === type).map((c) => c.at);
 
 describe("probe workers (worker state machine)", () => {
@@ -74,7 +80,7 @@ describe("probe workers (worker state machine)", () => {
     const p = pod([{ name: "app", livenessProbe: probe({ periodSeconds: 10 }) }]);
     t.manager.addPod(p);
     const t0 = t.clock.now();
-    t.manager.updatePodStatus(p, runtime(running("app", "c1", t0)));
+    sync(t.manager, p, runtime(running("app", "c1", t0)));
     await t.clock.advance(35_000);
     expect(at(t.calls, "liveness").map((x) => x - t0)).toEqual([0, 10_000, 20_000, 30_000]);
     expect(t.calls[0]).toMatchObject({ containerId: "c1", podIP: "10.1.0.7" });
@@ -83,7 +89,7 @@ describe("probe workers (worker state machine)", () => {
   it("spreads the first run over a random part of the period right after the kubelet starts, and not later", async () => {
     const fresh = setup({ random: 0.25 });
     const p = pod([{ name: "app", livenessProbe: probe({ periodSeconds: 8 }) }]);
-    fresh.manager.updatePodStatus(p, runtime(running("app", "c1", fresh.clock.now())));
+    sync(fresh.manager, p, runtime(running("app", "c1", fresh.clock.now())));
     await fresh.clock.advance(1_999);
     expect(fresh.calls).toHaveLength(0);
     await fresh.clock.advance(1);
@@ -91,7 +97,7 @@ describe("probe workers (worker state machine)", () => {
 
     // The jitter never reaches a full period.
     const late = setup({ random: 0.999 });
-    late.manager.updatePodStatus(p, runtime(running("app", "c1", late.clock.now())));
+    sync(late.manager, p, runtime(running("app", "c1", late.clock.now())));
     await late.clock.advance(8_000);
     expect(late.calls).toHaveLength(1);
     expect(late.calls[0]!.at - late.startedAt).toBeLessThan(8_000);
@@ -102,7 +108,7 @@ describe("probe workers (worker state machine)", () => {
     await t.clock.advance(60_000);
     const p = pod([{ name: "app", livenessProbe: probe({ initialDelaySeconds: 15, periodSeconds: 10 }) }]);
     const startedAt = t.clock.now() - 3_000; // started 3 s before the worker saw it
-    t.manager.updatePodStatus(p, runtime(running("app", "c1", startedAt)));
+    sync(t.manager, p, runtime(running("app", "c1", startedAt)));
     await t.clock.advance(25_000);
     // Ticks at +0 (3 s old), +10 s (13 s old) are skipped; +20 s (23 s old) probes.
     expect(at(t.calls, "liveness").map((x) => x - startedAt)).toEqual([23_000]);
@@ -116,16 +122,16 @@ describe("probe workers (worker state machine)", () => {
     const p = pod([{ name: "app", livenessProbe: probe({ failureThreshold: 3 }) }]);
     const t0 = t.clock.now();
     const rt1 = runtime(running("app", "c1", t0));
-    t.manager.updatePodStatus(p, rt1);
+    sync(t.manager, p, rt1);
     expect(t.manager.liveness.get("c1")).toBe("Success"); // initial value
     await t.clock.advance(35_000);
     expect(t.calls).toHaveLength(4);
     expect(t.manager.liveness.get("c1")).toBe("Success");
-    expect(t.manager.updatePodStatus(p, rt1).failures).toEqual({});
+    expect(sync(t.manager, p, rt1).failures).toEqual({});
     await t.clock.advance(10_000);
     expect(t.calls).toHaveLength(5);
     expect(t.manager.liveness.get("c1")).toBe("Failure");
-    expect([...(t.manager.updatePodStatus(p, rt1).failures.liveness ?? [])]).toEqual(["app"]);
+    expect([...(sync(t.manager, p, rt1).failures.liveness ?? [])]).toEqual(["app"]);
     expect(t.updates).toContainEqual({ type: "liveness", containerId: "c1", result: "Failure", podUid: UID });
 
     // On hold: no probe of the failed container while it is being restarted.
@@ -134,13 +140,13 @@ describe("probe workers (worker state machine)", () => {
 
     // A new container: probing resumes from the initial Success.
     t.answers.liveness = ["Success"];
-    t.manager.updatePodStatus(p, runtime(running("app", "c2", t.clock.now())));
+    sync(t.manager, p, runtime(running("app", "c2", t.clock.now())));
     await t.clock.advance(10_000);
     expect(t.calls).toHaveLength(6);
     expect(t.calls[5]!.containerId).toBe("c2");
     expect(t.manager.liveness.get("c1")).toBeUndefined();
     expect(t.manager.liveness.get("c2")).toBe("Success");
-    expect(t.manager.updatePodStatus(p, runtime(running("app", "c2", t.clock.now()))).failures).toEqual({});
+    expect(sync(t.manager, p, runtime(running("app", "c2", t.clock.now()))).failures).toEqual({});
   });
 
   it("keeps readiness false until successThreshold successes in a row, and a probe that could not run changes nothing", async () => {
@@ -149,12 +155,12 @@ describe("probe workers (worker state machine)", () => {
     t.answers.readiness = ["Success", "error", "Success", "Failure", "Success", "Success", "Success"];
     const p = pod([{ name: "app", readinessProbe: probe({ successThreshold: 3, failureThreshold: 1 }) }]);
     const rt = runtime(running("app", "c1", t.clock.now()));
-    expect(t.manager.updatePodStatus(p, rt).readiness).toEqual({ app: false });
+    expect(sync(t.manager, p, rt).readiness).toEqual({ app: false });
     await flush();
     for (let i = 0; i < 6 && t.manager.readiness.get("c1") !== "Success"; i++) await t.clock.advance(10_000);
     // S, error (ignored), S, F (failureThreshold 1: Failure), S, S, S: ready at the 7th probe only.
     expect(t.calls).toHaveLength(7);
-    expect(t.manager.updatePodStatus(p, rt).readiness).toEqual({ app: true });
+    expect(sync(t.manager, p, rt).readiness).toEqual({ app: true });
   });
 
   it("runs a readiness probe at once when a sync finds the container not ready yet (manual trigger), then on a new grid", async () => {
@@ -164,11 +170,11 @@ describe("probe workers (worker state machine)", () => {
     const p = pod([{ name: "app", readinessProbe: probe({ periodSeconds: 10 }) }]);
     const t0 = t.clock.now();
     const rt = runtime(running("app", "c1", t0));
-    t.manager.updatePodStatus(p, rt);
+    sync(t.manager, p, rt);
     await flush();
     const n = t.calls.length;
     await t.clock.advance(4_000);
-    t.manager.updatePodStatus(p, rt);
+    sync(t.manager, p, rt);
     await flush();
     expect(t.calls).toHaveLength(n + 1);
     expect(t.calls.at(-1)!.at - t0).toBe(4_000);
@@ -182,20 +188,20 @@ describe("probe workers (worker state machine)", () => {
     t.answers.startup = ["Failure", "Success"];
     const p = pod([{ name: "app", startupProbe: probe({ failureThreshold: 5 }), livenessProbe: probe(), readinessProbe: probe() }]);
     const rt = runtime(running("app", "c1", t.clock.now()));
-    let s = t.manager.updatePodStatus(p, rt);
+    let s = sync(t.manager, p, rt);
     expect(s.startup).toEqual({ app: false });
     expect(s.readiness).toEqual({});
     await t.clock.advance(5_000);
     expect(new Set(t.calls.map((c) => c.type))).toEqual(new Set(["startup"]));
     await t.clock.advance(10_000); // second startup probe: Success
     expect(t.manager.startup.get("c1")).toBe("Success");
-    s = t.manager.updatePodStatus(p, rt);
+    s = sync(t.manager, p, rt);
     expect(s.startup).toEqual({ app: true });
     await t.clock.advance(20_000);
     expect(at(t.calls, "startup")).toHaveLength(2);
     expect(at(t.calls, "liveness").length).toBeGreaterThan(0);
     expect(at(t.calls, "readiness").length).toBeGreaterThan(0);
-    expect(t.manager.updatePodStatus(p, rt).readiness).toEqual({ app: true });
+    expect(sync(t.manager, p, rt).readiness).toEqual({ app: true });
   });
 
   it("reports a startup probe that gave up as a failure to restart", async () => {
@@ -204,9 +210,9 @@ describe("probe workers (worker state machine)", () => {
     t.answers.startup = ["Failure"];
     const p = pod([{ name: "app", startupProbe: probe({ failureThreshold: 2 }), livenessProbe: probe() }]);
     const rt = runtime(running("app", "c1", t.clock.now()));
-    t.manager.updatePodStatus(p, rt);
+    sync(t.manager, p, rt);
     await t.clock.advance(15_000);
-    const s = t.manager.updatePodStatus(p, rt);
+    const s = sync(t.manager, p, rt);
     expect([...(s.failures.startup ?? [])]).toEqual(["app"]);
     expect(s.startup).toEqual({ app: false });
     await t.clock.advance(60_000);
@@ -218,10 +224,10 @@ describe("probe workers (worker state machine)", () => {
     await t.clock.advance(60_000);
     const p = pod([{ name: "app", readinessProbe: probe() }], {});
     p.spec!.restartPolicy = "Never";
-    t.manager.updatePodStatus(p, runtime(running("app", "c1", t.clock.now())));
+    sync(t.manager, p, runtime(running("app", "c1", t.clock.now())));
     await t.clock.advance(10_000);
     expect(t.manager.readiness.get("c1")).toBe("Success");
-    t.manager.updatePodStatus(p, runtime(running("app", "c1", t.clock.now() - 10_000, "exited")));
+    sync(t.manager, p, runtime(running("app", "c1", t.clock.now() - 10_000, "exited")));
     await t.clock.advance(10_000);
     expect(t.updates.at(-1)).toEqual({ type: "readiness", containerId: "c1", result: "Failure", podUid: UID });
     expect(t.manager.workerCount).toBe(0);
@@ -240,25 +246,25 @@ describe("prober manager", () => {
     });
     // Running since long before this kubelet started.
     const rt = runtime(running("app", "c1", t.startedAt - 3_600_000));
-    expect(t.manager.updatePodStatus(p, rt).readiness).toEqual({ app: true });
+    expect(sync(t.manager, p, rt).readiness).toEqual({ app: true });
     // Two failures (the first tick and the sync's manual trigger) are below the threshold: still ready.
     await t.clock.advance(0);
     expect(t.calls).toHaveLength(2);
     expect(t.manager.readiness.get("c1")).toBeUndefined();
     // That sync triggered the third run.
-    expect(t.manager.updatePodStatus(p, rt).readiness).toEqual({ app: true });
+    expect(sync(t.manager, p, rt).readiness).toEqual({ app: true });
     await t.clock.advance(0);
     expect(t.calls).toHaveLength(3);
     expect(t.manager.readiness.get("c1")).toBe("Failure");
-    expect(t.manager.updatePodStatus(p, rt).readiness).toEqual({ app: false });
+    expect(sync(t.manager, p, rt).readiness).toEqual({ app: false });
 
     // A pod the API did not see Ready stays unready; a container started since the kubelet did starts unready.
     const u = setup();
     const notReady = pod([{ name: "app", readinessProbe: probe() }], { status: { conditions: [{ type: "Ready", status: "False" }] } });
-    expect(u.manager.updatePodStatus(notReady, runtime(running("app", "c1", u.startedAt - 3_600_000))).readiness).toEqual({ app: false });
+    expect(sync(u.manager, notReady, runtime(running("app", "c1", u.startedAt - 3_600_000))).readiness).toEqual({ app: false });
     const v = setup();
     const ready = pod([{ name: "app", readinessProbe: probe() }], { status: { conditions: [{ type: "Ready", status: "True" }] } });
-    expect(v.manager.updatePodStatus(ready, runtime(running("app", "c1", v.startedAt))).readiness).toEqual({ app: false });
+    expect(sync(v.manager, ready, runtime(running("app", "c1", v.startedAt))).readiness).toEqual({ app: false });
   });
 
   it("keeps a started container started across a kubelet restart, from the API's status of the same container", () => {
@@ -266,8 +272,8 @@ describe("prober manager", () => {
     const p = pod([{ name: "app", startupProbe: probe() }], {
       status: { containerStatuses: [{ name: "app", containerID: "containerd://c1", started: true, ready: true, restartCount: 0, image: "img", imageID: "" }] },
     });
-    expect(t.manager.updatePodStatus(p, runtime(running("app", "c1", t.startedAt - 60_000))).startup).toEqual({ app: true });
-    expect(t.manager.updatePodStatus(p, runtime(running("app", "c2", t.startedAt - 60_000))).startup).toEqual({ app: false });
+    expect(sync(t.manager, p, runtime(running("app", "c1", t.startedAt - 60_000))).startup).toEqual({ app: true });
+    expect(sync(t.manager, p, runtime(running("app", "c2", t.startedAt - 60_000))).startup).toEqual({ app: false });
   });
 
   it("creates one worker per container and probe kind, sidecars included, and removes them with the pod", async () => {
@@ -282,7 +288,7 @@ describe("prober manager", () => {
     t.manager.addPod(p);
     expect(t.manager.workerCount).toBe(3);
     expect(t.manager.worker(UID, "side", "startup")).toBeDefined();
-    t.manager.updatePodStatus(p, runtime(running("app", "c1", t.clock.now()), { ...running("side", "s1", t.clock.now()), kind: "sidecar" }));
+    sync(t.manager, p, runtime(running("app", "c1", t.clock.now()), { ...running("side", "s1", t.clock.now()), kind: "sidecar" }));
     await t.clock.advance(10_000);
     expect(t.manager.readiness.get("c1")).toBe("Success");
     expect(t.clock.waiting).toBe(3);
@@ -301,8 +307,8 @@ describe("prober manager", () => {
     await t.clock.advance(60_000);
     const a = pod([{ name: "app", livenessProbe: probe() }]);
     const b: V1Pod = { metadata: { name: "b", namespace: "default", uid: "uid-2" }, spec: { containers: [{ name: "app", livenessProbe: probe() }] } };
-    t.manager.updatePodStatus(a, runtime(running("app", "c1", t.clock.now())));
-    t.manager.updatePodStatus(b, { ...runtime(running("app", "c9", t.clock.now())), uid: "uid-2" });
+    sync(t.manager, a, runtime(running("app", "c1", t.clock.now())));
+    sync(t.manager, b, { ...runtime(running("app", "c9", t.clock.now())), uid: "uid-2" });
     await flush();
     expect(t.manager.workerCount).toBe(2);
     t.manager.cleanupPods(new Set(["uid-2"]));
@@ -310,6 +316,29 @@ describe("prober manager", () => {
     expect(t.manager.workerCount).toBe(1);
     expect(t.manager.worker("uid-2", "app", "liveness")).toBeDefined();
     await t.manager.close();
+    expect(t.manager.workerCount).toBe(0);
+    expect(t.clock.waiting).toBe(0);
+  });
+
+  it("stops liveness and startup of a terminating pod, keeps readiness, and revives nothing after removePod", async () => {
+    const t = setup();
+    await t.clock.advance(60_000);
+    const p = pod([{ name: "app", livenessProbe: probe(), readinessProbe: probe() }]);
+    const rt = runtime(running("app", "c1", t.clock.now()));
+    sync(t.manager, p, rt);
+    await t.clock.advance(10_000);
+    t.manager.stopLivenessAndStartup(p);
+    await flush();
+    expect(t.manager.worker(UID, "app", "liveness")).toBeUndefined();
+    expect(t.manager.worker(UID, "app", "readiness")).toBeDefined();
+    const n = at(t.calls, "liveness").length;
+    await t.clock.advance(30_000);
+    expect(at(t.calls, "liveness")).toHaveLength(n);
+    expect(at(t.calls, "readiness").length).toBeGreaterThan(n);
+
+    t.manager.removePod(p);
+    await flush();
+    expect(t.manager.updatePodStatus(p, rt)).toEqual({ readiness: {}, startup: {}, failures: {} });
     expect(t.manager.workerCount).toBe(0);
     expect(t.clock.waiting).toBe(0);
   });
@@ -322,7 +351,7 @@ describe("prober manager", () => {
     const rt = runtime(running("app", "c1", t.clock.now() - 60_000));
     t.manager.addPod(p);
     const deleting = { ...p, metadata: { ...p.metadata, deletionTimestamp: new Date() } };
-    t.manager.updatePodStatus(deleting, rt);
+    sync(t.manager, deleting, rt);
     await flush();
     expect(t.calls).toHaveLength(0);
     expect(t.manager.workerCount).toBe(0);
@@ -333,7 +362,7 @@ describe("prober manager", () => {
     await t.clock.advance(60_000);
     t.answers.liveness = ["Success", "Failure"];
     const p = pod([{ name: "app", livenessProbe: probe() }]);
-    t.manager.updatePodStatus(p, runtime(running("app", "c1", t.clock.now())));
+    sync(t.manager, p, runtime(running("app", "c1", t.clock.now())));
     await t.clock.advance(25_000);
     const text = t.manager.metrics.render();
     expect(text).toContain('prober_probe_total{probe_type="Liveness",result="successful",container="app",pod="web",namespace="default",pod_uid="uid-1"} 1\n');
