@@ -148,3 +148,18 @@ export class Prober {
     this.o.recorder?.event(podRef(target.pod, fieldPath), "Warning", reason, message);
   }
 }
+
+/**
+ * The grace period for stopping a container (upstream's setTerminationGracePeriod in kuberuntime): a deletion's
+ * grace first, then a failed liveness or startup probe's own `terminationGracePeriodSeconds`, then the pod's.
+ * A pod without one gets the API's default of 30 s (upstream falls back to 2 s, but its pods always carry the
+ * API server's default; static pods here are not defaulted by one).
+ */
+export function killGracePeriodSeconds(pod: V1Pod, container: V1Container | undefined, failedProbe?: "liveness" | "startup"): number {
+  const deletion = pod.metadata?.deletionGracePeriodSeconds;
+  if (deletion !== undefined && deletion !== null) return deletion;
+  const probe = failedProbe && container ? probeSpec(container, failedProbe) : undefined;
+  const probeGrace = probe?.terminationGracePeriodSeconds;
+  if (probeGrace !== undefined && probeGrace !== null) return probeGrace;
+  return pod.spec?.terminationGracePeriodSeconds ?? 30;
+}

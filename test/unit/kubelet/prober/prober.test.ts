@@ -6,7 +6,7 @@ import type { CriCallOptions, RuntimeService } from "../../../../kubelet/cri/ser
 import { CriError } from "../../../../kubelet/cri/client.ts";
 import type { ExecSyncRequest, ExecSyncResponse } from "../../../../kubelet/cri/types.ts";
 import type { EventRecorder, EventType, ObjectReference } from "../../../../kubelet/events.ts";
-import { Prober } from "../../../../kubelet/prober/prober.ts";
+import { Prober, killGracePeriodSeconds } from "../../../../kubelet/prober/prober.ts";
 import { silentLogger } from "../../../../src-shared/log.ts";
 
 interface ExecCall {
@@ -147,5 +147,17 @@ describe("prober dispatch", () => {
       "Liveness probe errored and resulted in unknown state: missing probe handler for web_ns(u1):app",
       'Liveness probe errored and resulted in unknown state: strconv.Atoi: parsing "metrics": invalid syntax',
     ]);
+  });
+});
+
+describe("grace period of a container stopped after a probe failure", () => {
+  it("prefers the deletion's grace, then the failed probe's own, then the pod's", () => {
+    const c: V1Container = { name: "app", livenessProbe: { exec: { command: ["x"] }, terminationGracePeriodSeconds: 5 }, startupProbe: { exec: { command: ["x"] } } };
+    const p: V1Pod = { metadata: { name: "p" }, spec: { containers: [c], terminationGracePeriodSeconds: 40 } };
+    expect(killGracePeriodSeconds(p, c, "liveness")).toBe(5);
+    expect(killGracePeriodSeconds(p, c, "startup")).toBe(40);
+    expect(killGracePeriodSeconds(p, c)).toBe(40);
+    expect(killGracePeriodSeconds({ ...p, metadata: { name: "p", deletionGracePeriodSeconds: 1 } }, c, "liveness")).toBe(1);
+    expect(killGracePeriodSeconds({ metadata: { name: "p" }, spec: { containers: [c] } }, c, "startup")).toBe(30);
   });
 });
