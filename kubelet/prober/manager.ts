@@ -158,6 +158,11 @@ export class ProberManager {
     this.forget(pod.metadata?.uid ?? "");
   }
 
+  /** The pod is gone for good (the kubelet's per-pod state fan-out, PodStateOwner). */
+  forgetPod(uid: string): void {
+    this.forget(uid);
+  }
+
   /** Stops liveness and startup probing of a pod being terminated (upstream's StopLivenessAndStartup). */
   stopLivenessAndStartup(pod: V1Pod): void {
     const uid = pod.metadata?.uid ?? "";
