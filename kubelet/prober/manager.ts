@@ -135,7 +135,7 @@ export class ProberManager {
   /** Stops every worker and waits for them to end. */
   async close(): Promise<void> {
     const all = [...this.workers.values()];
-    for (const w of all) w.stop();
+    for (const w of all) this.stopWorker(w);
     await Promise.all(all.map((w) => w.done()));
   }
 

@@ -315,6 +315,9 @@ describe("prober manager", () => {
     await flush();
     expect(t.manager.workerCount).toBe(1);
     expect(t.manager.worker("uid-2", "app", "liveness")).toBeDefined();
+    // A worker whose container never appeared goes too.
+    t.manager.addPod({ metadata: { name: "c", namespace: "default", uid: "uid-3" }, spec: { containers: [{ name: "app", livenessProbe: probe() }] } });
+    expect(t.manager.workerCount).toBe(2);
     await t.manager.close();
     expect(t.manager.workerCount).toBe(0);
     expect(t.clock.waiting).toBe(0);
