@@ -54,19 +54,24 @@ export class ProberMetrics {
     return result === "Success" ? "successful" : result === "Failure" ? "failed" : "unknown";
   }
 
+  // Labels in name order, as Prometheus' Go client writes them.
+  private static totalLabels(l: ProbeMetricLabels, result: string): Labels {
+    return { container: l.container, namespace: l.namespace, pod: l.pod, pod_uid: l.pod_uid, probe_type: l.probe_type, result };
+  }
+
   private static durationLabels(l: ProbeMetricLabels): Labels {
-    return { probe_type: l.probe_type, container: l.container, pod: l.pod, namespace: l.namespace };
+    return { container: l.container, namespace: l.namespace, pod: l.pod, probe_type: l.probe_type };
   }
 
   /** One probe run's result and, for successful and unknown results, its duration. */
   record(l: ProbeMetricLabels, result: ProbeResult, seconds: number): void {
-    this.probeTotal.inc({ probe_type: l.probe_type, result: ProberMetrics.resultLabel(result), container: l.container, pod: l.pod, namespace: l.namespace, pod_uid: l.pod_uid });
+    this.probeTotal.inc(ProberMetrics.totalLabels(l, ProberMetrics.resultLabel(result)));
     if (result !== "Failure") this.probeDuration.observe(seconds, ProberMetrics.durationLabels(l));
   }
 
   /** Drops a finished worker's series. */
   forget(l: ProbeMetricLabels): void {
-    for (const result of ["successful", "failed", "unknown"]) this.probeTotal.delete({ probe_type: l.probe_type, result, container: l.container, pod: l.pod, namespace: l.namespace, pod_uid: l.pod_uid });
+    for (const result of ["successful", "failed", "unknown"]) this.probeTotal.delete(ProberMetrics.totalLabels(l, result));
     this.probeDuration.delete(ProberMetrics.durationLabels(l));
   }
 

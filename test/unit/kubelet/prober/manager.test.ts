@@ -368,10 +368,10 @@ describe("prober manager", () => {
     sync(t.manager, p, runtime(running("app", "c1", t.clock.now())));
     await t.clock.advance(25_000);
     const text = t.manager.metrics.render();
-    expect(text).toContain('prober_probe_total{probe_type="Liveness",result="successful",container="app",pod="web",namespace="default",pod_uid="uid-1"} 1\n');
-    expect(text).toContain('prober_probe_total{probe_type="Liveness",result="failed",container="app",pod="web",namespace="default",pod_uid="uid-1"} 2\n');
+    expect(text).toContain('prober_probe_total{container="app",namespace="default",pod="web",pod_uid="uid-1",probe_type="Liveness",result="successful"} 1\n');
+    expect(text).toContain('prober_probe_total{container="app",namespace="default",pod="web",pod_uid="uid-1",probe_type="Liveness",result="failed"} 2\n');
     // Failures are not timed (as upstream).
-    expect(text).toContain('prober_probe_duration_seconds_count{probe_type="Liveness",container="app",pod="web",namespace="default"} 1\n');
+    expect(text).toContain('prober_probe_duration_seconds_count{container="app",namespace="default",pod="web",probe_type="Liveness"} 1\n');
     expect(text).toContain("# HELP prober_probe_total [BETA]");
   });
 });
