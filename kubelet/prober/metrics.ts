@@ -1,0 +1,82 @@
+/**
+ * The prober's metrics under upstream's names, ready for the kubelet's /metrics/probes endpoint:
+ * `prober_probe_total` (by probe_type, result, container, pod, namespace, pod_uid) and
+ * `prober_probe_duration_seconds` (by probe_type, container, pod, namespace; observed for successful and unknown
+ * results only, as upstream). A worker's series are dropped when the worker ends, as upstream deletes them.
+ * Built on the proxy's small registry (proxy/metrics.ts) rather than a second one.
+ */
+import { Counter, Histogram } from "../../proxy/metrics.ts";
+import type { ProbeResult } from "./results.ts";
+
+type Labels = Readonly<Record<string, string>>;
+
+/** Prometheus client_golang's DefBuckets (upstream's histogram sets none). */
+const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+function sameLabels(a: Labels | undefined, b: Labels): boolean {
+  const ka = Object.keys(a ?? {});
+  return ka.length === Object.keys(b).length && ka.every((k) => a?.[k] === b[k]);
+}
+
+class ProbeCounter extends Counter {
+  protected override header(): string {
+    return `# HELP ${this.name} [BETA] ${this.help}\n# TYPE ${this.name} counter\n`;
+  }
+  delete(labels: Labels): void {
+    for (const [key, e] of this.series) if (sameLabels(e.labels, labels)) this.series.delete(key);
+  }
+}
+
+class ProbeHistogram extends Histogram {
+  delete(labels: Labels): void {
+    for (const [key, e] of this.series) if (sameLabels(e.labels, labels)) this.series.delete(key);
+  }
+  override render(): string {
+    // Nothing observed yet: nothing to show (the base class would print an unlabelled empty series).
+    return this.series.size === 0 ? "" : super.render();
+  }
+}
+
+/** The labels one worker reports under. */
+export interface ProbeMetricLabels {
+  probe_type: string;
+  container: string;
+  pod: string;
+  namespace: string;
+  pod_uid: string;
+}
+
+export class ProberMetrics {
+  readonly probeTotal = new ProbeCounter("prober_probe_total", "Cumulative number of a liveness, readiness or startup probe for a container by result.");
+  readonly probeDuration = new ProbeHistogram("prober_probe_duration_seconds", "Duration in seconds for a probe response.", DEFAULT_BUCKETS);
+
+  private static resultLabel(result: ProbeResult): string {
+    return result === "Success" ? "successful" : result === "Failure" ? "failed" : "unknown";
+  }
+
+  // Labels in name order, as Prometheus' Go client writes them.
+  private static totalLabels(l: ProbeMetricLabels, result: string): Labels {
+    return { container: l.container, namespace: l.namespace, pod: l.pod, pod_uid: l.pod_uid, probe_type: l.probe_type, result };
+  }
+
+  private static durationLabels(l: ProbeMetricLabels): Labels {
+    return { container: l.container, namespace: l.namespace, pod: l.pod, probe_type: l.probe_type };
+  }
+
+  /** One probe run's result and, for successful and unknown results, its duration. */
+  record(l: ProbeMetricLabels, result: ProbeResult, seconds: number): void {
+    this.probeTotal.inc(ProberMetrics.totalLabels(l, ProberMetrics.resultLabel(result)));
+    if (result !== "Failure") this.probeDuration.observe(seconds, ProberMetrics.durationLabels(l));
+  }
+
+  /** Drops a finished worker's series. */
+  forget(l: ProbeMetricLabels): void {
+    for (const result of ["successful", "failed", "unknown"]) this.probeTotal.delete(ProberMetrics.totalLabels(l, result));
+    this.probeDuration.delete(ProberMetrics.durationLabels(l));
+  }
+
+  /** Text exposition for /metrics/probes. */
+  render(): string {
+    return this.probeTotal.render() + this.probeDuration.render();
+  }
+}
