@@ -147,7 +147,7 @@ const CONTAINER_FIELDS = new Set([
   "envFrom", "volumeMounts", "volumeDevices", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle",
   "resizePolicy", "restartPolicyRules",
 ]);
-const CONTAINER_REFUSED = ["envFrom", "volumeDevices", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle", "restartPolicyRules"];
+const CONTAINER_REFUSED = ["envFrom", "volumeDevices", "lifecycle", "restartPolicyRules"];
 
 /** PodSecurityContext fields passed to CRI; the others are checked below. */
 const POD_SECURITY_FIELDS = new Set(["runAsUser", "runAsGroup", "supplementalGroups", "sysctls", "runAsNonRoot", "fsGroup", "fsGroupChangePolicy",

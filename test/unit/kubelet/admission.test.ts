@@ -194,10 +194,13 @@ describe("checkSupported", () => {
     expect(checkSupported(withSpec({ initContainers: [{ name: "sidecar", image: "i", restartPolicy: "Always" }] })).admit).toBe(true);
   });
 
+  it("admits probes of every kind, on app containers and sidecars", () => {
+    const probes = { readinessProbe: { exec: { command: ["true"] }, periodSeconds: 10 }, livenessProbe: { tcpSocket: { port: 80 } }, startupProbe: { httpGet: { port: 80, path: "/" } } };
+    expect(checkSupported(withContainer(probes))).toMatchObject({ admit: true });
+    expect(checkSupported(withSpec({ initContainers: [{ name: "i", image: "i", restartPolicy: "Always", ...probes }] }))).toMatchObject({ admit: true });
+  });
+
   const refused: [string, V1Pod, string][] = [
-    ["a readiness probe", withContainer({ readinessProbe: { exec: { command: ["true"] }, periodSeconds: 10 } }), "spec.containers[0].readinessProbe"],
-    ["a liveness probe", withContainer({ livenessProbe: { tcpSocket: { port: 80 } } }), "spec.containers[0].livenessProbe"],
-    ["a startup probe", withContainer({ startupProbe: { httpGet: { port: 80, path: "/" } } }), "spec.containers[0].startupProbe"],
     ["lifecycle hooks", withContainer({ lifecycle: { preStop: { exec: { command: ["true"] } } } }), "spec.containers[0].lifecycle"],
     ["envFrom", withContainer({ envFrom: [{ configMapRef: { name: "cm" } }] }), "spec.containers[0].envFrom"],
     ["a secret env source", withContainer({ env: [{ name: "P", valueFrom: { secretKeyRef: { name: "s", key: "k" } } }] }), "spec.containers[0].env[0].valueFrom.secretKeyRef"],
@@ -222,7 +225,7 @@ describe("checkSupported", () => {
     ["a container restart policy", withContainer({ restartPolicy: "Never" }), 'spec.containers[0].restartPolicy="Never"'],
     ["container restart rules", withContainer({ restartPolicyRules: [{ action: "Restart", exitCodes: { operator: "In", values: [42] } }] }), "spec.containers[0].restartPolicyRules"],
     ["a hostPath volume", withVolume({ name: "host", hostPath: { path: "/" } }), 'spec.volumes[1].hostPath="host"'],
-    ["an init container's probe", withSpec({ initContainers: [{ name: "i", image: "i", restartPolicy: "Always", startupProbe: { exec: { command: ["true"] } } }] }), "spec.initContainers[0].startupProbe"],
+    ["an init container's lifecycle hooks", withSpec({ initContainers: [{ name: "i", image: "i", restartPolicy: "Always", lifecycle: { postStart: { exec: { command: ["true"] } } } }] }), "spec.initContainers[0].lifecycle"],
     ["ephemeral containers", withSpec({ ephemeralContainers: [{ name: "debug", image: "busybox" }] }), "spec.ephemeralContainers"],
     ["host aliases", withSpec({ hostAliases: [{ ip: "1.2.3.4", hostnames: ["a"] }] }), "spec.hostAliases"],
     ["an unknown DNS policy", withSpec({ dnsPolicy: "Cluster" }), 'spec.dnsPolicy="Cluster"'],
@@ -245,8 +248,8 @@ describe("checkSupported", () => {
 
   it("names every offending field in one message", () => {
     const p = withVolume({ name: "data", emptyDir: {} });
-    Object.assign((p.spec as Spec).containers[0] as Container, { readinessProbe: { exec: { command: ["true"] } }, envFrom: [{ secretRef: { name: "s" } }] });
-    expect(refusal(p)).toBe('Pod fields spec.volumes[1].emptyDir="data", spec.containers[0].envFrom, spec.containers[0].readinessProbe are not supported by this kubelet yet');
+    Object.assign((p.spec as Spec).containers[0] as Container, { lifecycle: { preStop: { exec: { command: ["true"] } } }, envFrom: [{ secretRef: { name: "s" } }] });
+    expect(refusal(p)).toBe('Pod fields spec.volumes[1].emptyDir="data", spec.containers[0].envFrom, spec.containers[0].lifecycle are not supported by this kubelet yet');
   });
 
   it("refuses what only looks like the service account volume", () => {
