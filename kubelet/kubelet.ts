@@ -5,15 +5,16 @@
  *   pod sources (API watch, static pods) ─▶ pod manager + admission ─▶ pod workers ─▶ pod sync ─▶ runtime manager ─▶ CRI
  *                                                                          ▲             │ reads          │
  *                                                                          │        pod cache ◀── PLEG (relist every 1 s)
+ *                                                                          └── prober (one worker per container and probe kind; results wake the pod worker)
  *   status manager (pods/status)   node status manager + lease (Node, heartbeats)   events
  *
  * One owner per pod fact: the pod manager holds what the sources want and what admission refused, the pod
  * worker the pod's lifecycle (state, start time, terminal reason, cancellation); the status manager, pod
- * sync, the runtime manager and the pod cache keep their own per-pod state, and `forget(uid)` reaches them
+ * sync, the prober, the runtime manager and the pod cache keep their own per-pod state, and `forget(uid)` reaches them
  * all once a pod is gone for good.
  *
- * Housekeeping every 2 s (after the sources synced) removes what the runtime runs that no pod source wants,
- * and mirror pods whose static pod is gone.
+ * Housekeeping every 2 s (after the sources synced) stops the probes of pods without a worker, removes what the
+ * runtime runs that no pod source wants, and mirror pods whose static pod is gone.
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "../src-shared/log.ts";
@@ -32,6 +33,7 @@ import { PodCache } from "./runtime/pod-cache.ts";
 import { ContainerGC } from "./runtime/container-gc.ts";
 import { PodWorkers } from "./pod-workers.ts";
 import { PodSync } from "./pod-sync.ts";
+import { ProberManager } from "./prober/manager.ts";
 import { StatusManager, type PodKey } from "./status/status-manager.ts";
 import { podStatusEqual, statusPatch, toPodStatus, type PodStatus } from "./status/pod-status.ts";
 import { NodeLease } from "./node/lease.ts";
@@ -77,6 +79,8 @@ export class Kubelet {
   readonly podManager = new PodManager();
   readonly podWorkers: PodWorkers;
   readonly podSync: PodSync;
+  /** Liveness, readiness and startup probes: their results wake the pod workers and feed the pod sync. */
+  readonly prober: ProberManager;
   readonly lease: NodeLease | undefined;
   readonly nodeStatus: NodeStatusManager<unknown> | undefined;
   /** Resolves once the Node is registered and every pod source has delivered its first full list. */
@@ -126,9 +130,11 @@ export class Kubelet {
       patch: (key, previous, next) => statusPatch(key.uid, previous, next),
     });
     if (deps.client && deps.staticPodPath) this.mirrors = new MirrorPods({ client: deps.client, nodeName: deps.nodeName, logger, nodeUid: () => this.nodeStatus?.uid, onMirror: (uid) => this.podWorkers.wake(uid) });
+    this.prober = new ProberManager({ runtime: this.cri, recorder: this.events, logger, hostIP: () => this.d.node.hostIPs[0] ?? "" });
     this.podSync = new PodSync({
       client: deps.client,
       runtime: this.runtime,
+      prober: this.prober,
       cache: this.podCache,
       status: this.statusManager,
       events: this.events,
@@ -138,7 +144,7 @@ export class Kubelet {
       apiKey: (pod) => this.apiKey(pod),
     });
     this.podWorkers = new PodWorkers({ syncer: this.podSync, logger, resyncIntervalMs: deps.syncFrequencyMs, onPodFinished: (uid) => this.forget(uid) });
-    this.podStateOwners = [this.podManager, this.statusManager, this.podSync, this.runtime, { forgetPod: (uid) => this.podCache.delete(uid) }];
+    this.podStateOwners = [this.podManager, this.statusManager, this.podSync, this.runtime, this.prober, { forgetPod: (uid) => this.podCache.delete(uid) }];
     if (deps.client) {
       this.lease = new NodeLease({ client: deps.client, nodeName: deps.nodeName, durationSeconds: deps.leaseDurationSeconds, logger, nodeUid: () => this.nodeStatus?.uid });
       this.nodeStatus = new NodeStatusManager({
@@ -177,6 +183,7 @@ export class Kubelet {
     if (this.podManager.isRejected(uid)) return;
     if (this.podWorkers.state(uid) === undefined && !this.podManager.has(uid) && !this.admit(pod)) return;
     this.podManager.set(pod);
+    this.prober.addPod(pod);
     // What the API holds is the base of the next status patch, and a status someone else changed is resent.
     if (pod.status && !this.staticPods?.has(uid)) this.statusManager.reconcile(uid, uid, toPodStatus(pod.status));
     this.podWorkers.update(pod);
@@ -236,6 +243,8 @@ export class Kubelet {
     this.pleg.onEvent((e) => this.podWorkers.wake(e.uid));
     this.pleg.start(s);
     this.podWorkers.start(s);
+    this.prober.start(s);
+    this.prober.onUpdate((u) => this.podWorkers.wake(u.podUid));
     this.containerGC.start(s);
     if (this.d.client) {
       this.statusManager.start(s);
@@ -335,6 +344,7 @@ export class Kubelet {
 
   private async runHousekeeping(): Promise<void> {
     if (!this.sourcesReady()) return;
+    this.prober.cleanupPods(new Set(this.podWorkers.uids()));
     await this.cleanupOrphans();
     await this.mirrors?.deleteOrphans();
   }
@@ -342,7 +352,7 @@ export class Kubelet {
   /**
    * Stops the kubelet; pods keep running in the runtime (a restarted kubelet adopts them). Every part is told
    * to stop at once (the start signal aborts: work under way is cancelled), then each is drained in this order,
-   * one after the other: the pod sources (no new work), housekeeping, the pod workers, the PLEG, the container
+   * one after the other: the pod sources (no new work), housekeeping, the pod workers, the prober, the PLEG, the container
    * GC, the status manager (its pending statuses sent once more), the node status and the Lease, the event
    * recorder (queued events sent), and the CRI connection last. A step that fails is logged and the next runs;
    * the failures are thrown together at the end.
@@ -354,6 +364,7 @@ export class Kubelet {
       ["static pod source", this.staticPods && (() => this.staticPods?.close())],
       ["housekeeping", () => this.housekeeping.close()],
       ["pod workers", () => this.podWorkers.close()],
+      ["prober", () => this.prober.close()],
       ["PLEG", () => this.pleg.close()],
       ["container GC", () => this.containerGC.close()],
       ["status manager", () => this.statusManager.close()],

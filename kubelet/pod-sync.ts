@@ -22,6 +22,8 @@ import type { PodSyncContext, PodSyncer, PodTerminalStatus, SyncPodOutcome } fro
 import type { RuntimeManager, WaitingReasons } from "./runtime/runtime-manager.ts";
 import type { PodCache } from "./runtime/pod-cache.ts";
 import type { PodRuntimeStatus } from "./runtime/types.ts";
+import type { ProbeFailures } from "./runtime/pod-actions.ts";
+import type { ProberManager } from "./prober/manager.ts";
 import type { StatusManager, PodKey } from "./status/status-manager.ts";
 import { computePodStatus, type PodStatus } from "./status/pod-status.ts";
 
@@ -30,6 +32,8 @@ export type PodRuntime = Pick<RuntimeManager, "podStatus" | "syncPod" | "killPod
 /** What pod sync needs of the API: image pull secrets, and deleting a pod once it has terminated. */
 export type PodSyncClient = Pick<KubeClient, "get" | "delete">;
 export type PodStatusStore = Pick<StatusManager<PodStatus>, "getStatus" | "setStatus" | "flush">;
+/** What pod sync needs of the prober: its results for the status and the restarts, and stopping it. */
+export type PodProber = Pick<ProberManager, "updatePodStatus" | "stopLivenessAndStartup" | "removePod">;
 
 /**
  * The first sync of a pod reads the cache once any relist has completed: before it, a pod the runtime already
@@ -40,6 +44,7 @@ const AFTER_FIRST_RELIST = 1;
 export interface PodSyncDeps {
   client: PodSyncClient | undefined;
   runtime: PodRuntime;
+  prober: PodProber;
   cache: PodCache;
   status: PodStatusStore;
   events: EventRecorder;
@@ -95,12 +100,17 @@ export class PodSync implements PodSyncer {
     return status;
   }
 
-  /** Records the pod's status from the runtime's state. */
-  private report(pod: V1Pod, runtime: PodRuntimeStatus | undefined, ctx: PodSyncContext, terminal = ctx.terminal): PodStatus {
+  /**
+   * Records the pod's status from the runtime's state and the probes' results (upstream's generateAPIPodStatus,
+   * which asks the prober in passing: workers of containers that now exist start there); returns the status and
+   * the containers the probes say to restart.
+   */
+  private report(pod: V1Pod, runtime: PodRuntimeStatus | undefined, ctx: PodSyncContext, terminal = ctx.terminal): { status: PodStatus; failures: ProbeFailures } {
     const uid = pod.metadata?.uid ?? "";
     const apiStart = pod.status?.startTime;
     const startTime = apiStart ? (apiStart instanceof Date ? rfc3339(apiStart.getTime()) : String(apiStart)) : rfc3339(ctx.startedAt ?? this.clock.now());
     const previous = this.d.status.getStatus(uid);
+    const probes = this.d.prober.updatePodStatus(pod, runtime);
     const status = computePodStatus({
       pod,
       runtime,
@@ -109,13 +119,15 @@ export class PodSync implements PodSyncer {
       startTime,
       now: rfc3339(this.clock.now()),
       memoryCapacityBytes: this.d.memoryCapacityBytes(),
+      readiness: probes.readiness,
+      startup: probes.startup,
       // Upstream works from the status manager's cache, not the API's copy (which a lagging watch may hold).
       ...(previous ? { previous } : {}),
       ...(terminal ? { terminal } : {}),
     });
     const key = this.d.apiKey(pod);
     if (key) this.d.status.setStatus(uid, key, status);
-    return status;
+    return { status, failures: probes.failures };
   }
 
   private async pullSecrets(pod: V1Pod): Promise<DockerConfig[]> {
@@ -149,7 +161,7 @@ export class PodSync implements PodSyncer {
       return { terminal: finished };
     }
     const before = await this.cached(uid, ctx);
-    const startTime = this.report(pod, before, ctx).startTime;
+    const { status: { startTime }, failures } = this.report(pod, before, ctx);
     const deadline = pod.spec?.activeDeadlineSeconds;
     const activeUntil = deadline !== undefined && startTime ? Date.parse(startTime) + deadline * 1000 : undefined;
     if (activeUntil !== undefined && this.clock.now() >= activeUntil) {
@@ -160,11 +172,11 @@ export class PodSync implements PodSyncer {
       this.report(pod, before, ctx, terminal);
       return { terminal };
     }
-    const result = await this.d.runtime.syncPod(pod, before, await this.pullSecrets(pod), {}, signal);
+    const result = await this.d.runtime.syncPod(pod, before, await this.pullSecrets(pod), failures, signal);
     this.waiting.set(uid, result.waiting);
     const failed: PodTerminalStatus | undefined = result.failed ? { phase: "Failed", reason: result.failed.reason, message: result.failed.message } : undefined;
     // Read the runtime again only when the sync changed it (a steady-state resync changes nothing).
-    const status = this.report(pod, result.changed ? await this.fresh(uid, signal) : before, ctx, failed);
+    const { status } = this.report(pod, result.changed ? await this.fresh(uid, signal) : before, ctx, failed);
     if (result.error) log.warn({ err: result.error }, "pod sync incomplete");
     let retryInMs = result.retryInMs;
     if (result.error) retryInMs = Math.min(retryInMs ?? Infinity, 2000);
@@ -177,7 +189,11 @@ export class PodSync implements PodSyncer {
   async syncTerminatingPod(pod: V1Pod, gracePeriodSeconds: number, ctx: PodSyncContext): Promise<void> {
     const uid = pod.metadata?.uid ?? "";
     this.podLog(pod).info({ gracePeriodSeconds }, "stopping pod");
+    // A container must not be restarted for a failed probe while it is being stopped; readiness goes on until
+    // the containers are down (upstream's order).
+    this.d.prober.stopLivenessAndStartup(pod);
     await this.d.runtime.killPodContainers(pod, await this.fresh(uid, ctx.signal), gracePeriodSeconds, ctx.signal);
+    this.d.prober.removePod(pod);
     this.report(pod, await this.fresh(uid, ctx.signal), ctx);
   }
 

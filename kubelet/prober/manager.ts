@@ -26,7 +26,10 @@ export interface PodProbeStatus {
   readiness: Record<string, boolean>;
   /** By container name, for running containers with a startup probe. */
   startup: Record<string, boolean>;
-  /** Running containers whose liveness probe failed, or whose startup probe gave up: to be restarted. */
+  /**
+   * Running containers whose liveness probe failed, or whose startup probe gave up (to be restarted), and those
+   * whose startup probe has not succeeded yet (a sidecar among them holds back the next init container).
+   */
   failures: ProbeFailures;
 }
 
@@ -193,6 +196,7 @@ export class ProberManager {
     const out: PodProbeStatus = { readiness: {}, startup: {}, failures: {} };
     const liveness = new Set<string>();
     const startup = new Set<string>();
+    const notStarted = new Set<string>();
     for (const c of probedContainers(pod)) {
       const rc = runtime ? latestContainer(runtime, c.name) : undefined;
       if (!rc || rc.state !== "running") continue;
@@ -201,6 +205,7 @@ export class ProberManager {
 
       const started = this.isStarted(uid, c.name, rc);
       if (c.startupProbe) out.startup[c.name] = started;
+      if (c.startupProbe && !started) notStarted.add(c.name);
       if (!started) continue;
       const readinessWorker = this.workers.get(key(uid, c.name, "readiness"));
       if (!readinessWorker) continue;
@@ -215,6 +220,7 @@ export class ProberManager {
     }
     if (liveness.size > 0) out.failures.liveness = liveness;
     if (startup.size > 0) out.failures.startup = startup;
+    if (notStarted.size > 0) out.failures.notStarted = notStarted;
     return out;
   }
 

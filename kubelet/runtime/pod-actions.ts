@@ -2,7 +2,8 @@
  * What must change for a pod's runtime state to match its spec: upstream's computePodActions
  * (pkg/kubelet/kuberuntime/kuberuntime_manager.go), pure. It decides whether the sandbox must be (re)created
  * with which attempt, which containers to start (init containers one at a time, sidecars kept running, app
- * containers by restart policy) and which to kill (spec hash changed, liveness failed, unknown state).
+ * containers by restart policy, the next init container only once a sidecar with a startup probe has started)
+ * and which to kill (spec hash changed, liveness or startup probe failed, unknown state).
  * Back-off is not decided here: the runtime manager applies it when it starts what this returns.
  */
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
@@ -24,8 +25,12 @@ export interface ContainerToStart {
 export interface ContainerToKill {
   id: string;
   name: string;
-  /** Event message, as upstream's ("Container spec hash changed", "Container failed liveness probe"...). */
+  /** Event message, as upstream's ("Container app definition changed, will be restarted", ...). */
   reason: string;
+  /** A sidecar's events name it under spec.initContainers. */
+  kind?: ContainerKind;
+  /** The probe that failed: its own terminationGracePeriodSeconds applies to the kill. */
+  probe?: "liveness" | "startup";
 }
 
 export interface PodActions {
@@ -47,6 +52,11 @@ export interface ProbeFailures {
   liveness?: ReadonlySet<string>;
   /** Containers whose startup probe gave up. */
   startup?: ReadonlySet<string>;
+  /**
+   * Running containers with a startup probe that has not succeeded yet: such a sidecar holds back the next
+   * init container (upstream waits for the startup result before it counts a sidecar as initialized).
+   */
+  notStarted?: ReadonlySet<string>;
 }
 
 function nextAttempt(previous: RuntimeContainer | undefined): number {
@@ -87,24 +97,37 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus | undefin
   actions.sandboxId = sandbox.sandboxId;
 
   const keep = new Set<string>();
-  const checkRunning = (c: V1Container, running: RuntimeContainer): boolean => {
-    let reason: string | undefined;
-    if (running.hash !== "" && running.hash !== containerHash(c)) reason = `Container ${c.name} definition changed`;
-    else if (probes.liveness?.has(c.name)) reason = `Container ${c.name} failed liveness probe, will be restarted`;
-    else if (probes.startup?.has(c.name)) reason = `Container ${c.name} failed startup probe, will be restarted`;
-    if (reason === undefined) return true;
-    actions.containersToKill.push({ id: running.id, name: c.name, reason });
-    return false;
+  // Whether a running container stays ("keep"), or is killed and started again ("restart") or not ("kill").
+  // A changed definition restarts whatever the policy; a failed probe restarts by the policy (a sidecar always).
+  // Upstream's messages: an app container's say ", will be restarted" when it will; a sidecar's do not.
+  const checkRunning = (c: V1Container, running: RuntimeContainer, kind: "regular" | "sidecar"): "keep" | "restart" | "kill" => {
+    let why: string;
+    let probe: ContainerToKill["probe"];
+    if (running.hash !== "" && running.hash !== containerHash(c)) why = "definition changed";
+    else if (probes.liveness?.has(c.name)) [why, probe] = ["failed liveness probe", "liveness"];
+    else if (probes.startup?.has(c.name)) [why, probe] = ["failed startup probe", "startup"];
+    else return "keep";
+    const restart = kind === "sidecar" || probe === undefined || policy !== "Never";
+    const reason = kind === "sidecar" ? `Init container ${c.name} ${why}` : `Container ${c.name} ${why}${restart ? ", will be restarted" : ""}`;
+    actions.containersToKill.push({ id: running.id, name: c.name, reason, kind, ...(probe ? { probe } : {}) });
+    return restart ? "restart" : "kill";
   };
+  // Once an app container exists the pod has initialized: a sidecar started again does not hold the app back.
+  const initialized = (status?.containers ?? []).some((rc) => rc.kind === "regular");
 
-  // Init containers, in order: regular ones must each succeed before the next; sidecars must be running.
+  // Init containers, in order: regular ones must each succeed before the next; sidecars must be running, and
+  // started when they have a startup probe.
   let initDone = true;
   for (const c of initContainers) {
     const prev = latest(c.name);
     if (isSidecar(c)) {
       if (prev?.state === "running") {
-        if (checkRunning(c, prev)) {
+        if (checkRunning(c, prev, "sidecar") === "keep") {
           keep.add(prev.id);
+          if (probes.notStarted?.has(c.name) && !initialized) {
+            initDone = false;
+            break;
+          }
           continue;
         }
       }
@@ -133,13 +156,14 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus | undefin
   for (const c of containers) {
     const prev = latest(c.name);
     if (prev?.state === "running") {
-      if (checkRunning(c, prev)) {
+      const decision = checkRunning(c, prev, "regular");
+      if (decision === "keep") {
         keep.add(prev.id);
         regularKeep++;
         continue;
       }
-      // Killed for a restart: start the next attempt in the same sync unless the policy forbids it.
-      if (policy !== "Never") actions.containersToStart.push({ container: c, kind: "regular", restartCount: nextAttempt(prev), previous: prev });
+      // Killed for a restart: the next attempt starts in the same sync.
+      if (decision === "restart") actions.containersToStart.push({ container: c, kind: "regular", restartCount: nextAttempt(prev), previous: prev });
       continue;
     }
     if (prev && (prev.state === "unknown" || prev.state === "created")) {

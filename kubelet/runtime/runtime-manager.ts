@@ -18,6 +18,7 @@ import { podRef } from "../events.ts";
 import { ImagePullError, type DockerConfig, type ImageManager } from "../images/image-manager.ts";
 import type { PodCgroups, PodResourceConfig } from "../cm/pod-cgroups.ts";
 import { computePodActions, CrashLoopBackoff, type ProbeFailures } from "./pod-actions.ts";
+import { killGracePeriodSeconds } from "../prober/prober.ts";
 import { containerConfig } from "./container-config.ts";
 import { deadContainersOverLimit } from "./container-gc.ts";
 import { containerHash } from "./container-hash.ts";
@@ -241,8 +242,11 @@ export class RuntimeManager {
       return result;
     }
     for (const k of actions.containersToKill) {
-      this.events.event(podRef(pod, `spec.containers{${k.name}}`), "Normal", "Killing", k.reason);
-      await this.stopContainer(k.id, pod.spec?.terminationGracePeriodSeconds ?? 30, signal);
+      const sidecar = k.kind === "sidecar";
+      const spec = (sidecar ? pod.spec?.initContainers : pod.spec?.containers)?.find((c) => c.name === k.name);
+      this.events.event(podRef(pod, sidecar ? `spec.initContainers{${k.name}}` : `spec.containers{${k.name}}`), "Normal", "Killing", k.reason);
+      // A failed probe's own terminationGracePeriodSeconds, if any, before the pod's.
+      await this.stopContainer(k.id, killGracePeriodSeconds(pod, spec, k.probe), signal);
     }
 
     let sandboxId = actions.sandboxId;

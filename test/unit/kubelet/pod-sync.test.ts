@@ -12,7 +12,8 @@ import type { EventRecorder, EventType, ObjectReference } from "../../../kubelet
 import { ImageManager } from "../../../kubelet/images/image-manager.ts";
 import type { PodCgroups } from "../../../kubelet/cm/pod-cgroups.ts";
 import { Pleg } from "../../../kubelet/pleg.ts";
-import { PodSync, type PodStatusStore, type PodSyncClient } from "../../../kubelet/pod-sync.ts";
+import { PodSync, type PodProber, type PodStatusStore, type PodSyncClient } from "../../../kubelet/pod-sync.ts";
+import type { PodProbeStatus } from "../../../kubelet/prober/manager.ts";
 import { PodWorkers, type PodSyncContext } from "../../../kubelet/pod-workers.ts";
 import { PodCache } from "../../../kubelet/runtime/pod-cache.ts";
 import { RuntimeManager } from "../../../kubelet/runtime/runtime-manager.ts";
@@ -56,6 +57,22 @@ class Api implements PodSyncClient {
   }
 }
 
+/** A prober whose results the test sets; it records what pod sync tells it, in order. */
+class Prober implements PodProber {
+  calls: string[] = [];
+  answer: PodProbeStatus = { readiness: {}, startup: {}, failures: {} };
+  updatePodStatus(): PodProbeStatus {
+    this.calls.push("updatePodStatus");
+    return this.answer;
+  }
+  stopLivenessAndStartup(): void {
+    this.calls.push("stopLivenessAndStartup");
+  }
+  removePod(): void {
+    this.calls.push("removePod");
+  }
+}
+
 const noCgroups: PodCgroups = { ensure: () => Promise.resolve("/"), remove: () => Promise.resolve() };
 
 function setup() {
@@ -76,8 +93,9 @@ function setup() {
   const pleg = new Pleg({ runtime: fake, cache, logger, clock });
   const statuses = new Statuses();
   const api = new Api();
-  const sync = new PodSync({ client: api, runtime, cache, status: statuses, events, logger, clock, hostIPs: () => ["10.0.0.1"], memoryCapacityBytes: () => 1 << 30, apiKey: (p) => ({ namespace: "default", name: p.metadata?.name ?? "", uid: p.metadata?.uid ?? "" }) });
-  return { clock, fake, events, cache, pleg, statuses, api, sync };
+  const prober = new Prober();
+  const sync = new PodSync({ client: api, runtime, prober, cache, status: statuses, events, logger, clock, hostIPs: () => ["10.0.0.1"], memoryCapacityBytes: () => 1 << 30, apiKey: (p) => ({ namespace: "default", name: p.metadata?.name ?? "", uid: p.metadata?.uid ?? "" }) });
+  return { clock, fake, events, cache, pleg, statuses, api, sync, prober };
 }
 
 function pod(name: string, extra: Partial<NonNullable<V1Pod["spec"]>> = {}, status?: V1Pod["status"]): V1Pod {
@@ -196,6 +214,48 @@ describe("PodSync", () => {
     expect(fake.callsOf("StopContainer")).toEqual([expect.objectContaining({ timeout: 7 })]);
     expect(fake.containers().every((c) => c.state === "CONTAINER_EXITED")).toBe(true);
     expect(statuses.getStatus("uid-web")?.containerStatuses?.[0]?.state?.terminated).toBeDefined();
+  });
+
+  it("reports readiness and startup from the prober, and restarts a container its liveness probe failed", async () => {
+    const { fake, pleg, sync, clock, statuses, events, prober } = setup();
+    const p = pod("web", { containers: [{ name: "main", image: IMAGE, imagePullPolicy: "IfNotPresent", readinessProbe: { exec: { command: ["true"] } } }] });
+    await pleg.relist();
+    await sync.syncPod(p, ctx({ startedAt: clock.now() }));
+    expect(statuses.getStatus("uid-web")?.containerStatuses?.[0]).toMatchObject({ ready: false });
+    prober.answer = { readiness: { main: true }, startup: {}, failures: {} };
+    await clock.advance(1);
+    await pleg.relist();
+    await sync.syncPod(p, ctx({ startedAt: 0, lastSyncEnd: clock.now() - 1 }));
+    expect(statuses.getStatus("uid-web")?.containerStatuses?.[0]).toMatchObject({ ready: true });
+    expect(statuses.getStatus("uid-web")?.conditions?.find((c) => c.type === "Ready")?.status).toBe("True");
+
+    const first = fake.containers()[0]?.id;
+    prober.answer = { readiness: {}, startup: {}, failures: { liveness: new Set(["main"]) } };
+    await clock.advance(1);
+    await pleg.relist();
+    await sync.syncPod(p, ctx({ startedAt: 0, lastSyncEnd: clock.now() - 1 }));
+    expect(fake.callsOf("StopContainer")).toEqual([expect.objectContaining({ container_id: first })]);
+    expect(events.seen).toContainEqual({ type: "Normal", reason: "Killing", message: "Container main failed liveness probe, will be restarted" });
+    expect(statuses.getStatus("uid-web")?.containerStatuses?.[0]).toMatchObject({ restartCount: 1, ready: false });
+  });
+
+  it("stops liveness and startup probing before stopping the containers, and the pod's probes after", async () => {
+    const { fake, pleg, sync, clock, prober } = setup();
+    const p = pod("web");
+    await pleg.relist();
+    await sync.syncPod(p, ctx({ startedAt: clock.now() }));
+    prober.calls = [];
+    const stops = fake.callsOf("StopContainer").length;
+    let stoppedWhenTold = -1;
+    const stop = prober.stopLivenessAndStartup.bind(prober);
+    prober.stopLivenessAndStartup = () => {
+      stoppedWhenTold = fake.callsOf("StopContainer").length;
+      stop();
+    };
+    await sync.syncTerminatingPod(p, 5, ctx({ lastSyncEnd: clock.now() }));
+    expect(stoppedWhenTold).toBe(stops);
+    expect(prober.calls.slice(0, 2)).toEqual(["stopLivenessAndStartup", "removePod"]);
+    expect(fake.callsOf("StopContainer").length).toBeGreaterThan(stops);
   });
 
   it("deletes a deleted pod from the API only once its final status is there, after removing it from the node", async () => {

@@ -56,7 +56,7 @@ describe("prober results in the pod status and the pod actions", () => {
     await clock.advance(10_000);
     probes = manager.updatePodStatus(pod, runtime);
     const actions = computePodActions(pod, runtime, probes.failures);
-    expect(actions.containersToKill).toEqual([{ id: "c1", name: "app", reason: "Container app failed liveness probe, will be restarted" }]);
+    expect(actions.containersToKill).toEqual([{ id: "c1", name: "app", kind: "regular", probe: "liveness", reason: "Container app failed liveness probe, will be restarted" }]);
     await manager.close();
   });
 });

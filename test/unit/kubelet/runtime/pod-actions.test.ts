@@ -74,13 +74,53 @@ describe("computePodActions", () => {
   it("keeps a running container with the same spec and restarts one whose spec changed", () => {
     expect(computePodActions(pod(), status([ctr(app, "running")]))).toMatchObject({ killPod: false, createSandbox: false, containersToStart: [], containersToKill: [] });
     const changed = computePodActions(pod({ containers: [{ ...app, command: ["sleep", "1"] }] }), status([ctr(app, "running")]));
-    expect(changed.containersToKill).toEqual([{ id: "app-0", name: "app", reason: "Container app definition changed" }]);
+    expect(changed.containersToKill).toEqual([{ id: "app-0", name: "app", kind: "regular", reason: "Container app definition changed, will be restarted" }]);
     expect(names(changed)).toEqual(["app#1"]);
+    // A new definition is started whatever the restart policy.
+    expect(names(computePodActions(pod({ restartPolicy: "Never", containers: [{ ...app, command: ["sleep", "1"] }] }), status([ctr(app, "running")])))).toEqual(["app#1"]);
   });
 
-  it("restarts a container whose liveness probe failed", () => {
+  it("restarts a container whose liveness or startup probe failed, naming the probe for its grace period", () => {
     const a = computePodActions(pod(), status([ctr(app, "running")]), { liveness: new Set(["app"]) });
-    expect(a.containersToKill.map((k) => k.reason)).toEqual(["Container app failed liveness probe, will be restarted"]);
+    expect(a.containersToKill).toEqual([{ id: "app-0", name: "app", kind: "regular", probe: "liveness", reason: "Container app failed liveness probe, will be restarted" }]);
+    expect(names(a)).toEqual(["app#1"]);
+    const s = computePodActions(pod(), status([ctr(app, "running")]), { startup: new Set(["app"]) });
+    expect(s.containersToKill).toEqual([{ id: "app-0", name: "app", kind: "regular", probe: "startup", reason: "Container app failed startup probe, will be restarted" }]);
+  });
+
+  it("under restartPolicy Never, kills a container whose liveness probe failed without starting it again", () => {
+    const a = computePodActions(pod({ restartPolicy: "Never" }), status([ctr(app, "running")]), { liveness: new Set(["app"]) });
+    expect(a.containersToKill.map((k) => k.reason)).toEqual(["Container app failed liveness probe"]);
+    expect(names(a)).toEqual([]);
+  });
+
+  it("holds the next init container until a sidecar with a startup probe has started", () => {
+    const p = pod({ initContainers: [side, init1] });
+    const sideRunning = ctr(side, "running", { kind: "sidecar" });
+    const waiting = computePodActions(p, status([sideRunning]), { notStarted: new Set(["side"]) });
+    expect(names(waiting)).toEqual([]);
+    expect(waiting.containersToKill).toEqual([]);
+    expect(waiting.killPod).toBe(false);
+    // Started: the next init container goes, then the app once it succeeded.
+    expect(names(computePodActions(p, status([sideRunning])))).toEqual(["init1#0"]);
+    expect(names(computePodActions(p, status([ctr(init1, "exited", { kind: "init" }), sideRunning])))).toEqual(["app#0"]);
+  });
+
+  it("does not hold the app back for a sidecar restarted after the pod initialized", () => {
+    const p = pod({ initContainers: [side] });
+    const a = computePodActions(p, status([ctr(side, "running", { kind: "sidecar", attempt: 1, id: "side-1" }), ctr(app, "running")]), { notStarted: new Set(["side"]) });
+    expect(a).toMatchObject({ killPod: false, containersToStart: [], containersToKill: [] });
+  });
+
+  it("restarts a sidecar whose startup or liveness probe failed, with upstream's init container messages", () => {
+    const p = pod({ initContainers: [side, init1] });
+    const sideRunning = ctr(side, "running", { kind: "sidecar" });
+    const startup = computePodActions(p, status([sideRunning]), { startup: new Set(["side"]), notStarted: new Set(["side"]) });
+    expect(startup.containersToKill).toEqual([{ id: "side-0", name: "side", kind: "sidecar", probe: "startup", reason: "Init container side failed startup probe" }]);
+    expect(names(startup)).toEqual(["side#1"]);
+    const liveness = computePodActions(pod({ initContainers: [side], restartPolicy: "Never" }), status([ctr(app, "running"), sideRunning]), { liveness: new Set(["side"]) });
+    expect(liveness.containersToKill).toEqual([{ id: "side-0", name: "side", kind: "sidecar", probe: "liveness", reason: "Init container side failed liveness probe" }]);
+    expect(names(liveness)).toEqual(["side#1"]);
   });
 
   it("recreates a dead sandbox with the next attempt, but not for a finished restartPolicy Never pod", () => {
