@@ -3,39 +3,13 @@
  * `prober_probe_total` (by probe_type, result, container, pod, namespace, pod_uid) and
  * `prober_probe_duration_seconds` (by probe_type, container, pod, namespace; observed for successful and unknown
  * results only, as upstream). A worker's series are dropped when the worker ends, as upstream deletes them.
- * Built on the proxy's small registry (proxy/metrics.ts) rather than a second one.
+ * On the registry the proxy shares (src-shared/metrics.ts).
  */
-import { Counter, Histogram } from "../../proxy/metrics.ts";
+import { Counter, Histogram, type Labels } from "../../src-shared/metrics.ts";
 import type { ProbeResult } from "./results.ts";
-
-type Labels = Readonly<Record<string, string>>;
 
 /** Prometheus client_golang's DefBuckets (upstream's histogram sets none). */
 const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-
-function sameLabels(a: Labels | undefined, b: Labels): boolean {
-  const ka = Object.keys(a ?? {});
-  return ka.length === Object.keys(b).length && ka.every((k) => a?.[k] === b[k]);
-}
-
-class ProbeCounter extends Counter {
-  protected override header(): string {
-    return `# HELP ${this.name} [BETA] ${this.help}\n# TYPE ${this.name} counter\n`;
-  }
-  delete(labels: Labels): void {
-    for (const [key, e] of this.series) if (sameLabels(e.labels, labels)) this.series.delete(key);
-  }
-}
-
-class ProbeHistogram extends Histogram {
-  delete(labels: Labels): void {
-    for (const [key, e] of this.series) if (sameLabels(e.labels, labels)) this.series.delete(key);
-  }
-  override render(): string {
-    // Nothing observed yet: nothing to show (the base class would print an unlabelled empty series).
-    return this.series.size === 0 ? "" : super.render();
-  }
-}
 
 /** The labels one worker reports under. */
 export interface ProbeMetricLabels {
@@ -47,8 +21,8 @@ export interface ProbeMetricLabels {
 }
 
 export class ProberMetrics {
-  readonly probeTotal = new ProbeCounter("prober_probe_total", "Cumulative number of a liveness, readiness or startup probe for a container by result.");
-  readonly probeDuration = new ProbeHistogram("prober_probe_duration_seconds", "Duration in seconds for a probe response.", DEFAULT_BUCKETS);
+  readonly probeTotal = new Counter("prober_probe_total", "Cumulative number of a liveness, readiness or startup probe for a container by result.", { stabilityLevel: "BETA", labelled: true });
+  readonly probeDuration = new Histogram("prober_probe_duration_seconds", "Duration in seconds for a probe response.", DEFAULT_BUCKETS, { labelled: true });
 
   private static resultLabel(result: ProbeResult): string {
     return result === "Success" ? "successful" : result === "Failure" ? "failed" : "unknown";
