@@ -1,0 +1,248 @@
+/**
+ * Probes end to end on a sandbox node and the local control plane, through the API: readiness by exec flipping
+ * the pod's Ready condition, the container's `ready` and its endpoint in a Service's EndpointSlice; liveness
+ * restarting a container (events, restart count, a new container in CRI) within the probe's own grace period;
+ * a startup probe holding liveness and readiness back; an exec probe's timeout; HTTP and TCP probes against
+ * servers in the pod (made from the node's network, where the kubelet runs); a sidecar with a startup probe
+ * holding back the next init container. The test flips a probe's outcome by creating or removing a file in
+ * the container through CRI ExecSync.
+ */
+import type { CoreV1Event, V1Container, V1EndpointSlice, V1Pod, V1Service } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import { eventually } from "../../harness/cluster.ts";
+import { clusterWithOneNode, podsRef } from "../../harness/cluster-suite.ts";
+import { uniqueName } from "../../harness/leaks.ts";
+
+const suite = clusterWithOneNode();
+const IMAGE = "localhost/busybox:1";
+
+function container(name: string, script: string, extra: Partial<V1Container> = {}): V1Container {
+  return { name, image: IMAGE, imagePullPolicy: "IfNotPresent", command: ["sh", "-c", script], ...extra };
+}
+
+function podOf(name: string, spec: Partial<NonNullable<V1Pod["spec"]>>): V1Pod {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: "default", labels: { app: name } },
+    spec: { nodeName: suite.node.name, terminationGracePeriodSeconds: 2, containers: [], ...spec },
+  };
+}
+
+const getPod = (name: string) => suite.cluster.client.get<V1Pod>(podsRef(name));
+
+async function createPod(pod: V1Pod): Promise<V1Pod> {
+  return suite.cluster.client.create<V1Pod>(podsRef(), pod);
+}
+
+async function deletePod(name: string): Promise<void> {
+  await suite.cluster.client.delete(podsRef(name), { gracePeriodSeconds: 0 }).catch(() => undefined);
+}
+
+/** Waits until the pod satisfies `check` (returns it then). */
+function waitForPod(name: string, what: string, check: (p: V1Pod) => boolean, timeoutMs = 60_000): Promise<V1Pod> {
+  return eventually(`pod ${name}: ${what}`, async () => {
+    const p = await getPod(name);
+    return check(p) ? p : undefined;
+  }, timeoutMs);
+}
+
+const condition = (p: V1Pod, type: string) => p.status?.conditions?.find((c) => c.type === type)?.status;
+const status = (p: V1Pod, name: string) => [...(p.status?.containerStatuses ?? []), ...(p.status?.initContainerStatuses ?? [])].find((s) => s.name === name);
+const runtimeId = (p: V1Pod, name: string) => (status(p, name)?.containerID ?? "").replace(/^containerd:\/\//, "");
+
+async function podEvents(name: string): Promise<CoreV1Event[]> {
+  const res = await suite.cluster.kubectl(["get", "events", "-n", "default", "--field-selector", `involvedObject.kind=Pod,involvedObject.name=${name}`, "-o", "json"]);
+  if (res.code !== 0) throw new Error(res.stderr);
+  return (JSON.parse(res.stdout) as { items: CoreV1Event[] }).items;
+}
+
+/** Waits for an event of the pod with this reason whose message passes `match`, seen at least `times` times. */
+function waitForEvent(name: string, reason: string, match: (message: string) => boolean, times = 1, timeoutMs = 60_000): Promise<CoreV1Event> {
+  return eventually(`a ${reason} event of ${name}${times > 1 ? ` seen ${times} times` : ""}`, async () => {
+    const hits = (await podEvents(name)).filter((e) => e.reason === reason && match(e.message ?? ""));
+    const count = hits.reduce((n, e) => n + (e.count ?? 1), 0);
+    return count >= times ? hits[0] : undefined;
+  }, timeoutMs);
+}
+
+/** Runs a command in a container through CRI (the test's hand inside the pod). */
+async function execIn(containerId: string, cmd: string[]): Promise<void> {
+  const res = await suite.node.sandbox.criClient().runtime("ExecSync", { container_id: containerId, cmd, timeout: 10 });
+  if (res.exit_code !== 0) throw new Error(`${cmd.join(" ")} exited with ${res.exit_code}: ${res.stderr.toString()}`);
+}
+
+/** The pod's containers as CRI lists them: name, attempt, state and id. */
+async function criContainers(uid: string): Promise<{ id: string; name: string; attempt: number; state: string }[]> {
+  const { containers } = await suite.node.sandbox.criClient().runtime("ListContainers", { filter: { label_selector: { "io.kubernetes.pod.uid": uid } } });
+  return containers.map((c) => ({ id: c.id, name: c.metadata?.name ?? "", attempt: c.metadata?.attempt ?? 0, state: String(c.state) }));
+}
+
+const probeEvery = { periodSeconds: 1, failureThreshold: 1, successThreshold: 1, timeoutSeconds: 1 };
+
+describe("probes", () => {
+  it("readiness by exec flips the container's ready, the pod's Ready condition and its endpoint in a Service's EndpointSlice", async () => {
+    const name = `ready-${uniqueName()}`;
+    const service: V1Service = { apiVersion: "v1", kind: "Service", metadata: { name, namespace: "default" }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 8080 }] } };
+    const services = { group: "", version: "v1", resource: "services", namespace: "default" };
+    await suite.cluster.client.create(services, service);
+    try {
+      const created = await createPod(podOf(name, { containers: [container("main", "exec sleep 3600", { readinessProbe: { exec: { command: ["cat", "/tmp/ready"] }, ...probeEvery } })] }));
+      const uid = created.metadata?.uid ?? "";
+      const endpoint = async () => {
+        const list = await suite.cluster.client.get<{ items: V1EndpointSlice[] }>({ group: "discovery.k8s.io", version: "v1", resource: "endpointslices", namespace: "default" });
+        return list.items.filter((s) => s.metadata?.labels?.["kubernetes.io/service-name"] === name).flatMap((s) => s.endpoints).find((e) => e.targetRef?.uid === uid);
+      };
+
+      // The probe ran and failed: not ready, out of the Service's ready endpoints.
+      await waitForEvent(name, "Unhealthy", (m) => m === "Readiness probe failed: cat: can't open '/tmp/ready': No such file or directory\n");
+      let pod = await waitForPod(name, "Running", (p) => p.status?.phase === "Running");
+      expect(status(pod, "main")).toMatchObject({ ready: false, started: true });
+      expect(condition(pod, "Ready")).toBe("False");
+      expect(condition(pod, "ContainersReady")).toBe("False");
+      expect((await eventually("the pod's endpoint", endpoint))?.conditions?.ready).toBe(false);
+
+      await execIn(runtimeId(pod, "main"), ["touch", "/tmp/ready"]);
+      pod = await waitForPod(name, "Ready", (p) => condition(p, "Ready") === "True");
+      expect(status(pod, "main")?.ready).toBe(true);
+      expect(condition(pod, "ContainersReady")).toBe("True");
+      const ready = await eventually("the endpoint ready", async () => ((await endpoint())?.conditions?.ready === true ? await endpoint() : undefined));
+      expect(ready?.addresses).toEqual([pod.status?.podIP]);
+
+      await execIn(runtimeId(pod, "main"), ["rm", "/tmp/ready"]);
+      pod = await waitForPod(name, "not Ready again", (p) => condition(p, "Ready") === "False");
+      expect(status(pod, "main")?.ready).toBe(false);
+      await eventually("the endpoint not ready", async () => ((await endpoint())?.conditions?.ready === false ? true : undefined));
+      // Readiness never restarts anything.
+      expect(status(pod, "main")?.restartCount).toBe(0);
+    } finally {
+      await suite.cluster.client.delete({ ...services, name }).catch(() => undefined);
+      await deletePod(name);
+    }
+  });
+
+  it("liveness restarts a failing container with Unhealthy and Killing events, within the probe's own grace period", async () => {
+    const name = `live-${uniqueName()}`;
+    // The pod's grace (60 s) would outlast the wait below: the probe's 2 s must be the one used. `sleep` as
+    // PID 1 ignores SIGTERM, so the kill takes the whole grace period.
+    const created = await createPod(
+      podOf(name, {
+        terminationGracePeriodSeconds: 60,
+        containers: [container("main", "touch /tmp/alive; exec sleep 3600", { livenessProbe: { exec: { command: ["cat", "/tmp/alive"] }, ...probeEvery, terminationGracePeriodSeconds: 2 } })],
+      }),
+    );
+    const uid = created.metadata?.uid ?? "";
+    try {
+      const running = await waitForPod(name, "Running", (p) => p.status?.phase === "Running");
+      const first = runtimeId(running, "main");
+      await execIn(first, ["rm", "/tmp/alive"]);
+
+      const restarted = await waitForPod(name, "restarted", (p) => status(p, "main")?.restartCount === 1 && status(p, "main")?.state?.running !== undefined, 25_000);
+      const second = runtimeId(restarted, "main");
+      expect(second).not.toBe(first);
+      expect(status(restarted, "main")?.lastState?.terminated).toMatchObject({ exitCode: 137, reason: "Error", containerID: `containerd://${first}` });
+      const cri = await criContainers(uid);
+      expect(cri.find((c) => c.id === second)).toMatchObject({ name: "main", attempt: 1, state: "CONTAINER_RUNNING" });
+      expect(cri.find((c) => c.id === first)).toMatchObject({ attempt: 0, state: "CONTAINER_EXITED" });
+
+      const unhealthy = await waitForEvent(name, "Unhealthy", (m) => m.startsWith("Liveness probe failed: cat: can't open '/tmp/alive'"));
+      expect(unhealthy).toMatchObject({ type: "Warning", involvedObject: { fieldPath: "spec.containers{main}" } });
+      const killing = await waitForEvent(name, "Killing", (m) => m === "Container main failed liveness probe, will be restarted");
+      expect(killing).toMatchObject({ type: "Normal", involvedObject: { fieldPath: "spec.containers{main}" } });
+    } finally {
+      await deletePod(name);
+    }
+  });
+
+  it("a startup probe holds liveness and readiness back until it succeeds", async () => {
+    const name = `startup-${uniqueName()}`;
+    // Liveness and readiness would fail (and liveness restart) if they ran before the startup probe passed.
+    const gate = { exec: { command: ["cat", "/tmp/started"] }, ...probeEvery };
+    await createPod(podOf(name, { containers: [container("main", "exec sleep 3600", { startupProbe: { ...gate, failureThreshold: 120 }, livenessProbe: gate, readinessProbe: gate })] }));
+    try {
+      await waitForEvent(name, "Unhealthy", (m) => m.startsWith("Startup probe failed:"), 3);
+      let pod = await getPod(name);
+      expect(status(pod, "main")).toMatchObject({ started: false, ready: false, restartCount: 0 });
+      expect(condition(pod, "Ready")).toBe("False");
+      const others = (await podEvents(name)).filter((e) => /^(Liveness|Readiness) probe/.test(e.message ?? ""));
+      expect(others).toEqual([]);
+
+      await execIn(runtimeId(pod, "main"), ["touch", "/tmp/started"]);
+      pod = await waitForPod(name, "started and Ready", (p) => status(p, "main")?.started === true && condition(p, "Ready") === "True");
+      expect(status(pod, "main")).toMatchObject({ ready: true, restartCount: 0 });
+    } finally {
+      await deletePod(name);
+    }
+  });
+
+  it("an exec probe that outlives its timeout fails with upstream's message", async () => {
+    const name = `timeout-${uniqueName()}`;
+    await createPod(podOf(name, { containers: [container("main", "exec sleep 3600", { readinessProbe: { exec: { command: ["sleep", "5"] }, periodSeconds: 2, timeoutSeconds: 1 } })] }));
+    try {
+      await waitForEvent(name, "Unhealthy", (m) => m === 'Readiness probe failed: command "sleep 5" timed out');
+      const pod = await getPod(name);
+      expect(status(pod, "main")?.ready).toBe(false);
+      expect(condition(pod, "Ready")).toBe("False");
+    } finally {
+      await deletePod(name);
+    }
+  });
+
+  it("HTTP (named port) and TCP probes reach servers in the pod from the node, and an HTTP error code makes it unready", async () => {
+    const name = `net-${uniqueName()}`;
+    await createPod(
+      podOf(name, {
+        containers: [
+          container("web", "mkdir -p /www && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www", {
+            ports: [{ name: "http", containerPort: 8080 }],
+            readinessProbe: { httpGet: { path: "/healthz", port: "http" }, ...probeEvery },
+          }),
+          container("tcp", "exec nc -ll -p 9090 -e true", { readinessProbe: { tcpSocket: { port: 9090 }, ...probeEvery, failureThreshold: 3 } }),
+        ],
+      }),
+    );
+    try {
+      let pod = await waitForPod(name, "Ready", (p) => condition(p, "Ready") === "True");
+      expect(status(pod, "web")?.ready).toBe(true);
+      expect(status(pod, "tcp")?.ready).toBe(true);
+
+      await execIn(runtimeId(pod, "web"), ["rm", "/www/healthz"]);
+      await waitForEvent(name, "Unhealthy", (m) => m === "Readiness probe failed: HTTP probe failed with statuscode: 404");
+      pod = await waitForPod(name, "not Ready", (p) => condition(p, "Ready") === "False");
+      expect(status(pod, "web")?.ready).toBe(false);
+      expect(status(pod, "tcp")?.ready).toBe(true);
+    } finally {
+      await deletePod(name);
+    }
+  });
+
+  it("a sidecar with a startup probe holds back the next init container until it has started", async () => {
+    const name = `sidecar-${uniqueName()}`;
+    const created = await createPod(
+      podOf(name, {
+        initContainers: [
+          container("proxy", "exec sleep 3600", { restartPolicy: "Always", startupProbe: { exec: { command: ["cat", "/tmp/up"] }, ...probeEvery, failureThreshold: 120 } }),
+          container("setup", "true"),
+        ],
+        containers: [container("main", "exec sleep 3600")],
+      }),
+    );
+    const uid = created.metadata?.uid ?? "";
+    try {
+      // The sidecar runs and its startup probe keeps failing: nothing after it is created.
+      await waitForEvent(name, "Unhealthy", (m) => m.startsWith("Startup probe failed:"), 3);
+      expect((await criContainers(uid)).map((c) => c.name)).toEqual(["proxy"]);
+      let pod = await getPod(name);
+      expect(pod.status?.phase).toBe("Pending");
+      expect(status(pod, "proxy")).toMatchObject({ started: false });
+
+      await execIn(runtimeId(pod, "proxy"), ["touch", "/tmp/up"]);
+      pod = await waitForPod(name, "Running with the app", (p) => p.status?.phase === "Running" && status(p, "main")?.state?.running !== undefined);
+      expect(status(pod, "proxy")).toMatchObject({ started: true, restartCount: 0 });
+      expect(status(pod, "setup")?.state?.terminated).toMatchObject({ exitCode: 0, reason: "Completed" });
+      expect((await criContainers(uid)).map((c) => c.name).sort()).toEqual(["main", "proxy", "setup"]);
+    } finally {
+      await deletePod(name);
+    }
+  });
+});
