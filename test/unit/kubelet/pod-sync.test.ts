@@ -26,8 +26,11 @@ const IMAGE = "localhost/busybox:1";
 
 class Events implements EventRecorder {
   seen: { reason: string; type: EventType; message: string }[] = [];
-  event(_o: ObjectReference, type: EventType, reason: string, message: string): void {
+  /** What each event was about, by message. */
+  about = new Map<string, string | undefined>();
+  event(o: ObjectReference, type: EventType, reason: string, message: string): void {
     this.seen.push({ type, reason, message });
+    this.about.set(message, o.fieldPath);
   }
 }
 
@@ -237,6 +240,24 @@ describe("PodSync", () => {
     expect(fake.callsOf("StopContainer")).toEqual([expect.objectContaining({ container_id: first })]);
     expect(events.seen).toContainEqual({ type: "Normal", reason: "Killing", message: "Container main failed liveness probe, will be restarted" });
     expect(statuses.getStatus("uid-web")?.containerStatuses?.[0]).toMatchObject({ restartCount: 1, ready: false });
+  });
+
+  it("kills a sidecar whose startup probe failed with the probe's own grace period, as an init container", async () => {
+    const { fake, pleg, sync, clock, events, prober } = setup();
+    const sidecar = { name: "proxy", image: IMAGE, imagePullPolicy: "IfNotPresent" as const, restartPolicy: "Always", startupProbe: { exec: { command: ["true"] }, terminationGracePeriodSeconds: 3 } };
+    const p = pod("web", { initContainers: [sidecar] });
+    prober.answer = { readiness: {}, startup: { proxy: false }, failures: { notStarted: new Set(["proxy"]) } };
+    await pleg.relist();
+    await sync.syncPod(p, ctx({ startedAt: clock.now() }));
+    // Not started yet: the app waits.
+    expect(fake.containers().map((c) => c.metadata?.name)).toEqual(["proxy"]);
+
+    prober.answer = { readiness: {}, startup: { proxy: false }, failures: { startup: new Set(["proxy"]), notStarted: new Set(["proxy"]) } };
+    await clock.advance(1);
+    await pleg.relist();
+    await sync.syncPod(p, ctx({ startedAt: 0, lastSyncEnd: clock.now() - 1 }));
+    expect(fake.callsOf("StopContainer")).toEqual([expect.objectContaining({ timeout: 3 })]);
+    expect(events.about.get("Init container proxy failed startup probe")).toBe("spec.initContainers{proxy}");
   });
 
   it("stops liveness and startup probing before stopping the containers, and the pod's probes after", async () => {

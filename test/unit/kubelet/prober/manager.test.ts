@@ -374,4 +374,22 @@ describe("prober manager", () => {
     expect(text).toContain('prober_probe_duration_seconds_count{container="app",namespace="default",pod="web",probe_type="Liveness"} 1\n');
     expect(text).toContain("# HELP prober_probe_total [BETA]");
   });
+
+  it("says which running containers have not passed their startup probe yet, until they do", async () => {
+    const t = setup();
+    await t.clock.advance(60_000);
+    t.answers.startup = ["Failure", "Success"];
+    const sidecar: V1Container = { name: "proxy", restartPolicy: "Always", startupProbe: probe({ periodSeconds: 1, failureThreshold: 10 }) };
+    const p = pod([{ name: "app" }], { spec: { containers: [{ name: "app" }], initContainers: [sidecar] } });
+    const rt = runtime({ ...running("proxy", "s1", t.clock.now()), kind: "sidecar" });
+    let probes = sync(t.manager, p, rt);
+    expect(probes.startup).toEqual({ proxy: false });
+    expect([...(probes.failures.notStarted ?? [])]).toEqual(["proxy"]);
+    await t.clock.advance(0); // first run: a failure below the threshold
+    expect([...(t.manager.updatePodStatus(p, rt).failures.notStarted ?? [])]).toEqual(["proxy"]);
+    await t.clock.advance(1_000); // second run: success
+    probes = t.manager.updatePodStatus(p, rt);
+    expect(probes.startup).toEqual({ proxy: true });
+    expect(probes.failures.notStarted).toBeUndefined();
+  });
 });
