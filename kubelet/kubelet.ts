@@ -183,7 +183,6 @@ export class Kubelet {
     if (this.podManager.isRejected(uid)) return;
     if (this.podWorkers.state(uid) === undefined && !this.podManager.has(uid) && !this.admit(pod)) return;
     this.podManager.set(pod);
-    this.prober.addPod(pod);
     // What the API holds is the base of the next status patch, and a status someone else changed is resent.
     if (pod.status && !this.staticPods?.has(uid)) this.statusManager.reconcile(uid, uid, toPodStatus(pod.status));
     this.podWorkers.update(pod);

@@ -33,7 +33,7 @@ export type PodRuntime = Pick<RuntimeManager, "podStatus" | "syncPod" | "killPod
 export type PodSyncClient = Pick<KubeClient, "get" | "delete">;
 export type PodStatusStore = Pick<StatusManager<PodStatus>, "getStatus" | "setStatus" | "flush">;
 /** What pod sync needs of the prober: its results for the status and the restarts, and stopping it. */
-export type PodProber = Pick<ProberManager, "updatePodStatus" | "stopLivenessAndStartup" | "removePod">;
+export type PodProber = Pick<ProberManager, "addPod" | "updatePodStatus" | "stopLivenessAndStartup" | "removePod">;
 
 /**
  * The first sync of a pod reads the cache once any relist has completed: before it, a pod the runtime already
@@ -160,6 +160,9 @@ export class PodSync implements PodSyncer {
       this.report(pod, await this.cached(uid, ctx), ctx, finished);
       return { terminal: finished };
     }
+    // Probed from its first sync on, as upstream's SyncPod does (idempotent): never revived by a later update of a
+    // pod being stopped, whose probes syncTerminatingPod removed.
+    this.d.prober.addPod(pod);
     const before = await this.cached(uid, ctx);
     const { status: { startTime }, failures } = this.report(pod, before, ctx);
     const deadline = pod.spec?.activeDeadlineSeconds;

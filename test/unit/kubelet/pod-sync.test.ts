@@ -64,6 +64,9 @@ class Api implements PodSyncClient {
 class Prober implements PodProber {
   calls: string[] = [];
   answer: PodProbeStatus = { readiness: {}, startup: {}, failures: {} };
+  addPod(): void {
+    this.calls.push("addPod");
+  }
   updatePodStatus(): PodProbeStatus {
     this.calls.push("updatePodStatus");
     return this.answer;
@@ -224,6 +227,7 @@ describe("PodSync", () => {
     const p = pod("web", { containers: [{ name: "main", image: IMAGE, imagePullPolicy: "IfNotPresent", readinessProbe: { exec: { command: ["true"] } } }] });
     await pleg.relist();
     await sync.syncPod(p, ctx({ startedAt: clock.now() }));
+    expect(prober.calls.slice(0, 2)).toEqual(["addPod", "updatePodStatus"]);
     expect(statuses.getStatus("uid-web")?.containerStatuses?.[0]).toMatchObject({ ready: false });
     prober.answer = { readiness: { main: true }, startup: {}, failures: {} };
     await clock.advance(1);
