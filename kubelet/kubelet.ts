@@ -10,8 +10,8 @@
  *
  * One owner per pod fact: the pod manager holds what the sources want and what admission refused, the pod
  * worker the pod's lifecycle (state, start time, terminal reason, cancellation); the status manager, pod
- * sync, the prober, the runtime manager and the pod cache keep their own per-pod state, and `forget(uid)` reaches them
- * all once a pod is gone for good.
+ * sync, the prober, the runtime manager and the pod cache keep their own per-pod state, and `forget(uid)`
+ * reaches them all once a pod is gone for good.
  *
  * Housekeeping every 2 s (after the sources synced) stops the probes of pods without a worker, removes what the
  * runtime runs that no pod source wants, and mirror pods whose static pod is gone.
@@ -351,9 +351,9 @@ export class Kubelet {
   /**
    * Stops the kubelet; pods keep running in the runtime (a restarted kubelet adopts them). Every part is told
    * to stop at once (the start signal aborts: work under way is cancelled), then each is drained in this order,
-   * one after the other: the pod sources (no new work), housekeeping, the pod workers, the prober, the PLEG, the container
-   * GC, the status manager (its pending statuses sent once more), the node status and the Lease, the event
-   * recorder (queued events sent), and the CRI connection last. A step that fails is logged and the next runs;
+   * one after the other: the pod sources (no new work), housekeeping, the pod workers, the prober (its probes
+   * under way end), the PLEG, the container GC, the status manager (its pending statuses sent once more), the
+   * node status and the Lease, the event recorder (queued events sent), and the CRI connection last. A step that fails is logged and the next runs;
    * the failures are thrown together at the end.
    */
   async close(): Promise<void> {
