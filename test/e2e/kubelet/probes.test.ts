@@ -4,7 +4,7 @@
  * restarting a container (events, restart count, a new container in CRI) within the probe's own grace period;
  * a startup probe holding liveness and readiness back; an exec probe's timeout; HTTP and TCP probes against
  * servers in the pod (made from the node's network, where the kubelet runs); a sidecar with a startup probe
- * holding back the next init container. The test flips a probe's outcome by creating or removing a file in
+ * holding back the next init container; a ready pod staying Ready across a kubelet restart. The test flips a probe's outcome by creating or removing a file in
  * the container through CRI ExecSync.
  */
 import type { CoreV1Event, V1Container, V1EndpointSlice, V1Pod, V1Service } from "@kubernetes/client-node";
@@ -12,6 +12,7 @@ import { describe, expect, it } from "vitest";
 import { eventually } from "../../harness/cluster.ts";
 import { clusterWithOneNode, podsRef } from "../../harness/cluster-suite.ts";
 import { uniqueName } from "../../harness/leaks.ts";
+import { KUBELET_RESTART_GRACE_MS } from "../../../kubelet/prober/worker.ts";
 
 const suite = clusterWithOneNode();
 const IMAGE = "localhost/busybox:1";
@@ -211,6 +212,34 @@ describe("probes", () => {
       pod = await waitForPod(name, "not Ready", (p) => condition(p, "Ready") === "False");
       expect(status(pod, "web")?.ready).toBe(false);
       expect(status(pod, "tcp")?.ready).toBe(true);
+    } finally {
+      await deletePod(name);
+    }
+  });
+
+  it("a ready pod running since before the kubelet restarted stays Ready across the restart (SIGTERM, then a new kubelet probing it again)", async () => {
+    const name = `steady-${uniqueName()}`;
+    // Each readiness probe run leaves a line: the test sees when the new kubelet has probed.
+    await createPod(podOf(name, { containers: [container("main", "exec sleep 3600", { readinessProbe: { exec: { command: ["sh", "-c", "echo x >> /tmp/probed"] }, ...probeEvery } })] }));
+    try {
+      const ready = await waitForPod(name, "Ready", (p) => condition(p, "Ready") === "True");
+      const since = ready.status?.conditions?.find((c) => c.type === "Ready")?.lastTransitionTime;
+      const id = runtimeId(ready, "main");
+      // What a restarted kubelet counts as running since before it: started longer ago than this grace.
+      const startedAt = new Date(status(ready, "main")?.state?.running?.startedAt ?? 0).getTime();
+      await eventually("the container to be older than the restart grace", () => Promise.resolve(Date.now() - startedAt > KUBELET_RESTART_GRACE_MS + 1000 ? true : undefined), KUBELET_RESTART_GRACE_MS + 5000);
+      const probed = async () => {
+        const res = await suite.node.sandbox.criClient().runtime("ExecSync", { container_id: id, cmd: ["sh", "-c", "wc -l < /tmp/probed"], timeout: 10 });
+        return Number(res.stdout.toString().trim());
+      };
+      await suite.node.kubelet?.restart();
+      const after = await probed();
+      await eventually("the new kubelet's readiness probes", async () => ((await probed()) >= after + 3 ? true : undefined));
+      const pod = await getPod(name);
+      expect(condition(pod, "Ready")).toBe("True");
+      // Never False in between: the condition has not transitioned since before the restart.
+      expect(pod.status?.conditions?.find((c) => c.type === "Ready")?.lastTransitionTime).toEqual(since);
+      expect(status(pod, "main")).toMatchObject({ ready: true, restartCount: 0, containerID: `containerd://${id}` });
     } finally {
       await deletePod(name);
     }
