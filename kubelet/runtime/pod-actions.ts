@@ -27,7 +27,7 @@ export interface ContainerToKill {
   name: string;
   /** Event message, as upstream's ("Container app definition changed, will be restarted", ...). */
   reason: string;
-  /** A sidecar's events name it under spec.initContainers. */
+  /** Init containers and sidecars: their events name them under spec.initContainers. */
   kind?: ContainerKind;
   /** The probe that failed: its own terminationGracePeriodSeconds applies to the kill. */
   probe?: "liveness" | "startup";
@@ -146,7 +146,7 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus | undefin
       actions.killPod = true;
       return actions;
     }
-    if (prev?.state === "unknown" || prev?.state === "created") actions.containersToKill.push({ id: prev.id, name: c.name, reason: "Init container is in unknown state, try killing it before restart" });
+    if (prev?.state === "unknown" || prev?.state === "created") actions.containersToKill.push({ id: prev.id, name: c.name, kind: "init", reason: "Init container is in unknown state, try killing it before restart" });
     actions.containersToStart.push({ container: c, kind: "init", restartCount: nextAttempt(prev), previous: prev });
     break;
   }

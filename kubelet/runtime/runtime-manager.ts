@@ -242,9 +242,9 @@ export class RuntimeManager {
       return result;
     }
     for (const k of actions.containersToKill) {
-      const sidecar = k.kind === "sidecar";
-      const spec = (sidecar ? pod.spec?.initContainers : pod.spec?.containers)?.find((c) => c.name === k.name);
-      this.events.event(podRef(pod, sidecar ? `spec.initContainers{${k.name}}` : `spec.containers{${k.name}}`), "Normal", "Killing", k.reason);
+      const init = k.kind === "sidecar" || k.kind === "init";
+      const spec = (init ? pod.spec?.initContainers : pod.spec?.containers)?.find((c) => c.name === k.name);
+      this.events.event(podRef(pod, init ? `spec.initContainers{${k.name}}` : `spec.containers{${k.name}}`), "Normal", "Killing", k.reason);
       // A failed probe's own terminationGracePeriodSeconds, if any, before the pod's.
       await this.stopContainer(k.id, killGracePeriodSeconds(pod, spec, k.probe), signal);
     }
