@@ -210,6 +210,9 @@ export class ContainerGC {
       for (const s of sandboxes.slice(keep)) {
         if (s.active) continue;
         try {
+          // As upstream's removeSandbox: stop first. A sandbox whose pause process died keeps its network until
+          // StopPodSandbox, and containerd 1.6 refuses to remove it before ("... is not fully closed").
+          await this.cri.runtime("StopPodSandbox", { pod_sandbox_id: s.id }, opts).catch(ignoreNotFound);
           await this.cri.runtime("RemovePodSandbox", { pod_sandbox_id: s.id }, opts);
           this.log.debug({ podUID: uid, sandboxId: s.id }, "removed dead sandbox");
         } catch (err) {

@@ -385,7 +385,9 @@ export class RuntimeManager {
   /**
    * Stops the pod: its app containers first (in parallel, each with the grace period), then its sidecars and
    * init containers one at a time in reverse spec order (as upstream since sidecar containers: a sidecar
-   * outlives what it serves, the first started goes last), then the sandbox (which takes its network down).
+   * outlives what it serves, the first started goes last), then every sandbox, ready or not, as upstream's
+   * KillPod: a sandbox whose pause process died is not ready but keeps its network namespace and IP until
+   * StopPodSandbox tears them down (and containerd 1.6 refuses to remove it before).
    */
   async killPodContainers(pod: V1Pod | undefined, status: PodRuntimeStatus, graceSeconds: number, signal?: AbortSignal): Promise<void> {
     const running = status.containers.filter((c) => c.state === "running" || c.state === "created" || c.state === "unknown");
@@ -400,7 +402,6 @@ export class RuntimeManager {
     if (order.length > 0) rest.sort((a, b) => order.indexOf(b.name) - order.indexOf(a.name));
     for (const c of rest) await kill(c);
     for (const s of status.sandboxes) {
-      if (s.state !== "ready") continue;
       try {
         await this.cri.runtime("StopPodSandbox", { pod_sandbox_id: s.id }, signal ? { signal } : {});
       } catch (err) {

@@ -110,6 +110,16 @@ describe("ContainerGC (upstream policy: MinAge 0, MaxPerPodContainer 1, MaxConta
     expect(f.fake.sandboxes().map((s) => s.id)).toEqual([second]);
   });
 
+  it("stops a dead sandbox whose pause process died before removing it (its network is still up)", async () => {
+    const f = gcFixture();
+    const first = await f.sandbox("p");
+    f.fake.setSandboxNotReady(first);
+    await f.clock.advance(1000);
+    const second = await f.sandbox("p");
+    await f.gc.garbageCollect();
+    expect(f.fake.sandboxes().map((s) => s.id)).toEqual([second]);
+  });
+
   it("runs once a minute on its loop", async () => {
     const f = gcFixture();
     const stop = new AbortController();

@@ -205,6 +205,9 @@ describe("RuntimeManager.syncPod on the fake runtime", () => {
     const ready = f.fake.sandboxes().filter((s) => s.state === "SANDBOX_READY");
     expect(ready.map((s) => s.metadata?.attempt)).toEqual([1]);
     expect(f.latest(pod, "app")).toMatchObject({ state: "CONTAINER_RUNNING", pod_sandbox_id: ready[0]?.id, metadata: { attempt: 1 } });
+    // The dead sandbox's network (namespace, IP) was torn down, so it can be removed.
+    expect((await f.fake.runtime("PodSandboxStatus", { pod_sandbox_id: first?.id ?? "" })).status?.network?.ip).toBe("");
+    await f.fake.runtime("RemovePodSandbox", { pod_sandbox_id: first?.id ?? "" });
   });
 });
 
