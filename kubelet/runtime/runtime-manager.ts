@@ -234,6 +234,7 @@ export class RuntimeManager {
         this.events.event(podRef(pod), "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.");
       }
       await this.killPodContainers(pod, status, pod.spec?.terminationGracePeriodSeconds ?? 30, signal);
+      if (actions.createSandbox) await this.purgeInitContainers(pod, status, log, signal);
     }
     if (actions.initFailed) {
       result.failed = { reason: "Failed", message: `Init container ${actions.initFailed.container} failed with exit code ${actions.initFailed.exitCode}` };
@@ -367,6 +368,24 @@ export class RuntimeManager {
       } catch (err) {
         throwIfCancelled(err, signal);
         if (!isDeckhandError(err, "NotFound")) log.warn({ containerId: c.id, err: errorMessage(err) }, "could not remove a dead container");
+      }
+    }
+  }
+
+  /**
+   * Upstream's purgeInitContainers: before a new sandbox, every attempt of every init container goes (they are
+   * all stopped by now). Otherwise the new sandbox's next sync would find the old sandbox's successful attempts
+   * as the newest and skip those init containers.
+   */
+  private async purgeInitContainers(pod: V1Pod, status: PodRuntimeStatus, log: Logger, signal?: AbortSignal): Promise<void> {
+    const names = new Set((pod.spec?.initContainers ?? []).map((c) => c.name));
+    for (const c of status.containers) {
+      if (!names.has(c.name)) continue;
+      try {
+        await this.cri.runtime("RemoveContainer", { container_id: c.id }, signal ? { signal } : {});
+      } catch (err) {
+        throwIfCancelled(err, signal);
+        log.warn({ containerId: c.id, err: errorMessage(err) }, "could not remove an init container of the old sandbox");
       }
     }
   }

@@ -211,6 +211,26 @@ describe("RuntimeManager.syncPod on the fake runtime", () => {
   });
 });
 
+describe("RuntimeManager.syncPod after a sandbox died, with init containers", () => {
+  it("runs every init container again, in order, in the new sandbox before the app", async () => {
+    const f = runtimeFixture();
+    const pod = testPod("reinit", { initContainers: [{ name: "i1", image: TEST_IMAGE }, { name: "i2", image: TEST_IMAGE }] });
+    await f.sync(pod);
+    await runThrough(f, pod, ["i1", "i2"]);
+    expect(f.latest(pod, "app")?.state).toBe("CONTAINER_RUNNING");
+    const [first] = f.fake.sandboxes();
+    f.fake.setSandboxNotReady(first?.id ?? "");
+    f.fake.clearCalls();
+    await f.sync(pod);
+    expect(created(f)).toEqual(["i1"]);
+    // The old sandbox's init containers are gone (upstream's purgeInitContainers): i2 must run again.
+    expect(await runThrough(f, pod, ["i1"])).toEqual(["i1", "i2"]);
+    expect(await runThrough(f, pod, ["i2"])).toEqual(["i1", "i2", "app"]);
+    const ready = f.fake.sandboxes().find((s) => s.state === "SANDBOX_READY");
+    expect(f.containersOf(pod).filter((c) => c.metadata?.name !== "app").map((c) => c.pod_sandbox_id)).toEqual([ready?.id, ready?.id]);
+  });
+});
+
 describe("RuntimeManager.killPodContainers and removePod", () => {
   it("stops app containers first, then sidecars in reverse spec order, then the sandbox", async () => {
     const f = runtimeFixture();
