@@ -7,7 +7,22 @@ describe("PodCache", () => {
   it("answers at once with an entry newer than asked", async () => {
     const cache = new PodCache();
     cache.set("a", status("a", "one"), undefined, 100);
-    expect((await cache.getNewerThan("a", 100)).status.name).toBe("one");
+    expect((await cache.getNewerThan("a", 99)).status.name).toBe("one");
+  });
+
+  it("never answers with an entry or a relist of the very millisecond asked (it may predate the sync's last action)", async () => {
+    const cache = new PodCache();
+    cache.set("a", status("a", "same-ms"), undefined, 100);
+    cache.updateTime(100);
+    let answer: string | undefined;
+    const p = cache.getNewerThan("a", 100).then((e) => (answer = e.status.name));
+    const q = cache.getNewerThan("b", 100).then((e) => e.timestamp);
+    await Promise.resolve();
+    expect(answer).toBeUndefined();
+    cache.set("a", status("a", "after"), undefined, 101);
+    cache.updateTime(101);
+    expect(await p).toBe("after");
+    expect(await q).toBe(101);
   });
 
   it("waits for a newer entry, and an older write never replaces a newer one", async () => {
@@ -15,6 +30,7 @@ describe("PodCache", () => {
     cache.set("a", status("a", "old"), undefined, 100);
     const p = cache.getNewerThan("a", 150);
     cache.set("a", status("a", "stale"), undefined, 90);
+    cache.set("a", status("a", "same"), undefined, 150);
     cache.set("a", status("a", "new"), undefined, 160);
     expect((await p).status.name).toBe("new");
     expect(cache.get("a").status.name).toBe("new");
