@@ -98,11 +98,9 @@ export class Pleg implements PodLifecycleEventGenerator {
       intervalMs: this.periodMs,
       logger: this.log,
       clock: this.clock,
-      run: async () => {
-        const t0 = this.clock.now();
-        await this.relist();
-        return Math.max(0, this.periodMs - (this.clock.now() - t0));
-      },
+      // A whole period after each relist, however long it took (upstream's wait.Until is sliding): a slow
+      // runtime is not listed back to back.
+      run: () => this.relist(),
     });
   }
 
@@ -177,8 +175,11 @@ export class Pleg implements PodLifecycleEventGenerator {
         }
       }),
     );
-    // A pod the runtime no longer holds: nothing left of it (the kubelet deletes the entry when it forgets it).
-    for (const uid of gone) this.cache.set(uid, emptyPodStatus(uid), undefined, timestamp);
+    // A pod the runtime no longer holds: its entry goes, as upstream's updateCache for a pod missing from the
+    // relist (the cache then answers "nothing" for it once updateTime below vouches for the whole node). So does
+    // an entry the relists never saw (a pod read by its sync, then removed before a relist). A read newer than
+    // this relist's start (a sync's own) stays: it may show what this listing missed.
+    for (const uid of cached) if (!listed.has(uid) && this.cache.get(uid).timestamp <= timestamp) this.cache.delete(uid);
     this.cache.updateTime(timestamp);
 
     const events: PlegEvent[] = [];
@@ -204,7 +205,16 @@ export class Pleg implements PodLifecycleEventGenerator {
     this.lastRelist = this.clock.now();
     this.lastRelistDurationMs = this.lastRelist - timestamp;
     this.relisted = true;
-    for (const ev of events) for (const l of this.listeners) l(ev);
+    for (const ev of events) {
+      for (const l of this.listeners) {
+        try {
+          l(ev);
+        } catch (err) {
+          // One listener's bug must not cost the others (or the next pods) their events.
+          this.log.error({ podUID: ev.uid, err: errorMessage(err) }, "PLEG event listener failed");
+        }
+      }
+    }
   }
 }
 
