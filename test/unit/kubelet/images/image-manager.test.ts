@@ -75,6 +75,48 @@ describe("ImageManager pulls on the fake runtime", () => {
     expect(fake.callsOf("PullImage")).toHaveLength(1);
   });
 
+  it("tells each pod sharing a pull that its image is being pulled and has been, with its own wait", async () => {
+    const { clock, fake, images } = setup();
+    const seen: string[] = [];
+    const recorder = (pod: string): ImageEvents => ({
+      pulling: (image) => seen.push(`${pod} pulling ${image}`),
+      pulled: (_image, message) => seen.push(`${pod} ${message}`),
+      failed: () => undefined,
+      backOff: () => undefined,
+    });
+    const release = fake.holdPulls();
+    const first = images.ensureImage(pod("a"), container, [], recorder("a"));
+    while (fake.callsOf("PullImage").length === 0) await flush();
+    await clock.advance(300);
+    const second = images.ensureImage(pod("b"), container, [], recorder("b"));
+    await flush();
+    await clock.advance(200);
+    release();
+    await Promise.all([first, second]);
+    expect(fake.callsOf("PullImage")).toHaveLength(1);
+    expect(seen).toEqual([
+      "a pulling registry.example/app:1",
+      "b pulling registry.example/app:1",
+      'a Successfully pulled image "registry.example/app:1" in 500ms (500ms including waiting). Image size: 1000000 bytes.',
+      'b Successfully pulled image "registry.example/app:1" in 200ms (200ms including waiting). Image size: 1000000 bytes.',
+    ]);
+  });
+
+  it("gives a pull no deadline, as upstream (a large image may take longer than the runtime request timeout)", async () => {
+    const { fake } = setup();
+    const timeouts: (number | undefined)[] = [];
+    const images = new ImageManager({
+      images: {
+        image: (method, request, options) => {
+          if (method === "PullImage") timeouts.push(options?.timeoutMs);
+          return fake.image(method, request, options);
+        },
+      },
+    });
+    await images.ensureImage(pod("a"), container, [], events);
+    expect(timeouts).toEqual([Number.POSITIVE_INFINITY]);
+  });
+
   it("cancels the CRI pull once every waiting pod has gone, and records no back-off", async () => {
     const { fake, images } = setup();
     const release = fake.holdPulls();
