@@ -83,12 +83,16 @@ describe("ContainerGC (upstream policy: MinAge 0, MaxPerPodContainer 1, MaxConta
     expect(f.left("live")).toEqual(["app#0:dead", "app#1:running"]);
   });
 
-  it("removes no container of a pod thought deleted before every pod source has synced", async () => {
+  it("removes no container and not the newest sandbox of a pod thought deleted before every pod source has synced", async () => {
     const f = gcFixture({ deleted: ["early"], sourcesReady: false });
     const sb = await f.sandbox("early");
     await f.attempt(sb, "early", "app", 0, "exited");
+    await f.fake.runtime("StopPodSandbox", { pod_sandbox_id: sb });
     await f.gc.garbageCollect();
     expect(f.left("early")).toEqual(["app#0:dead"]);
+    await f.fake.runtime("RemoveContainer", { container_id: f.fake.containers()[0]?.id ?? "" });
+    await f.gc.garbageCollect();
+    expect(f.fake.sandboxes().map((s) => s.id)).toEqual([sb]);
   });
 
   it("removes a live pod's dead sandboxes once they hold no container, but never its newest", async () => {
