@@ -5,6 +5,7 @@
  * status newer than the end of its last sync and waits until the cache has one, so a sync never acts on a
  * state older than its own last action, and never reads CRI itself.
  */
+import { DeckhandError } from "../../src-shared/errors.ts";
 import type { PodRuntimeStatus } from "./types.ts";
 
 export interface CachedPodStatus {
@@ -45,11 +46,13 @@ export class PodCache {
   getNewerThan(uid: string, minTime: number, signal?: AbortSignal): Promise<CachedPodStatus> {
     const entry = this.fresh(uid, minTime);
     if (entry) return Promise.resolve(entry);
-    if (signal?.aborted) return Promise.reject(signal.reason as Error);
+    if (signal?.aborted) return Promise.reject(cancelled(signal));
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {
-        this.subscribers.get(uid)?.delete(sub);
-        reject(signal?.reason as Error);
+        const subs = this.subscribers.get(uid);
+        subs?.delete(sub);
+        if (subs?.size === 0) this.subscribers.delete(uid);
+        reject(cancelled(signal));
       };
       const sub: Subscriber = {
         minTime,
@@ -113,4 +116,9 @@ export class PodCache {
     }
     if (subs.size === 0) this.subscribers.delete(uid);
   }
+}
+
+/** A wait given up because the pod's work was cancelled: typed, with the signal's reason as the cause. */
+function cancelled(signal: AbortSignal | undefined): DeckhandError {
+  return new DeckhandError("Cancelled", "waiting for the pod's runtime state cancelled", { cause: signal?.reason });
 }

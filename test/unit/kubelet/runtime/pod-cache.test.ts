@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { PodCache, emptyPodStatus } from "../../../../kubelet/runtime/pod-cache.ts";
+import { isDeckhandError } from "../../../../src-shared/errors.ts";
 
 const status = (uid: string, name: string) => ({ ...emptyPodStatus(uid), name });
 
@@ -50,9 +51,12 @@ describe("PodCache", () => {
     const cache = new PodCache();
     const ac = new AbortController();
     const p = cache.getNewerThan("a", 10, ac.signal);
-    ac.abort(new Error("pod deleted"));
-    await expect(p).rejects.toThrow("pod deleted");
+    const reason = new Error("pod deleted");
+    ac.abort(reason);
+    const err = await p.catch((e: unknown) => e);
+    expect(isDeckhandError(err, "Cancelled") && err.cause).toBe(reason);
     cache.updateTime(20); // must not resolve anything twice nor throw
+    expect(isDeckhandError(await cache.getNewerThan("a", 30, ac.signal).catch((e: unknown) => e), "Cancelled")).toBe(true);
   });
 
   it("keeps a read error beside the last status", () => {
