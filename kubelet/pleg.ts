@@ -118,10 +118,13 @@ export class Pleg implements PodLifecycleEventGenerator {
     await this.current.catch(() => undefined);
   }
 
-  /** Upstream's PLEG health check: relisted within the threshold. */
+  /**
+   * Upstream's PLEG health check: relisted within the threshold, and never before a first relist succeeded
+   * ("pleg has yet to be successful"); `lastSeenMs` counts from start() until then.
+   */
   healthy(now = this.clock.now()): { ok: boolean; lastSeenMs: number } {
     const since = now - this.lastRelist;
-    return { ok: since <= PLEG_RELIST_THRESHOLD_MS, lastSeenMs: since };
+    return { ok: this.relisted && since <= PLEG_RELIST_THRESHOLD_MS, lastSeenMs: since };
   }
 
   /** Whether at least one relist has completed (the runtime has been seen). */

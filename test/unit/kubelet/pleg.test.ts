@@ -201,11 +201,15 @@ describe("Pleg (generic, relisting)", () => {
     const stop = new AbortController();
     f.fake.clearCalls();
     expect(f.pleg.hasRelisted).toBe(false);
+    expect(f.pleg.healthy().ok).toBe(false);
+    f.fake.failNext("ListPodSandbox", new CriError("Unavailable", "ListPodSandbox", "connection refused"));
     f.pleg.start(stop.signal);
     await flush();
-    expect(f.fake.callsOf("ListPodSandbox")).toHaveLength(1);
+    expect(f.pleg.healthy().ok).toBe(false); // upstream: "pleg has yet to be successful"
     await f.clock.advance(1000);
     expect(f.fake.callsOf("ListPodSandbox")).toHaveLength(2);
+    await f.clock.advance(1000);
+    expect(f.fake.callsOf("ListPodSandbox")).toHaveLength(3);
     expect(f.pleg.healthy()).toEqual({ ok: true, lastSeenMs: 0 });
     // The runtime stops answering lists: no relist completes any more.
     for (let i = 0; i < 200; i++) f.fake.failNext("ListPodSandbox", new CriError("DeadlineExceeded", "ListPodSandbox", "context deadline exceeded"));
