@@ -5,7 +5,7 @@
  * kills pods gracefully and removes what they leave. It takes the runtime as interfaces (RuntimeService,
  * ImageManager, PodCgroups, Clock) so its decisions are unit tested on an in-memory runtime.
  */
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import { rm } from "node:fs/promises";
 import { DeckhandError, errorMessage, isDeckhandError } from "../../src-shared/errors.ts";
 import type { Logger } from "../../src-shared/log.ts";
@@ -24,7 +24,9 @@ import { containerHash } from "./container-hash.ts";
 import { sandboxConfig, podLogDirectory, type NodeContext } from "./sandbox-config.ts";
 import { CONTAINER_HASH_ANNOTATION, CONTAINER_KIND_ANNOTATION, CONTAINER_NAME_LABEL, POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL, POD_TERMINATION_GRACE_ANNOTATION } from "./labels.ts";
 import type { ContainerState, PodRuntimeStatus, RuntimeContainer, RuntimeSandbox } from "./types.ts";
-import { milliCPUToQuota, milliCPUToShares, parseQuantity, qosClass } from "../qos.ts";
+import { milliCPUToQuota, milliCPUToShares, milliValue, qosClass, quantityValue } from "../qos.ts";
+import { podRequests } from "../admission.ts";
+import { isSidecar } from "../pod-helpers.ts";
 
 /** CRI nanoseconds (a decimal string) to milliseconds. */
 export function nsToMs(ns: string | number | undefined): number {
@@ -73,27 +75,72 @@ function toRuntimeSandbox(s: PodSandbox, ips: string[]): RuntimeSandbox {
   return { id: s.id, attempt: s.metadata?.attempt ?? 0, state: s.state === "SANDBOX_READY" ? "ready" : "notready", createdAt: nsToMs(s.created_at), ips };
 }
 
-/** Pod-level limits as upstream's ResourceConfigForPod: sums when every container sets them. */
-export function podResourceConfig(pod: V1Pod, cpuCFSQuotaPeriodUs: number): PodResourceConfig {
-  let cpuRequestMilli = 0;
-  let cpuLimitMilli = 0;
-  let memoryLimit = 0;
-  let allCpuLimited = true;
-  let allMemoryLimited = true;
+/**
+ * Upstream's PodLimits (k8s.io/component-helpers/resource): the app containers and sidecars together, or an
+ * init container with the sidecars started before it, whichever needs more; plus the pod overhead on what is
+ * limited. `declared` is false when some container (init ones included) leaves the resource unlimited.
+ */
+function podLimits(pod: V1Pod): { cpuMilli: number; memoryBytes: number; cpuDeclared: boolean; memoryDeclared: boolean } {
+  let cpuDeclared = true;
+  let memoryDeclared = true;
+  const limitsOf = (c: V1Container): { cpu: number; mem: number } => {
+    const lim = (c.resources?.limits ?? {}) as Record<string, string | number>;
+    return { cpu: lim["cpu"] === undefined ? 0 : milliValue(lim["cpu"]), mem: lim["memory"] === undefined ? 0 : quantityValue(lim["memory"]) };
+  };
+  const declare = (l: { cpu: number; mem: number }): void => {
+    if (l.cpu === 0) cpuDeclared = false;
+    if (l.mem === 0) memoryDeclared = false;
+  };
+  const total = { cpu: 0, mem: 0 };
   for (const c of pod.spec?.containers ?? []) {
-    const req = c.resources?.requests as Record<string, string | number> | undefined;
-    const lim = c.resources?.limits as Record<string, string | number> | undefined;
-    const cpuReq = req?.["cpu"] ?? lim?.["cpu"];
-    if (cpuReq !== undefined) cpuRequestMilli += Math.round(parseQuantity(cpuReq) * 1000);
-    if (lim?.["cpu"] !== undefined) cpuLimitMilli += Math.round(parseQuantity(lim["cpu"]) * 1000);
-    else allCpuLimited = false;
-    if (lim?.["memory"] !== undefined) memoryLimit += parseQuantity(lim["memory"]);
-    else allMemoryLimited = false;
+    const l = limitsOf(c);
+    declare(l);
+    total.cpu += l.cpu;
+    total.mem += l.mem;
   }
+  const sidecars = { cpu: 0, mem: 0 };
+  const initPeak = { cpu: 0, mem: 0 };
+  for (const c of pod.spec?.initContainers ?? []) {
+    const own = limitsOf(c);
+    let inUse: { cpu: number; mem: number };
+    if (isSidecar(c)) {
+      total.cpu += own.cpu;
+      total.mem += own.mem;
+      sidecars.cpu += own.cpu;
+      sidecars.mem += own.mem;
+      inUse = { ...sidecars };
+    } else inUse = { cpu: own.cpu + sidecars.cpu, mem: own.mem + sidecars.mem };
+    declare(inUse);
+    initPeak.cpu = Math.max(initPeak.cpu, inUse.cpu);
+    initPeak.mem = Math.max(initPeak.mem, inUse.mem);
+  }
+  const overhead = (pod.spec?.overhead ?? {}) as Record<string, string | number>;
+  const cpu = Math.max(total.cpu, initPeak.cpu);
+  const mem = Math.max(total.mem, initPeak.mem);
   return {
-    cpuShares: milliCPUToShares(cpuRequestMilli),
-    ...(allCpuLimited && cpuLimitMilli > 0 ? { cpuQuotaUs: milliCPUToQuota(cpuLimitMilli, cpuCFSQuotaPeriodUs), cpuPeriodUs: cpuCFSQuotaPeriodUs } : {}),
-    ...(allMemoryLimited && memoryLimit > 0 ? { memoryLimitBytes: memoryLimit } : {}),
+    cpuMilli: cpu > 0 && overhead["cpu"] !== undefined ? cpu + milliValue(overhead["cpu"]) : cpu,
+    memoryBytes: mem > 0 && overhead["memory"] !== undefined ? mem + quantityValue(overhead["memory"]) : mem,
+    cpuDeclared,
+    memoryDeclared,
+  };
+}
+
+/**
+ * The pod cgroup's limits, upstream's ResourceConfigForPod: shares from the pod's effective requests (init
+ * containers, sidecars and overhead counted, as admission counts them); for a Guaranteed pod the CFS quota
+ * (unless CFS quota is off) and memory limit of PodLimits, for a Burstable one only those every container
+ * declares; BestEffort pods get the minimum shares and nothing else.
+ */
+export function podResourceConfig(pod: V1Pod, node: Pick<NodeContext, "cpuCFSQuota" | "cpuCFSQuotaPeriodUs">): PodResourceConfig {
+  const qos = qosClass(pod);
+  if (qos === "BestEffort") return { cpuShares: milliCPUToShares(0) };
+  const limits = podLimits(pod);
+  const quota = node.cpuCFSQuota && limits.cpuMilli > 0 && (qos === "Guaranteed" || limits.cpuDeclared);
+  const memory = limits.memoryBytes > 0 && (qos === "Guaranteed" || limits.memoryDeclared);
+  return {
+    cpuShares: milliCPUToShares(podRequests(pod).cpuMilli),
+    ...(quota ? { cpuQuotaUs: milliCPUToQuota(limits.cpuMilli, node.cpuCFSQuotaPeriodUs), cpuPeriodUs: node.cpuCFSQuotaPeriodUs } : {}),
+    ...(memory ? { memoryLimitBytes: limits.memoryBytes } : {}),
   };
 }
 
@@ -257,7 +304,7 @@ export class RuntimeManager {
     }
     if (actions.createSandbox) {
       try {
-        await this.cgroups.ensure(uid, qosClass(pod), podResourceConfig(pod, node.cpuCFSQuotaPeriodUs));
+        await this.cgroups.ensure(uid, qosClass(pod), podResourceConfig(pod, node));
         const res = await this.cri.runtime("RunPodSandbox", { config }, opts);
         sandboxId = res.pod_sandbox_id;
         const st = await this.cri.runtime("PodSandboxStatus", { pod_sandbox_id: sandboxId }, opts);
