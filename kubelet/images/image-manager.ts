@@ -15,7 +15,7 @@ import { Backoff } from "../../src-shared/backoff.ts";
 
 /** A pull failed or may not happen: `reason` is the waiting reason the container shows. */
 export class ImagePullError extends DeckhandError {
-  readonly reason: "ErrImagePull" | "ImagePullBackOff" | "ErrImageNeverPull" | "InvalidImageName";
+  readonly reason: "ErrImagePull" | "ImagePullBackOff" | "ErrImageNeverPull" | "InvalidImageName" | "ErrImageInspect";
   constructor(reason: ImagePullError["reason"], message: string, cause?: unknown) {
     super(reason === "InvalidImageName" ? "InvalidArgument" : "Unavailable", message, { cause });
     this.name = "ImagePullError";
@@ -127,11 +127,19 @@ export class ImageManager {
    * Cancelled error, leaving no back-off behind, when `signal` aborts (the pod is being stopped).
    */
   async ensureImage(pod: V1Pod, container: V1Container, pullSecrets: readonly DockerConfig[], events: ImageEvents, signal?: AbortSignal): Promise<string> {
+    if (signal?.aborted) throw cancelled(signal.reason, signal);
     const image = container.image ?? "";
     if (!image) throw new ImagePullError("InvalidImageName", `container ${container.name}: spec.containers[].image is empty`);
     const parsed = parseImage(image);
     const policy = container.imagePullPolicy ?? defaultPullPolicy(image);
-    const present = policy === "Always" ? undefined : await this.presentRef(image, signal);
+    let present: string | undefined;
+    try {
+      present = policy === "Always" ? undefined : await this.presentRef(image, signal);
+    } catch (err) {
+      if (signal?.aborted || isDeckhandError(err, "Cancelled")) throw cancelled(err, signal);
+      // Upstream's ErrImageInspect: the runtime could not say whether the image is there; nothing was pulled.
+      throw new ImagePullError("ErrImageInspect", `Failed to inspect image "${image}": ${runtimeMessage(err)}`, err);
+    }
     if (present) return present;
     if (policy === "Never") {
       const message = `Container image "${image}" is not present with pull policy of Never`;

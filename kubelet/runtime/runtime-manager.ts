@@ -355,7 +355,7 @@ export class RuntimeManager {
         throwIfCancelled(err, signal);
         if (err instanceof ImagePullError) {
           result.waiting[c.name] = { reason: err.reason, message: err.message };
-          if (err.reason === "ErrImagePull" || err.reason === "ImagePullBackOff") result.retryInMs = Math.min(result.retryInMs ?? Infinity, 10_000);
+          if (err.reason === "ErrImagePull" || err.reason === "ImagePullBackOff" || err.reason === "ErrImageInspect") result.retryInMs = Math.min(result.retryInMs ?? Infinity, 10_000);
         } else result.waiting[c.name] = { reason: "ErrImagePull", message: runtimeMessage(err) };
         if (start.kind !== "regular") break;
         continue;

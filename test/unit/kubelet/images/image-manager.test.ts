@@ -102,6 +102,21 @@ describe("ImageManager pulls on the fake runtime", () => {
     ]);
   });
 
+  it("tells an image it could not inspect (ErrImageInspect) from one it could not pull, and pulls nothing for a pod already stopped", async () => {
+    const { fake, images } = setup();
+    const present = { name: "app", image: "registry.example/app:1", imagePullPolicy: "IfNotPresent" };
+    fake.failNext("ImageStatus", new CriError("Unavailable", "ImageStatus", "connection refused"));
+    const err = await images.ensureImage(pod("a"), present, [], events).catch((e: unknown) => e);
+    expect([(err as ImagePullError).reason, (err as ImagePullError).message]).toEqual(["ErrImageInspect", 'Failed to inspect image "registry.example/app:1": connection refused']);
+    expect(fake.callsOf("PullImage")).toHaveLength(0);
+    const stopped = new AbortController();
+    stopped.abort();
+    const pulling: string[] = [];
+    const outcome = await images.ensureImage(pod("a"), container, [], { ...events, pulling: (i) => pulling.push(i) }, stopped.signal).catch((e: unknown) => e);
+    expect(isDeckhandError(outcome, "Cancelled")).toBe(true);
+    expect([fake.callsOf("PullImage"), pulling]).toEqual([[], []]);
+  });
+
   it("gives a pull no deadline, as upstream (a large image may take longer than the runtime request timeout)", async () => {
     const { fake } = setup();
     const timeouts: (number | undefined)[] = [];
