@@ -6,8 +6,9 @@
  * RemovePodSandbox idempotent; CreateContainer refused without sandbox_config, in a sandbox that is not ready,
  * or for an image not present; container names reserved per pod, container name and attempt, whatever the
  * sandbox; StopContainer a no-op on a container that is not running or unknown, so a created one stays
- * created; a sandbox's network torn down only by StopPodSandbox, and RemovePodSandbox of a not-ready sandbox
- * whose network is still up refused, as containerd 1.6's "sandbox network namespace ... is not fully closed").
+ * created; nothing started in a sandbox that is not ready; a sandbox's network torn down only by
+ * StopPodSandbox, and RemovePodSandbox of a not-ready sandbox whose network is still up refused, as
+ * containerd 1.6's "sandbox network namespace ... is not fully closed").
  * Tests drive it with `exitContainer`, `setSandboxNotReady`, `failNext` and `holdPulls`, and check what the
  * kubelet asked through `calls`.
  */
@@ -252,6 +253,8 @@ export class FakeRuntime implements RuntimeService, ImageService {
       case "StartContainer": {
         const c = this.mustContainer((request as RuntimeServiceMethods["StartContainer"][0]).container_id ?? "", method);
         if (c.state !== "CONTAINER_CREATED") throw new CriError("FailedPrecondition", method, `container ${c.id} is not in created state`);
+        // containerd 1.6 starts nothing in a sandbox whose pause process is gone (a plain error: gRPC Unknown).
+        if (this.sandboxMap.get(c.sandboxId)?.state !== "SANDBOX_READY") throw new CriError("Unknown", method, `sandbox container "${c.sandboxId}" is not running`);
         c.state = "CONTAINER_RUNNING";
         c.startedAt = this.nowNs();
         return {};

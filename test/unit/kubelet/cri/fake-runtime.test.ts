@@ -63,8 +63,10 @@ describe("FakeRuntime", () => {
     // StopContainer only acts on a running (or unknown) container.
     await fake.runtime("StopContainer", { container_id: created, timeout: 0 });
     expect(fake.containerStatus(created).state).toBe("CONTAINER_CREATED");
-    // The pause process dies: not ready, network still up, so it cannot be removed before StopPodSandbox.
+    // The pause process dies: nothing starts in it, and with its network still up it cannot be removed before
+    // StopPodSandbox.
     fake.setSandboxNotReady(first);
+    expect(await codeOf(fake.runtime("StartContainer", { container_id: created }))).toBe("Unknown");
     expect(await codeOf(fake.runtime("RemovePodSandbox", { pod_sandbox_id: first }))).toBe("Unknown");
     // A new sandbox of the same pod: a container name is reserved per pod, name and attempt, not per sandbox.
     const second = (await fake.runtime("RunPodSandbox", { config: sandboxConfig("u1", 1) })).pod_sandbox_id;
