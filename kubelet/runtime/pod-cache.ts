@@ -5,7 +5,7 @@
  * status newer than the end of its last sync and waits until the cache has one, so a sync never acts on a
  * state older than its own last action, and never reads CRI itself.
  */
-import { DeckhandError } from "../../src-shared/errors.ts";
+import { DeckhandError, errorMessage } from "../../src-shared/errors.ts";
 import type { PodRuntimeStatus } from "./types.ts";
 
 export interface CachedPodStatus {
@@ -120,5 +120,6 @@ export class PodCache {
 
 /** A wait given up because the pod's work was cancelled: typed, with the signal's reason as the cause. */
 function cancelled(signal: AbortSignal | undefined): DeckhandError {
-  return new DeckhandError("Cancelled", "waiting for the pod's runtime state cancelled", { cause: signal?.reason });
+  const reason: unknown = signal?.reason;
+  return new DeckhandError("Cancelled", `waiting for the pod's runtime state cancelled${reason === undefined ? "" : `: ${errorMessage(reason)}`}`, { cause: reason });
 }
