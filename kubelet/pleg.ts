@@ -1,11 +1,11 @@
 /**
- * The Pod Lifecycle Event Generator, upstream's GenericPLEG (pkg/kubelet/pleg/generic.go): every second it
- * lists sandboxes and containers from CRI (one call each for the whole node), and for each pod whose state
- * changed since the previous relist (or that has no cache entry yet) reads what changed (container statuses
- * of new or changed containers, the newest ready sandbox's IPs when it changed) into the runtime pod cache,
- * stamped with the relist's start time. Once every pod is in, it raises the cache's global time and tells the
- * pod workers which pods changed. Syncs read the cache ("newer than"), never CRI. Its health (a relist within
- * 3 minutes) feeds the Node's Ready condition.
+ * The Pod Lifecycle Event Generator, upstream's GenericPLEG (pkg/kubelet/pleg/generic.go): a second after each
+ * relist it lists sandboxes and containers from CRI (one call each for the whole node), and for each pod whose
+ * state changed since the previous relist (or that has no cache entry yet) reads what changed (container
+ * statuses of new or changed containers, the newest ready sandbox's IPs when it changed) into the runtime pod
+ * cache, stamped with the relist's start time; the entries of pods the runtime no longer holds go. Once every
+ * pod is in, it raises the cache's global time and tells the pod workers which pods changed. Syncs read the
+ * cache ("newer than"), never CRI. Its health (a relist within 3 minutes) feeds the Node's Ready condition.
  *
  * The kubelet depends on `PodLifecycleEventGenerator`, so an evented PLEG (CRI GetContainerEvents, not in
  * containerd 1.6) can stand in for the relisting one later.
