@@ -87,14 +87,22 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus | undefin
   actions.sandboxId = sandbox.sandboxId;
 
   const keep = new Set<string>();
-  const checkRunning = (c: V1Container, running: RuntimeContainer): boolean => {
-    let reason: string | undefined;
-    if (running.hash !== "" && running.hash !== containerHash(c)) reason = `Container ${c.name} definition changed`;
-    else if (probes.liveness?.has(c.name)) reason = `Container ${c.name} failed liveness probe, will be restarted`;
-    else if (probes.startup?.has(c.name)) reason = `Container ${c.name} failed startup probe, will be restarted`;
-    if (reason === undefined) return true;
-    actions.containersToKill.push({ id: running.id, name: c.name, reason });
-    return false;
+  /**
+   * Whether a running container stays; if not, it is killed and `restart` says whether it starts again: always
+   * for a changed spec (upstream: "Restart regardless of the restart policy because the container spec
+   * changed"), else when the policy restarts on failure (`restartOnFailure`).
+   */
+  const checkRunning = (c: V1Container, running: RuntimeContainer, restartOnFailure: boolean): { keep: true } | { keep: false; restart: boolean } => {
+    let reason: string;
+    let restart = restartOnFailure;
+    if (running.hash !== "" && running.hash !== containerHash(c)) {
+      reason = `Container ${c.name} definition changed`;
+      restart = true;
+    } else if (probes.liveness?.has(c.name)) reason = `Container ${c.name} failed liveness probe`;
+    else if (probes.startup?.has(c.name)) reason = `Container ${c.name} failed startup probe`;
+    else return { keep: true };
+    actions.containersToKill.push({ id: running.id, name: c.name, reason: restart ? `${reason}, will be restarted` : reason });
+    return { keep: false, restart };
   };
 
   // Init containers, in order: regular ones must each succeed before the next; sidecars must be running.
@@ -103,7 +111,7 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus | undefin
     const prev = latest(c.name);
     if (isSidecar(c)) {
       if (prev?.state === "running") {
-        if (checkRunning(c, prev)) {
+        if (checkRunning(c, prev, true).keep) {
           keep.add(prev.id);
           continue;
         }
@@ -133,13 +141,14 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus | undefin
   for (const c of containers) {
     const prev = latest(c.name);
     if (prev?.state === "running") {
-      if (checkRunning(c, prev)) {
+      const check = checkRunning(c, prev, policy !== "Never");
+      if (check.keep) {
         keep.add(prev.id);
         regularKeep++;
         continue;
       }
-      // Killed for a restart: start the next attempt in the same sync unless the policy forbids it.
-      if (policy !== "Never") actions.containersToStart.push({ container: c, kind: "regular", restartCount: nextAttempt(prev), previous: prev });
+      // Killed for a restart: start the next attempt in the same sync.
+      if (check.restart) actions.containersToStart.push({ container: c, kind: "regular", restartCount: nextAttempt(prev), previous: prev });
       continue;
     }
     if (prev && (prev.state === "unknown" || prev.state === "created")) {

@@ -74,13 +74,23 @@ describe("computePodActions", () => {
   it("keeps a running container with the same spec and restarts one whose spec changed", () => {
     expect(computePodActions(pod(), status([ctr(app, "running")]))).toMatchObject({ killPod: false, createSandbox: false, containersToStart: [], containersToKill: [] });
     const changed = computePodActions(pod({ containers: [{ ...app, command: ["sleep", "1"] }] }), status([ctr(app, "running")]));
-    expect(changed.containersToKill).toEqual([{ id: "app-0", name: "app", reason: "Container app definition changed" }]);
+    expect(changed.containersToKill).toEqual([{ id: "app-0", name: "app", reason: "Container app definition changed, will be restarted" }]);
     expect(names(changed)).toEqual(["app#1"]);
   });
 
-  it("restarts a container whose liveness probe failed", () => {
+  it("restarts a container whose spec changed whatever the restart policy, and keeps the pod", () => {
+    const changed = computePodActions(pod({ restartPolicy: "Never", containers: [{ ...app, image: "busybox:2" }] }), status([ctr(app, "running")]));
+    expect(changed.containersToKill.map((k) => k.reason)).toEqual(["Container app definition changed, will be restarted"]);
+    expect(names(changed)).toEqual(["app#1"]);
+    expect(changed.killPod).toBe(false);
+  });
+
+  it("restarts a container whose liveness probe failed, unless restartPolicy is Never", () => {
     const a = computePodActions(pod(), status([ctr(app, "running")]), { liveness: new Set(["app"]) });
     expect(a.containersToKill.map((k) => k.reason)).toEqual(["Container app failed liveness probe, will be restarted"]);
+    const never = computePodActions(pod({ restartPolicy: "Never" }), status([ctr(app, "running")]), { liveness: new Set(["app"]) });
+    expect(never.containersToKill.map((k) => k.reason)).toEqual(["Container app failed liveness probe"]);
+    expect([names(never), never.killPod]).toEqual([[], true]);
   });
 
   it("recreates a dead sandbox with the next attempt, but not for a finished restartPolicy Never pod", () => {
