@@ -11,7 +11,8 @@
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { V1Pod } from "@kubernetes/client-node";
-import { TestCluster, eventually } from "../test/harness/cluster.ts";
+import { TestCluster } from "../test/harness/cluster.ts";
+import { eventually } from "../test/harness/wait.ts";
 import { Informer } from "../src-shared/kube/informer.ts";
 import { silentLogger } from "../src-shared/log.ts";
 import { run } from "../src-shared/exec.ts";
@@ -38,10 +39,10 @@ try {
   const node = await cluster.addNode({ compiled: true });
   const kubelet = node.kubelet;
   if (!kubelet) throw new Error("no kubelet");
-  await eventually("the node to be Ready", async () => {
+  await eventually(async () => {
     const res = await cluster.kubectl(["get", "node", node.name, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]);
     return res.stdout === "True" ? true : undefined;
-  }, 60_000);
+  }, { timeoutMs: 60_000, message: "the node to be Ready" });
   const floor = await measureCriFloor(node.sandbox, { sequential: SEQUENTIAL, concurrent: BURST });
   const pid = kubelet.pid ?? 0;
 
@@ -67,7 +68,7 @@ try {
   const startPod = async (name: string): Promise<number> => {
     const t0 = performance.now();
     await cluster.client.create({ group: "", version: "v1", resource: "pods", namespace: "bench" }, podBody(name));
-    const t1 = await eventually(`${name} Running`, () => Promise.resolve(runningAt.get(name)), 60_000, 2);
+    const t1 = await eventually(() => Promise.resolve(runningAt.get(name)), { timeoutMs: 60_000, intervalMs: 2, message: `${name} Running` });
     return t1 - t0;
   };
 
@@ -76,7 +77,7 @@ try {
   // Back to no pods for the burst, so it starts from the same state as the floor's.
   const seqNames = Array.from({ length: SEQUENTIAL }, (_, i) => `seq-${i}`);
   await Promise.all(seqNames.map((n) => cluster.client.delete({ group: "", version: "v1", resource: "pods", namespace: "bench", name: n })));
-  await eventually("the sequential pods to be gone", async () => ((await cluster.client.get<{ items: unknown[] }>({ group: "", version: "v1", resource: "pods", namespace: "bench" })).items.length === 0 ? true : undefined), 120_000);
+  await eventually(async () => ((await cluster.client.get<{ items: unknown[] }>({ group: "", version: "v1", resource: "pods", namespace: "bench" })).items.length === 0 ? true : undefined), { timeoutMs: 120_000, message: "the sequential pods to be gone" });
 
   const cpu0 = await procStats(pid);
   const wall0 = performance.now();

@@ -9,12 +9,10 @@ import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { ControlPlane } from "../control-plane/control-plane.ts";
 import { KubeClient } from "../../src-shared/kube/client.ts";
 import { run, type RunResult } from "../../src-shared/exec.ts";
-import { errorMessage } from "../../src-shared/errors.ts";
 import { silentLogger, type Logger } from "../../src-shared/log.ts";
 import { NodeSandbox } from "./node-sandbox.ts";
 import { TcpProxy } from "./tcp-proxy.ts";
@@ -265,21 +263,5 @@ export class TestCluster {
     await this.cp?.close();
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
     if (problems.length) throw new Error(problems.join("\n"));
-  }
-}
-
-/** Polls until `fn` returns a value (not undefined), or fails with what it last saw. */
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${errorMessage(last)}` : ""}`);
-    await sleep(everyMs);
   }
 }

@@ -6,7 +6,8 @@
 import type { V1Node, V1Pod } from "@kubernetes/client-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TestCluster, eventually, type ClusterNode } from "../../harness/cluster.ts";
+import { TestCluster, type ClusterNode } from "../../harness/cluster.ts";
+import { eventually } from "../../harness/wait.ts";
 
 const cluster = new TestCluster();
 let node: ClusterNode;
@@ -51,12 +52,12 @@ async function readyCondition(): Promise<{ status?: string; reason?: string; mes
 describe("recovery", () => {
   it(`adopts ${POD_COUNT} running pods after a kubelet restart without restarting any container`, async () => {
     await Promise.all(Array.from({ length: POD_COUNT }, (_, i) => cluster.client.create(pods(), sleeper(`p${i}`))));
-    const before = await eventually(`${POD_COUNT} pods running`, allRunning, 90_000);
+    const before = await eventually(allRunning, { timeoutMs: 90_000, message: `${POD_COUNT} pods running` });
     await node.kubelet?.kill();
     await sleep(1000);
     await node.kubelet?.start();
     // Give the new kubelet time to sync every pod, then nothing may have changed.
-    await eventually("the kubelet to report again", async () => ((await readyCondition())?.status === "True" ? true : undefined), 60_000);
+    await eventually(async () => ((await readyCondition())?.status === "True" ? true : undefined), { timeoutMs: 60_000, message: "the kubelet to report again" });
     await sleep(5000);
     expect(await containerIds()).toEqual(before);
   }, 180_000);
@@ -64,14 +65,14 @@ describe("recovery", () => {
   it("turns the Node NotReady when containerd dies, Ready when it is back, and the pods survive", async () => {
     const before = await containerIds();
     await node.sandbox.killContainerd();
-    const down = await eventually("NotReady", async () => {
+    const down = await eventually(async () => {
       const c = await readyCondition();
       return c?.status === "False" ? c : undefined;
-    }, 60_000);
+    }, { timeoutMs: 60_000, message: "NotReady" });
     expect(down.reason).toBe("KubeletNotReady");
     expect(down.message).toMatch(/container runtime/);
     await node.sandbox.startContainerd();
-    await eventually("Ready again", async () => ((await readyCondition())?.status === "True" ? true : undefined), 60_000);
+    await eventually(async () => ((await readyCondition())?.status === "True" ? true : undefined), { timeoutMs: 60_000, message: "Ready again" });
     await sleep(3000);
     expect(await containerIds()).toEqual(before);
   }, 150_000);
@@ -87,10 +88,10 @@ describe("recovery", () => {
     await cri.runtime("StopContainer", { container_id: victim?.id ?? "", timeout: 0 });
     await sleep(30_000);
     node.apiLink.restore();
-    const after = await eventually("p0's restart to be reported", async () => {
+    const after = await eventually(async () => {
       const ids = await containerIds();
       return ids.get("p0")?.endsWith("#1") ? ids : undefined;
-    }, 60_000);
+    }, { timeoutMs: 60_000, message: "p0's restart to be reported" });
     for (const [name, id] of before) if (name !== "p0") expect(after.get(name), name).toBe(id);
     expect((await readyCondition())?.status).toBe("True");
   }, 150_000);
