@@ -8,7 +8,7 @@
 import { parseArgs } from "node:util";
 import type { V1Pod } from "@kubernetes/client-node";
 import { TestCluster, type ClusterNode } from "../harness/cluster.ts";
-import { eventually } from "../harness/wait.ts";
+import { eventually, pollUntil } from "../harness/wait.ts";
 
 const { values } = parseArgs({ options: { once: { type: "boolean", default: false } } });
 const started = Date.now();
@@ -71,12 +71,10 @@ async function main(): Promise<void> {
   say(`pod hello is Running and Ready ${Date.now() - t0} ms after creation, pod IP ${podIP}`);
   say(`kubectl get pods -o wide:\n${indent((await cluster.kubectl(["get", "pods", "-o", "wide"])).stdout)}`);
 
-  let body = "";
-  for (let i = 0; i < 50 && !body.includes("hello"); i++) {
-    body = (await n.exec("timeout", ["2", "busybox", "wget", "-q", "-O", "-", `http://${podIP}:8080/`])).stdout;
-    if (!body.includes("hello")) await new Promise((r) => setTimeout(r, 100));
-  }
-  if (!body.includes("hello")) throw new Error(`the pod did not answer on http://${podIP}:8080/`);
+  const body = await pollUntil(async () => (await n.exec("timeout", ["2", "busybox", "wget", "-q", "-O", "-", `http://${podIP}:8080/`])).stdout, (b) => b.includes("hello"), {
+    timeoutMs: 10_000,
+    message: `the pod to answer on http://${podIP}:8080/`,
+  });
   say(`GET http://${podIP}:8080/ from the node: ${body.trim()}`);
   const events = await cluster.kubectl(["get", "events", "--field-selector", "involvedObject.name=hello", "--sort-by", ".lastTimestamp"]);
   say(`kubectl get events (the kubelet's, for hello):\n${indent(events.stdout)}`);
