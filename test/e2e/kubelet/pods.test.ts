@@ -5,12 +5,13 @@
  * nothing behind, and fails a bad pod alone while carrying on.
  */
 import { existsSync } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { open, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { V1Node, V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestCluster, type ClusterNode } from "../../harness/cluster.ts";
-import { eventually } from "../../harness/wait.ts";
+import { eventually, eventuallyGone, pollUntil } from "../../harness/wait.ts";
+import { apiTimeOf, criContainer } from "../../harness/cri-pods.ts";
 import { cgroupHierarchies } from "../../../src-shared/cgroups.ts";
 
 const cluster = new TestCluster();
@@ -64,7 +65,12 @@ describe("node", () => {
     expect(n.status?.capacity).toMatchObject({ pods: "110", cpu: expect.any(String) as string, memory: expect.stringMatching(/Ki$/) as string });
     expect(n.status?.nodeInfo?.containerRuntimeVersion).toMatch(/^containerd:\/\//);
     expect(n.spec?.podCIDR).toMatch(/^10\.244\.\d+\.0\/24$/);
-    for (const t of ["MemoryPressure", "DiskPressure", "PIDPressure"]) expect(n.status?.conditions?.find((c) => c.type === t)?.status).toBe("False");
+    // Nothing on this node can set a pressure condition yet (no eviction manager): "False" alone would be an
+    // assertion that cannot fail. What the kubelet does decide is upstream's reason and message for each.
+    const condition = (t: string) => n.status?.conditions?.find((c) => c.type === t);
+    expect(condition("MemoryPressure")).toMatchObject({ reason: "KubeletHasSufficientMemory", message: "kubelet has sufficient memory available" });
+    expect(condition("DiskPressure")).toMatchObject({ reason: "KubeletHasNoDiskPressure", message: "kubelet has no disk pressure" });
+    expect(condition("PIDPressure")).toMatchObject({ reason: "KubeletHasSufficientPID", message: "kubelet has sufficient PID available" });
     // Upstream's node events, as `kubectl describe node` shows them.
     const reasons = await eventually(async () => {
       const res = await cluster.kubectl(["get", "events", "--field-selector", `involvedObject.kind=Node,involvedObject.name=${node.name}`, "-o", "jsonpath={.items[*].reason}"]);
@@ -108,7 +114,10 @@ describe("pods", () => {
     expect(cs).toMatchObject({ name: "main", ready: true, started: true, restartCount: 0, image: "localhost/busybox:1" });
     expect(cs?.containerID).toMatch(/^containerd:\/\/[0-9a-f]{64}$/);
     expect(cs?.imageID).toMatch(/sha256:[0-9a-f]{64}/);
-    expect(cs?.state?.running?.startedAt).toBeTruthy();
+    // startedAt is the runtime's, not the kubelet's clock.
+    const cri = await criContainer(node.sandbox.criClient(), cs?.containerID ?? "");
+    expect(cri.state).toBe("CONTAINER_RUNNING");
+    expect(cs?.state?.running?.startedAt).toBe(apiTimeOf(cri.startedAt));
     const res = await node.exec("timeout", ["3", "busybox", "wget", "-q", "-O", "-", `http://${s?.podIP ?? ""}:8080/`]);
     expect(res.stdout).toBe("hi\n");
   });
@@ -144,10 +153,16 @@ describe("pods", () => {
       const p = await getPod("crasher");
       return (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 2 ? p : undefined;
     }, { timeoutMs: 40_000, message: "restart count 2" });
-    const lastFinished = Date.parse(String(third.status?.containerStatuses?.[0]?.lastState?.terminated?.finishedAt ?? ""));
-    expect(Number.isNaN(lastFinished)).toBe(false);
-    // Dead attempts are collected: only the newest two (current and last state) stay in the runtime.
+    // lastState is the previous attempt as the runtime saw it end: its id, exit code and times are CRI's.
+    const last = third.status?.containerStatuses?.[0]?.lastState?.terminated;
     const cri = node.sandbox.criClient();
+    const dead = await criContainer(cri, last?.containerID ?? "");
+    expect(dead.state).toBe("CONTAINER_EXITED");
+    expect(last?.exitCode).toBe(dead.exitCode);
+    expect(last?.startedAt).toBe(apiTimeOf(dead.startedAt));
+    expect(last?.finishedAt).toBe(apiTimeOf(dead.finishedAt));
+    expect(BigInt(dead.finishedAt)).toBeGreaterThanOrEqual(BigInt(dead.startedAt));
+    // Dead attempts are collected: only the newest two (current and last state) stay in the runtime.
     await eventually(async () => {
       const { containers } = await cri.runtime("ListContainers", { filter: { label_selector: { "io.kubernetes.pod.uid": third.metadata?.uid ?? "" } } });
       return containers.length <= 2 ? true : undefined;
@@ -155,21 +170,25 @@ describe("pods", () => {
   }, 90_000);
 
   it("deletes gracefully: SIGTERM, then the pod is gone and leaves nothing on the node", async () => {
-    await cluster.client.create(pods(), podSpec("graceful", { script: "trap 'echo got TERM; exit 0' TERM; while true; do sleep 0.2; done" }));
+    await cluster.client.create(pods(), podSpec("graceful", { script: "echo ready; trap 'echo got TERM; exit 0' TERM; while true; do sleep 0.2; done" }));
     const running = await waitForPhase("graceful", "Running");
     const uid = running.metadata?.uid ?? "";
-    await cluster.client.delete(pods("graceful"), { gracePeriodSeconds: 20 });
-    const t0 = Date.now();
-    await eventually(async () => {
-      try {
-        await getPod("graceful");
-        return undefined;
-      } catch {
-        return true;
-      }
-    }, { message: "the pod to be gone" });
-    // It honoured SIGTERM: gone well before the 20 s grace.
-    expect(Date.now() - t0).toBeLessThan(15_000);
+    // The container's CRI log is the trap's witness. The kubelet removes the pod's log folder with the pod, so
+    // the file is held open from before the delete and read through that descriptor afterwards.
+    const logFile = node.sandbox.hostPath(`/var/log/pods/default_graceful_${uid}/main/0.log`);
+    await pollUntil(() => readFile(logFile, "utf8"), (t) => t.includes(" ready"), { message: "the container's first log line" });
+    const log = await open(logFile, "r");
+    try {
+      await cluster.client.delete(pods("graceful"), { gracePeriodSeconds: 20 });
+      const t0 = Date.now();
+      await eventuallyGone(() => getPod("graceful"), { message: "the pod to be gone" });
+      // It honoured SIGTERM: the trap ran (and the pod went well before the 20 s grace, so no SIGKILL was needed).
+      const lines = (await log.readFile("utf8")).trim().split("\n");
+      expect(lines.at(-1)).toMatch(/ stdout F got TERM$/);
+      expect(Date.now() - t0).toBeLessThan(15_000);
+    } finally {
+      await log.close();
+    }
     const cri = node.sandbox.criClient();
     const left = await cri.runtime("ListPodSandbox", { filter: { label_selector: { "io.kubernetes.pod.uid": uid } } });
     expect(left.items).toEqual([]);
