@@ -112,6 +112,21 @@ export class KubeletProcess {
   }
 }
 
+/**
+ * Starts netns-forwarder.ts inside a network namespace: TCP on its 127.0.0.1:`port` forwarded to a unix socket
+ * on the host, where a test-side server listens. Resolves once it listens; stop it by killing the child.
+ */
+export async function startNetnsForwarder(netnsPath: string, port: number, socketPath: string, what: string): Promise<ChildProcess> {
+  const child = spawn("nsenter", [`--net=${netnsPath}`, NODE_BIN, join(REPO, "test", "harness", "netns-forwarder.ts"), "127.0.0.1", String(port), socketPath], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise<void>((res, rej) => {
+    child.stdout.once("data", () => res());
+    child.once("exit", (code) => rej(new Error(`${what} exited with ${code ?? "a signal"}`)));
+  });
+  return child;
+}
+
 /** A worker node of the test cluster. */
 export class ClusterNode {
   readonly name: string;
@@ -128,14 +143,7 @@ export class ClusterNode {
   }
 
   async startForwarder(): Promise<void> {
-    const child = spawn("nsenter", [`--net=${this.sandbox.netnsPath}`, NODE_BIN, join(REPO, "test", "harness", "netns-forwarder.ts"), "127.0.0.1", String(API_PORT_IN_NODE), this.apiLink.socketPath ?? ""], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    this.forwarder = child;
-    await new Promise<void>((res, rej) => {
-      child.stdout.once("data", () => res());
-      child.once("exit", (code) => rej(new Error(`the API forwarder of ${this.name} exited with ${code ?? "a signal"}`)));
-    });
+    this.forwarder = await startNetnsForwarder(this.sandbox.netnsPath, API_PORT_IN_NODE, this.apiLink.socketPath ?? "", `the API forwarder of ${this.name}`);
   }
 
   async teardown(): Promise<void> {
