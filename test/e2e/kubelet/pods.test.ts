@@ -106,7 +106,8 @@ describe("pods", () => {
     expect(s?.hostIP).toBe(node.sandbox.nodeIP);
     expect(s?.podIP).toMatch(/^10\.244\./);
     expect(s?.podIPs).toEqual([{ ip: s?.podIP }]);
-    expect(s?.startTime).toBeTruthy();
+    // The kubelet's startTime is when it first took the pod on: before its container started.
+    expect(Date.parse(String(s?.startTime))).toBeLessThanOrEqual(Date.parse(String(s?.containerStatuses?.[0]?.state?.running?.startedAt)));
     for (const t of ["PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready", "PodScheduled"]) {
       expect(s?.conditions?.find((c) => c.type === t)?.status, t).toBe("True");
     }

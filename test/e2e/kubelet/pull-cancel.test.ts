@@ -57,6 +57,27 @@ afterAll(async () => {
 });
 
 describe("per-pod cancellation", () => {
+  // The harness's own check, without the kubelet: a PullImage call cancelled by its caller makes containerd
+  // close the held download at once. Without it, the test below could not tell a kubelet that does not
+  // cancel from a runtime that does not react.
+  it("sees the runtime give up a held pull as soon as its PullImage call is cancelled", async () => {
+    front.holdBlobs = true;
+    const cri = node.sandbox.criClient();
+    const caller = new AbortController();
+    const pulling = cri
+      .image("PullImage", { image: { image: front.ref("team/stall:1") }, auth: { username: registry.username, password: registry.password } }, { signal: caller.signal })
+      .then(() => "pulled", (err: unknown) => err);
+    const held = await eventually(() => front.held.find((h) => h.closedAt === undefined), { timeoutMs: 30_000, message: "the pull to reach a held blob download" });
+    const cancelledAt = performance.now();
+    caller.abort();
+    const closedAt = await eventually(() => held.closedAt, { timeoutMs: 5000, intervalMs: 20, message: "containerd to close the held download" });
+    expect(closedAt - cancelledAt).toBeLessThanOrEqual(1000);
+    expect(await pulling).not.toBe("pulled");
+    expect((await cri.image("ImageStatus", { image: { image: front.ref("team/stall:1") } })).image).toBeNull();
+  }, 60_000);
+
+  // Expected to fail until the kubelet aborts a pod's own signal on deletion (the core rework): today the pull
+  // runs on, and the deletion waits for it.
   it("a deletion interrupts an in-progress image pull within a second", async () => {
     front.holdBlobs = true;
     const created = await cluster.client.create<V1Pod>(pods(), {

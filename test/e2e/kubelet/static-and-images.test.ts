@@ -75,7 +75,12 @@ describe("static pods", () => {
       const p = await getPod(mirrorName);
       return p?.status?.phase === "Running" ? p : undefined;
     }, { timeoutMs: 60_000, message: "the mirror pod to report Running" });
-    expect(mirror.metadata?.annotations?.["kubernetes.io/config.mirror"]).toBeTruthy();
+    // The mirror names the static pod it stands for: its hash, which is the uid the pod runs under in the runtime.
+    const hash = mirror.metadata?.annotations?.["kubernetes.io/config.hash"] ?? "";
+    expect(mirror.metadata?.annotations?.["kubernetes.io/config.mirror"]).toBe(hash);
+    const { items: sandboxes } = await node.sandbox.criClient().runtime("ListPodSandbox", { filter: { label_selector: { "io.kubernetes.pod.name": mirrorName } } });
+    expect(sandboxes.map((sb) => sb.metadata?.uid)).toEqual([hash]);
+    expect(mirror.metadata?.uid).not.toBe(hash);
     expect(mirror.metadata?.annotations?.["kubernetes.io/config.source"]).toBe("file");
     expect(mirror.metadata?.ownerReferences?.[0]).toMatchObject({ kind: "Node", name: node.name });
     expect(mirror.spec?.nodeName).toBe(node.name);
