@@ -60,14 +60,9 @@ describe("pollUntil", () => {
 describe("eventuallyGone", () => {
   it("waits for NotFound; any other error counts as not yet and is shown on time-out", async () => {
     const clock = new FakeClock();
-    let reads = 0;
-    const gone = eventuallyGone(
-      () => {
-        reads++;
-        return reads < 3 ? Promise.resolve({}) : Promise.reject(new DeckhandError("NotFound", "pods \"web\" not found"));
-      },
-      { clock, intervalMs: 10 },
-    );
+    const answers = [Promise.resolve({}), Promise.resolve({})];
+    const read = (): Promise<unknown> => answers.shift() ?? Promise.reject(new DeckhandError("NotFound", "pods \"web\" not found"));
+    const gone = eventuallyGone(read, { clock, intervalMs: 10 });
     await clock.advance(20);
     await expect(gone).resolves.toBeUndefined();
     const broken = eventuallyGone(() => Promise.reject(new DeckhandError("Unavailable", "no answer")), { clock, timeoutMs: 20, intervalMs: 10 }).catch((e: unknown) => e);
