@@ -5,7 +5,7 @@
  * same load.
  */
 import { pathToFileURL } from "node:url";
-import type { CriClient } from "../kubelet/cri/client.ts";
+import type { RuntimeService } from "../kubelet/cri/services.ts";
 import { NodeSandbox } from "../test/harness/node-sandbox.ts";
 import { testContainerConfig, testPodConfig } from "../test/harness/cri-pods.ts";
 import { formatMs, summarize, type Summary } from "./stats.ts";
@@ -16,7 +16,7 @@ export interface CriFloor {
 }
 
 /** One floor pod: RunPodSandbox + CreateContainer + StartContainer, each phase timed. */
-export async function startFloorPod(cri: CriClient, cgroupRoot: string, name: string): Promise<{ id: string; phases: [number, number, number] }> {
+export async function startFloorPod(cri: RuntimeService, cgroupRoot: string, name: string): Promise<{ id: string; phases: [number, number, number] }> {
   const { config } = testPodConfig({ cgroupRoot }, name, "bench");
   const t0 = performance.now();
   const { pod_sandbox_id: id } = await cri.runtime("RunPodSandbox", { config });
@@ -32,7 +32,7 @@ export async function startFloorPod(cri: CriClient, cgroupRoot: string, name: st
   return { id, phases: [t1 - t0, t2 - t1, t3 - t2] };
 }
 
-export async function removeFloorPods(cri: CriClient, ids: readonly string[]): Promise<void> {
+export async function removeFloorPods(cri: RuntimeService, ids: readonly string[]): Promise<void> {
   await Promise.all(
     ids.map(async (id) => {
       await cri.runtime("StopPodSandbox", { pod_sandbox_id: id, });
