@@ -111,8 +111,8 @@ describe("kube-proxy with real pods on a sandbox node", () => {
   it("stops routing to a pod that is removed", async () => {
     const gone = pods[2];
     if (!gone) throw new Error("no pod");
-    proxier.onEndpointSliceUpdate(webSlice(["web-1", "web-2", "web-3"]), webSlice(["web-1", "web-2"]));
     await cri.runtime("StopPodSandbox", { pod_sandbox_id: gone.id });
+    proxier.onEndpointSliceUpdate(webSlice(["web-1", "web-2", "web-3"]), webSlice(["web-1", "web-2"]));
     await settled(proxier);
     const r = await probeFrom(pods[3]?.id ?? "", ["http", "http://10.96.0.10/", "60"]);
     expect(r.errors).toEqual({});

@@ -1,7 +1,8 @@
 /**
  * Waits until a Proxier has synced what it was just told: a sync completes after the call, nothing is left
- * pending and no sync runs. Callers make their changes first; the proxier queues a sync for each (its runner
- * fires on a timer, so "nothing pending" alone could be read before the sync has even started).
+ * pending and no sync runs. Call it right after the changes, with no await in between: the proxier queues a
+ * sync for them on a timer ("nothing pending" alone could be read before that sync has even started), and a
+ * sync that completed before the call does not count.
  */
 import { expect } from "vitest";
 import type { Proxier } from "../../../../proxy/proxier.ts";
