@@ -78,7 +78,8 @@ describe("static pods", () => {
     // The mirror names the static pod it stands for: its hash, which is the uid the pod runs under in the runtime.
     const hash = mirror.metadata?.annotations?.["kubernetes.io/config.hash"] ?? "";
     expect(mirror.metadata?.annotations?.["kubernetes.io/config.mirror"]).toBe(hash);
-    const { items: sandboxes } = await node.sandbox.criClient().runtime("ListPodSandbox", { filter: { label_selector: { "io.kubernetes.pod.name": mirrorName } } });
+    // (The ready one: a first attempt may have failed while the node's network was not configured yet.)
+    const { items: sandboxes } = await node.sandbox.criClient().runtime("ListPodSandbox", { filter: { state: { state: "SANDBOX_READY" }, label_selector: { "io.kubernetes.pod.name": mirrorName } } });
     expect(sandboxes.map((sb) => sb.metadata?.uid)).toEqual([hash]);
     expect(mirror.metadata?.uid).not.toBe(hash);
     expect(mirror.metadata?.annotations?.["kubernetes.io/config.source"]).toBe("file");
