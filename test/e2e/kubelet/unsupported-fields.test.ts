@@ -5,7 +5,8 @@
  */
 import type { CoreV1Event, V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TestCluster, eventually, type ClusterNode } from "../../harness/cluster.ts";
+import { TestCluster, type ClusterNode } from "../../harness/cluster.ts";
+import { eventually } from "../../harness/wait.ts";
 
 const cluster = new TestCluster();
 let node: ClusterNode;
@@ -36,10 +37,10 @@ function pod(name: string, extra: { container?: Record<string, unknown>; spec?: 
 }
 
 async function waitForPhase(name: string, phase: string, timeoutMs = 60_000): Promise<V1Pod> {
-  return eventually(`pod ${name} to be ${phase}`, async () => {
+  return eventually(async () => {
     const p = await cluster.client.get<V1Pod>(pods(name));
     return p.status?.phase === phase ? p : undefined;
-  }, timeoutMs);
+  }, { message: `pod ${name} to be ${phase}`, timeoutMs: timeoutMs });
 }
 
 async function podEvents(name: string): Promise<CoreV1Event[]> {
@@ -59,7 +60,7 @@ describe("unsupported pod fields", () => {
     const failed = await waitForPhase("probed", "Failed");
     expect(failed.status?.reason).toBe("UnsupportedPodField");
     expect(failed.status?.message).toBe("Pod field spec.containers[0].readinessProbe is not supported by this kubelet yet");
-    const event = await eventually("the refusal's Warning event", async () => (await podEvents("probed")).find((e) => e.reason === "UnsupportedPodField"));
+    const event = await eventually(async () => (await podEvents("probed")).find((e) => e.reason === "UnsupportedPodField"), { message: "the refusal's Warning event" });
     expect(event).toMatchObject({ type: "Warning", message: failed.status?.message, involvedObject: { uid: created.metadata?.uid } });
 
     // A pod created after it runs: the kubelet has gone past the refused one, which the runtime never saw.
@@ -90,10 +91,10 @@ describe("unsupported pod fields", () => {
     expect(volume?.projected?.sources?.map((s) => Object.keys(s)[0])).toEqual(["serviceAccountToken", "configMap", "downwardAPI"]);
     expect(running.spec?.containers[0]?.volumeMounts).toEqual([{ name: volume?.name, readOnly: true, mountPath: SA_PATH }]);
 
-    const warnings = await eventually("the token warning", async () => {
+    const warnings = await eventually(async () => {
       const w = (await podEvents("web-5d8f7c9b4-abcde")).filter((e) => e.type === "Warning");
       return w.length > 0 ? w : undefined;
-    });
+    }, { message: "the token warning" });
     expect(warnings.map((e) => [e.reason, e.message])).toEqual([
       ["ServiceAccountTokenNotMounted", `Volume "${volume?.name ?? ""}" is not mounted at ${SA_PATH}: the pod runs without its service account token (volumes are not supported by this kubelet yet)`],
     ]);
