@@ -8,25 +8,15 @@ import { existsSync } from "node:fs";
 import { open, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { V1Node, V1Pod } from "@kubernetes/client-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TestCluster, type ClusterNode } from "../../harness/cluster.ts";
+import { describe, expect, it } from "vitest";
+import { clusterWithOneNode, podsRef } from "../../harness/cluster-suite.ts";
 import { eventually, eventuallyGone, pollUntil } from "../../harness/wait.ts";
 import { apiTimeOf, criContainer, criContainers } from "../../harness/cri-pods.ts";
 import { cgroupHierarchies } from "../../../src-shared/cgroups.ts";
 
-const cluster = new TestCluster();
-let node: ClusterNode;
-const pods = (name?: string) => ({ group: "", version: "v1", resource: "pods", namespace: "default", ...(name ? { name } : {}) });
-
-beforeAll(async () => {
-  await cluster.start();
-  node = await cluster.addNode();
-});
-
-afterAll(async () => {
-  if (node?.kubelet) console.log(`kubelet log tail:\n${await node.kubelet.logTail(Number(process.env["KUBELET_LOG_LINES"] ?? 30))}`);
-  await cluster.teardown();
-});
+const suite = clusterWithOneNode();
+const cluster = suite.cluster;
+const pods = podsRef;
 
 function podSpec(name: string, spec: Partial<NonNullable<V1Pod["spec"]>> & { script?: string } = {}): V1Pod {
   const { script, ...rest } = spec;
@@ -35,7 +25,7 @@ function podSpec(name: string, spec: Partial<NonNullable<V1Pod["spec"]>> & { scr
     kind: "Pod",
     metadata: { name, namespace: "default", labels: { app: name } },
     spec: {
-      nodeName: node.name,
+      nodeName: suite.node.name,
       terminationGracePeriodSeconds: 5,
       containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sh", "-c", script ?? "exec sleep 3600"] }],
       ...rest,
@@ -57,11 +47,11 @@ async function waitForPhase(name: string, phase: string, timeoutMs = 30_000): Pr
 describe("node", () => {
   it("registers with upstream's labels, addresses, capacity and node info, and goes Ready with a pod CIDR", async () => {
     const n = await eventually(async () => {
-      const got = await cluster.client.get<V1Node>({ group: "", version: "v1", resource: "nodes", name: node.name });
+      const got = await cluster.client.get<V1Node>({ group: "", version: "v1", resource: "nodes", name: suite.node.name });
       return got.status?.conditions?.find((c) => c.type === "Ready")?.status === "True" ? got : undefined;
     }, { timeoutMs: 60_000, message: "the node to be Ready" });
-    expect(n.metadata?.labels).toMatchObject({ "kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": expect.any(String) as string });
-    expect(n.status?.addresses).toEqual(expect.arrayContaining([{ type: "InternalIP", address: node.sandbox.nodeIP }]));
+    expect(n.metadata?.labels).toMatchObject({ "kubernetes.io/hostname": suite.node.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": expect.any(String) as string });
+    expect(n.status?.addresses).toEqual(expect.arrayContaining([{ type: "InternalIP", address: suite.node.sandbox.nodeIP }]));
     expect(n.status?.capacity).toMatchObject({ pods: "110", cpu: expect.any(String) as string, memory: expect.stringMatching(/Ki$/) as string });
     expect(n.status?.nodeInfo?.containerRuntimeVersion).toMatch(/^containerd:\/\//);
     expect(n.spec?.podCIDR).toMatch(/^10\.244\.\d+\.0\/24$/);
@@ -73,7 +63,7 @@ describe("node", () => {
     expect(condition("PIDPressure")).toMatchObject({ reason: "KubeletHasSufficientPID", message: "kubelet has sufficient PID available" });
     // Upstream's node events, as `kubectl describe node` shows them.
     const reasons = await eventually(async () => {
-      const res = await cluster.kubectl(["get", "events", "--field-selector", `involvedObject.kind=Node,involvedObject.name=${node.name}`, "-o", "jsonpath={.items[*].reason}"]);
+      const res = await cluster.kubectl(["get", "events", "--field-selector", `involvedObject.kind=Node,involvedObject.name=${suite.node.name}`, "-o", "jsonpath={.items[*].reason}"]);
       const got = res.stdout.split(" ");
       return got.includes("NodeReady") ? got : undefined;
     }, { message: "the node's events" });
@@ -82,9 +72,9 @@ describe("node", () => {
 
   it("keeps its Lease renewed", async () => {
     const lease = (): Promise<{ spec?: { renewTime?: string; holderIdentity?: string; leaseDurationSeconds?: number } }> =>
-      cluster.client.get({ group: "coordination.k8s.io", version: "v1", resource: "leases", namespace: "kube-node-lease", name: node.name });
+      cluster.client.get({ group: "coordination.k8s.io", version: "v1", resource: "leases", namespace: "kube-node-lease", name: suite.node.name });
     const first = await eventually(lease, { message: "the lease" });
-    expect(first.spec).toMatchObject({ holderIdentity: node.name, leaseDurationSeconds: 40 });
+    expect(first.spec).toMatchObject({ holderIdentity: suite.node.name, leaseDurationSeconds: 40 });
     const renewed = await eventually(async () => {
       const l = await lease();
       return l.spec?.renewTime !== first.spec?.renewTime ? l : undefined;
@@ -103,7 +93,7 @@ describe("pods", () => {
     const s = pod.status;
     expect(s?.phase).toBe("Running");
     expect(s?.qosClass).toBe("BestEffort");
-    expect(s?.hostIP).toBe(node.sandbox.nodeIP);
+    expect(s?.hostIP).toBe(suite.node.sandbox.nodeIP);
     expect(s?.podIP).toMatch(/^10\.244\./);
     expect(s?.podIPs).toEqual([{ ip: s?.podIP }]);
     // The kubelet's startTime is when it first took the pod on: before its container started.
@@ -116,10 +106,10 @@ describe("pods", () => {
     expect(cs?.containerID).toMatch(/^containerd:\/\/[0-9a-f]{64}$/);
     expect(cs?.imageID).toMatch(/sha256:[0-9a-f]{64}/);
     // startedAt is the runtime's, not the kubelet's clock.
-    const cri = await criContainer(node.sandbox.criClient(), cs?.containerID ?? "");
+    const cri = await criContainer(suite.node.sandbox.criClient(), cs?.containerID ?? "");
     expect(cri.state).toBe("CONTAINER_RUNNING");
     expect(cs?.state?.running?.startedAt).toBe(apiTimeOf(cri.startedAt));
-    const res = await node.exec("timeout", ["3", "busybox", "wget", "-q", "-O", "-", `http://${s?.podIP ?? ""}:8080/`]);
+    const res = await suite.node.exec("timeout", ["3", "busybox", "wget", "-q", "-O", "-", `http://${s?.podIP ?? ""}:8080/`]);
     expect(res.stdout).toBe("hi\n");
   });
 
@@ -156,7 +146,7 @@ describe("pods", () => {
     }, { timeoutMs: 40_000, message: "restart count 2" });
     // lastState is the previous attempt as the runtime saw it end: its id, exit code and times are CRI's.
     const last = third.status?.containerStatuses?.[0]?.lastState?.terminated;
-    const cri = node.sandbox.criClient();
+    const cri = suite.node.sandbox.criClient();
     const dead = await criContainer(cri, last?.containerID ?? "");
     expect(dead.state).toBe("CONTAINER_EXITED");
     expect(last?.exitCode).toBe(dead.exitCode);
@@ -181,7 +171,7 @@ describe("pods", () => {
     const uid = running.metadata?.uid ?? "";
     // The container's CRI log is the trap's witness. The kubelet removes the pod's log folder with the pod, so
     // the file is held open from before the delete and read through that descriptor afterwards.
-    const logFile = node.sandbox.hostPath(`/var/log/pods/default_graceful_${uid}/main/0.log`);
+    const logFile = suite.node.sandbox.hostPath(`/var/log/pods/default_graceful_${uid}/main/0.log`);
     await pollUntil(() => readFile(logFile, "utf8"), (t) => t.includes(" ready"), { message: "the container's first log line" });
     const log = await open(logFile, "r");
     try {
@@ -195,14 +185,14 @@ describe("pods", () => {
     } finally {
       await log.close();
     }
-    const cri = node.sandbox.criClient();
+    const cri = suite.node.sandbox.criClient();
     const left = await cri.runtime("ListPodSandbox", { filter: { label_selector: { "io.kubernetes.pod.uid": uid } } });
     expect(left.items).toEqual([]);
     expect((await cri.runtime("ListContainers", { filter: { label_selector: { "io.kubernetes.pod.uid": uid } } })).containers).toEqual([]);
-    const logDirs = await readdir(node.sandbox.hostPath("/var/log/pods")).catch(() => []);
+    const logDirs = await readdir(suite.node.sandbox.hostPath("/var/log/pods")).catch(() => []);
     expect(logDirs.filter((d) => d.includes(uid))).toEqual([]);
     for (const h of await cgroupHierarchies()) {
-      for (const qos of ["", "besteffort/", "burstable/"]) expect(existsSync(join(h.mountPoint, node.sandbox.cgroupRoot, "kubepods", `${qos}pod${uid}`))).toBe(false);
+      for (const qos of ["", "besteffort/", "burstable/"]) expect(existsSync(join(h.mountPoint, suite.node.sandbox.cgroupRoot, "kubepods", `${qos}pod${uid}`))).toBe(false);
     }
   });
 
@@ -240,7 +230,7 @@ describe("pods", () => {
     const wide = await cluster.kubectl(["get", "pods", "web", "-o", "wide"]);
     expect(wide.code, wide.stderr).toBe(0);
     const web = await getPod("web");
-    expect(wide.stdout).toContain(node.name);
+    expect(wide.stdout).toContain(suite.node.name);
     expect(wide.stdout).toContain(web.status?.podIP ?? "?");
     expect(wide.stdout).toMatch(/web\s+1\/1\s+Running/);
     const describe = await cluster.kubectl(["describe", "pod", "web"]);

@@ -5,32 +5,22 @@
  * the kubelet has caught up, never after a pause.
  */
 import type { V1Node, V1Pod } from "@kubernetes/client-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TestCluster, type ClusterNode } from "../../harness/cluster.ts";
+import { describe, expect, it } from "vitest";
+import { clusterWithOneNode, podsRef } from "../../harness/cluster-suite.ts";
 import { eventually, pollUntil } from "../../harness/wait.ts";
 import { criContainers } from "../../harness/cri-pods.ts";
 
-const cluster = new TestCluster();
-let node: ClusterNode;
-const pods = (name?: string) => ({ group: "", version: "v1", resource: "pods", namespace: "default", ...(name ? { name } : {}) });
+const suite = clusterWithOneNode();
+const cluster = suite.cluster;
+const pods = podsRef;
 const POD_COUNT = 20;
-
-beforeAll(async () => {
-  await cluster.start();
-  node = await cluster.addNode();
-});
-
-afterAll(async () => {
-  if (node?.kubelet) console.log(`kubelet log tail:\n${await node.kubelet.logTail(Number(process.env["KUBELET_LOG_LINES"] ?? 30))}`);
-  await cluster.teardown();
-});
 
 function sleeper(name: string): V1Pod {
   return {
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name, namespace: "default" },
-    spec: { nodeName: node.name, terminationGracePeriodSeconds: 2, containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sleep", "3600"] }] },
+    spec: { nodeName: suite.node.name, terminationGracePeriodSeconds: 2, containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sleep", "3600"] }] },
   };
 }
 
@@ -44,7 +34,7 @@ async function containerIds(): Promise<Map<string, string>> {
 
 /** The runtime's view, the source of truth: the running container of each workload pod, its id and start time. */
 async function runtimeContainers(): Promise<Map<string, string>> {
-  const facts = await criContainers(node.sandbox.criClient());
+  const facts = await criContainers(suite.node.sandbox.criClient());
   const running = facts.filter((f) => isWorkload(f.podName) && f.containerName === "main" && f.state === "CONTAINER_RUNNING");
   return new Map(running.map((f) => [f.podName, `containerd://${f.id} started ${f.startedAt}`]));
 }
@@ -56,7 +46,7 @@ async function allRunning(): Promise<Map<string, string> | undefined> {
 }
 
 async function readyCondition(): Promise<{ status?: string; reason?: string; message?: string } | undefined> {
-  const n = await cluster.client.get<V1Node>({ group: "", version: "v1", resource: "nodes", name: node.name });
+  const n = await cluster.client.get<V1Node>({ group: "", version: "v1", resource: "nodes", name: suite.node.name });
   return n.status?.conditions?.find((c) => c.type === "Ready");
 }
 
@@ -71,7 +61,7 @@ function expectSameContainers(api: Map<string, string>, runtime: Map<string, str
  * proof that the kubelet has relisted the runtime and acted on what it found since the moment of the call.
  */
 async function witnessRestart(): Promise<void> {
-  const cri = node.sandbox.criClient();
+  const cri = suite.node.sandbox.criClient();
   const [current] = (await criContainers(cri, { "io.kubernetes.pod.name": "witness" })).filter((f) => f.state === "CONTAINER_RUNNING");
   if (!current) throw new Error("the witness pod runs no container");
   await cri.runtime("StopContainer", { container_id: current.id, timeout: 0 });
@@ -88,7 +78,7 @@ describe("recovery", () => {
     const before = await eventually(allRunning, { timeoutMs: 90_000, message: `${POD_COUNT} pods running` });
     const runtimeBefore = await runtimeContainers();
     expectSameContainers(before, runtimeBefore);
-    await node.kubelet?.kill();
+    await suite.node.kubelet?.kill();
     // While no kubelet runs, every pod is marked not Ready in the API (as the node lifecycle controller does to
     // the pods of an unreachable node). Only a kubelet that has synced a pod sets its Ready back: the event
     // that proves the new kubelet has looked at every pod, after which nothing may have changed.
@@ -97,7 +87,7 @@ describe("recovery", () => {
         status: { conditions: [{ type: "Ready", status: "False", reason: "KubeletRestartWitness", message: "set by the test while the kubelet was down" }] },
       });
     }
-    await node.kubelet?.start();
+    await suite.node.kubelet?.start();
     await pollUntil(() => cluster.client.get<{ items: V1Pod[] }>(pods()), (list) => {
       const workload = list.items.filter((p) => isWorkload(p.metadata?.name ?? ""));
       return workload.length === POD_COUNT && workload.every((p) => p.status?.conditions?.find((c) => c.type === "Ready")?.status === "True");
@@ -109,14 +99,14 @@ describe("recovery", () => {
   it("turns the Node NotReady when containerd dies, Ready when it is back, and the pods survive", async () => {
     const before = await containerIds();
     const runtimeBefore = await runtimeContainers();
-    await node.sandbox.killContainerd();
+    await suite.node.sandbox.killContainerd();
     const down = await eventually(async () => {
       const c = await readyCondition();
       return c?.status === "False" ? c : undefined;
     }, { timeoutMs: 60_000, message: "NotReady" });
     expect(down.reason).toBe("KubeletNotReady");
     expect(down.message).toMatch(/container runtime/);
-    await node.sandbox.startContainerd();
+    await suite.node.sandbox.startContainerd();
     await eventually(async () => ((await readyCondition())?.status === "True" ? true : undefined), { timeoutMs: 60_000, message: "Ready again" });
     // The kubelet has relisted the runtime that came back and acted on it; the pods' containers are the same.
     await witnessRestart();
@@ -128,9 +118,9 @@ describe("recovery", () => {
     const before = await containerIds();
     const runtimeBefore = await runtimeContainers();
     const cutAt = Date.now();
-    node.apiLink.cut();
+    suite.node.apiLink.cut();
     // During the outage a container dies: the kubelet restarts it (CRI shows it), and can tell the API only later.
-    const cri = node.sandbox.criClient();
+    const cri = suite.node.sandbox.criClient();
     const victim = (await criContainers(cri, { "io.kubernetes.pod.name": "p0" })).find((f) => f.containerName === "main" && f.state === "CONTAINER_RUNNING");
     expect(victim).toBeDefined();
     await cri.runtime("StopContainer", { container_id: victim?.id ?? "", timeout: 0 });
@@ -142,7 +132,7 @@ describe("recovery", () => {
     expect(replacement?.attempt).toBe(1);
     // The outage lasts its full 30 s (the length the test is about, not a wait for something).
     await new Promise((r) => setTimeout(r, Math.max(0, cutAt + 30_000 - Date.now())));
-    node.apiLink.restore();
+    suite.node.apiLink.restore();
     const after = await eventually(async () => {
       const ids = await containerIds();
       return ids.get("p0") === `containerd://${replacement?.id ?? "?"}#1` ? ids : undefined;
