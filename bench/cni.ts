@@ -7,7 +7,7 @@
  */
 import { spawn } from "node:child_process";
 import { CniNode, LAUNCHER } from "../test/harness/cni-node.ts";
-import { formatMs, summarize, type Summary } from "./stats.ts";
+import { compare, interleave, printComparison, summarize, summaryRow } from "./stats.ts";
 
 interface Sample {
   add: number[];
@@ -69,25 +69,27 @@ async function main(): Promise<void> {
         samples[n].del.push(del.ms);
       }
     };
-    // Warm-up: creates the bridges, fills page caches, starts the daemon's helpers.
-    for (const n of names) for (let i = 0; i < 3; i++) await oneRound(n, i, false);
     const oneShotRuns = Math.min(RUNS, 40);
-    for (let i = 0; i < RUNS; i++) {
-      // Interleaved, so that whatever else the machine does weighs on every plugin alike.
-      for (const n of names) if (n !== "oneShot" || i < oneShotRuns) await oneRound(n, i, true);
-      floor.push((await timed(cni, "/bin/true", {}, "")).ms);
-    }
+    // Interleaved, so that whatever else the machine does weighs on every plugin alike; the warm-up rounds
+    // create the bridges, fill page caches and start the daemon's helpers.
+    const WARMUP = 3;
+    await interleave({ rounds: RUNS, warmup: WARMUP }, [
+      ...names.map((n) => async (i: number, record: boolean) => {
+        if (n !== "oneShot" || i < oneShotRuns) await oneRound(n, i + WARMUP, record);
+      }),
+      async (_i: number, record: boolean) => {
+        const ms = (await timed(cni, "/bin/true", {}, "")).ms;
+        if (record) floor.push(ms);
+      },
+    ]);
 
-    const row = (label: string, s: Summary): string => `${label.padEnd(34)} p50 ${formatMs(s.p50)}   p99 ${formatMs(s.p99)}   (n=${s.n})`;
-    const ref = { add: summarize(samples.reference.add), del: summarize(samples.reference.del) };
-    console.log(`\nCNI ADD/DEL latency, one at a time, as containerd runs a plugin (${RUNS} runs; one-shot ${oneShotRuns})\n`);
-    for (const [label, n] of [["reference bridge + host-local", "reference"], ["deckhand-bridge (daemon)", "daemon"], ["deckhand-bridge (one-shot, no daemon)", "oneShot"]] as const) {
-      const add = summarize(samples[n].add);
-      const del = summarize(samples[n].del);
-      console.log(row(`${label} ADD`, add) + (n === "reference" ? "" : `   ratio p50 ${(add.p50 / ref.add.p50).toFixed(2)} p99 ${(add.p99 / ref.add.p99).toFixed(2)}`));
-      console.log(row(`${label} DEL`, del) + (n === "reference" ? "" : `   ratio p50 ${(del.p50 / ref.del.p50).toFixed(2)} p99 ${(del.p99 / ref.del.p99).toFixed(2)}`));
+    console.log(`\nCNI ADD/DEL latency, one at a time, as containerd runs a plugin, interleaved round by round after 3 warm-up rounds (${RUNS} runs; one-shot ${oneShotRuns})\n`);
+    for (const [label, n] of [["deckhand-bridge (daemon)", "daemon"], ["deckhand-bridge (one-shot, no daemon)", "oneShot"]] as const) {
+      for (const op of ["add", "del"] as const) {
+        printComparison(`${label} ${op.toUpperCase()}:`, { reference: "reference bridge + host-local", ours: label }, compare(samples.reference[op], samples[n][op]));
+      }
     }
-    console.log(row("spawn floor (nsenter /bin/true)", summarize(floor)));
+    console.log(summaryRow("spawn floor (nsenter /bin/true)", summarize(floor)));
     console.log("\nratio = deckhand / reference (below 1 is faster). The daemon's DEL answers once the pod is cut off and");
     console.log("deletes the veth pair right after on a worker thread; that deletion overlaps the next ADD here.\n");
   } finally {

@@ -18,7 +18,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import https from "node:https";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
+import { eventually } from "../test/harness/wait.ts";
 import { fileURLToPath } from "node:url";
 import { formatMs, summarize } from "./stats.ts";
 
@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stderr.on("data", (d: Buffer) => process.stderr.write(d));
   try {
-    for (let i = 0; i < 200 && !stdout.includes("admin.kubeconfig"); i++) await sleep(50);
+    await eventually(() => stdout.includes("admin.kubeconfig"), { timeoutMs: 10_000, intervalMs: 50, message: "the control plane to write admin.kubeconfig" });
     const kc = await readFile(join(dir, "admin.kubeconfig"), "utf8");
     const server = new URL(kubeconfigField(kc, "server"));
     const b64 = (k: string) => Buffer.from(kubeconfigField(kc, k), "base64").toString();
@@ -206,7 +206,8 @@ async function main(): Promise<void> {
     );
     const writeMs = Date.now() - tp;
     const expected = watchers.reduce((n, w) => n + patched.filter((p) => w.node === undefined || w.node === p.node).length, 0);
-    for (let i = 0; i < 400 && latencies.length < expected; i++) await sleep(50);
+    // Up to 20 s for the events to arrive; what did not is reported as missing below.
+    await eventually(() => latencies.length >= expected, { timeoutMs: 20_000, intervalMs: 50 }).catch(() => undefined);
     const missing = watchers.reduce((n, w) => n + patched.filter((p) => (w.node === undefined || w.node === p.node) && !w.received.has(p.key)).length, 0);
     const s = summarize(latencies);
     const span = Math.max(1, lastArrival - tp);

@@ -1,8 +1,8 @@
 /**
  * `npm run bench -- cri-floor`: the raw CRI floor on this machine, RunPodSandbox + CreateContainer +
  * StartContainer through deckhand's CRI client against a sandbox node's containerd, one pod at a time and many
- * at once. Later benchmarks (pod start through the kubelet) call measureCriFloor() in their own run, so the
- * kubelet's figures always stand beside the floor measured on the same machine at the same moment.
+ * at once. The pod-start benchmark interleaves startFloorPod() with its kubelet pods, so that both see the
+ * same load.
  */
 import { pathToFileURL } from "node:url";
 import type { RuntimeService } from "../kubelet/cri/services.ts";
@@ -15,7 +15,8 @@ export interface CriFloor {
   concurrent: { pods: number; total: Summary; wallMs: number };
 }
 
-async function startPod(cri: RuntimeService, cgroupRoot: string, name: string): Promise<{ id: string; phases: [number, number, number] }> {
+/** One floor pod: RunPodSandbox + CreateContainer + StartContainer, each phase timed. */
+export async function startFloorPod(cri: RuntimeService, cgroupRoot: string, name: string): Promise<{ id: string; phases: [number, number, number] }> {
   const { config } = testPodConfig({ cgroupRoot }, name, "bench");
   const t0 = performance.now();
   const { pod_sandbox_id: id } = await cri.runtime("RunPodSandbox", { config });
@@ -31,7 +32,7 @@ async function startPod(cri: RuntimeService, cgroupRoot: string, name: string): 
   return { id, phases: [t1 - t0, t2 - t1, t3 - t2] };
 }
 
-async function removePods(cri: RuntimeService, ids: readonly string[]): Promise<void> {
+export async function removeFloorPods(cri: RuntimeService, ids: readonly string[]): Promise<void> {
   await Promise.all(
     ids.map(async (id) => {
       await cri.runtime("StopPodSandbox", { pod_sandbox_id: id, });
@@ -45,29 +46,29 @@ export async function measureCriFloor(node: NodeSandbox, options: { sequential?:
   const cri = node.criClient();
   const sequentialCount = options.sequential ?? 30;
   const concurrentCount = options.concurrent ?? 20;
-  await removePods(cri, [(await startPod(cri, node.cgroupRoot, "warmup")).id]);
+  await removeFloorPods(cri, [(await startFloorPod(cri, node.cgroupRoot, "warmup")).id]);
 
   const phases: [number[], number[], number[]] = [[], [], []];
   const totals: number[] = [];
   const seqIds: string[] = [];
   for (let i = 0; i < sequentialCount; i++) {
-    const { id, phases: p } = await startPod(cri, node.cgroupRoot, `seq-${i}`);
+    const { id, phases: p } = await startFloorPod(cri, node.cgroupRoot, `seq-${i}`);
     seqIds.push(id);
     p.forEach((ms, k) => phases[k as 0 | 1 | 2].push(ms));
     totals.push(p[0] + p[1] + p[2]);
   }
-  await removePods(cri, seqIds);
+  await removeFloorPods(cri, seqIds);
 
   const wall0 = performance.now();
   const results = await Promise.all(
     Array.from({ length: concurrentCount }, async (_, i) => {
       const t0 = performance.now();
-      const { id } = await startPod(cri, node.cgroupRoot, `burst-${i}`);
+      const { id } = await startFloorPod(cri, node.cgroupRoot, `burst-${i}`);
       return { id, ms: performance.now() - t0 };
     }),
   );
   const wallMs = performance.now() - wall0;
-  await removePods(cri, results.map((r) => r.id));
+  await removeFloorPods(cri, results.map((r) => r.id));
 
   return {
     sequential: {

@@ -1,11 +1,11 @@
 /**
- * The Pod Lifecycle Event Generator, upstream's GenericPLEG (pkg/kubelet/pleg/generic.go): every second it
- * lists sandboxes and containers from CRI (one call each for the whole node), and for each pod whose state
- * changed since the previous relist (or that has no cache entry yet) reads what changed (container statuses
- * of new or changed containers, the newest ready sandbox's IPs when it changed) into the runtime pod cache,
- * stamped with the relist's start time. Once every pod is in, it raises the cache's global time and tells the
- * pod workers which pods changed. Syncs read the cache ("newer than"), never CRI. Its health (a relist within
- * 3 minutes) feeds the Node's Ready condition.
+ * The Pod Lifecycle Event Generator, upstream's GenericPLEG (pkg/kubelet/pleg/generic.go): a second after each
+ * relist it lists sandboxes and containers from CRI (one call each for the whole node), and for each pod whose
+ * state changed since the previous relist (or that has no cache entry yet) reads what changed (container
+ * statuses of new or changed containers, the newest ready sandbox's IPs when it changed) into the runtime pod
+ * cache, stamped with the relist's start time; the entries of pods the runtime no longer holds go. Once every
+ * pod is in, it raises the cache's global time and tells the pod workers which pods changed. Syncs read the
+ * cache ("newer than"), never CRI. Its health (a relist within 3 minutes) feeds the Node's Ready condition.
  *
  * The kubelet depends on `PodLifecycleEventGenerator`, so an evented PLEG (CRI GetContainerEvents, not in
  * containerd 1.6) can stand in for the relisting one later.
@@ -98,11 +98,9 @@ export class Pleg implements PodLifecycleEventGenerator {
       intervalMs: this.periodMs,
       logger: this.log,
       clock: this.clock,
-      run: async () => {
-        const t0 = this.clock.now();
-        await this.relist();
-        return Math.max(0, this.periodMs - (this.clock.now() - t0));
-      },
+      // A whole period after each relist, however long it took (upstream's wait.Until is sliding): a slow
+      // runtime is not listed back to back.
+      run: () => this.relist(),
     });
   }
 
@@ -120,10 +118,13 @@ export class Pleg implements PodLifecycleEventGenerator {
     await this.current.catch(() => undefined);
   }
 
-  /** Upstream's PLEG health check: relisted within the threshold. */
+  /**
+   * Upstream's PLEG health check: relisted within the threshold, and never before a first relist succeeded
+   * ("pleg has yet to be successful"); `lastSeenMs` counts from start() until then.
+   */
   healthy(now = this.clock.now()): { ok: boolean; lastSeenMs: number } {
     const since = now - this.lastRelist;
-    return { ok: since <= PLEG_RELIST_THRESHOLD_MS, lastSeenMs: since };
+    return { ok: this.relisted && since <= PLEG_RELIST_THRESHOLD_MS, lastSeenMs: since };
   }
 
   /** Whether at least one relist has completed (the runtime has been seen). */
@@ -177,8 +178,11 @@ export class Pleg implements PodLifecycleEventGenerator {
         }
       }),
     );
-    // A pod the runtime no longer holds: nothing left of it (the kubelet deletes the entry when it forgets it).
-    for (const uid of gone) this.cache.set(uid, emptyPodStatus(uid), undefined, timestamp);
+    // A pod the runtime no longer holds: its entry goes, as upstream's updateCache for a pod missing from the
+    // relist (the cache then answers "nothing" for it once updateTime below vouches for the whole node). So does
+    // an entry the relists never saw (a pod read by its sync, then removed before a relist). A read newer than
+    // this relist's start (a sync's own) stays: it may show what this listing missed.
+    for (const uid of cached) if (!listed.has(uid) && this.cache.get(uid).timestamp <= timestamp) this.cache.delete(uid);
     this.cache.updateTime(timestamp);
 
     const events: PlegEvent[] = [];
@@ -204,7 +208,16 @@ export class Pleg implements PodLifecycleEventGenerator {
     this.lastRelist = this.clock.now();
     this.lastRelistDurationMs = this.lastRelist - timestamp;
     this.relisted = true;
-    for (const ev of events) for (const l of this.listeners) l(ev);
+    for (const ev of events) {
+      for (const l of this.listeners) {
+        try {
+          l(ev);
+        } catch (err) {
+          // One listener's bug must not cost the others (or the next pods) their events.
+          this.log.error({ podUID: ev.uid, err: errorMessage(err) }, "PLEG event listener failed");
+        }
+      }
+    }
   }
 }
 

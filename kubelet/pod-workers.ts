@@ -19,7 +19,7 @@ import { errorMessage } from "../src-shared/errors.ts";
 import { Backoff } from "../src-shared/backoff.ts";
 import { systemClock, type Clock } from "../src-shared/clock.ts";
 import { Wakeup } from "../src-shared/loop.ts";
-import { CONFIG_SOURCE_ANNOTATION } from "./runtime/labels.ts";
+import { isStaticPod } from "./qos.ts";
 
 /** Upstream's backOffPeriod: the longest wait after a failed sync. */
 export const BACK_OFF_PERIOD_MS = 10_000;
@@ -122,11 +122,6 @@ export function jitter(ms: number, factor: number, random: () => number = Math.r
 /** Upstream's kubecontainer.GetPodFullName: name_namespace. */
 function fullNameOf(pod: V1Pod): string {
   return `${pod.metadata?.name ?? ""}_${pod.metadata?.namespace ?? ""}`;
-}
-
-export function isStaticPod(pod: V1Pod): boolean {
-  const source = pod.metadata?.annotations?.[CONFIG_SOURCE_ANNOTATION];
-  return source !== undefined && source !== "api";
 }
 
 function defaultGrace(pod: V1Pod): number {

@@ -13,6 +13,7 @@
  */
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import { quantityFromJSON } from "../src-shared/quantity.ts";
+import { CONFIG_MIRROR_ANNOTATION, CONFIG_SOURCE_ANNOTATION } from "./runtime/labels.ts";
 
 export type QOSClass = "Guaranteed" | "Burstable" | "BestEffort";
 
@@ -88,8 +89,6 @@ export function qosClass(pod: V1Pod): QOSClass {
 // Pod kinds (pkg/kubelet/types)
 // ---------------------------------------------------------------------------------------------------------
 
-export const CONFIG_SOURCE_ANNOTATION = "kubernetes.io/config.source";
-export const CONFIG_MIRROR_ANNOTATION = "kubernetes.io/config.mirror";
 /** scheduling.SystemCriticalPriority: 2 × the highest user-definable priority (1e9). */
 export const SYSTEM_CRITICAL_PRIORITY = 2_000_000_000;
 export const SYSTEM_NODE_CRITICAL = "system-node-critical";

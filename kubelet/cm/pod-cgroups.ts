@@ -1,10 +1,11 @@
 /**
  * Pod-level cgroups with the cgroupfs driver, laid out as upstream: `<cgroupRoot>/kubepods/pod<uid>` for
  * Guaranteed pods, `<cgroupRoot>/kubepods/{burstable,besteffort}/pod<uid>` for the others. The kubelet creates
- * them with the pod's limits before the sandbox, and removes them after the pod: containerd never does.
+ * them with the pod's limits before the sandbox, and removes them after the pod: containerd never does. On
+ * cgroup v2 it first delegates the controllers down to the pod's parent (see `delegate`).
  */
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { cgroupHierarchies, removeCgroupTree, type CgroupHierarchy } from "../../src-shared/cgroups.ts";
 import type { Logger } from "../../src-shared/log.ts";
@@ -36,6 +37,9 @@ export function sharesToWeight(shares: number): number {
   return Math.max(1, Math.min(10_000, 1 + Math.floor(((shares - 2) * 9999) / 262142)));
 }
 
+/** The v2 controllers a pod cgroup's limits (and its containers') need. */
+const DELEGATED_CONTROLLERS = ["cpu", "memory", "pids"];
+
 function controllers(h: CgroupHierarchy): Set<string> {
   return new Set(h.options.split(","));
 }
@@ -53,9 +57,32 @@ export class PodCgroupManager implements PodCgroups {
   private readonly log: Logger | undefined;
   private hierarchies: CgroupHierarchy[] | undefined;
 
-  constructor(options: { cgroupRoot: string; logger?: Logger }) {
+  /** `hierarchies` stands in for the host's mounts (tests on fixture trees); read from /proc otherwise. */
+  constructor(options: { cgroupRoot: string; logger?: Logger; hierarchies?: CgroupHierarchy[] }) {
     this.cgroupRoot = options.cgroupRoot;
     this.log = options.logger?.child({ component: "pod-cgroups" });
+    this.hierarchies = options.hierarchies;
+  }
+
+  /**
+   * cgroup v2: a controller's files exist in a cgroup only once its parent lists the controller in
+   * cgroup.subtree_control. Enables cpu, memory and pids (those the level has) from the mount's root down to
+   * the pod's parent, as runc's cgroupfs manager does for containers, or the pod's limits are never set.
+   */
+  private async delegate(mountPoint: string, parentPath: string): Promise<void> {
+    let dir = mountPoint;
+    for (const part of ["", ...parentPath.split("/").filter((p) => p !== "")]) {
+      dir = part === "" ? dir : join(dir, part);
+      try {
+        const available = (await readFile(join(dir, "cgroup.controllers"), "utf8")).split(/\s+/);
+        const enabled = (await readFile(join(dir, "cgroup.subtree_control"), "utf8")).split(/\s+/);
+        const missing = DELEGATED_CONTROLLERS.filter((c) => available.includes(c) && !enabled.includes(c));
+        if (missing.length === 0) continue;
+        await writeFile(join(dir, "cgroup.subtree_control"), missing.map((c) => `+${c}`).join(" "));
+      } catch (err) {
+        this.log?.warn({ cgroup: dir, err: errorMessage(err) }, "could not delegate controllers to the pod cgroups");
+      }
+    }
   }
 
   private async all(): Promise<CgroupHierarchy[]> {
@@ -69,6 +96,7 @@ export class PodCgroupManager implements PodCgroups {
     for (const h of await this.all()) {
       const dir = join(h.mountPoint, path);
       await mkdir(dir, { recursive: true });
+      if (h.fsType === "cgroup2") await this.delegate(h.mountPoint, qosCgroupPath(this.cgroupRoot, qos));
       const writes: [string, string][] = [];
       if (h.fsType === "cgroup2") {
         writes.push(["cpu.weight", String(sharesToWeight(resources.cpuShares))]);

@@ -8,7 +8,7 @@ import type { ImageServiceMethods, RuntimeServiceMethods } from "./types.ts";
 
 export interface CriCallOptions {
   signal?: AbortSignal;
-  /** Deadline for this call; the client's default otherwise. */
+  /** Deadline for this call; the client's default otherwise; `Number.POSITIVE_INFINITY` for none. */
   timeoutMs?: number;
 }
 

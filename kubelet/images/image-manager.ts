@@ -15,7 +15,7 @@ import { Backoff } from "../../src-shared/backoff.ts";
 
 /** A pull failed or may not happen: `reason` is the waiting reason the container shows. */
 export class ImagePullError extends DeckhandError {
-  readonly reason: "ErrImagePull" | "ImagePullBackOff" | "ErrImageNeverPull" | "InvalidImageName";
+  readonly reason: "ErrImagePull" | "ImagePullBackOff" | "ErrImageNeverPull" | "InvalidImageName" | "ErrImageInspect";
   constructor(reason: ImagePullError["reason"], message: string, cause?: unknown) {
     super(reason === "InvalidImageName" ? "InvalidArgument" : "Unavailable", message, { cause });
     this.name = "ImagePullError";
@@ -90,8 +90,13 @@ export interface ImageEvents {
   backOff(image: string): void;
 }
 
+interface PullResult {
+  ref: string;
+  size: number;
+}
+
 interface SharedPull {
-  promise: Promise<string>;
+  promise: Promise<PullResult>;
   /** Aborts the CRI call: only once every pod waiting on it has gone. */
   controller: AbortController;
   waiters: number;
@@ -122,11 +127,19 @@ export class ImageManager {
    * Cancelled error, leaving no back-off behind, when `signal` aborts (the pod is being stopped).
    */
   async ensureImage(pod: V1Pod, container: V1Container, pullSecrets: readonly DockerConfig[], events: ImageEvents, signal?: AbortSignal): Promise<string> {
+    if (signal?.aborted) throw cancelled(signal.reason, signal);
     const image = container.image ?? "";
     if (!image) throw new ImagePullError("InvalidImageName", `container ${container.name}: spec.containers[].image is empty`);
     const parsed = parseImage(image);
     const policy = container.imagePullPolicy ?? defaultPullPolicy(image);
-    const present = policy === "Always" ? undefined : await this.presentRef(image, signal);
+    let present: string | undefined;
+    try {
+      present = policy === "Always" ? undefined : await this.presentRef(image, signal);
+    } catch (err) {
+      if (signal?.aborted || isDeckhandError(err, "Cancelled")) throw cancelled(err, signal);
+      // Upstream's ErrImageInspect: the runtime could not say whether the image is there; nothing was pulled.
+      throw new ImagePullError("ErrImageInspect", `Failed to inspect image "${image}": ${runtimeMessage(err)}`, err);
+    }
     if (present) return present;
     if (policy === "Never") {
       const message = `Container image "${image}" is not present with pull policy of Never`;
@@ -167,23 +180,23 @@ export class ImageManager {
    * One pull per image and credentials at a time: pods starting together with the same credentials share it,
    * but a pod never rides on another's credentials (a private image stays private under AlwaysPullImages).
    * Each caller stops waiting as soon as its own signal aborts; the CRI call is cancelled when nobody waits.
+   * Every pod gets its own Pulling and Pulled events, as if it had pulled (upstream pulls once per pod).
    */
-  private pull(image: string, auth: Input<AuthConfig> | undefined, events: ImageEvents, signal?: AbortSignal): Promise<string> {
+  private async pull(image: string, auth: Input<AuthConfig> | undefined, events: ImageEvents, signal?: AbortSignal): Promise<string> {
     const key = `${image}\u0000${auth ? createHash("sha256").update(JSON.stringify(auth)).digest("hex") : ""}`;
+    const joined = this.clock.now();
     let shared = this.inFlight.get(key);
     if (!shared) {
       const controller = new AbortController();
-      const started = this.clock.now();
-      events.pulling(image);
+      // No deadline, as upstream's PullImage: a large image may take longer than the runtime request timeout,
+      // and a pull that nobody waits for any more is cancelled below.
+      const opts = { signal: controller.signal, timeoutMs: Number.POSITIVE_INFINITY };
       const promise = this.images
-        .image("PullImage", { image: { image }, ...(auth ? { auth } : {}) }, { signal: controller.signal })
+        .image("PullImage", { image: { image }, ...(auth ? { auth } : {}) }, opts)
         .then(async (res) => {
           const status = await this.images.image("ImageStatus", { image: { image } }, { signal: controller.signal });
-          const size = Number(status.image?.size ?? 0);
-          const ms = this.clock.now() - started;
-          events.pulled(image, `Successfully pulled image "${image}" in ${ms}ms. Image size: ${size} bytes.`);
-          this.log?.info({ image, ms }, "pulled image");
-          return res.image_ref;
+          this.log?.info({ image, ms: this.clock.now() - joined }, "pulled image");
+          return { ref: res.image_ref, size: Number(status.image?.size ?? 0) };
         })
         .finally(() => {
           if (this.inFlight.get(key) === entry) this.inFlight.delete(key);
@@ -192,13 +205,18 @@ export class ImageManager {
       shared = entry;
       this.inFlight.set(key, entry);
     }
-    return this.wait(shared, key, signal);
+    events.pulling(image);
+    const { ref, size } = await this.wait(shared, key, signal);
+    // Upstream's two figures differ by the time spent queued behind other pulls; there is no such queue here.
+    const waited = this.clock.now() - joined;
+    events.pulled(image, `Successfully pulled image "${image}" in ${waited}ms (${waited}ms including waiting). Image size: ${size} bytes.`);
+    return ref;
   }
 
-  private wait(shared: SharedPull, key: string, signal?: AbortSignal): Promise<string> {
+  private wait(shared: SharedPull, key: string, signal?: AbortSignal): Promise<PullResult> {
     shared.waiters++;
     if (!signal) return shared.promise;
-    return new Promise<string>((resolve, reject) => {
+    return new Promise<PullResult>((resolve, reject) => {
       let left = false;
       const leave = (): void => {
         if (left) return;

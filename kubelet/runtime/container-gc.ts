@@ -7,6 +7,7 @@
  *   all but the newest `maxPerPodContainer` (what a status needs for lastState and the restart count);
  * - sandboxes neither ready nor holding a container: all of a pod whose content may go, else all but the
  *   newest sandbox of the pod (the newest is what the pod's status and restart decisions read).
+ * Each sandbox is stopped before it is removed, as upstream's removeSandbox (its network may still be up).
  * The per-container limit is also applied by the runtime manager to the pod it syncs, from the status it
  * already holds (no listing): a crash-looping pod then never keeps more than one dead attempt per container
  * for up to a minute. Upstream only trims in the periodic pass; the policy (`deadContainersOverLimit`) is this
@@ -205,11 +206,15 @@ export class ContainerGC {
     }
     for (const [uid, sandboxes] of byPod) {
       sandboxes.sort(newestFirst);
-      // The newest stays while the pod exists; every inactive one goes once its content may be removed.
-      const keep = this.o.isPodDeleted(uid) ? 0 : 1;
+      // The newest stays while the pod exists; every inactive one goes once its content may be removed (asked,
+      // as for containers, only once every source has synced: before, an unknown pod is not a deleted one).
+      const keep = this.o.allSourcesReady() && this.o.isPodDeleted(uid) ? 0 : 1;
       for (const s of sandboxes.slice(keep)) {
         if (s.active) continue;
         try {
+          // As upstream's removeSandbox: stop first. A sandbox whose pause process died keeps its network until
+          // StopPodSandbox, and containerd 1.6 refuses to remove it before ("... is not fully closed").
+          await this.cri.runtime("StopPodSandbox", { pod_sandbox_id: s.id }, opts).catch(ignoreNotFound);
           await this.cri.runtime("RemovePodSandbox", { pod_sandbox_id: s.id }, opts);
           this.log.debug({ podUID: uid, sandboxId: s.id }, "removed dead sandbox");
         } catch (err) {

@@ -98,7 +98,8 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus | undefin
 
   const keep = new Set<string>();
   // Whether a running container stays ("keep"), or is killed and started again ("restart") or not ("kill").
-  // A changed definition restarts whatever the policy; a failed probe restarts by the policy (a sidecar always).
+  // A changed definition restarts whatever the policy (upstream: "Restart regardless of the restart policy
+  // because the container spec changed"); a failed probe restarts by the policy (a sidecar always).
   // Upstream's messages: an app container's say ", will be restarted" when it will; a sidecar's do not.
   const checkRunning = (c: V1Container, running: RuntimeContainer, kind: "regular" | "sidecar"): "keep" | "restart" | "kill" => {
     let why: string;

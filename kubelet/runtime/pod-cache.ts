@@ -2,9 +2,10 @@
  * The runtime pod cache, upstream's kubecontainer.Cache (pkg/kubelet/container/cache.go): what the runtime
  * holds for each pod, as last read, with the time of that read. The PLEG fills it on every relist (one CRI
  * read for the whole node) and raises its global timestamp once a relist is complete; a pod worker asks for a
- * status "newer than" the end of its last sync and waits until the cache has one, so a sync never acts on a
+ * status newer than the end of its last sync and waits until the cache has one, so a sync never acts on a
  * state older than its own last action, and never reads CRI itself.
  */
+import { DeckhandError, errorMessage } from "../../src-shared/errors.ts";
 import type { PodRuntimeStatus } from "./types.ts";
 
 export interface CachedPodStatus {
@@ -37,15 +38,21 @@ export class PodCache {
     return this.pods.get(uid) ?? { status: emptyPodStatus(uid), timestamp: this.globalTimestamp };
   }
 
-  /** Resolves with a status read at or after `minTime`: at once if the cache has one, else when it comes. */
+  /**
+   * Resolves with a status read after `minTime`: at once if the cache has one, else when it comes. Strictly
+   * after, as upstream's GetNewerThan (time.After), and more so here: times are whole milliseconds, so a relist
+   * stamped with the very millisecond a sync ended may have listed before that sync's last action.
+   */
   getNewerThan(uid: string, minTime: number, signal?: AbortSignal): Promise<CachedPodStatus> {
     const entry = this.fresh(uid, minTime);
     if (entry) return Promise.resolve(entry);
-    if (signal?.aborted) return Promise.reject(signal.reason as Error);
+    if (signal?.aborted) return Promise.reject(cancelled(signal));
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {
-        this.subscribers.get(uid)?.delete(sub);
-        reject(signal?.reason as Error);
+        const subs = this.subscribers.get(uid);
+        subs?.delete(sub);
+        if (subs?.size === 0) this.subscribers.delete(uid);
+        reject(cancelled(signal));
       };
       const sub: Subscriber = {
         minTime,
@@ -92,9 +99,9 @@ export class PodCache {
 
   private fresh(uid: string, minTime: number): CachedPodStatus | undefined {
     const entry = this.pods.get(uid);
-    if (entry && entry.timestamp >= minTime) return entry;
+    if (entry && entry.timestamp > minTime) return entry;
     // A complete relist after minTime that did not see the pod: the runtime has nothing for it.
-    if (this.globalTimestamp >= minTime) return entry ?? { status: emptyPodStatus(uid), timestamp: this.globalTimestamp };
+    if (this.globalTimestamp > minTime) return entry ?? { status: emptyPodStatus(uid), timestamp: this.globalTimestamp };
     return undefined;
   }
 
@@ -109,4 +116,10 @@ export class PodCache {
     }
     if (subs.size === 0) this.subscribers.delete(uid);
   }
+}
+
+/** A wait given up because the pod's work was cancelled: typed, with the signal's reason as the cause. */
+function cancelled(signal: AbortSignal | undefined): DeckhandError {
+  const reason: unknown = signal?.reason;
+  return new DeckhandError("Cancelled", `waiting for the pod's runtime state cancelled${reason === undefined ? "" : `: ${errorMessage(reason)}`}`, { cause: reason });
 }

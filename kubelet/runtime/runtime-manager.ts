@@ -5,7 +5,7 @@
  * kills pods gracefully and removes what they leave. It takes the runtime as interfaces (RuntimeService,
  * ImageManager, PodCgroups, Clock) so its decisions are unit tested on an in-memory runtime.
  */
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import { rm } from "node:fs/promises";
 import { DeckhandError, errorMessage, isDeckhandError } from "../../src-shared/errors.ts";
 import type { Logger } from "../../src-shared/log.ts";
@@ -27,6 +27,8 @@ import { CONTAINER_HASH_ANNOTATION, CONTAINER_KIND_ANNOTATION, CONTAINER_NAME_LA
 import type { ContainerState, PodRuntimeStatus, RuntimeContainer, RuntimeSandbox } from "./types.ts";
 import { milliCPUToQuota, milliCPUToShares, qosClass } from "../qos.ts";
 import { milliValue, quantityValue } from "../../src-shared/quantity.ts";
+import { podRequests } from "../admission.ts";
+import { isSidecar } from "../pod-helpers.ts";
 
 /** CRI nanoseconds (a decimal string) to milliseconds. */
 export function nsToMs(ns: string | number | undefined): number {
@@ -75,27 +77,72 @@ function toRuntimeSandbox(s: PodSandbox, ips: string[]): RuntimeSandbox {
   return { id: s.id, attempt: s.metadata?.attempt ?? 0, state: s.state === "SANDBOX_READY" ? "ready" : "notready", createdAt: nsToMs(s.created_at), ips };
 }
 
-/** Pod-level limits as upstream's ResourceConfigForPod: sums when every container sets them. */
-export function podResourceConfig(pod: V1Pod, cpuCFSQuotaPeriodUs: number): PodResourceConfig {
-  let cpuRequestMilli = 0;
-  let cpuLimitMilli = 0;
-  let memoryLimit = 0;
-  let allCpuLimited = true;
-  let allMemoryLimited = true;
+/**
+ * Upstream's PodLimits (k8s.io/component-helpers/resource): the app containers and sidecars together, or an
+ * init container with the sidecars started before it, whichever needs more; plus the pod overhead on what is
+ * limited. `declared` is false when some container (init ones included) leaves the resource unlimited.
+ */
+function podLimits(pod: V1Pod): { cpuMilli: number; memoryBytes: number; cpuDeclared: boolean; memoryDeclared: boolean } {
+  let cpuDeclared = true;
+  let memoryDeclared = true;
+  const limitsOf = (c: V1Container): { cpu: number; mem: number } => {
+    const lim = (c.resources?.limits ?? {}) as Record<string, string | number>;
+    return { cpu: lim["cpu"] === undefined ? 0 : milliValue(lim["cpu"]), mem: lim["memory"] === undefined ? 0 : quantityValue(lim["memory"]) };
+  };
+  const declare = (l: { cpu: number; mem: number }): void => {
+    if (l.cpu === 0) cpuDeclared = false;
+    if (l.mem === 0) memoryDeclared = false;
+  };
+  const total = { cpu: 0, mem: 0 };
   for (const c of pod.spec?.containers ?? []) {
-    const req = c.resources?.requests as Record<string, string | number> | undefined;
-    const lim = c.resources?.limits as Record<string, string | number> | undefined;
-    const cpuReq = req?.["cpu"] ?? lim?.["cpu"];
-    if (cpuReq !== undefined) cpuRequestMilli += milliValue(cpuReq);
-    if (lim?.["cpu"] !== undefined) cpuLimitMilli += milliValue(lim["cpu"]);
-    else allCpuLimited = false;
-    if (lim?.["memory"] !== undefined) memoryLimit += quantityValue(lim["memory"]);
-    else allMemoryLimited = false;
+    const l = limitsOf(c);
+    declare(l);
+    total.cpu += l.cpu;
+    total.mem += l.mem;
   }
+  const sidecars = { cpu: 0, mem: 0 };
+  const initPeak = { cpu: 0, mem: 0 };
+  for (const c of pod.spec?.initContainers ?? []) {
+    const own = limitsOf(c);
+    let inUse: { cpu: number; mem: number };
+    if (isSidecar(c)) {
+      total.cpu += own.cpu;
+      total.mem += own.mem;
+      sidecars.cpu += own.cpu;
+      sidecars.mem += own.mem;
+      inUse = { ...sidecars };
+    } else inUse = { cpu: own.cpu + sidecars.cpu, mem: own.mem + sidecars.mem };
+    declare(inUse);
+    initPeak.cpu = Math.max(initPeak.cpu, inUse.cpu);
+    initPeak.mem = Math.max(initPeak.mem, inUse.mem);
+  }
+  const overhead = (pod.spec?.overhead ?? {}) as Record<string, string | number>;
+  const cpu = Math.max(total.cpu, initPeak.cpu);
+  const mem = Math.max(total.mem, initPeak.mem);
   return {
-    cpuShares: milliCPUToShares(cpuRequestMilli),
-    ...(allCpuLimited && cpuLimitMilli > 0 ? { cpuQuotaUs: milliCPUToQuota(cpuLimitMilli, cpuCFSQuotaPeriodUs), cpuPeriodUs: cpuCFSQuotaPeriodUs } : {}),
-    ...(allMemoryLimited && memoryLimit > 0 ? { memoryLimitBytes: memoryLimit } : {}),
+    cpuMilli: cpu > 0 && overhead["cpu"] !== undefined ? cpu + milliValue(overhead["cpu"]) : cpu,
+    memoryBytes: mem > 0 && overhead["memory"] !== undefined ? mem + quantityValue(overhead["memory"]) : mem,
+    cpuDeclared,
+    memoryDeclared,
+  };
+}
+
+/**
+ * The pod cgroup's limits, upstream's ResourceConfigForPod: shares from the pod's effective requests (init
+ * containers, sidecars and overhead counted, as admission counts them); for a Guaranteed pod the CFS quota
+ * (unless CFS quota is off) and memory limit of PodLimits, for a Burstable one only those every container
+ * declares; BestEffort pods get the minimum shares and nothing else.
+ */
+export function podResourceConfig(pod: V1Pod, node: Pick<NodeContext, "cpuCFSQuota" | "cpuCFSQuotaPeriodUs">): PodResourceConfig {
+  const qos = qosClass(pod);
+  if (qos === "BestEffort") return { cpuShares: milliCPUToShares(0) };
+  const limits = podLimits(pod);
+  const quota = node.cpuCFSQuota && limits.cpuMilli > 0 && (qos === "Guaranteed" || limits.cpuDeclared);
+  const memory = limits.memoryBytes > 0 && (qos === "Guaranteed" || limits.memoryDeclared);
+  return {
+    cpuShares: milliCPUToShares(podRequests(pod).cpuMilli),
+    ...(quota ? { cpuQuotaUs: milliCPUToQuota(limits.cpuMilli, node.cpuCFSQuotaPeriodUs), cpuPeriodUs: node.cpuCFSQuotaPeriodUs } : {}),
+    ...(memory ? { memoryLimitBytes: limits.memoryBytes } : {}),
   };
 }
 
@@ -236,6 +283,7 @@ export class RuntimeManager {
         this.events.event(podRef(pod), "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.");
       }
       await this.killPodContainers(pod, status, pod.spec?.terminationGracePeriodSeconds ?? 30, signal);
+      if (actions.createSandbox) await this.purgeInitContainers(pod, status, log, signal);
     }
     if (actions.initFailed) {
       result.failed = { reason: "Failed", message: `Init container ${actions.initFailed.container} failed with exit code ${actions.initFailed.exitCode}` };
@@ -261,7 +309,7 @@ export class RuntimeManager {
     }
     if (actions.createSandbox) {
       try {
-        await this.cgroups.ensure(uid, qosClass(pod), podResourceConfig(pod, node.cpuCFSQuotaPeriodUs));
+        await this.cgroups.ensure(uid, qosClass(pod), podResourceConfig(pod, node));
         const res = await this.cri.runtime("RunPodSandbox", { config }, opts);
         sandboxId = res.pod_sandbox_id;
         const st = await this.cri.runtime("PodSandboxStatus", { pod_sandbox_id: sandboxId }, opts);
@@ -312,7 +360,7 @@ export class RuntimeManager {
         throwIfCancelled(err, signal);
         if (err instanceof ImagePullError) {
           result.waiting[c.name] = { reason: err.reason, message: err.message };
-          if (err.reason === "ErrImagePull" || err.reason === "ImagePullBackOff") result.retryInMs = Math.min(result.retryInMs ?? Infinity, 10_000);
+          if (err.reason === "ErrImagePull" || err.reason === "ImagePullBackOff" || err.reason === "ErrImageInspect") result.retryInMs = Math.min(result.retryInMs ?? Infinity, 10_000);
         } else result.waiting[c.name] = { reason: "ErrImagePull", message: runtimeMessage(err) };
         if (start.kind !== "regular") break;
         continue;
@@ -376,6 +424,24 @@ export class RuntimeManager {
     }
   }
 
+  /**
+   * Upstream's purgeInitContainers: before a new sandbox, every attempt of every init container goes (they are
+   * all stopped by now). Otherwise the new sandbox's next sync would find the old sandbox's successful attempts
+   * as the newest and skip those init containers.
+   */
+  private async purgeInitContainers(pod: V1Pod, status: PodRuntimeStatus, log: Logger, signal?: AbortSignal): Promise<void> {
+    const names = new Set((pod.spec?.initContainers ?? []).map((c) => c.name));
+    for (const c of status.containers) {
+      if (!names.has(c.name)) continue;
+      try {
+        await this.cri.runtime("RemoveContainer", { container_id: c.id }, signal ? { signal } : {});
+      } catch (err) {
+        throwIfCancelled(err, signal);
+        log.warn({ containerId: c.id, err: errorMessage(err) }, "could not remove an init container of the old sandbox");
+      }
+    }
+  }
+
   private async stopContainer(id: string, requestedGraceSeconds: number, signal?: AbortSignal): Promise<void> {
     // Upstream's killContainer never gives less than 2 s (minimumGracePeriodInSeconds).
     const graceSeconds = Math.max(2, requestedGraceSeconds);
@@ -390,7 +456,9 @@ export class RuntimeManager {
   /**
    * Stops the pod: its app containers first (in parallel, each with the grace period), then its sidecars and
    * init containers one at a time in reverse spec order (as upstream since sidecar containers: a sidecar
-   * outlives what it serves, the first started goes last), then the sandbox (which takes its network down).
+   * outlives what it serves, the first started goes last), then every sandbox, ready or not, as upstream's
+   * KillPod: a sandbox whose pause process died is not ready but keeps its network namespace and IP until
+   * StopPodSandbox tears them down (and containerd 1.6 refuses to remove it before).
    */
   async killPodContainers(pod: V1Pod | undefined, status: PodRuntimeStatus, graceSeconds: number, signal?: AbortSignal): Promise<void> {
     const running = status.containers.filter((c) => c.state === "running" || c.state === "created" || c.state === "unknown");
@@ -405,7 +473,6 @@ export class RuntimeManager {
     if (order.length > 0) rest.sort((a, b) => order.indexOf(b.name) - order.indexOf(a.name));
     for (const c of rest) await kill(c);
     for (const s of status.sandboxes) {
-      if (s.state !== "ready") continue;
       try {
         await this.cri.runtime("StopPodSandbox", { pod_sandbox_id: s.id }, signal ? { signal } : {});
       } catch (err) {

@@ -7,7 +7,8 @@
  */
 import { parseArgs } from "node:util";
 import type { V1Pod } from "@kubernetes/client-node";
-import { TestCluster, eventually, type ClusterNode } from "../harness/cluster.ts";
+import { TestCluster, type ClusterNode } from "../harness/cluster.ts";
+import { eventually, pollUntil } from "../harness/wait.ts";
 
 const { values } = parseArgs({ options: { once: { type: "boolean", default: false } } });
 const started = Date.now();
@@ -34,10 +35,10 @@ async function main(): Promise<void> {
   node = await cluster.addNode();
   const n = node;
   say(`node ${n.name}: netns ${n.sandbox.netnsPath}, node IP ${n.sandbox.nodeIP ?? "?"}, kubelet log ${n.kubelet?.logPath ?? "?"}`);
-  await eventually("the node to be Ready", async () => {
+  await eventually(async () => {
     const res = await cluster.kubectl(["get", "node", n.name, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]);
     return res.stdout === "True" ? true : undefined;
-  }, 60_000);
+  }, { timeoutMs: 60_000, message: "the node to be Ready" });
   say(`kubectl get nodes -o wide:\n${indent((await cluster.kubectl(["get", "nodes", "-o", "wide"])).stdout)}`);
 
   const pod: V1Pod = {
@@ -62,20 +63,18 @@ async function main(): Promise<void> {
   const created = await cluster.kubectl(["create", "-f", "-"], JSON.stringify(pod));
   if (created.code !== 0) throw new Error(`kubectl create failed: ${created.stderr}`);
   say(`kubectl create -f hello.yaml: ${created.stdout.trim()} (the control plane's binder puts it on ${n.name})`);
-  const running = await eventually("hello to be Ready", async () => {
+  const running = await eventually(async () => {
     const p = await cluster.client.get<V1Pod>({ group: "", version: "v1", resource: "pods", namespace: "default", name: "hello" });
     return p.status?.conditions?.find((c) => c.type === "Ready")?.status === "True" ? p : undefined;
-  }, 60_000);
+  }, { timeoutMs: 60_000, message: "hello to be Ready" });
   const podIP = running.status?.podIP ?? "";
   say(`pod hello is Running and Ready ${Date.now() - t0} ms after creation, pod IP ${podIP}`);
   say(`kubectl get pods -o wide:\n${indent((await cluster.kubectl(["get", "pods", "-o", "wide"])).stdout)}`);
 
-  let body = "";
-  for (let i = 0; i < 50 && !body.includes("hello"); i++) {
-    body = (await n.exec("timeout", ["2", "busybox", "wget", "-q", "-O", "-", `http://${podIP}:8080/`])).stdout;
-    if (!body.includes("hello")) await new Promise((r) => setTimeout(r, 100));
-  }
-  if (!body.includes("hello")) throw new Error(`the pod did not answer on http://${podIP}:8080/`);
+  const body = await pollUntil(async () => (await n.exec("timeout", ["2", "busybox", "wget", "-q", "-O", "-", `http://${podIP}:8080/`])).stdout, (b) => b.includes("hello"), {
+    timeoutMs: 10_000,
+    message: `the pod to answer on http://${podIP}:8080/`,
+  });
   say(`GET http://${podIP}:8080/ from the node: ${body.trim()}`);
   const events = await cluster.kubectl(["get", "events", "--field-selector", "involvedObject.name=hello", "--sort-by", ".lastTimestamp"]);
   say(`kubectl get events (the kubelet's, for hello):\n${indent(events.stdout)}`);

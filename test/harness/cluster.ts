@@ -9,12 +9,10 @@ import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { ControlPlane } from "../control-plane/control-plane.ts";
 import { KubeClient } from "../../src-shared/kube/client.ts";
 import { run, type RunResult } from "../../src-shared/exec.ts";
-import { errorMessage } from "../../src-shared/errors.ts";
 import { silentLogger, type Logger } from "../../src-shared/log.ts";
 import { NodeSandbox } from "./node-sandbox.ts";
 import { TcpProxy } from "./tcp-proxy.ts";
@@ -114,6 +112,21 @@ export class KubeletProcess {
   }
 }
 
+/**
+ * Starts netns-forwarder.ts inside a network namespace: TCP on its 127.0.0.1:`port` forwarded to a unix socket
+ * on the host, where a test-side server listens. Resolves once it listens; stop it by killing the child.
+ */
+export async function startNetnsForwarder(netnsPath: string, port: number, socketPath: string, what: string): Promise<ChildProcess> {
+  const child = spawn("nsenter", [`--net=${netnsPath}`, NODE_BIN, join(REPO, "test", "harness", "netns-forwarder.ts"), "127.0.0.1", String(port), socketPath], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise<void>((res, rej) => {
+    child.stdout.once("data", () => res());
+    child.once("exit", (code) => rej(new Error(`${what} exited with ${code ?? "a signal"}`)));
+  });
+  return child;
+}
+
 /** A worker node of the test cluster. */
 export class ClusterNode {
   readonly name: string;
@@ -130,14 +143,7 @@ export class ClusterNode {
   }
 
   async startForwarder(): Promise<void> {
-    const child = spawn("nsenter", [`--net=${this.sandbox.netnsPath}`, NODE_BIN, join(REPO, "test", "harness", "netns-forwarder.ts"), "127.0.0.1", String(API_PORT_IN_NODE), this.apiLink.socketPath ?? ""], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    this.forwarder = child;
-    await new Promise<void>((res, rej) => {
-      child.stdout.once("data", () => res());
-      child.once("exit", (code) => rej(new Error(`the API forwarder of ${this.name} exited with ${code ?? "a signal"}`)));
-    });
+    this.forwarder = await startNetnsForwarder(this.sandbox.netnsPath, API_PORT_IN_NODE, this.apiLink.socketPath ?? "", `the API forwarder of ${this.name}`);
   }
 
   async teardown(): Promise<void> {
@@ -265,21 +271,5 @@ export class TestCluster {
     await this.cp?.close();
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
     if (problems.length) throw new Error(problems.join("\n"));
-  }
-}
-
-/** Polls until `fn` returns a value (not undefined), or fails with what it last saw. */
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${errorMessage(last)}` : ""}`);
-    await sleep(everyMs);
   }
 }

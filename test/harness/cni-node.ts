@@ -8,10 +8,10 @@ import { createWriteStream } from "node:fs";
 import { mkdir, rename, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { setTimeout as sleep } from "node:timers/promises";
 import { NodeSandbox, type NodeSandboxOptions } from "./node-sandbox.ts";
 import type { RunResult } from "../../src-shared/exec.ts";
 import { uniqueName } from "./leaks.ts";
+import { eventually, pollUntil } from "./wait.ts";
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const LAUNCHER = join(REPO, "bin", "deckhand-bridge");
@@ -86,15 +86,11 @@ export class CniNode {
   }
 
   async waitNetworkReady(timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const status = await this.node.criClient().runtime("Status", {});
-      const net = status.status?.conditions.find((c) => c.type === "NetworkReady");
-      if (net?.status) return;
-      if (Date.now() > deadline) throw new Error(`NetworkReady stayed false on ${this.node.name}: ${net?.reason ?? ""} ${net?.message ?? ""}`);
-      await sleep(100);
-    }
+    const net = async (): Promise<{ status?: boolean; reason?: string; message?: string } | undefined> =>
+      (await this.node.criClient().runtime("Status", {})).status?.conditions.find((c) => c.type === "NetworkReady");
+    await pollUntil(net, (c) => c?.status === true, { timeoutMs, message: `NetworkReady on ${this.node.name}` });
   }
+
 
   /** Starts the CNI daemon inside the node (its net and mount namespaces, as containerd runs). */
   async startDaemon(): Promise<void> {
@@ -116,14 +112,11 @@ export class CniNode {
         ok();
       }),
     );
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const probe = await this.node.exec("test", ["-S", this.daemonSocket], { allowFailure: true });
-      if (probe.code === 0) return;
-      if (!this.daemon) throw new Error(`the CNI daemon of ${this.node.name} exited at start`);
-      if (Date.now() > deadline) throw new Error(`the CNI daemon of ${this.node.name} did not listen within 15 s`);
-      await sleep(50);
-    }
+    const outcome = await eventually(async () => {
+      if (!this.daemon) return "exited";
+      return (await this.node.exec("test", ["-S", this.daemonSocket], { allowFailure: true })).code === 0 ? "listening" : undefined;
+    }, { timeoutMs: 15_000, intervalMs: 50, message: `the CNI daemon of ${this.node.name} to listen` });
+    if (outcome === "exited") throw new Error(`the CNI daemon of ${this.node.name} exited at start`);
   }
 
   get daemonPid(): number | undefined {

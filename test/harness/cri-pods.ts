@@ -5,7 +5,8 @@
  * namespace).
  */
 import { randomUUID } from "node:crypto";
-import type { ContainerConfig, Input, PodSandboxConfig } from "../../kubelet/cri/types.ts";
+import type { CriServices } from "../../kubelet/cri/services.ts";
+import type { ContainerConfig, ContainerStatus, Input, PodSandboxConfig } from "../../kubelet/cri/types.ts";
 
 export const POD_NAMESPACE_MODES = { network: "POD", pid: "CONTAINER", ipc: "POD" } as const;
 
@@ -43,4 +44,59 @@ export function testContainerConfig(name: string, command: string[], extra: Part
     ...extra,
     linux: { ...(extra.linux ?? {}), security_context: { namespace_options: POD_NAMESPACE_MODES } },
   };
+}
+
+/**
+ * What the runtime says about containers, for tests that judge the kubelet against it: "was this container
+ * restarted?" is a question for CRI (its id and start time), not for the kubelet's own report.
+ */
+export interface CriContainerFact {
+  id: string;
+  podName: string;
+  containerName: string;
+  attempt: number;
+  state: string;
+  /** ns since the epoch, as CRI reports them (decimal strings). */
+  startedAt: string;
+  finishedAt: string;
+  exitCode: number;
+}
+
+/** Every container CRI lists with these labels (e.g. `{ "io.kubernetes.pod.uid": uid }`), with its status. */
+export async function criContainers(cri: Pick<CriServices, "runtime">, labels: Record<string, string> = {}): Promise<CriContainerFact[]> {
+  const { containers } = await cri.runtime("ListContainers", { filter: { label_selector: labels } });
+  const facts: CriContainerFact[] = [];
+  for (const c of containers) {
+    const { status } = await cri.runtime("ContainerStatus", { container_id: c.id });
+    if (!status) continue;
+    facts.push(factOf(status, c.labels));
+  }
+  return facts.sort((a, b) => `${a.podName}/${a.containerName}/${a.attempt}`.localeCompare(`${b.podName}/${b.containerName}/${b.attempt}`));
+}
+
+/** CRI's status of one container, given the API's `containerID` (`containerd://<id>`) or the bare id. */
+export async function criContainer(cri: Pick<CriServices, "runtime">, containerID: string): Promise<CriContainerFact> {
+  const id = containerID.replace(/^[a-z]+:\/\//, "");
+  const { status } = await cri.runtime("ContainerStatus", { container_id: id });
+  if (!status) throw new Error(`CRI has no status for container ${id}`);
+  return factOf(status, status.labels);
+}
+
+function factOf(status: ContainerStatus, labels: Record<string, string>): CriContainerFact {
+  return {
+    id: status.id,
+    podName: labels["io.kubernetes.pod.name"] ?? "",
+    containerName: labels["io.kubernetes.container.name"] ?? status.metadata?.name ?? "",
+    attempt: status.metadata?.attempt ?? 0,
+    state: status.state,
+    startedAt: status.started_at,
+    finishedAt: status.finished_at,
+    exitCode: status.exit_code,
+  };
+}
+
+/** A CRI time (ns since the epoch) as the API writes a metav1.Time: RFC 3339, UTC, whole seconds. */
+export function apiTimeOf(ns: string): string {
+  const seconds = BigInt(ns) / 1_000_000_000n;
+  return new Date(Number(seconds) * 1000).toISOString().replace(".000Z", "Z");
 }

@@ -4,8 +4,13 @@
  * configs it receives give them, label-selector filters, and containerd 1.6's answers where the CRI leaves room
  * (NotFound from StopContainer/ContainerStatus/PodSandboxStatus of an unknown id; RemoveContainer and
  * RemovePodSandbox idempotent; CreateContainer refused without sandbox_config, in a sandbox that is not ready,
- * or for an image not present). Tests drive it with `exitContainer`, `setSandboxNotReady`, `failNext` and
- * `holdPulls`, and check what the kubelet asked through `calls`.
+ * or for an image not present; container names reserved per pod, container name and attempt, whatever the
+ * sandbox; StopContainer a no-op on a container that is not running or unknown, so a created one stays
+ * created; nothing started in a sandbox that is not ready; a sandbox's network torn down only by
+ * StopPodSandbox, and RemovePodSandbox of a not-ready sandbox whose network is still up refused, as
+ * containerd 1.6's "sandbox network namespace ... is not fully closed").
+ * Tests drive it with `exitContainer`, `setSandboxNotReady`, `failNext` and `holdPulls`, and check what the
+ * kubelet asked through `calls`.
  */
 import type { Clock } from "../../src-shared/clock.ts";
 import { systemClock } from "../../src-shared/clock.ts";
@@ -40,6 +45,8 @@ interface FakeSandbox {
   state: PodSandboxState;
   createdAt: Int64;
   ip: string;
+  /** The pod network namespace exists (with its CNI allocation): only StopPodSandbox tears it down. */
+  netnsOpen: boolean;
 }
 
 interface FakeContainer {
@@ -138,7 +145,7 @@ export class FakeRuntime implements RuntimeService, ImageService {
     c.finishedAt = this.nowNs();
   }
 
-  /** The sandbox dies (its pause process or network went away). */
+  /** The sandbox's pause process dies: not ready, but its network stays up until StopPodSandbox. */
   setSandboxNotReady(id: string): void {
     this.mustSandbox(id, "setSandboxNotReady").state = "SANDBOX_NOTREADY";
   }
@@ -205,13 +212,16 @@ export class FakeRuntime implements RuntimeService, ImageService {
         return this.runPodSandbox(request as RuntimeServiceMethods["RunPodSandbox"][0]);
       case "StopPodSandbox": {
         const id = (request as RuntimeServiceMethods["StopPodSandbox"][0]).pod_sandbox_id ?? "";
-        const s = this.mustSandbox(id, method);
-        for (const c of this.containerMap.values()) if (c.sandboxId === id) this.stop(c);
-        s.state = "SANDBOX_NOTREADY";
+        this.stopSandbox(this.mustSandbox(id, method));
         return {};
       }
       case "RemovePodSandbox": {
         const id = (request as RuntimeServiceMethods["RemovePodSandbox"][0]).pod_sandbox_id ?? "";
+        const s = this.sandboxMap.get(id);
+        if (!s) return {};
+        // containerd 1.6 forcibly stops a ready sandbox only; a not-ready one must have been stopped.
+        if (s.state === "SANDBOX_READY") this.stopSandbox(s);
+        if (s.netnsOpen) throw new CriError("Unknown", method, `sandbox network namespace "/var/run/netns/cni-${id}" is not fully closed`);
         for (const c of [...this.containerMap.values()]) if (c.sandboxId === id) this.containerMap.delete(c.id);
         this.sandboxMap.delete(id);
         return {};
@@ -223,7 +233,7 @@ export class FakeRuntime implements RuntimeService, ImageService {
         return {
           status: {
             ...view,
-            network: { ip: s.ip, additional_ips: [] },
+            network: { ip: s.netnsOpen ? s.ip : "", additional_ips: [] },
             linux: { namespaces: { options: { network: nsOptions?.network ?? "POD", pid: nsOptions?.pid ?? "CONTAINER", ipc: nsOptions?.ipc ?? "POD", target_id: "", userns_options: null } } },
           },
           info: {},
@@ -243,6 +253,8 @@ export class FakeRuntime implements RuntimeService, ImageService {
       case "StartContainer": {
         const c = this.mustContainer((request as RuntimeServiceMethods["StartContainer"][0]).container_id ?? "", method);
         if (c.state !== "CONTAINER_CREATED") throw new CriError("FailedPrecondition", method, `container ${c.id} is not in created state`);
+        // containerd 1.6 starts nothing in a sandbox whose pause process is gone (a plain error: gRPC Unknown).
+        if (this.sandboxMap.get(c.sandboxId)?.state !== "SANDBOX_READY") throw new CriError("Unknown", method, `sandbox container "${c.sandboxId}" is not running`);
         c.state = "CONTAINER_RUNNING";
         c.startedAt = this.nowNs();
         return {};
@@ -341,13 +353,20 @@ export class FakeRuntime implements RuntimeService, ImageService {
     return this.imageMap.get(ref) ?? [...this.imageMap.values()].find((i) => i.tags.includes(ref));
   }
 
+  /** containerd's stopContainer: only a running (or unknown) container is acted on; a created one stays created. */
   private stop(c: FakeContainer): void {
-    if (c.state === "CONTAINER_EXITED") return;
-    const wasRunning = c.state === "CONTAINER_RUNNING";
+    if (c.state !== "CONTAINER_RUNNING" && c.state !== "CONTAINER_UNKNOWN") return;
     c.state = "CONTAINER_EXITED";
     c.finishedAt = this.nowNs();
-    c.exitCode = wasRunning ? this.stopExitCode : 0;
+    c.exitCode = this.stopExitCode;
     c.reason = c.exitCode === 0 ? "Completed" : "Error";
+  }
+
+  /** Stops every container of the sandbox, its pause process, and tears its network down (idempotent). */
+  private stopSandbox(s: FakeSandbox): void {
+    for (const c of this.containerMap.values()) if (c.sandboxId === s.id) this.stop(c);
+    s.state = "SANDBOX_NOTREADY";
+    s.netnsOpen = false;
   }
 
   private runPodSandbox(request: RuntimeServiceMethods["RunPodSandbox"][0]): unknown {
@@ -362,7 +381,7 @@ export class FakeRuntime implements RuntimeService, ImageService {
     }
     const hostNetwork = config.linux?.security_context?.namespace_options?.network === "NODE";
     const id = this.nextId("sb");
-    this.sandboxMap.set(id, { id, config, state: "SANDBOX_READY", createdAt: this.nowNs(), ip: hostNetwork ? "" : `10.88.0.${++this.ipSeq}` });
+    this.sandboxMap.set(id, { id, config, state: "SANDBOX_READY", createdAt: this.nowNs(), ip: hostNetwork ? "" : `10.88.0.${++this.ipSeq}`, netnsOpen: !hostNetwork });
     return { pod_sandbox_id: id };
   }
 
@@ -376,9 +395,16 @@ export class FakeRuntime implements RuntimeService, ImageService {
     if (sandbox.state !== "SANDBOX_READY") throw new CriError("FailedPrecondition", method, `sandbox container "${sandbox.id}" is not running`);
     const name = md.name ?? "";
     const attempt = md.attempt ?? 0;
+    // containerd's makeContainerName: container name, pod name, namespace, uid and attempt, not the sandbox's
+    // attempt, so a container of a new sandbox may not reuse an attempt that still exists in an old one.
+    const podOf = (sandboxId: string): string => {
+      const m = this.sandboxMap.get(sandboxId)?.config.metadata;
+      return `${m?.name ?? ""}_${m?.namespace ?? ""}_${m?.uid ?? ""}`;
+    };
+    const reserved = `${name}_${podOf(sandbox.id)}_${attempt}`;
     for (const c of this.containerMap.values()) {
-      if (c.sandboxId === sandbox.id && c.name === name && c.attempt === attempt) {
-        throw new CriError("AlreadyExists", method, `failed to reserve container name "${name}_${attempt}": name is reserved`);
+      if (`${c.name}_${podOf(c.sandboxId)}_${c.attempt}` === reserved) {
+        throw new CriError("AlreadyExists", method, `failed to reserve container name "${reserved}": name is reserved`);
       }
     }
     const imageName = config.image?.image ?? "";

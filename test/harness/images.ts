@@ -511,3 +511,35 @@ function ctrOptions(signal: AbortSignal | undefined): RunOptions {
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("CONTAINERD_")) env[k] = v;
   return { env, timeoutMs: 60_000, ...withSignal(signal) };
 }
+
+/**
+ * A copy of `base` as `ref` whose config also carries `labels`: a distinct image (its own config and manifest
+ * digests) sharing the base's layers, for tests that need an image the runtime does not have yet. The layout
+ * and its archive go under `dir`.
+ */
+export async function variantImage(base: BuiltImage, ref: string, labels: Record<string, string>, dir: string): Promise<BuiltImage> {
+  const blob = (digest: string): string => path.join(base.layoutDir, "blobs", "sha256", digest.replace(/^sha256:/, ""));
+  const manifest = JSON.parse(await readFile(blob(base.manifestDigest), "utf8")) as { config: Descriptor; layers: Descriptor[] } & Record<string, unknown>;
+  const config = JSON.parse(await readFile(blob(manifest.config.digest), "utf8")) as { config?: { Labels?: Record<string, string> } } & Record<string, unknown>;
+  const layoutDir = path.join(dir, "layout");
+  const blobs = path.join(layoutDir, "blobs", "sha256");
+  await mkdir(blobs, { recursive: true });
+  const put = async (bytes: Buffer): Promise<{ digest: string; size: number }> => {
+    const hex = createHash("sha256").update(bytes).digest("hex");
+    await writeFile(path.join(blobs, hex), bytes);
+    return { digest: `sha256:${hex}`, size: bytes.length };
+  };
+  for (const layer of manifest.layers) await copyFile(blob(layer.digest), path.join(blobs, layer.digest.replace(/^sha256:/, "")));
+  const newConfig = await put(Buffer.from(JSON.stringify({ ...config, config: { ...config.config, Labels: { ...config.config?.Labels, ...labels } } })));
+  const newManifest = await put(Buffer.from(JSON.stringify({ ...manifest, config: { ...manifest.config, ...newConfig } })));
+  await writeFile(path.join(layoutDir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  const index = {
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.index.v1+json",
+    manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", ...newManifest, annotations: { "org.opencontainers.image.ref.name": ref } }],
+  };
+  await writeFile(path.join(layoutDir, "index.json"), JSON.stringify(index));
+  const archivePath = path.join(dir, "image.oci.tar");
+  await run("tar", ["-C", layoutDir, "-cf", archivePath, "."], { timeoutMs: 30_000 });
+  return { ref, layoutDir, archivePath, manifestDigest: newManifest.digest, configDigest: newConfig.digest };
+}

@@ -19,6 +19,7 @@ import { CriClient } from "../../kubelet/cri/client.ts";
 import { cgroupHierarchies, removeCgroupTree } from "../../src-shared/cgroups.ts";
 import { uniqueName, writeOwnerFile } from "./leaks.ts";
 import { buildTestImages, importImages } from "./images.ts";
+import { eventually } from "./wait.ts";
 
 /** Host paths that containerd 1.6 and libcni use whatever their config says; each node gets its own copy. */
 const PRIVATE_PATHS = ["/run/containerd", "/var/lib/cni", "/var/log/pods", "/var/lib/kubelet"] as const;
@@ -236,18 +237,12 @@ ${this.options.extraContainerdConfig ?? ""}`;
   }
 
   private async waitForCri(signal?: AbortSignal): Promise<void> {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      signal?.throwIfAborted();
-      if (!this.containerd) throw new DeckhandError("Unavailable", `containerd of ${this.name} exited during start: ${await this.containerdLogTail()}`);
-      try {
-        await this.criClient().runtime("Status", {}, { timeoutMs: 1000 });
-        return;
-      } catch (err) {
-        if (Date.now() > deadline) throw new DeckhandError("DeadlineExceeded", `containerd of ${this.name} did not answer CRI within 20 s: ${await this.containerdLogTail()}`, { cause: err });
-      }
-      await sleep(50);
-    }
+    const outcome = await eventually(async () => {
+      if (!this.containerd) return "exited";
+      await this.criClient().runtime("Status", {}, { timeoutMs: 1000 });
+      return "answering";
+    }, { timeoutMs: 20_000, intervalMs: 50, message: `containerd of ${this.name} to answer CRI`, diagnose: () => this.containerdLogTail(), ...(signal ? { signal } : {}) });
+    if (outcome === "exited") throw new DeckhandError("Unavailable", `containerd of ${this.name} exited during start: ${await this.containerdLogTail()}`);
   }
 
   private async containerdLogTail(): Promise<string> {

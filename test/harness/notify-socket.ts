@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
-import { eventually } from "./cluster.ts";
+import { eventually } from "./wait.ts";
 
 const RECEIVER = String.raw`
 use strict;
@@ -62,7 +62,7 @@ export class NotifySocket {
 
   /** Waits until a datagram equal to `text` has come (counting from `from`); returns it. */
   async waitFor(text: string, timeoutMs = 10_000, from = 0): Promise<Datagram> {
-    return eventually(`datagram ${JSON.stringify(text)} on ${this.path}`, () => Promise.resolve(this.received.slice(from).find((d) => d.text === text)), timeoutMs, 20);
+    return eventually(() => Promise.resolve(this.received.slice(from).find((d) => d.text === text)), { message: `datagram ${JSON.stringify(text)} on ${this.path}`, timeoutMs: timeoutMs, intervalMs: 20 });
   }
 
   async close(): Promise<void> {

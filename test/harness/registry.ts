@@ -13,6 +13,7 @@ import path from "node:path";
 import { DeckhandError, errorMessage } from "../../src-shared/errors.ts";
 import { run, type RunOptions } from "../../src-shared/exec.ts";
 import type { BuiltImage } from "./images.ts";
+import { eventually } from "./wait.ts";
 
 export interface PrivateRegistryOptions {
   /** Default `deckhand`. */
@@ -348,23 +349,13 @@ export class PrivateRegistry {
       });
     });
 
-    const deadline = Date.now() + this.#startTimeoutMs;
-    let last = "no answer yet";
-    for (;;) {
-      if (exitInfo !== undefined) throw new Error(`docker-registry ${exitInfo}`);
-      if (signal?.aborted) throw new DeckhandError("Cancelled", "registry start aborted", { cause: signal.reason });
-      if (Date.now() > deadline) {
-        throw new DeckhandError("DeadlineExceeded", `registry on ${host} did not answer 401 on /v2/ (${last})`);
-      }
-      try {
-        const status = await this.#probe(host, signal);
-        if (status === 401) return;
-        last = `status ${status}`;
-      } catch (err) {
-        last = errorMessage(err);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const outcome = await eventually(async () => {
+      if (exitInfo !== undefined) return "exited";
+      const status = await this.#probe(host, signal);
+      if (status !== 401) throw new Error(`status ${status}`);
+      return "answering";
+    }, { timeoutMs: this.#startTimeoutMs, intervalMs: 50, message: `the registry on ${host} to answer 401 on /v2/`, ...(signal ? { signal } : {}) });
+    if (outcome === "exited") throw new Error(`docker-registry ${exitInfo ?? ""}`);
   }
 
   /** Status of an anonymous `GET /v2/`, verifying the server against the test CA. */

@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pollUntil } from "../../harness/wait.ts";
 import { CniNode } from "../../harness/cni-node.ts";
 import type { CriClient } from "../../../kubelet/cri/client.ts";
 import type { Input, PodSandboxConfig } from "../../../kubelet/cri/types.ts";
@@ -108,8 +109,7 @@ describe("pods on deckhand-bridge through containerd", () => {
     }
     expect(await reservedIps()).toEqual([]);
     // The daemon deletes the veth pairs just after answering DEL.
-    for (let i = 0; i < 50 && (await ourLinks()).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
-    expect(await ourLinks()).toEqual([]);
+    await pollUntil(ourLinks, (links) => links.length === 0, { timeoutMs: 5000, message: "the veth pairs to be deleted" });
   });
 
   it("keeps serving through the one-shot plugin when the daemon is down, and picks the daemon up again", async () => {
@@ -146,8 +146,7 @@ describe("a CNI daemon killed in the middle of ADDs", () => {
     const gc = await cni.invoke({ CNI_COMMAND: "GC" }, { cniVersion: "1.1.0", name: "deckhand", ...cni.pluginConf(), "cni.dev/valid-attachments": [] });
     expect(gc.code, gc.stdout).toBe(0);
     expect(await reservedIps()).toEqual([]);
-    for (let i = 0; i < 50 && (await ourLinks()).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
-    expect(await ourLinks()).toEqual([]);
+    await pollUntil(ourLinks, (links) => links.length === 0, { timeoutMs: 5000, message: "the veth pairs to be deleted" });
     const detached = await cni.node.exec("sh", ["-c", "ip -o link show | grep -c ': dhv' || true"]);
     expect(detached.stdout.trim()).toBe("0");
   });

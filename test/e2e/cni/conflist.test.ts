@@ -4,10 +4,11 @@
  * runtime becomes NetworkReady and runs pods in that CIDR on deckhand-bridge.
  */
 import { randomUUID } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { CniNode } from "../../harness/cni-node.ts";
 import { FakeCluster } from "../../harness/two-nodes.ts";
+import { eventually } from "../../harness/wait.ts";
+import type { WatchNodes } from "../../../cni/nodes.ts";
 import { CniConfigWriter } from "../../../cni/conflist.ts";
 import { silentLogger } from "../../../src-shared/log.ts";
 import { removeCgroupTree } from "../../../src-shared/cgroups.ts";
@@ -31,11 +32,20 @@ async function networkReady(): Promise<{ status: boolean; reason: string; messag
 it("keeps NetworkReady false until the Node has a pod CIDR, then runs pods in it", async () => {
   const cluster = new FakeCluster();
   cluster.set({ metadata: { name: "worker-1" }, spec: {}, status: { addresses: [{ type: "InternalIP", address: "192.0.2.10" }] } });
-  const writer = new CniConfigWriter({ nodeName: "worker-1", confDir: cni.node.cniConfDir, watchNodes: cluster.watchNodes, daemonSocket: cni.daemonSocket, log: silentLogger() });
+  // The event that proves the negative below: the writer has been told about the Node without a pod CIDR.
+  let deliveries = 0;
+  const watchNodes: WatchNodes = (signal, onNodes) =>
+    cluster.watchNodes(signal, (nodes) => {
+      onNodes(nodes);
+      deliveries++;
+    });
+  const writer = new CniConfigWriter({ nodeName: "worker-1", confDir: cni.node.cniConfDir, watchNodes, daemonSocket: cni.daemonSocket, log: silentLogger() });
+  const changes: string[] = [];
+  writer.onStatus((s) => changes.push(`${String(s.ready)} ${s.reason}`));
   const ac = new AbortController();
   await writer.start(ac.signal);
   try {
-    await sleep(500);
+    await eventually(() => deliveries > 0, { timeoutMs: 10_000, message: "the writer to see the Node" });
     const before = await networkReady();
     expect(before.status).toBe(false);
     expect(before.message).toMatch(/cni/i);
@@ -44,6 +54,8 @@ it("keeps NetworkReady false until the Node has a pod CIDR, then runs pods in it
     cluster.set({ metadata: { name: "worker-1" }, spec: { podCIDR: "10.87.4.0/24", podCIDRs: ["10.87.4.0/24"] }, status: { addresses: [{ type: "InternalIP", address: "192.0.2.10" }] } });
     await cni.waitNetworkReady();
     expect(writer.status().ready).toBe(true);
+    // Its one and only change: nothing was written while the Node had no pod CIDR.
+    expect(changes).toEqual(["true CNIConfigWritten"]);
 
     const uid = randomUUID();
     const parent = `${cni.node.cgroupRoot}/kubepods/besteffort/pod${uid}`;

@@ -4,7 +4,7 @@
  * leaves the cluster takes its route on the other node with it.
  */
 import { randomUUID } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
+import { eventually } from "../../harness/wait.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TwoNodes, type ClusterNode } from "../../harness/two-nodes.ts";
 import type { Input, PodSandboxConfig } from "../../../kubelet/cri/types.ts";
@@ -70,14 +70,6 @@ async function routesOf(node: ClusterNode): Promise<string> {
   return (await node.cni.node.exec("ip", ["route", "show", "proto", "209"])).stdout;
 }
 
-async function eventually(what: string, fn: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
 // A CGI script answering with the address the connection came from, served by busybox httpd.
 const WHO_AM_I = `mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 8080 -h /www`;
 
@@ -85,7 +77,7 @@ describe("two nodes, routable pod IPs", () => {
   it("routes each node's pod CIDR via the other node's InternalIP", async () => {
     const a = cluster.node("node-a");
     const b = cluster.node("node-b");
-    await eventually("routes on both nodes", async () => (await routesOf(a)).includes("10.244.2.0/24 via 192.0.2.2") && (await routesOf(b)).includes("10.244.1.0/24 via 192.0.2.1"));
+    await eventually(async () => (await routesOf(a)).includes("10.244.2.0/24 via 192.0.2.2") && (await routesOf(b)).includes("10.244.1.0/24 via 192.0.2.1"), { message: "routes on both nodes" });
     // Only the other node's CIDR, nothing for its own.
     expect((await routesOf(a)).trim().split("\n")).toHaveLength(1);
   });
@@ -105,11 +97,11 @@ describe("two nodes, routable pod IPs", () => {
       expect(await ping(client, neighbour.ip)).toBe(true);
 
       let seen = "";
-      await eventually("the server to answer", async () => {
+      await eventually(async () => {
         const res = await client.node.cni.node.execInPod(client.id, "timeout", ["5", "busybox", "wget", "-q", "-O", "-", `http://${server.ip}:8080/cgi-bin/ip`], { allowFailure: true });
         seen = res.stdout.trim();
         return res.code === 0;
-      });
+      }, { message: "the server to answer" });
       // No NAT anywhere on the path: the server sees the client pod's own address (busybox httpd listens on
       // IPv6 and prints IPv4 peers mapped: [::ffff:a.b.c.d]).
       expect(seen.replace(/^\[::ffff:(.*)\]$/, "$1")).toBe(client.ip);
@@ -126,14 +118,14 @@ describe("two nodes, routable pod IPs", () => {
     try {
       expect(await ping(client, server.ip)).toBe(true);
       cluster.cluster.remove("node-b");
-      await eventually("A's route to B's pods to go", async () => !(await routesOf(a)).includes("10.244.2.0/24"));
+      await eventually(async () => !(await routesOf(a)).includes("10.244.2.0/24"), { message: "A's route to B's pods to go" });
       expect(await ping(client, server.ip)).toBe(false);
       cluster.register(b);
-      await eventually("A's route to B's pods to return", async () => (await routesOf(a)).includes("10.244.2.0/24 via 192.0.2.2"));
+      await eventually(async () => (await routesOf(a)).includes("10.244.2.0/24 via 192.0.2.2"), { message: "A's route to B's pods to return" });
       expect(await ping(client, server.ip)).toBe(true);
       // Drift is repaired too: a route removed behind the controller's back comes back at the next resync.
       await a.cni.node.exec("ip", ["route", "del", "10.244.2.0/24"]);
-      await eventually("the resync to restore the route", async () => (await routesOf(a)).includes("10.244.2.0/24 via 192.0.2.2"));
+      await eventually(async () => (await routesOf(a)).includes("10.244.2.0/24 via 192.0.2.2"), { message: "the resync to restore the route" });
     } finally {
       await Promise.all([removePod(server), removePod(client)]);
     }

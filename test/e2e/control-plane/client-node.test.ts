@@ -16,7 +16,8 @@ import {
   type V1Pod,
 } from "@kubernetes/client-node";
 import type { ControlPlane } from "../../control-plane/control-plane.ts";
-import { rejects, startControlPlane, statusOf, until } from "./helpers.ts";
+import { eventually } from "../../harness/wait.ts";
+import { rejects, startControlPlane, statusOf } from "./helpers.ts";
 
 let cp: ControlPlane;
 let stop: () => Promise<void>;
@@ -142,7 +143,7 @@ describe("watch", () => {
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "i1", labels: { inf: "yes" } }, data: { v: "1" } } });
     await core.patchNamespacedConfigMap({ name: "i1", namespace: ns, body: { data: { v: "2" } } }, patchAs(PatchStrategy.MergePatch));
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "other" } } });
-    await until(() => seen.includes("update i1=2"), 10_000, "informer update");
+    await eventually(() => seen.includes("update i1=2"), { timeoutMs: 10_000, message: "informer update" });
     // Stop the informer, change things, compact the history: the resumed watch gets 410 and relists.
     await informer.stop();
     const rvBefore = (await core.listNamespacedConfigMap({ namespace: ns, labelSelector: "inf=yes" })).metadata?.resourceVersion ?? "";
@@ -157,7 +158,7 @@ describe("watch", () => {
     });
     expect(watchErr).toMatchObject([{ code: 410, reason: "Expired" }]);
     await informer.start();
-    await until(() => informer.list().map((o) => o.metadata?.name).join() === "i2", 10_000, "relist after 410");
+    await eventually(() => informer.list().map((o) => o.metadata?.name).join() === "i2", { timeoutMs: 10_000, message: "relist after 410" });
     await informer.stop();
   });
 
@@ -174,7 +175,7 @@ describe("watch", () => {
     );
     await core.createNamespacedPod({ namespace: ns, body: podBody("w1", { nodeName: "n-watch" }) });
     await core.createNamespacedPod({ namespace: ns, body: podBody("w2", { nodeName: "n-elsewhere" }) });
-    await until(() => done, 5_000, "watch timeout");
+    await eventually(() => done, { timeoutMs: 5_000, message: "watch timeout" });
     expect(events).toContain("ADDED w1");
     expect(events).not.toContain("ADDED w2");
     expect(events.some((e) => e.startsWith("BOOKMARK"))).toBe(true);
@@ -223,13 +224,13 @@ describe("controllers", () => {
     await core.createNode({
       body: { metadata: { name: "ready-node", labels: { "topology.kubernetes.io/zone": "zone-a" } }, status: { conditions: [{ type: "Ready", status: "True" }] } },
     });
-    await until(async () => (await core.readNode({ name: "ready-node" })).spec?.podCIDR !== undefined, 5_000, "podCIDR");
+    await eventually(async () => (await core.readNode({ name: "ready-node" })).spec?.podCIDR !== undefined, { timeoutMs: 5_000, message: "podCIDR" });
     const node = await core.readNode({ name: "ready-node" });
     expect(node.spec?.podCIDR).toMatch(/^10\.244\.\d+\.0\/24$/);
     expect(node.spec?.podCIDRs).toEqual([node.spec?.podCIDR]);
 
     await core.createNamespacedPod({ namespace: ns, body: podBody("ep-1", {}, { app: "eps" }) });
-    await until(async () => (await core.readNamespacedPod({ name: "ep-1", namespace: ns })).spec?.nodeName !== undefined, 5_000, "binding");
+    await eventually(async () => (await core.readNamespacedPod({ name: "ep-1", namespace: ns })).spec?.nodeName !== undefined, { timeoutMs: 5_000, message: "binding" });
     const bound = await core.readNamespacedPod({ name: "ep-1", namespace: ns });
     expect(bound.spec?.nodeName).toBe("ready-node");
     expect(bound.status?.conditions?.find((c) => c.type === "PodScheduled")?.status).toBe("True");
@@ -240,22 +241,22 @@ describe("controllers", () => {
 
     const disc = kc.makeApiClient(DiscoveryV1Api);
     const slices = async () => (await disc.listNamespacedEndpointSlice({ namespace: ns, labelSelector: "kubernetes.io/service-name=eps" })).items;
-    await until(async () => (await slices()).length === 1, 5_000, "slice");
+    await eventually(async () => (await slices()).length === 1, { timeoutMs: 5_000, message: "slice" });
     expect((await slices())[0]?.endpoints).toEqual([]);
 
     await core.patchNamespacedPodStatus(
       { name: "ep-1", namespace: ns, body: { status: { phase: "Running", podIP: "10.244.0.10", podIPs: [{ ip: "10.244.0.10" }], conditions: [{ type: "Ready", status: "True" }] } } },
       patchAs(PatchStrategy.StrategicMergePatch),
     );
-    await until(async () => (await slices())[0]?.endpoints.length === 1, 5_000, "endpoint");
+    await eventually(async () => (await slices())[0]?.endpoints.length === 1, { timeoutMs: 5_000, message: "endpoint" });
     const s = (await slices())[0];
     expect(s?.ports).toEqual([{ name: "http", port: 8080, protocol: "TCP" }]);
     expect(s?.endpoints[0]).toMatchObject({ addresses: ["10.244.0.10"], conditions: { ready: true, serving: true, terminating: false }, nodeName: "ready-node", zone: "zone-a" });
 
     await core.deleteNamespacedPod({ name: "ep-1", namespace: ns });
-    await until(async () => (await slices())[0]?.endpoints[0]?.conditions?.terminating === true, 5_000, "terminating endpoint");
+    await eventually(async () => (await slices())[0]?.endpoints[0]?.conditions?.terminating === true, { timeoutMs: 5_000, message: "terminating endpoint" });
     expect((await slices())[0]?.endpoints[0]?.conditions).toEqual({ ready: false, serving: true, terminating: true });
     await core.deleteNamespacedPod({ name: "ep-1", namespace: ns, gracePeriodSeconds: 0 });
-    await until(async () => (await slices())[0]?.endpoints.length === 0, 5_000, "endpoint removed");
+    await eventually(async () => (await slices())[0]?.endpoints.length === 0, { timeoutMs: 5_000, message: "endpoint removed" });
   });
 });

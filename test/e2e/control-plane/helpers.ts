@@ -2,7 +2,6 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { silentLogger } from "../../../src-shared/log.ts";
 import { ControlPlane, type ControlPlaneOptions } from "../../control-plane/control-plane.ts";
 
@@ -18,15 +17,6 @@ export async function startControlPlane(options: Partial<ControlPlaneOptions> = 
       await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = "condition"): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 /** The Status a client-node ApiException carries. */

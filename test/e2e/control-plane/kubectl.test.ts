@@ -7,7 +7,8 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ControlPlane } from "../../control-plane/control-plane.ts";
-import { startControlPlane, until } from "./helpers.ts";
+import { eventually } from "../../harness/wait.ts";
+import { startControlPlane } from "./helpers.ts";
 
 let cp: ControlPlane;
 let dir: string;
@@ -91,7 +92,7 @@ describe("kubectl against the control plane", () => {
     expect(nodes.split("\n")[0]).toMatch(/^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\s+INTERNAL-IP\s+EXTERNAL-IP\s+OS-IMAGE\s+KERNEL-VERSION\s+CONTAINER-RUNTIME$/);
     expect(nodes.split("\n")[1]).toMatch(/^kn1\s+Ready\s+<none>\s+\d+s\s+v1\.33\.0\s+192\.0\.2\.11\s+<none>\s+Debian GNU\/Linux 13\s+6\.12\.0\s+containerd:\/\/2\.1\.0$/);
     await ok(["run", "web", "--image=nginx:1.27", "--labels=app=web"]);
-    await until(async () => (await getJson<{ spec: { nodeName?: string } }>("pod", "web")).spec.nodeName === "kn1", 10_000, "pod bound");
+    await eventually(async () => (await getJson<{ spec: { nodeName?: string } }>("pod", "web")).spec.nodeName === "kn1", { timeoutMs: 10_000, message: "pod bound" });
     await ok(["patch", "pod", "web", "--subresource=status", "--type=merge", "-p", JSON.stringify({ status: { phase: "Running", podIP: "10.244.0.7", podIPs: [{ ip: "10.244.0.7" }] } })]);
     const pods = await ok(["get", "pods", "-o", "wide"]);
     expect(pods.split("\n")[0]).toMatch(/^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES$/);
@@ -171,16 +172,16 @@ spec:
     let out = "";
     watcher.stdout.on("data", (d: Buffer) => (out += d.toString()));
     try {
-      await until(() => out.includes("web"), 10_000, "initial watch output");
+      await eventually(() => out.includes("web"), { timeoutMs: 10_000, message: "initial watch output" });
       expect(await ok(["delete", "pod", "web", "--grace-period=30", "--wait=false"])).toBe('pod "web" deleted\n');
       const pod = await getJson<{ metadata: { deletionTimestamp?: string; deletionGracePeriodSeconds?: number } }>("pod", "web");
       expect(pod.metadata.deletionGracePeriodSeconds).toBe(30);
-      await until(() => /MODIFIED\s+web\s+0\/1\s+Terminating/.test(out), 10_000, "Terminating in watch");
+      await eventually(() => /MODIFIED\s+web\s+0\/1\s+Terminating/.test(out), { timeoutMs: 10_000, message: "Terminating in watch" });
       // The kubelet's final word: delete with grace 0.
       const nodeKubeconfig = await cp.mintNodeKubeconfig("kn1");
       const forced = await kubectl(["delete", "pod", "web", "--grace-period=0", "--force"], nodeKubeconfig);
       expect(forced.stdout).toBe('pod "web" force deleted\n');
-      await until(() => /DELETED\s+web/.test(out), 10_000, "DELETED in watch");
+      await eventually(() => /DELETED\s+web/.test(out), { timeoutMs: 10_000, message: "DELETED in watch" });
       expect((await kubectl(["get", "pod", "web"])).stderr).toContain('Error from server (NotFound): pods "web" not found');
     } finally {
       watcher.kill("SIGTERM");
@@ -202,7 +203,7 @@ spec:
     const strict = await kubectl(["-n", "imp", "create", "-f", f]);
     expect(strict.stderr).toContain('ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "datta"');
     await ok(["delete", "namespace", "imp", "--wait=false"]);
-    await until(async () => (await kubectl(["get", "namespace", "imp"])).code !== 0, 10_000, "namespace gone");
+    await eventually(async () => (await kubectl(["get", "namespace", "imp"])).code !== 0, { timeoutMs: 10_000, message: "namespace gone" });
   });
 
   it("node kubeconfigs are limited like the node authorizer", async () => {

@@ -1,24 +1,18 @@
 /**
- * The kubelet's core on a real node: deleting a pod interrupts its image pull under way at once (as containerd
- * records it); static pods of the same full name never run at once
- * across a manifest edit (judged from CRI's own timestamps); a mirror pod whose manifest was removed while the
- * kubelet was down is deleted once it is back; and after a restart, pods are admitted in creation order, not
- * in list order.
+ * The kubelet's core on a real node: static pods of the same full name never run at once across a manifest
+ * edit (judged from CRI's own timestamps); a mirror pod whose manifest was removed while the kubelet was down is
+ * deleted once it is back; and after a restart, pods are admitted in creation order, not in list order.
+ * (Per-pod cancellation of an image pull is pull-cancel.test.ts.)
  */
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { readFile, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
-import { join, resolve } from "node:path";
+import { rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
 import type { V1Node, V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { eventually } from "../../harness/cluster.ts";
+import { eventually } from "../../harness/wait.ts";
 import { clusterWithOneNode, podsRef } from "../../harness/cluster-suite.ts";
 import { nsToMs } from "../../../kubelet/runtime/runtime-manager.ts";
 
-const REPO = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
 const suite = clusterWithOneNode();
 const cluster = suite.cluster;
 const pods = podsRef;
@@ -49,60 +43,15 @@ interface Seen {
   finishedAt: number;
 }
 
-describe("pod deletion", () => {
-  it("interrupts an image pull under way within a second of the pod's deletion", async () => {
-    // A registry that accepts connections and never answers, reached from the node at 127.0.0.1:5999 through
-    // the harness's forwarder: the pull hangs until the kubelet cancels it.
-    const socketPath = join(suite.node.sandbox.dir, "hanging-registry.sock");
-    const sockets = new Set<net.Socket>();
-    const server = net.createServer((socket) => {
-      sockets.add(socket);
-      socket.on("error", () => undefined);
-    });
-    server.listen(socketPath);
-    await once(server, "listening");
-    const forwarder = spawn("nsenter", [`--net=${suite.node.sandbox.netnsPath}`, join(REPO, "node_modules", ".bin", "node"), join(REPO, "test", "harness", "netns-forwarder.ts"), "127.0.0.1", "5999", socketPath], { stdio: ["ignore", "pipe", "inherit"] });
-    const image = "127.0.0.1:5999/hang/busybox:1";
-    try {
-      await once(forwarder.stdout, "data");
-      await cluster.client.create(pods(), {
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: { name: "hung-pull", namespace: "default" },
-        spec: { nodeName: suite.node.name, containers: [{ name: "main", image, imagePullPolicy: "Always", command: ["sleep", "3600"] }] },
-      });
-      await eventually("the pull to reach the registry", () => Promise.resolve(sockets.size > 0 ? true : undefined), 60_000, 20);
-      const deletedAt = Date.now();
-      await cluster.client.delete(pods("hung-pull"), { gracePeriodSeconds: 30 });
-      // Without the interruption the sync would wait on the pull (up to runtimeRequestTimeout) and the pod stay.
-      await eventually("the pod to be gone", async () => ((await getPod("hung-pull")) ? undefined : true), 15_000);
-      // containerd's own record of the pull: given up, cancelled by its caller, within a second of the delete.
-      // (Its connection to the registry may outlive the pull: Go's HTTP transport finishes a dial under way.)
-      const cancelledAt = await eventually("containerd to record the cancelled pull", async () => {
-        const log = await readFile(join(suite.node.sandbox.dir, "containerd.log"), "utf8");
-        const line = log.split("\n").find((l) => l.includes(`PullImage \\"${image}\\" failed`) && l.includes("code = Canceled"));
-        const time = line?.match(/^time="([^"]+)"/)?.[1];
-        return time ? Date.parse(time) : undefined;
-      }, 10_000);
-      expect(cancelledAt - deletedAt).toBeLessThan(1000);
-    } finally {
-      forwarder.kill("SIGKILL");
-      for (const s of sockets) s.destroy();
-      server.close();
-      await rm(socketPath, { force: true });
-    }
-  }, 120_000);
-});
-
 describe("static pods", () => {
   it("starts the pod of an edited manifest only once the previous one, of the same full name, has stopped", async () => {
     const file = join(suite.node.sandbox.dir, "manifests", "serial.json");
     const podName = `serial-${suite.node.name}`;
     await writeFile(file, manifest("serial", "1", 3));
-    const first = await eventually("the first version to run", async () => {
+    const first = await eventually(async () => {
       const p = await getPod(podName);
       return p?.status?.phase === "Running" && p.status.containerStatuses?.[0]?.ready ? p : undefined;
-    }, 60_000);
+    }, { message: "the first version to run", timeoutMs: 60_000 });
     const cri = suite.node.sandbox.criClient();
     // Watch the node's containers of that pod name through the change, as CRI reports them.
     const seen = new Map<string, Seen>();
@@ -122,11 +71,11 @@ describe("static pods", () => {
     expect(oldUid).toBeTruthy();
 
     await writeFile(file, manifest("serial", "2", 3));
-    const newContainer = await eventually("the second version's container to run", async () => {
+    const newContainer = await eventually(async () => {
       await sample();
       const c = [...seen.values()].find((s) => s.uid !== oldUid && s.startedAt > 0);
       return c;
-    }, 60_000, 100);
+    }, { message: "the second version's container to run", timeoutMs: 60_000, intervalMs: 100 });
     const oldContainer = [...seen.values()].find((s) => s.uid === oldUid);
     // The old container's end was seen (it takes 3 s to stop, and stays until its pod is cleaned up).
     expect(oldContainer?.finishedAt, "the old container's finishedAt as CRI reported it").toBeGreaterThan(0);
@@ -135,38 +84,38 @@ describe("static pods", () => {
     expect(newContainer.startedAt).toBeGreaterThanOrEqual(oldContainer?.finishedAt ?? Infinity);
     expect(first.metadata?.uid).toBeTruthy();
     await rm(file);
-    await eventually("the static pod's sandboxes to go", async () => {
+    await eventually(async () => {
       const { items } = await cri.runtime("ListPodSandbox", { filter: { label_selector: { "io.kubernetes.pod.name": podName } } });
       return items.length === 0 ? true : undefined;
-    }, 60_000);
+    }, { message: "the static pod's sandboxes to go", timeoutMs: 60_000 });
   }, 180_000);
 
   it("deletes a mirror pod whose manifest was removed while the kubelet was down, and stops its pod", async () => {
     const file = join(suite.node.sandbox.dir, "manifests", "orphan.json");
     const podName = `orphan-${suite.node.name}`;
     await writeFile(file, manifest("orphan", "1"));
-    const mirror = await eventually("the mirror pod to report Running", async () => {
+    const mirror = await eventually(async () => {
       const p = await getPod(podName);
       return p?.status?.phase === "Running" ? p : undefined;
-    }, 60_000);
+    }, { message: "the mirror pod to report Running", timeoutMs: 60_000 });
     await suite.node.kubelet?.stop();
     await rm(file);
     await suite.node.kubelet?.start();
-    await eventually("the orphaned mirror pod to be deleted", async () => {
+    await eventually(async () => {
       const p = await getPod(podName);
       return p?.metadata?.uid === mirror.metadata?.uid ? undefined : true;
-    }, 60_000);
+    }, { message: "the orphaned mirror pod to be deleted", timeoutMs: 60_000 });
     expect((await getPod(podName))?.metadata?.uid).not.toBe(mirror.metadata?.uid);
-    await eventually("the static pod's sandbox to go", async () => {
+    await eventually(async () => {
       const { items } = await suite.node.sandbox.criClient().runtime("ListPodSandbox", { filter: { label_selector: { "io.kubernetes.pod.name": podName } } });
       return items.length === 0 ? true : undefined;
-    }, 60_000);
+    }, { message: "the static pod's sandbox to go", timeoutMs: 60_000 });
   }, 150_000);
 });
 
 describe("admission after a restart", () => {
   it("admits the pods it finds in creation order: on a full node the newest is refused, whatever the list order", async () => {
-    const n = await eventually("the node to be Ready", nodeReady, 60_000);
+    const n = await eventually(nodeReady, { message: "the node to be Ready", timeoutMs: 60_000 });
     const allocatable = String(n.status?.allocatable?.["cpu"] ?? "0");
     const milli = allocatable.endsWith("m") ? Number(allocatable.slice(0, -1)) : Number(allocatable) * 1000;
     expect(milli).toBeGreaterThan(0);
@@ -185,13 +134,13 @@ describe("admission after a restart", () => {
       });
     }
     await suite.node.kubelet?.start();
-    const refused = await eventually("a-newest to be refused", async () => {
+    const refused = await eventually(async () => {
       const p = await getPod("a-newest");
       return p?.status?.phase === "Failed" ? p : undefined;
-    }, 60_000);
+    }, { message: "a-newest to be refused", timeoutMs: 60_000 });
     expect(refused.status?.reason).toBe("OutOfcpu");
     for (const name of ["c-oldest", "b-middle"]) {
-      await eventually(`${name} to run`, async () => ((await getPod(name))?.status?.phase === "Running" ? true : undefined), 60_000);
+      await eventually(async () => ((await getPod(name))?.status?.phase === "Running" ? true : undefined), { message: `${name} to run`, timeoutMs: 60_000 });
     }
     // The refused pod never reached the runtime.
     const { items } = await suite.node.sandbox.criClient().runtime("ListPodSandbox", { filter: { label_selector: { "io.kubernetes.pod.name": "a-newest" } } });

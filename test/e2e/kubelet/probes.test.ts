@@ -9,7 +9,7 @@
  */
 import type { CoreV1Event, V1Container, V1EndpointSlice, V1Pod, V1Service } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { eventually } from "../../harness/cluster.ts";
+import { eventually } from "../../harness/wait.ts";
 import { clusterWithOneNode, podsRef } from "../../harness/cluster-suite.ts";
 import { uniqueName } from "../../harness/leaks.ts";
 import { KUBELET_RESTART_GRACE_MS } from "../../../kubelet/prober/worker.ts";
@@ -42,10 +42,10 @@ async function deletePod(name: string): Promise<void> {
 
 /** Waits until the pod satisfies `check` (returns it then). */
 function waitForPod(name: string, what: string, check: (p: V1Pod) => boolean, timeoutMs = 60_000): Promise<V1Pod> {
-  return eventually(`pod ${name}: ${what}`, async () => {
+  return eventually(async () => {
     const p = await getPod(name);
     return check(p) ? p : undefined;
-  }, timeoutMs);
+  }, { message: `pod ${name}: ${what}`, timeoutMs });
 }
 
 const condition = (p: V1Pod, type: string) => p.status?.conditions?.find((c) => c.type === type)?.status;
@@ -60,11 +60,11 @@ async function podEvents(name: string): Promise<CoreV1Event[]> {
 
 /** Waits for an event of the pod with this reason whose message passes `match`, seen at least `times` times. */
 function waitForEvent(name: string, reason: string, match: (message: string) => boolean, times = 1, timeoutMs = 60_000): Promise<CoreV1Event> {
-  return eventually(`a ${reason} event of ${name}${times > 1 ? ` seen ${times} times` : ""}`, async () => {
+  return eventually(async () => {
     const hits = (await podEvents(name)).filter((e) => e.reason === reason && match(e.message ?? ""));
     const count = hits.reduce((n, e) => n + (e.count ?? 1), 0);
     return count >= times ? hits[0] : undefined;
-  }, timeoutMs);
+  }, { message: `a ${reason} event of ${name}${times > 1 ? ` seen ${times} times` : ""}`, timeoutMs });
 }
 
 /** Runs a command in a container through CRI (the test's hand inside the pod). */
@@ -101,19 +101,19 @@ describe("probes", () => {
       expect(status(pod, "main")).toMatchObject({ ready: false, started: true });
       expect(condition(pod, "Ready")).toBe("False");
       expect(condition(pod, "ContainersReady")).toBe("False");
-      expect((await eventually("the pod's endpoint", endpoint))?.conditions?.ready).toBe(false);
+      expect((await eventually(endpoint, { message: "the pod's endpoint" }))?.conditions?.ready).toBe(false);
 
       await execIn(runtimeId(pod, "main"), ["touch", "/tmp/ready"]);
       pod = await waitForPod(name, "Ready", (p) => condition(p, "Ready") === "True");
       expect(status(pod, "main")?.ready).toBe(true);
       expect(condition(pod, "ContainersReady")).toBe("True");
-      const ready = await eventually("the endpoint ready", async () => ((await endpoint())?.conditions?.ready === true ? await endpoint() : undefined));
+      const ready = await eventually(async () => ((await endpoint())?.conditions?.ready === true ? await endpoint() : undefined), { message: "the endpoint ready" });
       expect(ready?.addresses).toEqual([pod.status?.podIP]);
 
       await execIn(runtimeId(pod, "main"), ["rm", "/tmp/ready"]);
       pod = await waitForPod(name, "not Ready again", (p) => condition(p, "Ready") === "False");
       expect(status(pod, "main")?.ready).toBe(false);
-      await eventually("the endpoint not ready", async () => ((await endpoint())?.conditions?.ready === false ? true : undefined));
+      await eventually(async () => (await endpoint())?.conditions?.ready === false, { message: "the endpoint not ready" });
       // Readiness never restarts anything.
       expect(status(pod, "main")?.restartCount).toBe(0);
     } finally {
@@ -227,14 +227,14 @@ describe("probes", () => {
       const id = runtimeId(ready, "main");
       // What a restarted kubelet counts as running since before it: started longer ago than this grace.
       const startedAt = new Date(status(ready, "main")?.state?.running?.startedAt ?? 0).getTime();
-      await eventually("the container to be older than the restart grace", () => Promise.resolve(Date.now() - startedAt > KUBELET_RESTART_GRACE_MS + 1000 ? true : undefined), KUBELET_RESTART_GRACE_MS + 5000);
+      await eventually(() => Date.now() - startedAt > KUBELET_RESTART_GRACE_MS + 1000, { message: "the container to be older than the restart grace", timeoutMs: KUBELET_RESTART_GRACE_MS + 5000 });
       const probed = async () => {
         const res = await suite.node.sandbox.criClient().runtime("ExecSync", { container_id: id, cmd: ["sh", "-c", "wc -l < /tmp/probed"], timeout: 10 });
         return Number(res.stdout.toString().trim());
       };
       await suite.node.kubelet?.restart();
       const after = await probed();
-      await eventually("the new kubelet's readiness probes", async () => ((await probed()) >= after + 3 ? true : undefined));
+      await eventually(async () => (await probed()) >= after + 3, { message: "the new kubelet's readiness probes" });
       const pod = await getPod(name);
       expect(condition(pod, "Ready")).toBe("True");
       // Never False in between: the condition has not transitioned since before the restart.

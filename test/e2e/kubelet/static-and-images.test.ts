@@ -7,7 +7,8 @@ import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TestCluster, eventually, type ClusterNode } from "../../harness/cluster.ts";
+import { TestCluster, type ClusterNode } from "../../harness/cluster.ts";
+import { eventually } from "../../harness/wait.ts";
 import { PrivateRegistry } from "../../harness/registry.ts";
 import { buildTestImages } from "../../harness/images.ts";
 
@@ -55,10 +56,10 @@ function pullingPod(name: string, image: string, secret?: string): V1Pod {
 }
 
 async function waitingReason(name: string, reasons: string[]): Promise<{ reason: string; message: string }> {
-  return eventually(`${name} waiting with ${reasons.join("/")}`, async () => {
+  return eventually(async () => {
     const w = (await getPod(name))?.status?.containerStatuses?.[0]?.state?.waiting;
     return w?.reason && reasons.includes(w.reason) ? { reason: w.reason, message: w.message ?? "" } : undefined;
-  }, 40_000);
+  }, { timeoutMs: 40_000, message: `${name} waiting with ${reasons.join("/")}` });
 }
 
 describe("static pods", () => {
@@ -70,11 +71,17 @@ describe("static pods", () => {
     );
     await writeFile(join(manifests, "broken.yaml"), "kind: Pod\napiVersion: v1\nmetadata: {}\n");
     const mirrorName = `static-web-${node.name}`;
-    const mirror = await eventually("the mirror pod to report Running", async () => {
+    const mirror = await eventually(async () => {
       const p = await getPod(mirrorName);
       return p?.status?.phase === "Running" ? p : undefined;
-    }, 60_000);
-    expect(mirror.metadata?.annotations?.["kubernetes.io/config.mirror"]).toBeTruthy();
+    }, { timeoutMs: 60_000, message: "the mirror pod to report Running" });
+    // The mirror names the static pod it stands for: its hash, which is the uid the pod runs under in the runtime.
+    const hash = mirror.metadata?.annotations?.["kubernetes.io/config.hash"] ?? "";
+    expect(mirror.metadata?.annotations?.["kubernetes.io/config.mirror"]).toBe(hash);
+    // (The ready one: a first attempt may have failed while the node's network was not configured yet.)
+    const { items: sandboxes } = await node.sandbox.criClient().runtime("ListPodSandbox", { filter: { state: { state: "SANDBOX_READY" }, label_selector: { "io.kubernetes.pod.name": mirrorName } } });
+    expect(sandboxes.map((sb) => sb.metadata?.uid)).toEqual([hash]);
+    expect(mirror.metadata?.uid).not.toBe(hash);
     expect(mirror.metadata?.annotations?.["kubernetes.io/config.source"]).toBe("file");
     expect(mirror.metadata?.ownerReferences?.[0]).toMatchObject({ kind: "Node", name: node.name });
     expect(mirror.spec?.nodeName).toBe(node.name);
@@ -82,17 +89,17 @@ describe("static pods", () => {
     // Deleting the mirror pod does not stop the static pod: the kubelet recreates the mirror.
     const firstUid = mirror.metadata?.uid;
     await cluster.client.delete(pods(mirrorName), { gracePeriodSeconds: 0 });
-    await eventually("the mirror pod to come back", async () => {
+    await eventually(async () => {
       const p = await getPod(mirrorName);
       return p && p.metadata?.uid !== firstUid ? p : undefined;
-    }, 30_000);
+    }, { timeoutMs: 30_000, message: "the mirror pod to come back" });
 
     await rm(join(manifests, "static-web.yaml"));
-    await eventually("the mirror pod to go", async () => ((await getPod(mirrorName)) ? undefined : true), 60_000);
-    await eventually("the static pod's sandbox to go", async () => {
+    await eventually(async () => ((await getPod(mirrorName)) ? undefined : true), { timeoutMs: 60_000, message: "the mirror pod to go" });
+    await eventually(async () => {
       const { items } = await node.sandbox.criClient().runtime("ListPodSandbox", { filter: { label_selector: { "io.kubernetes.pod.name": mirrorName } } });
       return items.length === 0 ? true : undefined;
-    }, 30_000);
+    }, { timeoutMs: 30_000, message: "the static pod's sandbox to go" });
   }, 150_000);
 });
 
@@ -100,10 +107,10 @@ describe("image pulls", () => {
   it("pulls from a private registry with an imagePullSecret, with Pulling and Pulled events", async () => {
     await cluster.client.create({ group: "", version: "v1", resource: "secrets", namespace: "default" }, dockerConfigSecret("good-creds", registry.password));
     await cluster.client.create(pods(), pullingPod("private", registry.ref("team/busybox:1"), "good-creds"));
-    const pod = await eventually("private to run", async () => {
+    const pod = await eventually(async () => {
       const p = await getPod("private");
       return p?.status?.phase === "Running" ? p : undefined;
-    }, 60_000);
+    }, { timeoutMs: 60_000, message: "private to run" });
     expect(pod.status?.containerStatuses?.[0]?.imageID).toContain("sha256:");
     const events = await cluster.kubectl(["get", "events", "--field-selector", "involvedObject.name=private", "-o", "json"]);
     const reasons = (JSON.parse(events.stdout) as { items: { reason: string }[] }).items.map((e) => e.reason);

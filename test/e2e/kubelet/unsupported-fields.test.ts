@@ -4,23 +4,14 @@
  * an ordinary Deployment, with the service account volume the API server adds, runs without it and says so.
  */
 import type { CoreV1Event, V1Pod } from "@kubernetes/client-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TestCluster, eventually, type ClusterNode } from "../../harness/cluster.ts";
+import { describe, expect, it } from "vitest";
+import { clusterWithOneNode, podsRef } from "../../harness/cluster-suite.ts";
+import { eventually } from "../../harness/wait.ts";
 
-const cluster = new TestCluster();
-let node: ClusterNode;
-const pods = (name?: string) => ({ group: "", version: "v1", resource: "pods", namespace: "default", ...(name ? { name } : {}) });
+const suite = clusterWithOneNode();
+const cluster = suite.cluster;
+const pods = podsRef;
 const SA_PATH = "/var/run/secrets/kubernetes.io/serviceaccount";
-
-beforeAll(async () => {
-  await cluster.start();
-  node = await cluster.addNode();
-});
-
-afterAll(async () => {
-  if (node?.kubelet) console.log(`kubelet log tail:\n${await node.kubelet.logTail(Number(process.env["KUBELET_LOG_LINES"] ?? 30))}`);
-  await cluster.teardown();
-});
 
 function pod(name: string, extra: { container?: Record<string, unknown>; spec?: Record<string, unknown>; labels?: Record<string, string> } = {}): V1Pod {
   return {
@@ -36,10 +27,10 @@ function pod(name: string, extra: { container?: Record<string, unknown>; spec?: 
 }
 
 async function waitForPhase(name: string, phase: string, timeoutMs = 60_000): Promise<V1Pod> {
-  return eventually(`pod ${name} to be ${phase}`, async () => {
+  return eventually(async () => {
     const p = await cluster.client.get<V1Pod>(pods(name));
     return p.status?.phase === phase ? p : undefined;
-  }, timeoutMs);
+  }, { message: `pod ${name} to be ${phase}`, timeoutMs: timeoutMs });
 }
 
 async function podEvents(name: string): Promise<CoreV1Event[]> {
@@ -49,21 +40,21 @@ async function podEvents(name: string): Promise<CoreV1Event[]> {
 }
 
 async function sandboxesOf(uid: string): Promise<string[]> {
-  const { items } = await node.sandbox.criClient().runtime("ListPodSandbox", { filter: { label_selector: { "io.kubernetes.pod.uid": uid } } });
+  const { items } = await suite.node.sandbox.criClient().runtime("ListPodSandbox", { filter: { label_selector: { "io.kubernetes.pod.uid": uid } } });
   return items.map((s) => s.id);
 }
 
 describe("unsupported pod fields", () => {
   it("refuses a pod with lifecycle hooks: Failed with the field named, a Warning event, and no sandbox in the runtime", async () => {
-    const created = await cluster.client.create<V1Pod>(pods(), pod("probed", { spec: { nodeName: node.name }, container: { lifecycle: { preStop: { exec: { command: ["true"] } } } } }));
+    const created = await cluster.client.create<V1Pod>(pods(), pod("probed", { spec: { nodeName: suite.node.name }, container: { lifecycle: { preStop: { exec: { command: ["true"] } } } } }));
     const failed = await waitForPhase("probed", "Failed");
     expect(failed.status?.reason).toBe("UnsupportedPodField");
     expect(failed.status?.message).toBe("Pod field spec.containers[0].lifecycle is not supported by this kubelet yet");
-    const event = await eventually("the refusal's Warning event", async () => (await podEvents("probed")).find((e) => e.reason === "UnsupportedPodField"));
+    const event = await eventually(async () => (await podEvents("probed")).find((e) => e.reason === "UnsupportedPodField"), { message: "the refusal's Warning event" });
     expect(event).toMatchObject({ type: "Warning", message: failed.status?.message, involvedObject: { uid: created.metadata?.uid } });
 
     // A pod created after it runs: the kubelet has gone past the refused one, which the runtime never saw.
-    const witness = await cluster.client.create<V1Pod>(pods(), pod("witness", { spec: { nodeName: node.name } }));
+    const witness = await cluster.client.create<V1Pod>(pods(), pod("witness", { spec: { nodeName: suite.node.name } }));
     await waitForPhase("witness", "Running");
     expect(await sandboxesOf(witness.metadata?.uid ?? "")).toHaveLength(1);
     expect(await sandboxesOf(created.metadata?.uid ?? "")).toEqual([]);
@@ -90,16 +81,16 @@ describe("unsupported pod fields", () => {
     expect(volume?.projected?.sources?.map((s) => Object.keys(s)[0])).toEqual(["serviceAccountToken", "configMap", "downwardAPI"]);
     expect(running.spec?.containers[0]?.volumeMounts).toEqual([{ name: volume?.name, readOnly: true, mountPath: SA_PATH }]);
 
-    const warnings = await eventually("the token warning", async () => {
+    const warnings = await eventually(async () => {
       const w = (await podEvents("web-5d8f7c9b4-abcde")).filter((e) => e.type === "Warning");
       return w.length > 0 ? w : undefined;
-    });
+    }, { message: "the token warning" });
     expect(warnings.map((e) => [e.reason, e.message])).toEqual([
       ["ServiceAccountTokenNotMounted", `Volume "${volume?.name ?? ""}" is not mounted at ${SA_PATH}: the pod runs without its service account token (volumes are not supported by this kubelet yet)`],
     ]);
 
     // The runtime runs the container without that mount.
-    const cri = node.sandbox.criClient();
+    const cri = suite.node.sandbox.criClient();
     const { containers } = await cri.runtime("ListContainers", { filter: { label_selector: { "io.kubernetes.pod.uid": running.metadata?.uid ?? "" } } });
     expect(containers).toHaveLength(1);
     const { status } = await cri.runtime("ContainerStatus", { container_id: containers[0]?.id ?? "" });

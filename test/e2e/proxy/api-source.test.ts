@@ -7,9 +7,9 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { V1EndpointSlice, V1Service } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../../harness/wait.ts";
 import { ControlPlane } from "../../control-plane/control-plane.ts";
 import { KubeClient } from "../../../src-shared/kube/client.ts";
 import { silentLogger } from "../../../src-shared/log.ts";
@@ -64,6 +64,9 @@ describe("ApiSource", () => {
     });
     await admin.create({ group: "", version: "v1", resource: "services", namespace: "default" }, svc("web"));
     await admin.create({ group: "", version: "v1", resource: "services", namespace: "default" }, svc("other-proxy", { metadata: { name: "other-proxy", labels: { "service.kubernetes.io/service-proxy-name": "foo" } } }));
+    // Created after other-proxy: once the source delivers it, other-proxy's event (one watch, in order) would
+    // have come before it if it were not filtered out.
+    await admin.create({ group: "", version: "v1", resource: "services", namespace: "default" }, svc("sentinel", { spec: { selector: { app: "none" }, ports: [{ port: 80 }] } }));
     const pod = await admin.create<{ metadata: { name: string } }>({ group: "", version: "v1", resource: "pods", namespace: "default" }, {
       apiVersion: "v1",
       kind: "Pod",
@@ -73,9 +76,8 @@ describe("ApiSource", () => {
     await admin.patch({ group: "", version: "v1", resource: "pods", namespace: "default", name: pod.metadata.name, subresource: "status" }, "merge", {
       status: { phase: "Running", podIP: "10.244.0.5", podIPs: [{ ip: "10.244.0.5" }], conditions: [{ type: "Ready", status: "True" }] },
     });
-    for (let i = 0; i < 100 && !seen.some((s) => /^eps[+~] web 10\.244\.0\.5$/.test(s)); i++) await sleep(50);
+    await eventually(() => seen.includes("svc+ sentinel") && seen.some((s) => /^eps[+~] web 10\.244\.0\.5$/.test(s)), { timeoutMs: 5000, intervalMs: 20, message: "the sentinel Service and web's endpoint", diagnose: () => `seen: ${seen.join(", ")}` });
     expect(seen).toContain("svc+ web");
-    expect(seen.some((s) => /^eps[+~] web 10\.244\.0\.5$/.test(s))).toBe(true);
     expect(seen.join("\n")).not.toContain("other-proxy");
     const slices = await admin.get<{ items: V1EndpointSlice[] }>({ group: "discovery.k8s.io", version: "v1", resource: "endpointslices", namespace: "default" });
     expect(slices.items.length).toBeGreaterThan(0);

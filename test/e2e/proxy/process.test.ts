@@ -8,6 +8,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../../../src-shared/exec.ts";
+import { eventually, type WaitOptions } from "../../harness/wait.ts";
 import { NODE_IP, POD_CIDR, ROOT, TestNet } from "./helpers/net.ts";
 import { feed, node, service, slice, type Ep } from "./helpers/objects.ts";
 import type { V1EndpointSlice, V1Service } from "@kubernetes/client-node";
@@ -56,23 +57,18 @@ function send(child: ChildProcess, state: { services: V1Service[]; slices: V1End
   child.stdin?.write(text);
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; kube-proxy stderr:\n${stderr.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** The shared wait, with kube-proxy's stderr as evidence on time-out. */
+function waitFor<T>(fn: () => Promise<T | undefined>, options: WaitOptions): Promise<T> {
+  return eventually(fn, { timeoutMs: 15_000, diagnose: () => `kube-proxy stderr:\n${stderr.slice(-3000)}`, ...options });
 }
 
 /** Waits until /metrics reports a successful sync newer than `after` (seconds since the epoch). */
 async function synced(after: number): Promise<void> {
-  await waitFor("a sync", async () => {
+  await waitFor(async () => {
     const r = await net.get(net.node, "http://127.0.0.1:10249/metrics");
     const m = /^kubeproxy_sync_proxy_rules_last_timestamp_seconds (\S+)$/m.exec(r.body);
     return m && Number(m[1]) > after ? true : undefined;
-  });
+  }, { message: "a sync" });
 }
 
 function exited(child: ChildProcess): Promise<number | null> {
@@ -123,10 +119,10 @@ describe("bin/kube-proxy (process, real packets)", () => {
     proxy = startProxy();
     send(proxy, { services: [web(), lb()], slices: [webSlice([ep(0), ep(1)]), lbSlice()] });
     await synced(0);
-    const h = await waitFor("/healthz 200", async () => {
+    const h = await waitFor(async () => {
       const r = await net.get(net.node, "http://127.0.0.1:10256/healthz");
       return r.status === 200 ? r : undefined;
-    });
+    }, { message: "/healthz 200" });
     expect(JSON.parse(h.body)).toMatchObject({ healthy: true, nodeEligible: true });
     expect((await net.get(net.node, "http://127.0.0.1:10256/livez")).status).toBe(200);
     const r = await net.probe(client, ["http", "http://10.96.0.10/", "40"]);
@@ -145,10 +141,10 @@ describe("bin/kube-proxy (process, real packets)", () => {
       expect(metrics).toContain(name);
     }
     // the LoadBalancer's health check node port: one ready local endpoint on this node
-    const hc = await waitFor("the health check node port", async () => {
+    const hc = await waitFor(async () => {
       const r = await net.get(net.node, "http://127.0.0.1:30000/");
       return r.status === 0 ? undefined : r;
-    });
+    }, { message: "the health check node port" });
     expect(hc.status).toBe(200);
     expect(JSON.parse(hc.body)).toEqual({ service: { namespace: "e2e", name: "lb" }, localEndpoints: 1, serviceProxyHealthy: true });
     // the metrics port is the loopback one by default

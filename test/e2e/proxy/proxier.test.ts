@@ -11,6 +11,8 @@ import { servicePortChains } from "../../../proxy/types.ts";
 import { createLogger, silentLogger } from "../../../src-shared/log.ts";
 import { NODE_BRIDGE_IP, NODE_IP, OUTSIDE_IP, POD_CIDR, TestNet } from "./helpers/net.ts";
 import { node, service, slice, type Ep } from "./helpers/objects.ts";
+import { settled } from "./helpers/settled.ts";
+import { eventually } from "../../harness/wait.ts";
 
 const NODE = "node-a";
 const OTHER = "node-b";
@@ -18,17 +20,6 @@ const net = new TestNet();
 let proxier: Proxier;
 let client = "";
 const pods: { ns: string; ip: string; name: string }[] = [];
-
-async function idle(timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  // Let queued events reach the runner first.
-  await new Promise((r) => setTimeout(r, 10));
-  while (proxier.pendingChanges > 0 || proxier.syncInProgress) {
-    if (Date.now() > deadline) throw new Error("proxier did not settle");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  expect(proxier.lastSync?.ok, proxier.lastSync?.error).toBe(true);
-}
 
 const ep = (i: number, nodeName = NODE): Ep => ({ ip: pods[i]?.ip ?? "", node: nodeName });
 const http = (port = 8080) => [{ name: "http", port }];
@@ -54,7 +45,7 @@ beforeAll(async () => {
     proxier.onNodeAdd(node(NODE, NODE_IP));
     proxier.onServicesSynced();
     proxier.onEndpointSlicesSynced();
-    await idle();
+    await settled(proxier);
   } catch (err) {
     await proxier?.close();
     await net.teardown();
@@ -83,7 +74,7 @@ describe("kube-proxy (in process, real packets)", () => {
   it("spreads ClusterIP traffic evenly over every endpoint (named target port)", async () => {
     proxier.onServiceAdd(service("web", { clusterIP: "10.96.0.10", ports: [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }] }));
     proxier.onEndpointSliceAdd(slice("web", [ep(0), ep(1), ep(2)], http()));
-    await idle();
+    await settled(proxier);
     const r = await net.probe(client, ["http", "http://10.96.0.10/", "300"]);
     expect(r.errors).toEqual({});
     for (const p of ["p1", "p2", "p3"]) {
@@ -104,7 +95,7 @@ describe("kube-proxy (in process, real packets)", () => {
       }),
     );
     proxier.onEndpointSliceAdd(slice("sticky", [ep(0), ep(1), ep(2)], http()));
-    await idle();
+    await settled(proxier);
     const r = await net.probe(client, ["http", "http://10.96.0.11/", "40"]);
     expect(r.errors).toEqual({});
     expect(Object.values(r.counts)).toEqual([40]);
@@ -113,7 +104,7 @@ describe("kube-proxy (in process, real packets)", () => {
   it("serves a NodePort to an off-cluster client, masqueraded", async () => {
     proxier.onServiceAdd(service("np", { type: "NodePort", clusterIP: "10.96.0.12", ports: [{ name: "http", port: 80, targetPort: 8080, nodePort: 30080, protocol: "TCP" }] }));
     proxier.onEndpointSliceAdd(slice("np", [ep(0), ep(1), ep(2)], http()));
-    await idle();
+    await settled(proxier);
     const r = await net.probe(net.outside, ["http", `http://${NODE_IP}:30080/`, "30"]);
     expect(r.errors).toEqual({});
     expect(Object.keys(r.counts).length).toBeGreaterThan(1);
@@ -140,13 +131,13 @@ describe("kube-proxy (in process, real packets)", () => {
     proxier.onServiceAdd(svc);
     const s1 = slice("local", [ep(0), ep(1, OTHER)], http());
     proxier.onEndpointSliceAdd(s1);
-    await idle();
+    await settled(proxier);
     const r = await net.probe(net.outside, ["http", `http://${NODE_IP}:30081/`, "20"]);
     expect(r.errors).toEqual({});
     expect(r.counts).toEqual({ p1: 20 });
     expect(r.sources).toEqual({ [OUTSIDE_IP]: 20 });
     proxier.onEndpointSliceUpdate(s1, slice("local", [ep(1, OTHER)], http()));
-    await idle();
+    await settled(proxier);
     const c = await net.connect(net.outside, NODE_IP, 30081, 1000);
     expect(c.result).toBe("timeout");
     // in-cluster traffic to the ClusterIP still reaches the remote endpoint
@@ -156,7 +147,7 @@ describe("kube-proxy (in process, real packets)", () => {
 
   it("refuses connections to a Service without endpoints at once", async () => {
     proxier.onServiceAdd(service("empty", { type: "NodePort", clusterIP: "10.96.0.13", ports: [{ name: "http", port: 80, nodePort: 30082, protocol: "TCP" }] }));
-    await idle();
+    await settled(proxier);
     const c = await net.connect(client, "10.96.0.13", 80);
     expect(c.result).toBe("refused");
     expect(c.ms).toBeLessThan(1000);
@@ -179,7 +170,7 @@ describe("kube-proxy (in process, real packets)", () => {
       ),
     );
     proxier.onEndpointSliceAdd(slice("ext", [ep(0)], http()));
-    await idle();
+    await settled(proxier);
     expect((await net.probe(net.outside, ["http", "http://172.16.0.100/", "5"])).counts).toEqual({ p1: 5 });
     expect((await net.probe(net.outside, ["http", "http://172.16.0.200/", "5"])).counts).toEqual({ p1: 5 });
     // the pod network is not in the source ranges: KUBE-PROXY-FIREWALL drops it
@@ -207,12 +198,12 @@ describe("kube-proxy (in process, real packets)", () => {
     proxier.onServiceAdd(service("dns", { clusterIP: "10.96.0.14", ports: [{ name: "dns", port: 53, targetPort: 9000, protocol: "UDP" }] }));
     const s1 = slice("dns", [ep(0)], [{ name: "dns", port: 9000, protocol: "UDP" }]);
     proxier.onEndpointSliceAdd(s1);
-    await idle();
+    await settled(proxier);
     const before = await net.probe(client, ["udp", "10.96.0.14", "53", "3", "40000"]);
     expect(before.counts).toEqual({ p1: 3 });
     // p1 keeps running: without the cleanup, the client's flow would stay DNATed to it.
     proxier.onEndpointSliceUpdate(s1, slice("dns", [ep(1)], [{ name: "dns", port: 9000, protocol: "UDP" }]));
-    await idle();
+    await settled(proxier);
     const after = await net.probe(client, ["udp", "10.96.0.14", "53", "3", "40000"]);
     expect(after.counts).toEqual({ p2: 3 });
     const ct = (await net.exec(net.node, "conntrack", ["-L", "-p", "udp", "--orig-dst", "10.96.0.14"], { allowFailure: true })).stdout;
@@ -230,12 +221,10 @@ describe("kube-proxy (in process, real packets)", () => {
     // A new Service with an endpoint: the partial sync rewrites KUBE-SERVICES, which jumps to the missing chain.
     proxier.onServiceAdd(service("trigger", { clusterIP: "10.96.0.30", ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }] }));
     proxier.onEndpointSliceAdd(slice("trigger", [ep(0)], http()));
-    const deadline = Date.now() + 15_000;
-    while (proxier.metrics.iptablesPartialRestoreFailuresTotal.get() === failuresBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await eventually(() => proxier.metrics.iptablesPartialRestoreFailuresTotal.get() !== failuresBefore, { timeoutMs: 15_000, intervalMs: 50, message: "a failed partial restore" });
     expect(proxier.metrics.iptablesPartialRestoreFailuresTotal.get()).toBe(failuresBefore + 1);
     // the retry (after syncPeriod) is a full sync that restores everything
-    while (!(proxier.lastSync?.ok && proxier.lastSync.full) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(proxier.lastSync).toMatchObject({ ok: true, full: true });
+    await eventually(() => proxier.lastSync?.ok === true && proxier.lastSync.full, { timeoutMs: 15_000, intervalMs: 50, message: "a successful full sync" });
     const r = await net.probe(client, ["http", "http://10.96.0.11/", "5"]);
     expect(r.errors).toEqual({});
   });
@@ -245,16 +234,7 @@ describe("kube-proxy (in process, real packets)", () => {
     await net.exec(net.node, "iptables", ["-t", "nat", "-X"]);
     expect((await net.connect(client, "10.96.0.10", 80, 500)).result).not.toBe("ok");
     const t0 = performance.now();
-    let ok = false;
-    while (performance.now() - t0 < 15_000) {
-      const c = await net.connect(client, "10.96.0.10", 80, 500);
-      if (c.result === "ok") {
-        ok = true;
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    expect(ok).toBe(true);
+    await eventually(async () => (await net.connect(client, "10.96.0.10", 80, 500)).result === "ok", { timeoutMs: 15_000, intervalMs: 200, message: "the VIP to answer again" });
     expect(performance.now() - t0).toBeLessThan(3000 * 2 + 2000);
     const save = await net.iptablesSave("nat");
     expect(save.match(/-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES/g)).toHaveLength(1);
@@ -266,21 +246,12 @@ describe("kube-proxy (in process, real packets)", () => {
     expect((await net.connect(client, "10.96.0.13", 80)).result).toBe("refused");
     await net.exec(net.node, "iptables", ["-F"]); // filter: every rule gone, KUBE-PROXY-CANARY still there
     expect((await net.connect(client, "10.96.0.13", 80, 500)).result).not.toBe("refused");
-    const t0 = performance.now();
-    let refused = false;
-    while (performance.now() - t0 < 15_000) {
-      if ((await net.connect(client, "10.96.0.13", 80, 300)).result === "refused") {
-        refused = true;
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    expect(refused).toBe(true);
+    await eventually(async () => (await net.connect(client, "10.96.0.13", 80, 300)).result === "refused", { timeoutMs: 15_000, intervalMs: 200, message: "the REJECT rule to be back" });
   });
 
   it("does not duplicate jump rules across full syncs and keeps the rule count metric exact", async () => {
     proxier.forceFullSync();
-    await idle();
+    await settled(proxier);
     const save = await net.iptablesSave();
     for (const jump of ["KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS"]) {
       const lines = save.split("\n").filter((l) => /^-A (PREROUTING|OUTPUT|POSTROUTING|INPUT|FORWARD) /.test(l) && l.endsWith(`-j ${jump}`));

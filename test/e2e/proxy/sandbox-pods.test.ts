@@ -15,6 +15,8 @@ import { NodeSandbox } from "../../harness/node-sandbox.ts";
 import { testContainerConfig, testPodConfig } from "../../harness/cri-pods.ts";
 import { NODE_BIN, ROOT, type ProbeResult } from "./helpers/net.ts";
 import { node as nodeObject, service, slice } from "./helpers/objects.ts";
+import { settled } from "./helpers/settled.ts";
+import { eventually } from "../../harness/wait.ts";
 
 const PROBE = `${ROOT}test/e2e/proxy/helpers/probe.ts`;
 const NODE = "sandbox-node";
@@ -41,24 +43,8 @@ async function probeFrom(podId: string, args: string[]): Promise<ProbeResult> {
   return JSON.parse(r.stdout) as ProbeResult;
 }
 
-async function idle(): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  await new Promise((r) => setTimeout(r, 10));
-  while (proxier.pendingChanges > 0 || proxier.syncInProgress) {
-    if (Date.now() > deadline) throw new Error("proxier did not settle");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  expect(proxier.lastSync?.ok, proxier.lastSync?.error).toBe(true);
-}
-
 async function waitServing(ip: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const r = await sandbox.exec(NODE_BIN, [PROBE, "get", `http://${ip}:8080/`], { allowFailure: true });
-    if (r.stdout.includes('"status":200')) return;
-    if (Date.now() > deadline) throw new Error(`pod ${ip} does not serve`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  await eventually(async () => (await sandbox.exec(NODE_BIN, [PROBE, "get", `http://${ip}:8080/`], { allowFailure: true })).stdout.includes('"status":200'), { timeoutMs: 15_000, message: `pod ${ip} to serve` });
 }
 
 beforeAll(async () => {
@@ -77,7 +63,7 @@ beforeAll(async () => {
     proxier.onNodeAdd(nodeObject(NODE, "192.168.60.1"));
     proxier.onServicesSynced();
     proxier.onEndpointSlicesSynced();
-    await idle();
+    await settled(proxier);
   } catch (err) {
     await proxier?.close();
     await sandbox.teardown();
@@ -105,7 +91,7 @@ describe("kube-proxy with real pods on a sandbox node", () => {
   it("spreads a ClusterIP over the pods, hairpin included", async () => {
     proxier.onServiceAdd(service("web", { type: "NodePort", clusterIP: "10.96.0.10", ports: [{ name: "http", port: 80, targetPort: "http", nodePort: 30080, protocol: "TCP" }] }));
     proxier.onEndpointSliceAdd(webSlice(["web-1", "web-2", "web-3"]));
-    await idle();
+    await settled(proxier);
     const client = pods[3]?.id ?? "";
     const r = await probeFrom(client, ["http", "http://10.96.0.10/", "150"]);
     expect(r.errors).toEqual({});
@@ -125,9 +111,9 @@ describe("kube-proxy with real pods on a sandbox node", () => {
   it("stops routing to a pod that is removed", async () => {
     const gone = pods[2];
     if (!gone) throw new Error("no pod");
-    proxier.onEndpointSliceUpdate(webSlice(["web-1", "web-2", "web-3"]), webSlice(["web-1", "web-2"]));
     await cri.runtime("StopPodSandbox", { pod_sandbox_id: gone.id });
-    await idle();
+    proxier.onEndpointSliceUpdate(webSlice(["web-1", "web-2", "web-3"]), webSlice(["web-1", "web-2"]));
+    await settled(proxier);
     const r = await probeFrom(pods[3]?.id ?? "", ["http", "http://10.96.0.10/", "60"]);
     expect(r.errors).toEqual({});
     expect(r.counts["web-3"]).toBeUndefined();

@@ -10,7 +10,8 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { V1Pod, V1Service } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TestCluster, eventually, type ClusterNode } from "../../harness/cluster.ts";
+import { TestCluster, type ClusterNode } from "../../harness/cluster.ts";
+import { eventually } from "../../harness/wait.ts";
 
 const REPO = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
 const cluster = new TestCluster();
@@ -53,10 +54,10 @@ describe("kube-proxy with the kubelet", () => {
     });
     const vip = svc.spec?.clusterIP ?? "";
     expect(vip).toMatch(/^10\.96\./);
-    await eventually("all pods Ready", async () => {
+    await eventually(async () => {
       const { items } = await cluster.client.get<{ items: V1Pod[] }>(core("pods"));
       return items.length === 3 && items.every((p) => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) ? true : undefined;
-    }, 60_000);
+    }, { timeoutMs: 60_000, message: "all pods Ready" });
 
     // The real process, inside the node, with the node's credentials, as a DaemonSet or a unit would run it.
     const configPath = join(node.sandbox.dir, "kube-proxy.yaml");
@@ -73,7 +74,7 @@ describe("kube-proxy with the kubelet", () => {
     const clientSandbox = items[0]?.id ?? "";
     const get = async (): Promise<string> =>
       (await node.sandbox.execInPod(clientSandbox, "timeout", ["2", "busybox", "wget", "-q", "-O", "-", `http://${vip}/`], { allowFailure: true })).stdout.trim();
-    await eventually("the VIP to answer", async () => ((await get()) ? true : undefined), 30_000);
+    await eventually(async () => ((await get()) ? true : undefined), { timeoutMs: 30_000, message: "the VIP to answer" });
     const seen = new Set<string>();
     for (let i = 0; i < 40 && seen.size < 2; i++) seen.add(await get());
     expect([...seen].sort()).toEqual(["web-a", "web-b"]);

@@ -6,9 +6,9 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { V1ConfigMap } from "@kubernetes/client-node";
 import { TcpProxy } from "../../harness/tcp-proxy.ts";
+import { eventually } from "../../harness/wait.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ControlPlane } from "../../control-plane/control-plane.ts";
 import { ApiError, KubeClient } from "../../../src-shared/kube/client.ts";
@@ -19,14 +19,6 @@ let dir: string;
 let cp: ControlPlane;
 let client: KubeClient;
 const cm = (name?: string) => ({ group: "", version: "v1", resource: "configmaps", namespace: "default", ...(name ? { name } : {}) });
-
-async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await sleep(20);
-  }
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "deckhand-kube-"));
@@ -95,7 +87,7 @@ describe("Informer", () => {
 
     await client.create(cm(), body("b", "1"));
     await client.patch(cm("a"), "merge", { data: { v: "2" } });
-    await until(() => seen.includes("update a=2") && seen.includes("add b"));
+    await eventually(() => seen.includes("update a=2") && seen.includes("add b"));
 
     // An outage: while the informer is cut off, objects change and the watch history it would resume from
     // expires. Back online, its watch gets 410 Gone; it must relist and deliver exactly the difference.
@@ -107,7 +99,7 @@ describe("Informer", () => {
     cp.compact();
     expect(informer.list().map((o) => o.metadata?.name).sort()).toEqual(["a", "b"]); // the cache outlives the outage
     proxy.restore();
-    await until(() => informer.list().map((o) => o.metadata?.name).sort().join() === "a,c", 20_000);
+    await eventually(() => informer.list().map((o) => o.metadata?.name).sort().join() === "a,c", { timeoutMs: 20_000 });
     expect(informer.lists).toBeGreaterThan(listsBefore);
     expect(seen.filter((s) => s === "delete b")).toHaveLength(1);
     expect(seen.filter((s) => s === "add c")).toHaveLength(1);

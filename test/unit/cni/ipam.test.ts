@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -6,6 +6,7 @@ import { parseIpam, type Attachment, type IpamConfig } from "../../../cni/config
 import { allocate, candidates, collectGarbage, exhaustedRangeSets, releaseOwner, type IpamStore, type Reservation } from "../../../cni/ipam.ts";
 import { DiskStore, closeLocks, withStore } from "../../../cni/ipam-disk.ts";
 import { FileLock } from "../../../cni/flock.ts";
+import { eventually } from "../../harness/wait.ts";
 import { formatIp, parseIp, type IpAddr } from "../../../cni/ip.ts";
 import { CniError } from "../../../cni/spec.ts";
 
@@ -190,12 +191,15 @@ describe("the host-local disk layout", () => {
         await aHeld;
         order.push("a out");
       });
-      await new Promise((r) => setTimeout(r, 50));
+      await eventually(() => order.includes("a in"), { timeoutMs: 5000, message: "a to hold the lock" });
       const second = b.with(() => {
         order.push("b in");
         return Promise.resolve();
       });
-      await new Promise((r) => setTimeout(r, 100));
+      // The event that proves b is held back: the kernel lists its flock as blocked on the file (/proc/locks
+      // marks waiters "->"), not a pause after which b "would have" got in.
+      const { ino } = await stat(path);
+      await eventually(async () => (await readFile("/proc/locks", "utf8")).split("\n").some((l) => / -> FLOCK /.test(l) && l.includes(`:${ino} `)), { timeoutMs: 5000, message: "b to wait for the lock" });
       expect(order).toEqual(["a in"]);
       releaseA();
       await Promise.all([first, second]);

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { silentLogger } from "../../../src-shared/log.ts";
+import { eventually } from "../../harness/wait.ts";
 import { buildConflist, CniConfigWriter, CONFLIST_FILE } from "../../../cni/conflist.ts";
 import { desiredRoutes, diffRoutes, PodRouteController, type PodRoute, type RouteTable } from "../../../cni/routes.ts";
 import type { NodeLike, WatchNodes } from "../../../cni/nodes.ts";
@@ -16,17 +17,21 @@ const node = (name: string, podCIDR?: string, ip?: string): NodeLike => ({
 });
 
 /** A watch whose Node list the test changes. */
-function fakeWatch(initial: NodeLike[]): { watch: WatchNodes; set: (nodes: NodeLike[]) => void } {
+/** `delivered()` counts the lists a subscriber has been handed (and has returned from). */
+function fakeWatch(initial: NodeLike[]): { watch: WatchNodes; set: (nodes: NodeLike[]) => void; delivered: () => number } {
   let nodes = initial;
+  let delivered = 0;
   const subs = new Set<(n: readonly NodeLike[]) => void>();
   return {
     set: (n) => {
       nodes = n;
       for (const s of subs) s(nodes);
     },
+    delivered: () => delivered,
     watch: (signal, onNodes) =>
       new Promise((resolve) => {
         onNodes(nodes);
+        delivered++;
         subs.add(onNodes);
         signal.addEventListener("abort", () => {
           subs.delete(onNodes);
@@ -142,12 +147,13 @@ describe("CNI configuration from the Node's pod CIDR", () => {
     writer.onStatus((s) => changes.push(`${String(s.ready)} ${s.reason}`));
     const ac = new AbortController();
     await writer.start(ac.signal);
-    await new Promise((r) => setTimeout(r, 20));
+    // Once the writer has been handed the Node without a pod CIDR (the status history below proves nothing
+    // was written in between).
+    await eventually(() => w.delivered() > 0, { timeoutMs: 2000, intervalMs: 5 });
     expect(writer.status()).toMatchObject({ ready: false, reason: "NoPodCIDR", message: expect.stringContaining("spec.podCIDR") as unknown });
     await expect(readFile(join(dir, CONFLIST_FILE))).rejects.toThrow();
     w.set([node("me", "10.244.3.0/24", "192.0.2.3")]);
-    for (let i = 0; i < 50 && !writer.status().ready; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(writer.status().ready).toBe(true);
+    await eventually(() => writer.status().ready, { timeoutMs: 2000, intervalMs: 5, message: "the conflist to be written" });
     const written = JSON.parse(await readFile(join(dir, CONFLIST_FILE), "utf8")) as { plugins: { ipam: { ranges: unknown } }[] };
     expect(written.plugins[0]?.ipam.ranges).toEqual([[{ subnet: "10.244.3.0/24" }]]);
     expect(changes).toEqual(["true CNIConfigWritten"]);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { CriError } from "../../../kubelet/cri/errors.ts";
 import { Pleg, PLEG_RELIST_THRESHOLD_MS, type PlegEvent } from "../../../kubelet/pleg.ts";
-import { PodCache } from "../../../kubelet/runtime/pod-cache.ts";
+import { PodCache, emptyPodStatus } from "../../../kubelet/runtime/pod-cache.ts";
+import type { RuntimeService } from "../../../kubelet/cri/services.ts";
 import { flush } from "../../harness/fake-clock.ts";
 import { runtimeFixture, testPod, TEST_IMAGE } from "../../harness/runtime-fixture.ts";
 
@@ -40,7 +41,7 @@ describe("Pleg (generic, relisting)", () => {
     expect(entry.status.sandboxes.map((s) => [s.state, s.ips.length])).toEqual([["ready", 1]]);
     expect(entry.status.containers.map((c) => [c.name, c.state]).sort()).toEqual([["a", "running"], ["b", "running"]]);
     // The whole node is known as of the relist: a pod the runtime lacks reads as empty, not as "wait".
-    expect((await f.cache.getNewerThan("uid-unknown", start)).status.containers).toEqual([]);
+    expect((await f.cache.getNewerThan("uid-unknown", start - 1)).status.containers).toEqual([]);
     expect(f.events.map((e) => e.uid).sort()).toEqual(["uid-one", "uid-two"]);
     expect(f.pleg.hasRelisted).toBe(true);
   });
@@ -56,7 +57,7 @@ describe("Pleg (generic, relisting)", () => {
     expect(f.events).toEqual([]);
     expect(reads(f)).toEqual({ ListPodSandbox: 1, ListContainers: 1 });
     // ...but the cache is as fresh as the relist.
-    expect((await f.cache.getNewerThan("uid-two", f.clock.now())).status.containers).toHaveLength(2);
+    expect((await f.cache.getNewerThan("uid-two", f.clock.now() - 1)).status.containers).toHaveLength(2);
   });
 
   it("reads only the container that changed, keeps the others' details, and tells its pod only", async () => {
@@ -103,7 +104,7 @@ describe("Pleg (generic, relisting)", () => {
     expect(f.events).toEqual([{ uid: "uid-one", changed: ["app"] }]);
   });
 
-  it("tells a pod that left the runtime and caches it as empty", async () => {
+  it("tells a pod that left the runtime, which the cache then reads as empty", async () => {
     const f = plegFixture();
     await f.sync(f.one);
     await f.pleg.relist();
@@ -118,6 +119,61 @@ describe("Pleg (generic, relisting)", () => {
     expect(f.pleg.runtimePods().has("uid-one")).toBe(false);
   });
 
+  it("drops the cache entries of pods the runtime no longer holds, but not a read newer than the relist", async () => {
+    const f = plegFixture();
+    await f.sync(f.one);
+    await f.pleg.relist();
+    await f.manager.killPodContainers(f.one, await f.manager.podStatus("uid-one"), 2);
+    await f.manager.removePod("uid-one", "default", "one");
+    // Entries the PLEG never listed: one older than the next relist (a pod read once, then removed), one newer.
+    f.cache.set("uid-old", emptyPodStatus("uid-old"), undefined, f.clock.now());
+    await f.clock.advance(1000);
+    f.cache.set("uid-newer", emptyPodStatus("uid-newer"), undefined, f.clock.now() + 1);
+    await f.pleg.relist();
+    expect(f.cache.uids()).toEqual(["uid-newer"]);
+  });
+
+  it("waits a whole period after a relist before the next, however long it took (upstream's sliding wait.Until)", async () => {
+    const f = plegFixture();
+    let relists = 0;
+    const slow: RuntimeService = {
+      runtime: async (method, request, options) => {
+        if (method === "ListPodSandbox") {
+          relists++;
+          await f.clock.sleep(1500, options?.signal);
+        }
+        return f.fake.runtime(method, request, options);
+      },
+    };
+    const pleg = new Pleg({ runtime: slow, cache: f.cache, logger: f.logger, clock: f.clock });
+    const stop = new AbortController();
+    pleg.start(stop.signal);
+    await flush();
+    expect(relists).toBe(1);
+    await f.clock.advance(1500);
+    expect(pleg.hasRelisted).toBe(true);
+    await f.clock.advance(999);
+    expect(relists).toBe(1);
+    await f.clock.advance(1);
+    expect(relists).toBe(2);
+    stop.abort();
+    await pleg.close();
+  });
+
+  it("tells every listener of every event even when one listener throws", async () => {
+    const f = plegFixture();
+    await f.sync(f.one);
+    await f.sync(f.two);
+    const seen: string[] = [];
+    const pleg = new Pleg({ runtime: f.fake, cache: f.cache, logger: f.logger, clock: f.clock });
+    pleg.onEvent(() => {
+      throw new Error("listener bug");
+    });
+    pleg.onEvent((e) => seen.push(e.uid));
+    await pleg.relist();
+    expect(seen.sort()).toEqual(["uid-one", "uid-two"]);
+  });
+
   it("wakes a sync waiting for a status newer than its last action", async () => {
     const f = plegFixture();
     await f.sync(f.one);
@@ -128,6 +184,11 @@ describe("Pleg (generic, relisting)", () => {
     void waiting.then(() => (settled = true));
     await flush();
     expect(settled).toBe(false);
+    // A relist of the same millisecond cannot vouch for what the sync did in it.
+    await f.pleg.relist();
+    await flush();
+    expect(settled).toBe(false);
+    await f.clock.advance(1);
     await f.pleg.relist();
     expect(settled).toBe(true);
     // Unchanged, so its entry is the earlier read: the completed relist vouches that it is still current.
@@ -140,11 +201,15 @@ describe("Pleg (generic, relisting)", () => {
     const stop = new AbortController();
     f.fake.clearCalls();
     expect(f.pleg.hasRelisted).toBe(false);
+    expect(f.pleg.healthy().ok).toBe(false);
+    f.fake.failNext("ListPodSandbox", new CriError("Unavailable", "ListPodSandbox", "connection refused"));
     f.pleg.start(stop.signal);
     await flush();
-    expect(f.fake.callsOf("ListPodSandbox")).toHaveLength(1);
+    expect(f.pleg.healthy().ok).toBe(false); // upstream: "pleg has yet to be successful"
     await f.clock.advance(1000);
     expect(f.fake.callsOf("ListPodSandbox")).toHaveLength(2);
+    await f.clock.advance(1000);
+    expect(f.fake.callsOf("ListPodSandbox")).toHaveLength(3);
     expect(f.pleg.healthy()).toEqual({ ok: true, lastSeenMs: 0 });
     // The runtime stops answering lists: no relist completes any more.
     for (let i = 0; i < 200; i++) f.fake.failNext("ListPodSandbox", new CriError("DeadlineExceeded", "ListPodSandbox", "context deadline exceeded"));

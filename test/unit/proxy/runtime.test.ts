@@ -58,6 +58,9 @@ describe("BoundedFrequencyRunner", () => {
   });
 
   it("retryAfter brings the next run forward and close waits for a run in progress", async () => {
+    // Fake timers: "not yet" is judged after time has moved on as far as we like, not after a real pause.
+    vi.useFakeTimers();
+    let now = 0;
     let release: () => void = () => undefined;
     let runs = 0;
     const runner = new BoundedFrequencyRunner({
@@ -65,22 +68,29 @@ describe("BoundedFrequencyRunner", () => {
       minIntervalMs: 0,
       maxIntervalMs: 3_600_000,
       burst: 1,
+      now: () => now,
       fn: () => {
         runs++;
         return new Promise<void>((r) => (release = r));
       },
     });
+    const advance = async (ms: number): Promise<void> => {
+      now += ms;
+      await vi.advanceTimersByTimeAsync(ms);
+    };
     runner.start();
-    await new Promise((r) => setTimeout(r, 20));
+    await advance(0);
     expect(runs).toBe(1);
     release();
-    await new Promise((r) => setTimeout(r, 5));
+    await advance(0);
     runner.retryAfter(30);
-    await new Promise((r) => setTimeout(r, 80));
+    await advance(29);
+    expect(runs).toBe(1);
+    await advance(1);
     expect(runs).toBe(2);
     let closed = false;
     const c = runner.close().then(() => (closed = true));
-    await new Promise((r) => setTimeout(r, 10));
+    await advance(60_000);
     expect(closed).toBe(false);
     release();
     await c;

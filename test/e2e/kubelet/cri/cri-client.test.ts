@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
+import { pollUntil } from "../../../harness/wait.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeSandbox } from "../../../harness/node-sandbox.ts";
 import { CriError, type CriClient } from "../../../../kubelet/cri/client.ts";
@@ -55,15 +55,6 @@ async function removePod(pod: TestPod, sandboxId: string): Promise<void> {
   await removeCgroupTree(pod.cgroupParent);
 }
 
-async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v) || Date.now() > deadline) return v;
-    await sleep(100);
-  }
-}
-
 describe("CRI client on real containerd", () => {
   it("reports the runtime's version and readiness", async () => {
     const version = await cri.runtime("Version", {});
@@ -110,10 +101,7 @@ describe("CRI client on real containerd", () => {
       expect(Number(limit)).toBe(64 * 1024 * 1024);
     }
 
-    const stats = await eventually(
-      () => cri.runtime("ContainerStats", { container_id: containerId }),
-      (s) => Number(s.stats?.memory?.working_set_bytes?.value ?? "0") > 0,
-    );
+    const stats = await pollUntil(() => cri.runtime("ContainerStats", { container_id: containerId }), (s) => Number(s.stats?.memory?.working_set_bytes?.value ?? "0") > 0);
     expect(stats.stats?.attributes?.id).toBe(containerId);
     expect(Number(stats.stats?.memory?.working_set_bytes?.value)).toBeGreaterThan(0);
     expect(Number(stats.stats?.cpu?.timestamp)).toBeGreaterThan(0);
@@ -123,7 +111,7 @@ describe("CRI client on real containerd", () => {
     expect(podStats.stats.map((s) => s.attributes?.id)).toContain(sandboxId);
 
     const logFile = node.hostPath(`${pod.logDir}/main/0.log`);
-    const lines = (await eventually(() => readFile(logFile, "utf8"), (t) => t.split("\n").length >= 3)).trim().split("\n");
+    const lines = (await pollUntil(() => readFile(logFile, "utf8"), (t) => t.split("\n").length >= 3)).trim().split("\n");
     const rfc3339Nano = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`;
     expect(lines.find((l) => l.includes("hello"))).toMatch(new RegExp(`^${rfc3339Nano} stdout F hello$`));
     expect(lines.find((l) => l.includes("oops"))).toMatch(new RegExp(`^${rfc3339Nano} stderr F oops$`));

@@ -54,6 +54,30 @@ describe("FakeRuntime", () => {
     expect(await codeOf(create("busybox:1"))).toBe("AlreadyExists");
   });
 
+  it("keeps containerd 1.6's rules on container names, stopping created containers, and removing dead sandboxes", async () => {
+    const fake = new FakeRuntime({ images: ["busybox:1"] });
+    const first = (await fake.runtime("RunPodSandbox", { config: sandboxConfig("u1") })).pod_sandbox_id;
+    const create = (sb: string, attempt: number) =>
+      fake.runtime("CreateContainer", { pod_sandbox_id: sb, config: { metadata: { name: "c", attempt }, image: { image: "busybox:1" } }, sandbox_config: sandboxConfig("u1") });
+    const { container_id: created } = await create(first, 0);
+    // StopContainer only acts on a running (or unknown) container.
+    await fake.runtime("StopContainer", { container_id: created, timeout: 0 });
+    expect(fake.containerStatus(created).state).toBe("CONTAINER_CREATED");
+    // The pause process dies: nothing starts in it, and with its network still up it cannot be removed before
+    // StopPodSandbox.
+    fake.setSandboxNotReady(first);
+    expect(await codeOf(fake.runtime("StartContainer", { container_id: created }))).toBe("Unknown");
+    expect(await codeOf(fake.runtime("RemovePodSandbox", { pod_sandbox_id: first }))).toBe("Unknown");
+    // A new sandbox of the same pod: a container name is reserved per pod, name and attempt, not per sandbox.
+    const second = (await fake.runtime("RunPodSandbox", { config: sandboxConfig("u1", 1) })).pod_sandbox_id;
+    expect(await codeOf(create(second, 0))).toBe("AlreadyExists");
+    expect(await codeOf(create(second, 1))).toBe("ok");
+    await fake.runtime("StopPodSandbox", { pod_sandbox_id: first });
+    expect((await fake.runtime("PodSandboxStatus", { pod_sandbox_id: first })).status?.network?.ip).toBe("");
+    expect(await codeOf(fake.runtime("RemovePodSandbox", { pod_sandbox_id: first }))).toBe("ok");
+    expect(await codeOf(create(second, 0))).toBe("ok");
+  });
+
   it("fails the next call of a method as told, records every call, and holds pulls until released or cancelled", async () => {
     const fake = new FakeRuntime();
     fake.failNext("Version", new CriError("Unavailable", "Version", "down"));

@@ -75,6 +75,63 @@ describe("ImageManager pulls on the fake runtime", () => {
     expect(fake.callsOf("PullImage")).toHaveLength(1);
   });
 
+  it("tells each pod sharing a pull that its image is being pulled and has been, with its own wait", async () => {
+    const { clock, fake, images } = setup();
+    const seen: string[] = [];
+    const recorder = (pod: string): ImageEvents => ({
+      pulling: (image) => seen.push(`${pod} pulling ${image}`),
+      pulled: (_image, message) => seen.push(`${pod} ${message}`),
+      failed: () => undefined,
+      backOff: () => undefined,
+    });
+    const release = fake.holdPulls();
+    const first = images.ensureImage(pod("a"), container, [], recorder("a"));
+    while (fake.callsOf("PullImage").length === 0) await flush();
+    await clock.advance(300);
+    const second = images.ensureImage(pod("b"), container, [], recorder("b"));
+    await flush();
+    await clock.advance(200);
+    release();
+    await Promise.all([first, second]);
+    expect(fake.callsOf("PullImage")).toHaveLength(1);
+    expect(seen).toEqual([
+      "a pulling registry.example/app:1",
+      "b pulling registry.example/app:1",
+      'a Successfully pulled image "registry.example/app:1" in 500ms (500ms including waiting). Image size: 1000000 bytes.',
+      'b Successfully pulled image "registry.example/app:1" in 200ms (200ms including waiting). Image size: 1000000 bytes.',
+    ]);
+  });
+
+  it("tells an image it could not inspect (ErrImageInspect) from one it could not pull, and pulls nothing for a pod already stopped", async () => {
+    const { fake, images } = setup();
+    const present = { name: "app", image: "registry.example/app:1", imagePullPolicy: "IfNotPresent" };
+    fake.failNext("ImageStatus", new CriError("Unavailable", "ImageStatus", "connection refused"));
+    const err = await images.ensureImage(pod("a"), present, [], events).catch((e: unknown) => e);
+    expect([(err as ImagePullError).reason, (err as ImagePullError).message]).toEqual(["ErrImageInspect", 'Failed to inspect image "registry.example/app:1": connection refused']);
+    expect(fake.callsOf("PullImage")).toHaveLength(0);
+    const stopped = new AbortController();
+    stopped.abort();
+    const pulling: string[] = [];
+    const outcome = await images.ensureImage(pod("a"), container, [], { ...events, pulling: (i) => pulling.push(i) }, stopped.signal).catch((e: unknown) => e);
+    expect(isDeckhandError(outcome, "Cancelled")).toBe(true);
+    expect([fake.callsOf("PullImage"), pulling]).toEqual([[], []]);
+  });
+
+  it("gives a pull no deadline, as upstream (a large image may take longer than the runtime request timeout)", async () => {
+    const { fake } = setup();
+    const timeouts: (number | undefined)[] = [];
+    const images = new ImageManager({
+      images: {
+        image: (method, request, options) => {
+          if (method === "PullImage") timeouts.push(options?.timeoutMs);
+          return fake.image(method, request, options);
+        },
+      },
+    });
+    await images.ensureImage(pod("a"), container, [], events);
+    expect(timeouts).toEqual([Number.POSITIVE_INFINITY]);
+  });
+
   it("cancels the CRI pull once every waiting pod has gone, and records no back-off", async () => {
     const { fake, images } = setup();
     const release = fake.holdPulls();

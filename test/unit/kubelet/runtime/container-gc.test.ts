@@ -83,12 +83,16 @@ describe("ContainerGC (upstream policy: MinAge 0, MaxPerPodContainer 1, MaxConta
     expect(f.left("live")).toEqual(["app#0:dead", "app#1:running"]);
   });
 
-  it("removes no container of a pod thought deleted before every pod source has synced", async () => {
+  it("removes no container and not the newest sandbox of a pod thought deleted before every pod source has synced", async () => {
     const f = gcFixture({ deleted: ["early"], sourcesReady: false });
     const sb = await f.sandbox("early");
     await f.attempt(sb, "early", "app", 0, "exited");
+    await f.fake.runtime("StopPodSandbox", { pod_sandbox_id: sb });
     await f.gc.garbageCollect();
     expect(f.left("early")).toEqual(["app#0:dead"]);
+    await f.fake.runtime("RemoveContainer", { container_id: f.fake.containers()[0]?.id ?? "" });
+    await f.gc.garbageCollect();
+    expect(f.fake.sandboxes().map((s) => s.id)).toEqual([sb]);
   });
 
   it("removes a live pod's dead sandboxes once they hold no container, but never its newest", async () => {
@@ -106,6 +110,16 @@ describe("ContainerGC (upstream policy: MinAge 0, MaxPerPodContainer 1, MaxConta
     // The old one still holds the last dead attempt: kept while it does.
     expect(f.fake.sandboxes().map((s) => s.id).sort()).toEqual([first, second].sort());
     await f.fake.runtime("RemoveContainer", { container_id: c0 });
+    await f.gc.garbageCollect();
+    expect(f.fake.sandboxes().map((s) => s.id)).toEqual([second]);
+  });
+
+  it("stops a dead sandbox whose pause process died before removing it (its network is still up)", async () => {
+    const f = gcFixture();
+    const first = await f.sandbox("p");
+    f.fake.setSandboxNotReady(first);
+    await f.clock.advance(1000);
+    const second = await f.sandbox("p");
     await f.gc.garbageCollect();
     expect(f.fake.sandboxes().map((s) => s.id)).toEqual([second]);
   });

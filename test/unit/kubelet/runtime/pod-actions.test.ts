@@ -76,8 +76,21 @@ describe("computePodActions", () => {
     const changed = computePodActions(pod({ containers: [{ ...app, command: ["sleep", "1"] }] }), status([ctr(app, "running")]));
     expect(changed.containersToKill).toEqual([{ id: "app-0", name: "app", kind: "regular", reason: "Container app definition changed, will be restarted" }]);
     expect(names(changed)).toEqual(["app#1"]);
-    // A new definition is started whatever the restart policy.
-    expect(names(computePodActions(pod({ restartPolicy: "Never", containers: [{ ...app, command: ["sleep", "1"] }] }), status([ctr(app, "running")])))).toEqual(["app#1"]);
+  });
+
+  it("restarts a container whose spec changed whatever the restart policy, and keeps the pod", () => {
+    const changed = computePodActions(pod({ restartPolicy: "Never", containers: [{ ...app, image: "busybox:2" }] }), status([ctr(app, "running")]));
+    expect(changed.containersToKill.map((k) => k.reason)).toEqual(["Container app definition changed, will be restarted"]);
+    expect(names(changed)).toEqual(["app#1"]);
+    expect(changed.killPod).toBe(false);
+  });
+
+  it("restarts a container whose liveness probe failed, unless restartPolicy is Never", () => {
+    const a = computePodActions(pod(), status([ctr(app, "running")]), { liveness: new Set(["app"]) });
+    expect(a.containersToKill.map((k) => k.reason)).toEqual(["Container app failed liveness probe, will be restarted"]);
+    const never = computePodActions(pod({ restartPolicy: "Never" }), status([ctr(app, "running")]), { liveness: new Set(["app"]) });
+    expect(never.containersToKill.map((k) => k.reason)).toEqual(["Container app failed liveness probe"]);
+    expect([names(never), never.killPod]).toEqual([[], true]);
   });
 
   it("restarts a container whose liveness or startup probe failed, naming the probe for its grace period", () => {
@@ -86,12 +99,6 @@ describe("computePodActions", () => {
     expect(names(a)).toEqual(["app#1"]);
     const s = computePodActions(pod(), status([ctr(app, "running")]), { startup: new Set(["app"]) });
     expect(s.containersToKill).toEqual([{ id: "app-0", name: "app", kind: "regular", probe: "startup", reason: "Container app failed startup probe, will be restarted" }]);
-  });
-
-  it("under restartPolicy Never, kills a container whose liveness probe failed without starting it again", () => {
-    const a = computePodActions(pod({ restartPolicy: "Never" }), status([ctr(app, "running")]), { liveness: new Set(["app"]) });
-    expect(a.containersToKill.map((k) => k.reason)).toEqual(["Container app failed liveness probe"]);
-    expect(names(a)).toEqual([]);
   });
 
   it("holds the next init container until a sidecar with a startup probe has started", () => {
