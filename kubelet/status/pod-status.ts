@@ -478,19 +478,11 @@ export function getPhase(pod: V1Pod, info: readonly ContainerStatus[], podIsTerm
   let failedInitialization = 0;
   for (const c of spec?.initContainers ?? []) {
     if (isSidecar(c)) continue;
+    // Finished: terminated now, or waiting to restart after a termination; anything else is still pending.
     const s = statusByName(info, c.name);
-    if (!s) {
-      pendingRegularInit++;
-      continue;
-    }
-    if (s.state.running) pendingRegularInit++;
-    else if (s.state.terminated) {
-      if (s.state.terminated.exitCode !== 0) failedInitialization++;
-    } else if (s.state.waiting) {
-      if (s.lastState.terminated) {
-        if (s.lastState.terminated.exitCode !== 0) failedInitialization++;
-      } else pendingRegularInit++;
-    } else pendingRegularInit++;
+    const exitCode = s?.state.terminated?.exitCode ?? (s?.state.waiting ? s.lastState.terminated?.exitCode : undefined);
+    if (exitCode === undefined) pendingRegularInit++;
+    else if (exitCode !== 0) failedInitialization++;
   }
 
   let unknown = 0;
@@ -848,15 +840,23 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
-/** CreateTwoWayMergePatch for plain maps (nested maps diffed, lists replaced). */
-function diffMap(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+/**
+ * CreateTwoWayMergePatch for maps: nested maps diffed, lists replaced, except those named in `mergeKeys`
+ * (list → merge key), which are diffed item by item (the top level of a pod status).
+ */
+function diffMap(a: Record<string, unknown>, b: Record<string, unknown>, mergeKeys: Readonly<Record<string, string>> = {}): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(a)) if (a[k] !== undefined && b[k] === undefined) out[k] = null;
   for (const [k, bv] of Object.entries(b)) {
     if (bv === undefined) continue;
     const av = a[k];
     if (jsonEqual(av, bv)) continue;
-    out[k] = isObject(av) && isObject(bv) ? diffMap(av, bv) : bv;
+    const key = mergeKeys[k];
+    if (key !== undefined && Array.isArray(bv) && Array.isArray(av)) {
+      const { items, order } = diffMergeList(key, av, bv);
+      if (items.length > 0) out[k] = items;
+      if (order) out[`$setElementOrder/${k}`] = order;
+    } else out[k] = isObject(av) && isObject(bv) ? diffMap(av, bv) : bv;
   }
   return out;
 }
@@ -875,23 +875,6 @@ function diffMergeList(key: string, a: readonly unknown[], b: readonly unknown[]
   return { items, order: items.length > 0 || !orderSame ? b.map((y) => ({ [key]: keyOf(y) })) : undefined };
 }
 
-function diffStatus(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(a)) if (a[k] !== undefined && b[k] === undefined) out[k] = null;
-  for (const [k, bv] of Object.entries(b)) {
-    if (bv === undefined) continue;
-    const av = a[k];
-    if (jsonEqual(av, bv)) continue;
-    const key = MERGE_KEYS[k];
-    if (key !== undefined && Array.isArray(bv) && Array.isArray(av)) {
-      const { items, order } = diffMergeList(key, av, bv);
-      if (items.length > 0) out[k] = items;
-      if (order) out[`$setElementOrder/${k}`] = order;
-    } else out[k] = isObject(av) && isObject(bv) ? diffMap(av, bv) : bv;
-  }
-  return out;
-}
-
 /**
  * The strategic merge patch body for pods/status, as upstream's PatchPodStatus builds it: a two-way diff of
  * the status the API holds (`previous`: what it last accepted from us) and the new one, with
@@ -906,9 +889,9 @@ function diffStatus(a: Record<string, unknown>, b: Record<string, unknown>): Rec
 export function statusPatch(uid: string, previous: PodStatus | undefined, next: PodStatus): Record<string, unknown> {
   const b = toWire(next) as Record<string, unknown>;
   let status: Record<string, unknown>;
-  if (previous !== undefined) status = diffStatus(toWire(previous) as Record<string, unknown>, b);
+  if (previous !== undefined) status = diffMap(toWire(previous) as Record<string, unknown>, b, MERGE_KEYS);
   else {
-    status = diffStatus({}, b);
+    status = diffMap({}, b, MERGE_KEYS);
     for (const k of KUBELET_FIELDS) if (b[k] === undefined) status[k] = null;
     for (const k of ["podIPs", "hostIPs"] as const) {
       const list = b[k];
