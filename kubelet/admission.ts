@@ -192,9 +192,10 @@ function securityContextFindings(sc: unknown, path: string, pod: boolean, out: F
   for (const k of pod ? POD_SECURITY_REFUSED : SECURITY_REFUSED) if (isSet(sc[k])) out.push({ path: `${path}.${k}` });
   // upstream's verifyRunAsNonRoot runs before each container start: not done here yet.
   if (sc["runAsNonRoot"] === true) out.push({ path: `${path}.runAsNonRoot`, value: true });
-  // No seccomp profile goes to CRI, which is what Unconfined means.
+  // RuntimeDefault and Unconfined go to CRI as they are (runtime/sandbox-config.ts seccompProfile); a
+  // Localhost profile needs the kubelet's seccomp root, not served yet.
   const seccomp = sc["seccompProfile"];
-  if (isObj(seccomp) && isSet(seccomp["type"]) && seccomp["type"] !== "Unconfined") out.push({ path: `${path}.seccompProfile.type`, value: seccomp["type"] });
+  if (isObj(seccomp) && isSet(seccomp["type"]) && seccomp["type"] !== "Unconfined" && seccomp["type"] !== "RuntimeDefault") out.push({ path: `${path}.seccompProfile.type`, value: seccomp["type"] });
   if (pod && isSet(sc["supplementalGroupsPolicy"]) && sc["supplementalGroupsPolicy"] !== "Merge") out.push({ path: `${path}.supplementalGroupsPolicy`, value: sc["supplementalGroupsPolicy"] });
   if (!pod && isSet(sc["procMount"]) && sc["procMount"] !== "Default") out.push({ path: `${path}.procMount`, value: sc["procMount"] });
 }

@@ -24,7 +24,7 @@ import {
   TERMINATION_MESSAGE_PATH_ANNOTATION,
   TERMINATION_MESSAGE_POLICY_ANNOTATION,
 } from "./labels.ts";
-import { namespaceOptions, podUid, type NodeContext } from "./sandbox-config.ts";
+import { namespaceOptions, podUid, seccompProfile, type NodeContext } from "./sandbox-config.ts";
 import { milliCPUToQuota, milliCPUToShares, oomScoreAdj } from "../qos.ts";
 import { quantityAsFloat } from "../../src-shared/quantity.ts";
 import type { RuntimeContainer } from "./types.ts";
@@ -189,6 +189,7 @@ export function containerConfig(input: ContainerConfigInput): Input<ContainerCon
         ...(sc?.capabilities ? { capabilities: { add_capabilities: sc.capabilities.add ?? [], drop_capabilities: sc.capabilities.drop ?? [] } } : {}),
         supplemental_groups: psc?.supplementalGroups ?? [],
         no_new_privs: sc?.allowPrivilegeEscalation === false,
+        seccomp: seccompProfile(pod, container),
       },
     },
   };

@@ -4,7 +4,7 @@
  * mappings, labels and annotations, and the Linux part (cgroup parent under kubepods/<qos>, namespace modes,
  * sysctls, pod security context). Pure.
  */
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import { DeckhandError } from "../../src-shared/errors.ts";
 import type { DNSConfig, Input, NamespaceOption, PodSandboxConfig, PortMapping } from "../cri/types.ts";
 import { POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL, CONTAINER_TYPE_LABEL, KUBELET_MANAGED_LABEL } from "./labels.ts";
@@ -35,6 +35,16 @@ export function podUid(pod: V1Pod): string {
   const uid = pod.metadata?.uid;
   if (!uid) throw new DeckhandError("InvalidArgument", `pod ${podFullName(pod)}: metadata.uid is empty`);
   return uid;
+}
+
+/**
+ * Upstream's getSeccompProfile with seccompDefault off: the container's profile, else the pod's, else
+ * Unconfined, always sent explicitly. Localhost profiles are refused at admission (kubelet/admission.ts) until
+ * the seccomp root is served.
+ */
+export function seccompProfile(pod: V1Pod, container?: V1Container): { profile_type: "RuntimeDefault" | "Unconfined" } {
+  const type = container?.securityContext?.seccompProfile?.type ?? pod.spec?.securityContext?.seccompProfile?.type;
+  return { profile_type: type === "RuntimeDefault" ? "RuntimeDefault" : "Unconfined" };
 }
 
 /** `/var/log/pods/<namespace>_<name>_<uid>` (upstream BuildPodLogsDirectory). */
@@ -136,6 +146,7 @@ export function sandboxConfig(pod: V1Pod, attempt: number, node: NodeContext): I
         ...(psc?.runAsUser !== undefined ? { run_as_user: { value: psc.runAsUser } } : {}),
         ...(psc?.runAsGroup !== undefined ? { run_as_group: { value: psc.runAsGroup } } : {}),
         supplemental_groups: psc?.supplementalGroups ?? [],
+        seccomp: seccompProfile(pod),
       },
     },
   };

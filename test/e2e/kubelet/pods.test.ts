@@ -219,6 +219,22 @@ describe("pods", () => {
     await waitForPhase("after-bad", "Running");
   });
 
+  it("runs containers under the seccomp profile asked for: the runtime's default, or none", async () => {
+    const confined = podSpec("seccomp-default", { securityContext: { seccompProfile: { type: "RuntimeDefault" } } });
+    const open = podSpec("seccomp-none");
+    await cluster.client.create(pods(), confined);
+    await cluster.client.create(pods(), open);
+    const cri = suite.node.sandbox.criClient();
+    // The kernel's own word on the container's main process: 2 is SECCOMP_MODE_FILTER, 0 is no filter.
+    const seccompMode = async (name: string): Promise<string> => {
+      const id = (await waitForPhase(name, "Running")).status?.containerStatuses?.[0]?.containerID?.replace(/^containerd:\/\//, "") ?? "";
+      const res = await cri.runtime("ExecSync", { container_id: id, cmd: ["sh", "-c", "grep '^Seccomp:' /proc/1/status"], timeout: 10 });
+      return res.stdout.toString().trim();
+    };
+    expect(await seccompMode("seccomp-default")).toMatch(/^Seccomp:\s+2$/);
+    expect(await seccompMode("seccomp-none")).toMatch(/^Seccomp:\s+0$/);
+  });
+
   it("ends a pod past activeDeadlineSeconds with reason DeadlineExceeded", async () => {
     await cluster.client.create(pods(), podSpec("deadline", { activeDeadlineSeconds: 3 }));
     const pod = await waitForPhase("deadline", "Failed", 30_000);

@@ -212,7 +212,7 @@ describe("checkSupported", () => {
     ["a host port", withContainer({ ports: [{ containerPort: 80, hostPort: 8080 }] }), "spec.containers[0].ports[0].hostPort=8080"],
     ["FallbackToLogsOnError", withContainer({ terminationMessagePolicy: "FallbackToLogsOnError" }), 'spec.containers[0].terminationMessagePolicy="FallbackToLogsOnError"'],
     ["a termination message path of its own", withContainer({ terminationMessagePath: "/tmp/msg" }), 'spec.containers[0].terminationMessagePath="/tmp/msg"'],
-    ["a seccomp profile", withContainer({ securityContext: { seccompProfile: { type: "RuntimeDefault" } } }), 'spec.containers[0].securityContext.seccompProfile.type="RuntimeDefault"'],
+    ["a Localhost seccomp profile", withContainer({ securityContext: { seccompProfile: { type: "Localhost", localhostProfile: "p.json" } } }), 'spec.containers[0].securityContext.seccompProfile.type="Localhost"'],
     ["an AppArmor profile", withContainer({ securityContext: { appArmorProfile: { type: "RuntimeDefault" } } }), "spec.containers[0].securityContext.appArmorProfile"],
     ["SELinux options", withContainer({ securityContext: { seLinuxOptions: { level: "s0:c1" } } }), "spec.containers[0].securityContext.seLinuxOptions"],
     ["Windows options", withContainer({ securityContext: { windowsOptions: { runAsUserName: "x" } } }), "spec.containers[0].securityContext.windowsOptions"],
