@@ -14,6 +14,7 @@ import type { Logger } from "../src-shared/log.ts";
 import { errorMessage } from "../src-shared/errors.ts";
 import { systemClock, type Clock } from "../src-shared/clock.ts";
 import { PeriodicLoop } from "../src-shared/loop.ts";
+import { forEachConcurrently } from "../src-shared/concurrency.ts";
 import type { RuntimeService } from "./cri/services.ts";
 import type { Container, PodSandbox } from "./cri/types.ts";
 import { POD_UID_LABEL, POD_NAME_LABEL, POD_NAMESPACE_LABEL, CONTAINER_NAME_LABEL } from "./runtime/labels.ts";
@@ -22,6 +23,8 @@ import { buildPodStatus } from "./runtime/runtime-manager.ts";
 
 export const PLEG_RELIST_PERIOD_MS = 1000;
 export const PLEG_RELIST_THRESHOLD_MS = 3 * 60_000;
+/** Pods whose changes one relist reads from the runtime at once. */
+const RELIST_READ_CONCURRENCY = 4;
 
 /** What one relist saw of a pod: enough to tell changes and to find orphans. */
 export interface RelistedPod {
@@ -161,23 +164,23 @@ export class Pleg implements PodLifecycleEventGenerator {
     const gone = [...this.pods.keys()].filter((uid) => !listed.has(uid));
 
     const failed = new Set<string>();
-    await Promise.all(
-      changed.map(async (uid) => {
-        const l = listed.get(uid);
-        if (!l) return;
-        const previous = cached.has(uid) ? this.cache.get(uid) : undefined;
-        try {
-          const status = await buildPodStatus(this.cri, uid, l.sandboxes, l.containers, previous?.error ? undefined : previous?.status, signal);
-          this.cache.set(uid, status, undefined, timestamp);
-        } catch (err) {
-          if (signal.aborted) throw err;
-          // Keep the last good status, marked: a sync must not act on it blindly, and the next relist reads again.
-          failed.add(uid);
-          this.log.warn({ podUID: uid, err: errorMessage(err) }, "could not read the pod's state from the runtime; will retry");
-          this.cache.set(uid, previous?.status ?? emptyPodStatus(uid), err instanceof Error ? err : new Error(String(err)), timestamp);
-        }
-      }),
-    );
+    // A few pods at a time (upstream reads them one by one): a burst of new pods must not put a status call per
+    // pod on the runtime at once, while the same pods' syncs wait on it.
+    await forEachConcurrently(changed, RELIST_READ_CONCURRENCY, async (uid) => {
+      const l = listed.get(uid);
+      if (!l) return;
+      const previous = cached.has(uid) ? this.cache.get(uid) : undefined;
+      try {
+        const status = await buildPodStatus(this.cri, uid, l.sandboxes, l.containers, previous?.error ? undefined : previous?.status, signal);
+        this.cache.set(uid, status, undefined, timestamp);
+      } catch (err) {
+        if (signal.aborted) throw err;
+        // Keep the last good status, marked: a sync must not act on it blindly, and the next relist reads again.
+        failed.add(uid);
+        this.log.warn({ podUID: uid, err: errorMessage(err) }, "could not read the pod's state from the runtime; will retry");
+        this.cache.set(uid, previous?.status ?? emptyPodStatus(uid), err instanceof Error ? err : new Error(String(err)), timestamp);
+      }
+    });
     // A pod the runtime no longer holds: its entry goes, as upstream's updateCache for a pod missing from the
     // relist (the cache then answers "nothing" for it once updateTime below vouches for the whole node). So does
     // an entry the relists never saw (a pod read by its sync, then removed before a relist). A read newer than

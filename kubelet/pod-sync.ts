@@ -92,10 +92,13 @@ export class PodSync implements PodSyncer {
     return entry.status;
   }
 
-  /** Reads the pod from the runtime now, and leaves what it read in the cache for the others. */
-  private async fresh(uid: string, signal: AbortSignal): Promise<PodRuntimeStatus> {
+  /**
+   * Reads the pod from the runtime now, and leaves what it read in the cache for the others. `known`: what the
+   * caller knows to be current (containers whose listed state did not change are not asked for again).
+   */
+  private async fresh(uid: string, signal: AbortSignal, known?: PodRuntimeStatus): Promise<PodRuntimeStatus> {
     const t = this.clock.now();
-    const status = await this.d.runtime.podStatus(uid, signal);
+    const status = await this.d.runtime.podStatus(uid, signal, known);
     this.d.cache.set(uid, status, undefined, t);
     return status;
   }
@@ -178,8 +181,10 @@ export class PodSync implements PodSyncer {
     const result = await this.d.runtime.syncPod(pod, before, await this.pullSecrets(pod), failures, signal);
     this.waiting.set(uid, result.waiting);
     const failed: PodTerminalStatus | undefined = result.failed ? { phase: "Failed", reason: result.failed.reason, message: result.failed.message } : undefined;
-    // Read the runtime again only when the sync changed it (a steady-state resync changes nothing).
-    const { status } = this.report(pod, result.changed ? await this.fresh(uid, signal) : before, ctx, failed);
+    // Read the runtime again only when the sync changed it (a steady-state resync changes nothing), without
+    // asking again for what the sync itself just read (the new sandbox's IPs) or left as it was.
+    const known = result.sandbox ? { ...before, sandboxes: [result.sandbox, ...before.sandboxes] } : before;
+    const { status } = this.report(pod, result.changed ? await this.fresh(uid, signal, known) : before, ctx, failed);
     if (result.error) log.warn({ err: result.error }, "pod sync incomplete");
     let retryInMs = result.retryInMs;
     if (result.error) retryInMs = Math.min(retryInMs ?? Infinity, 2000);

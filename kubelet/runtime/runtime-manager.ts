@@ -159,6 +159,8 @@ export interface SyncPodResult {
   error?: string;
   /** When the soonest back-off ends: the pod worker syncs again then. */
   retryInMs?: number;
+  /** The sandbox this sync created, with the IPs it already read: the read after the sync need not ask again. */
+  sandbox?: RuntimeSandbox;
 }
 
 export interface RuntimeManagerOptions {
@@ -251,15 +253,19 @@ export class RuntimeManager {
     this.images.forgetPod(uid);
   }
 
-  /** Everything the runtime has for one pod, with full container statuses (exit codes, times): reads CRI. */
-  async podStatus(uid: string, signal?: AbortSignal): Promise<PodRuntimeStatus> {
+  /**
+   * Everything the runtime has for one pod, with full container statuses (exit codes, times): reads CRI. With
+   * `previous` (what the caller knows is still true), its containers in an unchanged state and its newest
+   * sandbox's IPs are not asked for again, as in the PLEG's relist.
+   */
+  async podStatus(uid: string, signal?: AbortSignal, previous?: PodRuntimeStatus): Promise<PodRuntimeStatus> {
     const opts = signal ? { signal } : {};
     const selector = { [POD_UID_LABEL]: uid };
     const [{ items }, { containers }] = await Promise.all([
       this.cri.runtime("ListPodSandbox", { filter: { label_selector: selector } }, opts),
       this.cri.runtime("ListContainers", { filter: { label_selector: selector } }, opts),
     ]);
-    return this.podStatusFrom(uid, items, containers, undefined, signal);
+    return this.podStatusFrom(uid, items, containers, previous, signal);
   }
 
   /** The one conversion from listed sandboxes/containers to a PodRuntimeStatus (see buildPodStatus). */
@@ -315,6 +321,7 @@ export class RuntimeManager {
         const st = await this.cri.runtime("PodSandboxStatus", { pod_sandbox_id: sandboxId }, opts);
         const net = st.status?.network;
         podIPs = net?.ip ? [net.ip, ...net.additional_ips.map((a) => a.ip)] : [];
+        result.sandbox = { id: sandboxId, attempt: actions.attempt, state: "ready", createdAt: nsToMs(st.status?.created_at ?? 0), ips: podIPs };
         log.info({ sandboxId, attempt: actions.attempt, podIPs }, "created pod sandbox");
       } catch (err) {
         throwIfCancelled(err, signal);

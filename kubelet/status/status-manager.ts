@@ -10,6 +10,7 @@ import { errorMessage } from "../../src-shared/errors.ts";
 import { Backoff } from "../../src-shared/backoff.ts";
 import { systemClock, type Clock } from "../../src-shared/clock.ts";
 import { PeriodicLoop } from "../../src-shared/loop.ts";
+import { forEachConcurrently } from "../../src-shared/concurrency.ts";
 import { isApiError, type KubeClient } from "../../src-shared/kube/client.ts";
 
 /** What the status manager needs of the API (a fake in unit tests). */
@@ -37,6 +38,9 @@ export interface StatusManagerOptions<S> {
   /** Longest the last sends of close() may take together (shutdown must not hang on a dead API); default 2 s. */
   shutdownFlushMs?: number;
 }
+
+/** Pods whose statuses one pass sends at once. */
+const SEND_CONCURRENCY = 8;
 
 interface Entry<S> {
   key: PodKey;
@@ -90,13 +94,17 @@ export class StatusManager<S> {
     if (this.dirty.size > 0) this.log.warn({ pending: this.dirty.size }, "pod statuses not sent before shutdown");
   }
 
-  /** One pass: sends every pending status; the delay before the next pass. */
+  /**
+   * One pass: sends every pending status, a few pods at a time (each pod's own sends stay in order: a pass sends
+   * a pod once); the delay before the next pass. Upstream's syncBatch sends one at a time, but with a Go client
+   * a send costs little of the kubelet; here a burst of new pods would queue its Running statuses behind every
+   * other pod's round trip.
+   */
   private async syncBatch(signal: AbortSignal): Promise<number | undefined> {
     let failed = false;
-    for (const uid of [...this.dirty]) {
-      if (signal.aborted) break;
-      if (!(await this.send(uid, signal))) failed = true;
-    }
+    await forEachConcurrently([...this.dirty], SEND_CONCURRENCY, async (uid) => {
+      if (!signal.aborted && !(await this.send(uid, signal))) failed = true;
+    });
     if (failed) return this.backoff.next();
     this.backoff.reset();
     return this.dirty.size > 0 ? 0 : undefined;

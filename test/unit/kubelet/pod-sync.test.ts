@@ -137,6 +137,9 @@ describe("PodSync", () => {
     expect(fake.callsOf("StartContainer")).toHaveLength(1);
     // One relist for everybody, and one read of the pod after the change: no waiting for the next relist.
     expect(listCalls(fake)).toEqual({ relists: 1, podReads: 1 });
+    // That read asks only for what the sync did not read itself: the new container, not the sandbox's IPs again.
+    expect(fake.callsOf("PodSandboxStatus")).toHaveLength(1);
+    expect(fake.callsOf("ContainerStatus")).toHaveLength(1);
     const status = statuses.getStatus("uid-web");
     expect(status?.phase).toBe("Running");
     expect(status?.podIP).toBeTruthy();

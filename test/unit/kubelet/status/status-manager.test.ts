@@ -65,6 +65,29 @@ describe("StatusManager", () => {
     expect(m.settled).toBe(true);
   });
 
+  it("sends the statuses of several pods at once, each pod's once per pass", async () => {
+    const { api, m } = setup();
+    const gate = Promise.withResolvers<void>();
+    const inFlight: string[] = [];
+    const patch = api.patch.bind(api);
+    api.patch = async <T>(ref: ResourceRef, type: PatchType, body: unknown, options?: RequestOptions): Promise<T> => {
+      inFlight.push(ref.name ?? "");
+      await gate.promise;
+      return patch<T>(ref, type, body, options);
+    };
+    for (const n of ["a", "b", "c"]) {
+      api.pods.set(`default/${n}`, { uid: n });
+      m.setStatus(n, { namespace: "default", name: n, uid: n }, { phase: "Running" });
+    }
+    await flush();
+    // All three are on the wire before the first answer (one at a time, only "a" would be).
+    expect(inFlight).toEqual(["a", "b", "c"]);
+    gate.resolve();
+    await flush();
+    expect(api.patchesSent.map((p) => p.name).sort()).toEqual(["a", "b", "c"]);
+    expect(m.settled).toBe(true);
+  });
+
   it("retries a failed send after a back-off on the clock, and the latest status wins", async () => {
     const { api, m, key, clock } = setup();
     api.errors.push(new ApiError(503, "PATCH", "p", undefined, "unavailable"));
