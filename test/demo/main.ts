@@ -53,7 +53,9 @@ async function main(): Promise<void> {
           image: "localhost/busybox:1",
           imagePullPolicy: "IfNotPresent",
           command: ["sh", "-c", 'mkdir -p /www && echo "hello from $(hostname), a pod run by deckhand" > /www/index.html && exec httpd -f -p 8080 -h /www'],
-          ports: [{ containerPort: 8080 }],
+          ports: [{ name: "http", containerPort: 8080 }],
+          // Ready only once the kubelet's prober has had an answer from the page.
+          readinessProbe: { httpGet: { path: "/", port: "http" }, periodSeconds: 2 },
           resources: { requests: { cpu: "50m", memory: "16Mi" }, limits: { memory: "32Mi" } },
         },
       ],
@@ -68,7 +70,7 @@ async function main(): Promise<void> {
     return p.status?.conditions?.find((c) => c.type === "Ready")?.status === "True" ? p : undefined;
   }, { timeoutMs: 60_000, message: "hello to be Ready" });
   const podIP = running.status?.podIP ?? "";
-  say(`pod hello is Running and Ready ${Date.now() - t0} ms after creation, pod IP ${podIP}`);
+  say(`pod hello is Running and Ready (its HTTP readiness probe answered) ${Date.now() - t0} ms after creation, pod IP ${podIP}`);
   say(`kubectl get pods -o wide:\n${indent((await cluster.kubectl(["get", "pods", "-o", "wide"])).stdout)}`);
 
   const body = await pollUntil(async () => (await n.exec("timeout", ["2", "busybox", "wget", "-q", "-O", "-", `http://${podIP}:8080/`])).stdout, (b) => b.includes("hello"), {
