@@ -190,8 +190,7 @@ function securityContextFindings(sc: unknown, path: string, pod: boolean, out: F
   const known = pod ? POD_SECURITY_FIELDS : SECURITY_FIELDS;
   for (const k of Object.keys(sc)) if (!known.has(k) && isSet(sc[k])) unknown.push(`${path}.${k}`);
   for (const k of pod ? POD_SECURITY_REFUSED : SECURITY_REFUSED) if (isSet(sc[k])) out.push({ path: `${path}.${k}` });
-  // upstream's verifyRunAsNonRoot runs before each container start: not done here yet.
-  if (sc["runAsNonRoot"] === true) out.push({ path: `${path}.runAsNonRoot`, value: true });
+  // runAsNonRoot is verified before each container start (runtime/container-config.ts verifyRunAsNonRoot).
   // RuntimeDefault and Unconfined go to CRI as they are (runtime/sandbox-config.ts seccompProfile); a
   // Localhost profile needs the kubelet's seccomp root, not served yet.
   const seccomp = sc["seccompProfile"];

@@ -108,6 +108,9 @@ export interface ImageManagerOptions {
   clock?: Clock;
 }
 
+/** Who an image's process runs as when the pod does not say. */
+export type ImageUser = { uid: number } | { username: string };
+
 export class ImageManager {
   private readonly images: ImageService;
   private readonly log: Logger | undefined;
@@ -169,6 +172,17 @@ export class ImageManager {
       events.failed("ErrImagePull", message);
       throw new ImagePullError("ErrImagePull", message, err);
     }
+  }
+
+  /**
+   * The user an image runs as, as upstream's getImageUser: its numeric uid when it has one, else its user
+   * name, else root (an image that names no user runs as uid 0).
+   */
+  async imageUser(imageRef: string, signal?: AbortSignal): Promise<ImageUser> {
+    const { image } = await this.images.image("ImageStatus", { image: { image: imageRef } }, signal ? { signal } : {});
+    if (image?.uid) return { uid: Number(image.uid.value) };
+    if (image?.username) return { username: image.username };
+    return { uid: 0 };
   }
 
   private async presentRef(image: string, signal?: AbortSignal): Promise<string | undefined> {

@@ -128,6 +128,31 @@ export interface ContainerConfigInput {
   facts: PodRuntimeFacts;
 }
 
+/** The container's effective runAsNonRoot and runAsUser (container's security context over the pod's). */
+export function nonRootPolicy(pod: V1Pod, container: V1Container): { runAsNonRoot: boolean; runAsUser: number | undefined } {
+  const sc = container.securityContext;
+  const psc = pod.spec?.securityContext;
+  return { runAsNonRoot: (sc?.runAsNonRoot ?? psc?.runAsNonRoot) === true, runAsUser: sc?.runAsUser ?? psc?.runAsUser };
+}
+
+/**
+ * Upstream's verifyRunAsNonRoot: with runAsNonRoot, a container must not run as uid 0, whether the pod says so
+ * or the image does; an image user given by name cannot be verified and is refused. `imageUser` is needed only
+ * when the pod sets no runAsUser. Throws a ContainerConfigError (CreateContainerConfigError) with upstream's
+ * messages.
+ */
+export function verifyRunAsNonRoot(pod: V1Pod, container: V1Container, imageUser: { uid: number } | { username: string } | undefined): void {
+  const { runAsNonRoot, runAsUser } = nonRootPolicy(pod, container);
+  if (!runAsNonRoot) return;
+  const podName = `${pod.metadata?.name ?? ""}_${pod.metadata?.namespace ?? ""}(${pod.metadata?.uid ?? ""})`;
+  if (runAsUser !== undefined) {
+    if (runAsUser === 0) throw new ContainerConfigError(`container's runAsUser breaks non-root policy (pod: "${podName}", container: ${container.name})`);
+    return;
+  }
+  if (imageUser && "uid" in imageUser && imageUser.uid === 0) throw new ContainerConfigError(`container has runAsNonRoot and image will run as root (pod: "${podName}", container: ${container.name})`);
+  if (imageUser && "username" in imageUser) throw new ContainerConfigError(`container has runAsNonRoot and image has non-numeric user (${imageUser.username}), cannot verify user is non-root (pod: "${podName}", container: ${container.name})`);
+}
+
 export function containerConfig(input: ContainerConfigInput): Input<ContainerConfig> {
   const { pod, container, kind, restartCount, node, facts } = input;
   const uid = podUid(pod);

@@ -19,7 +19,7 @@ import { ImagePullError, type DockerConfig, type ImageManager } from "../images/
 import type { PodCgroups, PodResourceConfig } from "../cm/pod-cgroups.ts";
 import { computePodActions, CrashLoopBackoff, type ProbeFailures } from "./pod-actions.ts";
 import { killGracePeriodSeconds } from "../prober/prober.ts";
-import { containerConfig } from "./container-config.ts";
+import { containerConfig, nonRootPolicy, verifyRunAsNonRoot } from "./container-config.ts";
 import { deadContainersOverLimit } from "./container-gc.ts";
 import { containerHash } from "./container-hash.ts";
 import { sandboxConfig, podLogDirectory, type NodeContext } from "./sandbox-config.ts";
@@ -374,10 +374,14 @@ export class RuntimeManager {
       }
       let cfg: Input<ContainerConfig>;
       try {
+        const policy = nonRootPolicy(pod, c);
+        // The image's user is read only when the pod leaves it to the image (one ImageStatus call).
+        verifyRunAsNonRoot(pod, c, policy.runAsNonRoot && policy.runAsUser === undefined ? await this.images.imageUser(imageRef, signal) : undefined);
         cfg = containerConfig({ pod, container: c, kind: start.kind, restartCount: start.restartCount, image: imageRef, node, facts: { podIPs } });
       } catch (err) {
+        throwIfCancelled(err, signal);
         // What the spec asks cannot be turned into a container config (upstream's CreateContainerConfigError).
-        const message = errorMessage(err);
+        const message = runtimeMessage(err);
         this.events.event(ref, "Warning", "Failed", `Error: ${message}`);
         result.waiting[c.name] = { reason: "CreateContainerConfigError", message };
         if (start.kind !== "regular") break;

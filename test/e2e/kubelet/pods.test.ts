@@ -235,6 +235,20 @@ describe("pods", () => {
     expect(await seccompMode("seccomp-none")).toMatch(/^Seccomp:\s+0$/);
   });
 
+  it("verifies runAsNonRoot before start: an image that runs as root is refused, a non-root runAsUser runs", async () => {
+    await cluster.client.create(pods(), podSpec("as-root", { securityContext: { runAsNonRoot: true } }));
+    await cluster.client.create(pods(), podSpec("as-nobody", { securityContext: { runAsNonRoot: true, runAsUser: 65534 } }));
+    const refused = await pollUntil(() => getPod("as-root"), (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === "CreateContainerConfigError", { timeoutMs: 30_000, message: "as-root to be refused" });
+    expect(refused.status?.containerStatuses?.[0]?.state?.waiting?.message).toMatch(/^container has runAsNonRoot and image will run as root \(pod: "as-root_default\(.+\)", container: main\)$/);
+    const running = await waitForPhase("as-nobody", "Running");
+    // The kernel's word on who the container's process is.
+    const id = running.status?.containerStatuses?.[0]?.containerID?.replace(/^containerd:\/\//, "") ?? "";
+    const res = await suite.node.sandbox.criClient().runtime("ExecSync", { container_id: id, cmd: ["sh", "-c", "grep '^Uid:' /proc/1/status"], timeout: 10 });
+    expect(res.stdout.toString()).toMatch(/^Uid:\s+65534\s/);
+    // And no container of the refused pod was ever created in the runtime.
+    expect(await criContainers(suite.node.sandbox.criClient(), { "io.kubernetes.pod.uid": refused.metadata?.uid ?? "" })).toEqual([]);
+  });
+
   it("ends a pod past activeDeadlineSeconds with reason DeadlineExceeded", async () => {
     await cluster.client.create(pods(), podSpec("deadline", { activeDeadlineSeconds: 3 }));
     const pod = await waitForPhase("deadline", "Failed", 30_000);

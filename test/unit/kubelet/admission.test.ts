@@ -217,7 +217,6 @@ describe("checkSupported", () => {
     ["SELinux options", withContainer({ securityContext: { seLinuxOptions: { level: "s0:c1" } } }), "spec.containers[0].securityContext.seLinuxOptions"],
     ["Windows options", withContainer({ securityContext: { windowsOptions: { runAsUserName: "x" } } }), "spec.containers[0].securityContext.windowsOptions"],
     ["procMount Unmasked", withContainer({ securityContext: { procMount: "Unmasked" } }), 'spec.containers[0].securityContext.procMount="Unmasked"'],
-    ["runAsNonRoot", withContainer({ securityContext: { runAsNonRoot: true } }), "spec.containers[0].securityContext.runAsNonRoot=true"],
     ["hugepages", withContainer({ resources: { limits: { "hugepages-2Mi": "4Mi", memory: "8Mi" } } }), 'spec.containers[0].resources.limits["hugepages-2Mi"]'],
     ["an ephemeral-storage limit", withContainer({ resources: { limits: { "ephemeral-storage": "1Gi" } } }), 'spec.containers[0].resources.limits["ephemeral-storage"]'],
     ["an extended resource", withContainer({ resources: { requests: { "example.com/gpu": "1" } } }), 'spec.containers[0].resources.requests["example.com/gpu"]'],
