@@ -1,5 +1,6 @@
 import type { V1Pod, V1Volume } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
+import { testNode } from "../../harness/runtime-fixture.ts";
 import { admitPod, checkSupported, podRequests, SERVICE_ACCOUNT_TOKEN_NOT_MOUNTED, UNKNOWN_POD_FIELD, UNSUPPORTED_POD_FIELD } from "../../../kubelet/admission.ts";
 import { containerConfig } from "../../../kubelet/runtime/container-config.ts";
 import { serviceAccountVolume } from "../../control-plane/strategies.ts";
@@ -124,18 +125,7 @@ describe("checkSupported", () => {
       kind: "regular",
       restartCount: 0,
       image: "docker.io/library/nginx:latest",
-      node: {
-        nodeName: "node-1",
-        cgroupRoot: "/",
-        podLogsDir: "/var/log/pods",
-        clusterDNS: [],
-        clusterDomain: "cluster.local",
-        hostDNS: { servers: [], searches: [], options: [] },
-        hostIPs: ["10.0.0.1"],
-        memoryCapacityBytes: 1024 ** 3,
-        cpuCFSQuota: true,
-        cpuCFSQuotaPeriodUs: 100_000,
-      },
+      node: testNode(),
       facts: { podIPs: [] },
     });
     expect(config.mounts ?? []).toEqual([]);

@@ -1,20 +1,10 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
+import { testNode } from "../../../harness/runtime-fixture.ts";
 import { containerConfig, nonRootPolicy, verifyRunAsNonRoot } from "../../../../kubelet/runtime/container-config.ts";
 import { sandboxConfig, seccompProfile, type NodeContext } from "../../../../kubelet/runtime/sandbox-config.ts";
 
-const node: NodeContext = {
-  nodeName: "node-1",
-  cgroupRoot: "/",
-  podLogsDir: "/var/log/pods",
-  clusterDNS: [],
-  clusterDomain: "cluster.local",
-  hostDNS: { servers: [], searches: [], options: [] },
-  hostIPs: ["10.0.0.1"],
-  memoryCapacityBytes: 1024 ** 3,
-  cpuCFSQuota: true,
-  cpuCFSQuotaPeriodUs: 100_000,
-};
+const node: NodeContext = testNode();
 
 function pod(podType?: string, containerType?: string): V1Pod {
   return {
