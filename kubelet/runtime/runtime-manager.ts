@@ -372,44 +372,39 @@ export class RuntimeManager {
         if (start.kind !== "regular") break;
         continue;
       }
-      let cfg: Input<ContainerConfig>;
-      try {
+      // A failed step leaves the container waiting with upstream's reason for that step, and a Failed event.
+      const step = async <T>(reason: string, run: () => Promise<T>): Promise<T | undefined> => {
+        try {
+          return await run();
+        } catch (err) {
+          throwIfCancelled(err, signal);
+          const message = runtimeMessage(err);
+          this.events.event(ref, "Warning", "Failed", `Error: ${message}`);
+          result.waiting[c.name] = { reason, message };
+          return undefined;
+        }
+      };
+      // What the spec asks cannot be turned into a container config: upstream's CreateContainerConfigError.
+      const cfg = await step("CreateContainerConfigError", async (): Promise<Input<ContainerConfig>> => {
         const policy = nonRootPolicy(pod, c);
         // The image's user is read only when the pod leaves it to the image (one ImageStatus call).
         verifyRunAsNonRoot(pod, c, policy.runAsNonRoot && policy.runAsUser === undefined ? await this.images.imageUser(imageRef, signal) : undefined);
-        cfg = containerConfig({ pod, container: c, kind: start.kind, restartCount: start.restartCount, image: imageRef, node, facts: { podIPs } });
-      } catch (err) {
-        throwIfCancelled(err, signal);
-        // What the spec asks cannot be turned into a container config (upstream's CreateContainerConfigError).
-        const message = runtimeMessage(err);
-        this.events.event(ref, "Warning", "Failed", `Error: ${message}`);
-        result.waiting[c.name] = { reason: "CreateContainerConfigError", message };
+        return containerConfig({ pod, container: c, kind: start.kind, restartCount: start.restartCount, image: imageRef, node, facts: { podIPs } });
+      });
+      if (!cfg) {
         if (start.kind !== "regular") break;
         continue;
       }
       // The image the user asked for, so ContainerStatus reports it rather than the bare id.
       cfg.image = { image: imageRef, user_specified_image: c.image ?? "" };
-      let containerId: string;
-      try {
-        ({ container_id: containerId } = await this.cri.runtime("CreateContainer", { pod_sandbox_id: sandboxId, config: cfg, sandbox_config: config }, opts));
-      } catch (err) {
-        throwIfCancelled(err, signal);
-        const message = runtimeMessage(err);
-        this.events.event(ref, "Warning", "Failed", `Error: ${message}`);
-        result.waiting[c.name] = { reason: "CreateContainerError", message };
+      const created = await step("CreateContainerError", () => this.cri.runtime("CreateContainer", { pod_sandbox_id: sandboxId, config: cfg, sandbox_config: config }, opts));
+      if (!created) {
         if (start.kind !== "regular") break;
         continue;
       }
+      const containerId = created.container_id;
       this.events.event(ref, "Normal", "Created", `Created container ${c.name}`);
-      try {
-        await this.cri.runtime("StartContainer", { container_id: containerId }, opts);
-      } catch (err) {
-        throwIfCancelled(err, signal);
-        const message = runtimeMessage(err);
-        this.events.event(ref, "Warning", "Failed", `Error: ${message}`);
-        result.waiting[c.name] = { reason: "RunContainerError", message };
-        continue;
-      }
+      if (!(await step("RunContainerError", () => this.cri.runtime("StartContainer", { container_id: containerId }, opts)))) continue;
       this.events.event(ref, "Normal", "Started", `Started container ${c.name}`);
       log.info({ container: c.name, containerId, restartCount: start.restartCount }, "started container");
     }
