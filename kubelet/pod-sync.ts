@@ -178,7 +178,7 @@ export class PodSync implements PodSyncer {
       this.report(pod, before, ctx, terminal);
       return { terminal };
     }
-    const result = await this.d.runtime.syncPod(pod, before, await this.pullSecrets(pod), failures, signal);
+    const result = await this.d.runtime.syncPod(pod, before, () => this.pullSecrets(pod), failures, signal);
     this.waiting.set(uid, result.waiting);
     const failed: PodTerminalStatus | undefined = result.failed ? { phase: "Failed", reason: result.failed.reason, message: result.failed.message } : undefined;
     // Read the runtime again only when the sync changed it (a steady-state resync changes nothing), without

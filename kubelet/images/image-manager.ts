@@ -109,6 +109,9 @@ export interface ImageManagerOptions {
 }
 
 /** Who an image's process runs as when the pod does not say. */
+/** The pod's pull credentials, read only when an image must be pulled (an API read of its imagePullSecrets). */
+export type PullSecrets = () => Promise<readonly DockerConfig[]>;
+
 export type ImageUser = { uid: number } | { username: string };
 
 export class ImageManager {
@@ -129,7 +132,7 @@ export class ImageManager {
    * ImagePullError for a problem of the image (its `reason` is the container's waiting reason), and a
    * Cancelled error, leaving no back-off behind, when `signal` aborts (the pod is being stopped).
    */
-  async ensureImage(pod: V1Pod, container: V1Container, pullSecrets: readonly DockerConfig[], events: ImageEvents, signal?: AbortSignal): Promise<string> {
+  async ensureImage(pod: V1Pod, container: V1Container, pullSecrets: PullSecrets, events: ImageEvents, signal?: AbortSignal): Promise<string> {
     if (signal?.aborted) throw cancelled(signal.reason, signal);
     const image = container.image ?? "";
     if (!image) throw new ImagePullError("InvalidImageName", `container ${container.name}: spec.containers[].image is empty`);
@@ -158,7 +161,7 @@ export class ImageManager {
       throw new ImagePullError("ImagePullBackOff", message);
     }
     try {
-      const ref = await this.pull(image, credentialsFor(parsed.registry, pullSecrets), events, signal);
+      const ref = await this.pull(image, credentialsFor(parsed.registry, await pullSecrets()), events, signal);
       this.backoffs.delete(key);
       return ref;
     } catch (err) {

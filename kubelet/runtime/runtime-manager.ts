@@ -15,7 +15,7 @@ import { runtimeMessage } from "../cri/errors.ts";
 import type { Container as CriContainer, ContainerConfig, ContainerStatus as CriContainerStatus, PodSandbox, Input, PodSandboxConfig } from "../cri/types.ts";
 import type { EventRecorder } from "../events.ts";
 import { podRef } from "../events.ts";
-import { ImagePullError, type DockerConfig, type ImageManager } from "../images/image-manager.ts";
+import { ImagePullError, type PullSecrets, type ImageManager } from "../images/image-manager.ts";
 import type { PodCgroups, PodResourceConfig } from "../cm/pod-cgroups.ts";
 import { computePodActions, CrashLoopBackoff, type ProbeFailures } from "./pod-actions.ts";
 import { killGracePeriodSeconds } from "../prober/prober.ts";
@@ -274,7 +274,7 @@ export class RuntimeManager {
   }
 
   /** Brings the pod's runtime state in line with its spec. Never throws for a problem of the pod itself. */
-  async syncPod(pod: V1Pod, status: PodRuntimeStatus, pullSecrets: readonly DockerConfig[], probes: ProbeFailures = {}, signal?: AbortSignal): Promise<SyncPodResult> {
+  async syncPod(pod: V1Pod, status: PodRuntimeStatus, pullSecrets: PullSecrets, probes: ProbeFailures = {}, signal?: AbortSignal): Promise<SyncPodResult> {
     const uid = pod.metadata?.uid ?? "";
     const log = this.log.child({ pod: `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`, podUID: uid });
     const result: SyncPodResult = { waiting: {}, changed: false };

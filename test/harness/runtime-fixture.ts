@@ -75,7 +75,7 @@ export function runtimeFixture(options: { images?: string[]; crashLoopMaxMs?: nu
   const node = testNode();
   const manager = new RuntimeManager({ runtime: fake, images, cgroups, events: recorder, node: () => node, logger, clock, ...(options.crashLoopMaxMs ? { crashLoopMaxMs: options.crashLoopMaxMs } : {}) });
   /** One sync as the pod worker runs it: read the pod's state, then act on it. */
-  const sync = async (pod: V1Pod, signal?: AbortSignal): Promise<SyncPodResult> => manager.syncPod(pod, await manager.podStatus(pod.metadata?.uid ?? ""), [], {}, signal);
+  const sync = async (pod: V1Pod, signal?: AbortSignal): Promise<SyncPodResult> => manager.syncPod(pod, await manager.podStatus(pod.metadata?.uid ?? ""), () => Promise.resolve([]), {}, signal);
   /** The pod's containers in the runtime by name (newest attempt), with their state. */
   const containersOf = (pod: V1Pod) => fake.containers().filter((c) => c.labels["io.kubernetes.pod.uid"] === pod.metadata?.uid);
   const latest = (pod: V1Pod, name: string) =>

@@ -6,6 +6,8 @@ import { isDeckhandError } from "../../../../src-shared/errors.ts";
 import { FakeClock, flush } from "../../../harness/fake-clock.ts";
 import { FakeRuntime } from "../../../harness/fake-runtime.ts";
 
+const noSecrets = (): Promise<[]> => Promise.resolve([]);
+
 describe("image references", () => {
   it.each([
     ["busybox", { registry: "docker.io", repository: "library/busybox", tag: undefined, digest: undefined }],
@@ -64,8 +66,8 @@ describe("ImageManager pulls on the fake runtime", () => {
     const { fake, images } = setup();
     const release = fake.holdPulls();
     const a = new AbortController();
-    const first = images.ensureImage(pod("a"), container, [], events, a.signal);
-    const second = images.ensureImage(pod("b"), container, [], events, new AbortController().signal);
+    const first = images.ensureImage(pod("a"), container, noSecrets, events, a.signal);
+    const second = images.ensureImage(pod("b"), container, noSecrets, events, new AbortController().signal);
     const firstOutcome = first.catch((err: unknown) => err);
     while (fake.callsOf("PullImage").length === 0) await flush();
     a.abort();
@@ -85,10 +87,10 @@ describe("ImageManager pulls on the fake runtime", () => {
       backOff: () => undefined,
     });
     const release = fake.holdPulls();
-    const first = images.ensureImage(pod("a"), container, [], recorder("a"));
+    const first = images.ensureImage(pod("a"), container, noSecrets, recorder("a"));
     while (fake.callsOf("PullImage").length === 0) await flush();
     await clock.advance(300);
-    const second = images.ensureImage(pod("b"), container, [], recorder("b"));
+    const second = images.ensureImage(pod("b"), container, noSecrets, recorder("b"));
     await flush();
     await clock.advance(200);
     release();
@@ -106,13 +108,13 @@ describe("ImageManager pulls on the fake runtime", () => {
     const { fake, images } = setup();
     const present = { name: "app", image: "registry.example/app:1", imagePullPolicy: "IfNotPresent" };
     fake.failNext("ImageStatus", new CriError("Unavailable", "ImageStatus", "connection refused"));
-    const err = await images.ensureImage(pod("a"), present, [], events).catch((e: unknown) => e);
+    const err = await images.ensureImage(pod("a"), present, noSecrets, events).catch((e: unknown) => e);
     expect([(err as ImagePullError).reason, (err as ImagePullError).message]).toEqual(["ErrImageInspect", 'Failed to inspect image "registry.example/app:1": connection refused']);
     expect(fake.callsOf("PullImage")).toHaveLength(0);
     const stopped = new AbortController();
     stopped.abort();
     const pulling: string[] = [];
-    const outcome = await images.ensureImage(pod("a"), container, [], { ...events, pulling: (i) => pulling.push(i) }, stopped.signal).catch((e: unknown) => e);
+    const outcome = await images.ensureImage(pod("a"), container, noSecrets, { ...events, pulling: (i) => pulling.push(i) }, stopped.signal).catch((e: unknown) => e);
     expect(isDeckhandError(outcome, "Cancelled")).toBe(true);
     expect([fake.callsOf("PullImage"), pulling]).toEqual([[], []]);
   });
@@ -128,7 +130,7 @@ describe("ImageManager pulls on the fake runtime", () => {
         },
       },
     });
-    await images.ensureImage(pod("a"), container, [], events);
+    await images.ensureImage(pod("a"), container, noSecrets, events);
     expect(timeouts).toEqual([Number.POSITIVE_INFINITY]);
   });
 
@@ -136,7 +138,7 @@ describe("ImageManager pulls on the fake runtime", () => {
     const { fake, images } = setup();
     const release = fake.holdPulls();
     const a = new AbortController();
-    const outcome = images.ensureImage(pod("a"), container, [], events, a.signal).catch((err: unknown) => err);
+    const outcome = images.ensureImage(pod("a"), container, noSecrets, events, a.signal).catch((err: unknown) => err);
     while (fake.callsOf("PullImage").length === 0) await flush();
     a.abort();
     expect(isDeckhandError(await outcome, "Cancelled")).toBe(true);
@@ -144,7 +146,7 @@ describe("ImageManager pulls on the fake runtime", () => {
     await flush();
     expect((await fake.image("ImageStatus", { image: { image: container.image } })).image).toBeNull();
     // The same pod pulls again at once: no ImagePullBackOff from a cancellation.
-    expect(await images.ensureImage(pod("a"), container, [], events)).toMatch(/^sha256:/);
+    expect(await images.ensureImage(pod("a"), container, noSecrets, events)).toMatch(/^sha256:/);
     expect(fake.callsOf("PullImage")).toHaveLength(2);
   });
 
@@ -152,17 +154,17 @@ describe("ImageManager pulls on the fake runtime", () => {
     const { clock, fake, images } = setup();
     const reasonOf = (p: Promise<string>) => p.then(() => "ok", (err: unknown) => (err instanceof ImagePullError ? err.reason : String(err)));
     fake.failNext("PullImage", new CriError("Unavailable", "PullImage", "connection reset"));
-    expect(await reasonOf(images.ensureImage(pod("a"), container, [], events))).toBe("ErrImagePull");
-    expect(await reasonOf(images.ensureImage(pod("a"), container, [], events))).toBe("ImagePullBackOff");
+    expect(await reasonOf(images.ensureImage(pod("a"), container, noSecrets, events))).toBe("ErrImagePull");
+    expect(await reasonOf(images.ensureImage(pod("a"), container, noSecrets, events))).toBe("ImagePullBackOff");
     await clock.advance(10_000);
     fake.failNext("PullImage", new CriError("Unavailable", "PullImage", "connection reset"));
-    expect(await reasonOf(images.ensureImage(pod("a"), container, [], events))).toBe("ErrImagePull");
+    expect(await reasonOf(images.ensureImage(pod("a"), container, noSecrets, events))).toBe("ErrImagePull");
     await clock.advance(10_000);
-    expect(await reasonOf(images.ensureImage(pod("a"), container, [], events))).toBe("ImagePullBackOff");
+    expect(await reasonOf(images.ensureImage(pod("a"), container, noSecrets, events))).toBe("ImagePullBackOff");
     // Another pod is not held back by this one's failures; forgetPod drops the back-off.
-    expect(await reasonOf(images.ensureImage(pod("b"), container, [], events))).toBe("ok");
+    expect(await reasonOf(images.ensureImage(pod("b"), container, noSecrets, events))).toBe("ok");
     await fake.image("RemoveImage", { image: { image: container.image } });
     images.forgetPod("a");
-    expect(await reasonOf(images.ensureImage(pod("a"), container, [], events))).toBe("ok");
+    expect(await reasonOf(images.ensureImage(pod("a"), container, noSecrets, events))).toBe("ok");
   });
 });
