@@ -496,7 +496,7 @@ export class RuntimeManager {
       await this.cri.runtime("StopPodSandbox", { pod_sandbox_id: s.id }, opts).catch(ignoreNotFound);
       await this.cri.runtime("RemovePodSandbox", { pod_sandbox_id: s.id }, opts).catch(ignoreNotFound);
     }
-    await this.cgroups.remove(uid);
+    await this.cgroups.remove(uid, signal);
     const node = this.node();
     await rm(podLogDirectory(node.podLogsDir, { metadata: { uid, namespace, name } }), { recursive: true, force: true });
     this.forgetPod(uid);
