@@ -48,6 +48,8 @@ import { nodeRef, podRef } from "./events.ts";
 export interface KubeletDeps {
   nodeName: string;
   client: KubeClient | undefined;
+  /** Where events go (rate-limited by eventRecordQPS/eventBurst); `client` when not given. */
+  eventClient?: KubeClient;
   criEndpoint: string;
   runtimeRequestTimeoutMs: number;
   node: NodeContext;
@@ -106,7 +108,8 @@ export class Kubelet {
     this.ready = new Promise((resolve) => (this.readyResolve = resolve));
     this.staticSynced = new Promise((resolve) => (this.staticSyncedResolve = resolve));
     this.cri = new CriClient({ endpoint: deps.criEndpoint, timeoutMs: deps.runtimeRequestTimeoutMs, logger });
-    this.events = deps.client ? new ApiEventRecorder({ client: deps.client, nodeName: deps.nodeName, logger }) : new LogEventRecorder(logger);
+    const eventClient = deps.eventClient ?? deps.client;
+    this.events = eventClient ? new ApiEventRecorder({ client: eventClient, nodeName: deps.nodeName, logger }) : new LogEventRecorder(logger);
     this.runtime = new RuntimeManager({
       runtime: this.cri,
       images: new ImageManager({ images: this.cri, logger }),
