@@ -145,6 +145,15 @@ describe("PodSync", () => {
     expect(status?.podIP).toBeTruthy();
   });
 
+  it("records the status, then hands a failed sandbox creation back to the pod worker as an error (its back-off paces retries)", async () => {
+    const { fake, pleg, sync, statuses, events, clock } = setup();
+    await pleg.relist();
+    fake.failNext("RunPodSandbox", new Error("no IPs left"));
+    await expect(sync.syncPod(pod("web"), ctx({ startedAt: clock.now() }))).rejects.toMatchObject({ code: "Unavailable", message: expect.stringContaining("no IPs left") });
+    expect(statuses.getStatus("uid-web")?.phase).toBe("Pending");
+    expect(events.seen.map((e) => e.reason)).toContain("FailedCreatePodSandBox");
+  });
+
   it("reads a resync's runtime state from the cache, newer than the last sync, without asking CRI itself", async () => {
     const { fake, pleg, sync, clock } = setup();
     const p = pod("web");
