@@ -1,10 +1,12 @@
 /** Deletes links on a worker thread (see link-reaper-worker.ts); for the daemon's deferred DEL. */
 import { Worker } from "node:worker_threads";
+import { InFlight } from "../src-shared/concurrency.ts";
 
 export class LinkReaper {
   private worker: Worker | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (deleted: boolean) => void; reject: (err: Error) => void }>();
+  private readonly inFlight = new InFlight();
 
   private start(): Worker {
     if (this.worker) return this.worker;
@@ -39,16 +41,17 @@ export class LinkReaper {
   delete(name: string): Promise<boolean> {
     const worker = this.start();
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, name });
-    });
+    return this.inFlight.track(
+      new Promise((resolve, reject) => {
+        this.pending.set(id, { resolve, reject });
+        worker.postMessage({ id, name });
+      }),
+    );
   }
 
   /** Waits for the deletions in flight (up to `timeoutMs`), then stops the thread. */
   async close(timeoutMs = 5_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.pending.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await this.inFlight.idle(timeoutMs);
     const worker = this.worker;
     this.worker = undefined;
     await worker?.terminate();

@@ -252,6 +252,7 @@ export class Kubelet {
       this.statusManager.start(s);
       this.nodeStatus?.start(s);
       this.lease?.start(s);
+      this.mirrors?.start(s);
     }
     const informer = this.podInformer;
     if (informer) {
@@ -369,6 +370,7 @@ export class Kubelet {
       ["prober", () => this.prober.close()],
       ["PLEG", () => this.pleg.close()],
       ["container GC", () => this.containerGC.close()],
+      ["mirror pods", this.mirrors && (() => this.mirrors?.close())],
       ["status manager", () => this.statusManager.close()],
       ["node status", this.nodeStatus && (() => this.nodeStatus?.close())],
       ["node lease", this.lease && (() => this.lease?.close())],
