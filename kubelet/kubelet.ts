@@ -348,6 +348,7 @@ export class Kubelet {
   private async runHousekeeping(): Promise<void> {
     if (!this.sourcesReady()) return;
     this.prober.cleanupPods(new Set(this.podWorkers.uids()));
+    this.runtime.gcBackOffs();
     await this.cleanupOrphans();
     await this.mirrors?.deleteOrphans();
   }

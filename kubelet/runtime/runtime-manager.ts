@@ -247,6 +247,13 @@ export class RuntimeManager {
     this.backoff = new CrashLoopBackoff({ maxMs: options.crashLoopMaxMs ?? 300_000 });
   }
 
+  /** Drops back-off entries long out of use (housekeeping). */
+  gcBackOffs(): void {
+    const now = this.clock.now();
+    this.backoff.gc(now);
+    this.images.gc(now);
+  }
+
   /** Drops what this layer keeps per pod (crash-loop and image-pull back-off): part of the kubelet's forget(uid). */
   forgetPod(uid: string): void {
     this.backoff.forgetPod(uid);
