@@ -87,10 +87,10 @@ export class CniDaemon {
     const namespaces = ownNamespaces();
     this.rtnl = new Rtnl();
     const rtnl = this.rtnl;
-    const reaper = new LinkReaper();
-    this.reaper = reaper;
     const runner = NetnsRunner.supported() ? new NetnsRunner(tools().ip) : undefined;
     this.runner = runner;
+    const reaper = new LinkReaper(runner ? { runner } : {});
+    this.reaper = reaper;
     const plugin = new BridgePlugin({
       rtnl: () => rtnl,
       log: (line) => this.log.info(line),
@@ -165,10 +165,11 @@ export class CniDaemon {
     await this.inFlight.idle(10_000);
     for (const s of this.sockets) s.destroy();
     closeLocks();
-    this.runner?.close();
-    this.runner = undefined;
+    // The reaper's deletions go through the runner: drained first.
     await this.reaper?.close();
     this.reaper = undefined;
+    this.runner?.close();
+    this.runner = undefined;
     this.rtnl?.close();
     this.rtnl = undefined;
   }
