@@ -36,6 +36,7 @@ import { PodSync } from "./pod-sync.ts";
 import { ProberManager } from "./prober/manager.ts";
 import { StatusManager, type PodKey } from "./status/status-manager.ts";
 import { podStatusEqual, statusPatch, toPodStatus, type PodStatus } from "./status/pod-status.ts";
+import { podsDifferSemantically, readinessGatesChanged } from "./pod-helpers.ts";
 import { NodeLease } from "./node/lease.ts";
 import { NodeStatusManager, type NodeStatusSource } from "./node/node-status-manager.ts";
 import { StaticPodSource } from "./pods/static-pods.ts";
@@ -185,10 +186,14 @@ export class Kubelet {
     const uid = pod.metadata?.uid ?? "";
     if (this.podManager.isRejected(uid)) return;
     if (this.podWorkers.state(uid) === undefined && !this.podManager.has(uid) && !this.admit(pod)) return;
+    const previous = this.podManager.get(uid);
     this.podManager.set(pod);
     // What the API holds is the base of the next status patch, and a status someone else changed is resent.
     if (pod.status && !this.staticPods?.has(uid)) this.statusManager.reconcile(uid, uid, toPodStatus(pod.status));
-    this.podWorkers.update(pod);
+    // As upstream's pod config: an update that changes only the status (our own patches' echoes, above all)
+    // is reconciled, not synced, unless the pod's readiness gates depend on it.
+    if (previous && !podsDifferSemantically(previous, pod) && !readinessGatesChanged(previous, pod)) this.podWorkers.refresh(pod);
+    else this.podWorkers.update(pod);
   }
 
   /** Upstream's canAdmitPod for a pod seen for the first time; a refused pod fails with the reason. */

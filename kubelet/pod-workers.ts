@@ -202,6 +202,13 @@ export class PodWorkers {
     this.trigger(w);
   }
 
+  /** A newer copy of the pod that asks for nothing (a status-only update): kept for the next sync, none is started. */
+  refresh(pod: V1Pod): void {
+    const w = this.workers.get(pod.metadata?.uid ?? "");
+    if (w) w.pod = pod;
+    else this.update(pod);
+  }
+
   /** The pod is gone from its sources (deleted in the API, manifest removed): terminate and forget it. */
   remove(uid: string, gracePeriodSeconds?: number): void {
     const w = this.workers.get(uid);
