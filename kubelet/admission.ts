@@ -229,11 +229,6 @@ function containerFindings(pod: Obj, c: Obj, path: string, saVolume: string | un
     // The container config reads the resources of the container itself only.
     if (isObj(rf) && isSet(rf["containerName"]) && rf["containerName"] !== c["name"]) out.push({ path: `${path}.env[${i}].valueFrom.resourceFieldRef.containerName`, value: rf["containerName"] });
   });
-  list(c["ports"]).forEach((p, i) => {
-    // No portmap plugin in the CNI chain: host ports are not opened. Host-network pods bind the host's port
-    // themselves (the API server sets hostPort = containerPort for them).
-    if (isObj(p) && isSet(p["hostPort"]) && p["hostPort"] !== 0 && !(isObj(pod["spec"]) && pod["spec"]["hostNetwork"] === true)) out.push({ path: `${path}.ports[${i}].hostPort`, value: p["hostPort"] });
-  });
   const resources = c["resources"];
   if (isObj(resources)) {
     if (isSet(resources["claims"])) out.push({ path: `${path}.resources.claims` });

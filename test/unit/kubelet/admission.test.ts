@@ -197,6 +197,10 @@ describe("checkSupported", () => {
     expect(checkSupported(withSpec({ initContainers: [{ name: "i", image: "i", restartPolicy: "Always", lifecycle }] }))).toMatchObject({ admit: true });
   });
 
+  it("admits host ports (the conflist chains portmap)", () => {
+    expect(checkSupported(withContainer({ ports: [{ containerPort: 80, hostPort: 8080, hostIP: "192.0.2.10" }] }))).toMatchObject({ admit: true });
+  });
+
   const refused: [string, V1Pod, string][] = [
     ["a stop signal", withContainer({ lifecycle: { stopSignal: "SIGUSR1" } as Container["lifecycle"] }), 'spec.containers[0].lifecycle.stopSignal="SIGUSR1"'],
     ["envFrom", withContainer({ envFrom: [{ configMapRef: { name: "cm" } }] }), "spec.containers[0].envFrom"],
@@ -206,7 +210,6 @@ describe("checkSupported", () => {
     ["an emptyDir volume and its mount", withContainer({ volumeMounts: [{ name: "data", mountPath: "/data" }] }), 'spec.containers[0].volumeMounts[0]="/data"'],
     ["volume devices", withContainer({ volumeDevices: [{ name: "blk", devicePath: "/dev/xvda" }] }), "spec.containers[0].volumeDevices"],
     ["a resize policy that restarts", withContainer({ resizePolicy: [{ resourceName: "memory", restartPolicy: "RestartContainer" }] }), 'spec.containers[0].resizePolicy[0].restartPolicy="RestartContainer"'],
-    ["a host port", withContainer({ ports: [{ containerPort: 80, hostPort: 8080 }] }), "spec.containers[0].ports[0].hostPort=8080"],
     ["a Localhost seccomp profile", withContainer({ securityContext: { seccompProfile: { type: "Localhost", localhostProfile: "p.json" } } }), 'spec.containers[0].securityContext.seccompProfile.type="Localhost"'],
     ["an AppArmor profile", withContainer({ securityContext: { appArmorProfile: { type: "RuntimeDefault" } } }), "spec.containers[0].securityContext.appArmorProfile"],
     ["SELinux options", withContainer({ securityContext: { seLinuxOptions: { level: "s0:c1" } } }), "spec.containers[0].securityContext.seLinuxOptions"],
