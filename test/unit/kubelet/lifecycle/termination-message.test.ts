@@ -1,0 +1,91 @@
+import { describe, expect, it } from "vitest";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  MAX_CONTAINER_TERMINATION_MESSAGE_LENGTH,
+  MAX_CONTAINER_TERMINATION_MESSAGE_LOG_LENGTH,
+  enrichMessage,
+  lastBytes,
+  logTailMessage,
+  terminationMessageSource,
+} from "../../../../kubelet/lifecycle/termination-message.ts";
+import { readTerminationMessage } from "../../../../kubelet/lifecycle/termination-files.ts";
+
+const PATH = "io.kubernetes.container.terminationMessagePath";
+const POLICY = "io.kubernetes.container.terminationMessagePolicy";
+
+const criLine = (stream: "stdout" | "stderr", tag: "F" | "P", text: string) => `2026-12-03T10:00:00.000000000Z ${stream} ${tag} ${text}\n`;
+
+describe("termination message sources", () => {
+  it("falls back to the log only under FallbackToLogsOnError, after a failure of a container that ran", () => {
+    const fallback = { [PATH]: "/dev/termination-log", [POLICY]: "FallbackToLogsOnError" };
+    expect(terminationMessageSource(fallback, 1, "Error")).toEqual({ path: "/dev/termination-log", fallbackToLogs: true });
+    expect(terminationMessageSource(fallback, 0, "Completed").fallbackToLogs).toBe(false);
+    expect(terminationMessageSource(fallback, 128, "ContainerCannotRun").fallbackToLogs).toBe(false);
+    expect(terminationMessageSource({ [PATH]: "/m", [POLICY]: "File" }, 1, "Error")).toEqual({ path: "/m", fallbackToLogs: false });
+    expect(terminationMessageSource({}, 1, "Error")).toEqual({ path: "", fallbackToLogs: false });
+  });
+
+  it("keeps the end of a long message (tail.ReadAtMost), 4 KiB", () => {
+    const data = Buffer.from(`${"a".repeat(5000)}END`);
+    const kept = lastBytes(data, MAX_CONTAINER_TERMINATION_MESSAGE_LENGTH);
+    expect(kept.length).toBe(4096);
+    expect(kept.toString().endsWith("aEND")).toBe(true);
+    expect(lastBytes(Buffer.from("short"), 4096).toString()).toBe("short");
+  });
+
+  it("reads the last 80 log lines' texts, partial lines joined, and keeps the last 2 KiB", () => {
+    const log = criLine("stdout", "F", "one") + criLine("stderr", "P", "par") + criLine("stderr", "F", "tial") + "not a cri line\n";
+    expect(logTailMessage(Buffer.from(log))).toBe("one\npartial\n");
+    const many = Array.from({ length: 100 }, (_, i) => criLine("stdout", "F", `line ${i}`)).join("");
+    const tail = logTailMessage(Buffer.from(many));
+    expect(tail.startsWith("line 20\n")).toBe(true);
+    expect(tail.endsWith("line 99\n")).toBe(true);
+    const long = Array.from({ length: 10 }, (_, i) => criLine("stdout", "F", `${i}${"x".repeat(500)}`)).join("");
+    const cut = logTailMessage(Buffer.from(long));
+    expect(Buffer.byteLength(cut)).toBe(MAX_CONTAINER_TERMINATION_MESSAGE_LOG_LENGTH);
+    expect(cut.endsWith(`9${"x".repeat(500)}\n`)).toBe(true);
+  });
+
+  it("joins the runtime's message and the container's as upstream", () => {
+    expect(enrichMessage("", "")).toBe("");
+    expect(enrichMessage("", "bye")).toBe("bye");
+    expect(enrichMessage("OOM", "")).toBe("OOM");
+    expect(enrichMessage("OOM", "bye")).toBe("OOM: bye");
+  });
+});
+
+describe("readTerminationMessage (files)", () => {
+  it("reads the mounted file, else the log under FallbackToLogsOnError, else nothing", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "deckhand-unit-termination-"));
+    try {
+      const file = join(dir, "msg");
+      const log = join(dir, "0.log");
+      await writeFile(log, criLine("stdout", "F", "from the log"));
+      const status = (annotations: Record<string, string>, exit_code: number) => ({
+        annotations,
+        mounts: [{ container_path: "/dev/termination-log", host_path: file, readonly: false, selinux_relabel: false, propagation: "PROPAGATION_PRIVATE" as const, uidMappings: [], gidMappings: [], recursive_read_only: false, image: null, image_sub_path: "" }],
+        log_path: log,
+        exit_code,
+        reason: exit_code === 0 ? "Completed" : "Error",
+      });
+      const file_ = { [PATH]: "/dev/termination-log", [POLICY]: "File" };
+      const fallback = { [PATH]: "/dev/termination-log", [POLICY]: "FallbackToLogsOnError" };
+      // No file yet (a container that never wrote it and whose file went): nothing, or the log.
+      expect(await readTerminationMessage(status(file_, 1))).toBe("");
+      expect(await readTerminationMessage(status(fallback, 1))).toBe("from the log\n");
+      await writeFile(file, "");
+      expect(await readTerminationMessage(status(fallback, 1))).toBe("from the log\n");
+      expect(await readTerminationMessage(status(fallback, 0))).toBe("");
+      await writeFile(file, `${"z".repeat(5000)}!`);
+      const message = await readTerminationMessage(status(fallback, 1));
+      expect(message).toHaveLength(4096);
+      expect(message.endsWith("z!")).toBe(true);
+      // A path no mount matches: as a missing file.
+      expect(await readTerminationMessage(status({ [PATH]: "/elsewhere", [POLICY]: "File" }, 1))).toBe("");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
