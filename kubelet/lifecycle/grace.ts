@@ -7,6 +7,21 @@
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import { killGracePeriodSeconds } from "../prober/prober.ts";
 
+/**
+ * The grace period of a pod's termination (upstream's calculateEffectiveGracePeriod in pod_workers.go): it
+ * only ever shrinks from `current` (0: none yet); the API server's deletionGracePeriodSeconds, then a shorter
+ * override (eviction, removal), else the pod's terminationGracePeriodSeconds (so a deletion with grace 0
+ * still gets it); never under 1 s.
+ */
+export function effectiveTerminationGrace(current: number, pod: V1Pod, override?: number): number {
+  let grace = current;
+  const deletion = pod.metadata?.deletionGracePeriodSeconds;
+  if (deletion !== undefined && deletion !== null && (grace === 0 || deletion < grace)) grace = deletion;
+  if (override !== undefined && (grace === 0 || override < grace)) grace = override;
+  if (grace === 0) grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
+  return Math.max(1, grace);
+}
+
 /** upstream's minimumGracePeriodInSeconds: containers always get this long between SIGTERM and SIGKILL. */
 export const MINIMUM_GRACE_PERIOD_SECONDS = 2;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
-import { killGraceSeconds, runsPreStop, stopGraceSeconds } from "../../../../kubelet/lifecycle/grace.ts";
+import { effectiveTerminationGrace, killGraceSeconds, runsPreStop, stopGraceSeconds } from "../../../../kubelet/lifecycle/grace.ts";
 
 const container: V1Container = {
   name: "app",
@@ -23,6 +23,22 @@ describe("killGraceSeconds (upstream's setTerminationGracePeriod and the kill's 
     expect(killGraceSeconds({ pod: pod({ grace: 12 }), container })).toBe(12);
     expect(killGraceSeconds({ pod: pod(), container })).toBe(30);
     expect(killGraceSeconds({ pod: pod({ grace: 30 }), container, override: 0 })).toBe(0);
+  });
+});
+
+describe("effectiveTerminationGrace (upstream's calculateEffectiveGracePeriod)", () => {
+  it("takes the deletion's grace, a shorter override, else the pod's, at least 1 s, and only ever shrinks", () => {
+    expect(effectiveTerminationGrace(0, pod({ grace: 30 }))).toBe(30);
+    expect(effectiveTerminationGrace(0, pod())).toBe(30);
+    expect(effectiveTerminationGrace(0, pod({ deletion: 10, grace: 30 }))).toBe(10);
+    expect(effectiveTerminationGrace(0, pod({ deletion: 10, grace: 30 }), 4)).toBe(4);
+    expect(effectiveTerminationGrace(0, pod({ deletion: 10, grace: 30 }), 20)).toBe(10);
+    // A later, longer deletion does not lengthen a termination under way; a shorter one shortens it.
+    expect(effectiveTerminationGrace(5, pod({ deletion: 10, grace: 30 }))).toBe(5);
+    expect(effectiveTerminationGrace(5, pod({ deletion: 3, grace: 30 }))).toBe(3);
+    // A deletion with grace 0 (a forced one) asks for nothing: the pod's own grace applies, as upstream.
+    expect(effectiveTerminationGrace(0, pod({ deletion: 0, grace: 12 }))).toBe(12);
+    expect(effectiveTerminationGrace(0, pod({ deletion: 0, grace: 0 }))).toBe(1);
   });
 });
 
