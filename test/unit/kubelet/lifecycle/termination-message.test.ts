@@ -1,7 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import {
   MAX_CONTAINER_TERMINATION_MESSAGE_LENGTH,
   MAX_CONTAINER_TERMINATION_MESSAGE_LOG_LENGTH,
@@ -10,7 +7,6 @@ import {
   logTailMessage,
   terminationMessageSource,
 } from "../../../../kubelet/lifecycle/termination-message.ts";
-import { readTerminationMessage } from "../../../../kubelet/lifecycle/termination-files.ts";
 
 const PATH = "io.kubernetes.container.terminationMessagePath";
 const POLICY = "io.kubernetes.container.terminationMessagePolicy";
@@ -53,39 +49,5 @@ describe("termination message sources", () => {
     expect(enrichMessage("", "bye")).toBe("bye");
     expect(enrichMessage("OOM", "")).toBe("OOM");
     expect(enrichMessage("OOM", "bye")).toBe("OOM: bye");
-  });
-});
-
-describe("readTerminationMessage (files)", () => {
-  it("reads the mounted file, else the log under FallbackToLogsOnError, else nothing", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "deckhand-unit-termination-"));
-    try {
-      const file = join(dir, "msg");
-      const log = join(dir, "0.log");
-      await writeFile(log, criLine("stdout", "F", "from the log"));
-      const status = (annotations: Record<string, string>, exit_code: number) => ({
-        annotations,
-        mounts: [{ container_path: "/dev/termination-log", host_path: file, readonly: false, selinux_relabel: false, propagation: "PROPAGATION_PRIVATE" as const, uidMappings: [], gidMappings: [], recursive_read_only: false, image: null, image_sub_path: "" }],
-        log_path: log,
-        exit_code,
-        reason: exit_code === 0 ? "Completed" : "Error",
-      });
-      const file_ = { [PATH]: "/dev/termination-log", [POLICY]: "File" };
-      const fallback = { [PATH]: "/dev/termination-log", [POLICY]: "FallbackToLogsOnError" };
-      // No file yet (a container that never wrote it and whose file went): nothing, or the log.
-      expect(await readTerminationMessage(status(file_, 1))).toBe("");
-      expect(await readTerminationMessage(status(fallback, 1))).toBe("from the log\n");
-      await writeFile(file, "");
-      expect(await readTerminationMessage(status(fallback, 1))).toBe("from the log\n");
-      expect(await readTerminationMessage(status(fallback, 0))).toBe("");
-      await writeFile(file, `${"z".repeat(5000)}!`);
-      const message = await readTerminationMessage(status(fallback, 1));
-      expect(message).toHaveLength(4096);
-      expect(message.endsWith("z!")).toBe(true);
-      // A path no mount matches: as a missing file.
-      expect(await readTerminationMessage(status({ [PATH]: "/elsewhere", [POLICY]: "File" }, 1))).toBe("");
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
   });
 });
