@@ -2,7 +2,8 @@
  * Lifecycle hook handlers (upstream's pkg/kubelet/lifecycle/handlers.go, handlerRunner.Run): `exec` through
  * CRI ExecSync with no timeout of its own (upstream passes 0), `httpGet` with the prober's HTTP code and
  * redirect policy (host defaulting to the pod IP, User-Agent `kube-lifecycle/<version>`; the status code does
- * not matter, only a request that could not be made fails the hook), `sleep`. Anything else (the deprecated
+ * not matter, only a request that could not be made fails the hook; an HTTPS hook answered in plain HTTP is
+ * retried over HTTP as upstream's), `sleep`. Anything else (the deprecated
  * `tcpSocket`, which upstream keeps in the API but never runs) fails at run time with upstream's "Cannot run
  * handler" message. The result is upstream's message for a failed hook, or undefined on success; how long a
  * hook may run is the caller's (preStop: the grace period) through `signal`.
@@ -12,7 +13,8 @@ import type { RuntimeService } from "../cri/services.ts";
 import { errorMessage } from "../../src-shared/errors.ts";
 import { systemClock, type Clock } from "../../src-shared/clock.ts";
 import { expandVars } from "../runtime/container-config.ts";
-import { httpGetWithRedirects, newRequestForHttpGet } from "../prober/probe-http.ts";
+import { httpGetWithRedirects, newRequestForHttpGet, type HttpGetResult, type HttpProbeRequest } from "../prober/probe-http.ts";
+import { podRef, type EventRecorder } from "../events.ts";
 import { LIFECYCLE_USER_AGENT } from "../prober/probe.ts";
 
 /** What a hook is run against. */
@@ -54,15 +56,19 @@ export function sleepHookMessage(target: Pick<HookTarget, "pod" | "container">, 
 export interface HookRunnerOptions {
   runtime: RuntimeService;
   clock?: Clock;
+  /** For upstream's `LifecycleHTTPFallback` event. */
+  recorder?: EventRecorder;
 }
 
 export class HookRunner {
   private readonly runtime: RuntimeService;
   private readonly clock: Clock;
+  private readonly recorder: EventRecorder | undefined;
 
   constructor(options: HookRunnerOptions) {
     this.runtime = options.runtime;
     this.clock = options.clock ?? systemClock;
+    this.recorder = options.recorder;
   }
 
   /** Runs one handler; resolves to upstream's failure message, or undefined when the hook succeeded. */
@@ -74,7 +80,7 @@ export class HookRunner {
       try {
         if (!handler.httpGet.host && !target.podIP) error = "failed to find networking container: the pod has no IP";
         else {
-          const res = await httpGetWithRedirects(newRequestForHttpGet(handler.httpGet, target.container, target.podIP, LIFECYCLE_USER_AGENT), { signal });
+          const res = await this.httpGet(newRequestForHttpGet(handler.httpGet, target.container, target.podIP, LIFECYCLE_USER_AGENT), target, signal);
           if (!res.ok) error = res.error;
         }
       } catch (err) {
@@ -92,6 +98,24 @@ export class HookRunner {
       }
     }
     return `Cannot run handler: invalid handler: ${JSON.stringify(handler)}`;
+  }
+
+  /**
+   * The GET, and upstream's fallback: an HTTPS hook whose server answered in plain HTTP (the TLS exchange fails
+   * with EPROTO) is tried again over HTTP without its Authorization header; if that works, a Warning
+   * `LifecycleHTTPFallback` says so and the hook succeeds. Otherwise the first error stands.
+   */
+  private async httpGet(request: HttpProbeRequest, target: HookTarget, signal: AbortSignal): Promise<HttpGetResult> {
+    const res = await httpGetWithRedirects(request, { signal });
+    if (res.ok || res.code !== "EPROTO" || request.url.protocol !== "https:") return res;
+    const url = new URL(request.url);
+    const port = url.port || "443";
+    url.protocol = "http:";
+    url.port = port;
+    const retry = await httpGetWithRedirects({ ...request, url, headers: request.headers.filter(([n]) => n.toLowerCase() !== "authorization") }, { signal });
+    if (!retry.ok) return res;
+    this.recorder?.event(podRef(target.pod), "Warning", "LifecycleHTTPFallback", `request to HTTPS lifecycle hook ${request.hostHeader} got HTTP response, retry with HTTP succeeded`);
+    return retry;
   }
 
   private async exec(command: readonly string[], target: HookTarget, signal: AbortSignal): Promise<string | undefined> {

@@ -118,8 +118,11 @@ export interface HttpProbeOptions {
   signal?: AbortSignal;
 }
 
-/** What a GET with the prober's redirect policy came to: the last response, or why there was none. */
-export type HttpGetResult = { ok: true; status: number; body: string } | { ok: false; error: string };
+/**
+ * What a GET with the prober's redirect policy came to: the last response, or why there was none (with the
+ * system error code when there is one: `EPROTO` for a TLS exchange that failed).
+ */
+export type HttpGetResult = { ok: true; status: number; body: string } | { ok: false; error: string; code?: string };
 
 /**
  * A GET with the client upstream's prober and lifecycle hooks share (RedirectChecker(false)): redirects to the
@@ -149,7 +152,8 @@ export async function httpGetWithRedirects(request: HttpProbeRequest, o: { timeo
         res = await get(url, redirects === 0 ? request.hostHeader : url.host, headers, signal);
       } catch (err) {
         if (o.signal?.aborted) throw err;
-        return { ok: false, error: requestError(url, err, timedOut) };
+        const code = (err as { code?: unknown } | undefined)?.code;
+        return { ok: false, error: requestError(url, err, timedOut), ...(!timedOut && typeof code === "string" ? { code } : {}) };
       }
       const follow = [301, 302, 303, 307, 308].includes(res.status) && res.location;
       if (follow && res.location) {

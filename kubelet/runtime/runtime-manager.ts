@@ -256,7 +256,7 @@ export class RuntimeManager {
     this.log = options.logger.child({ component: "runtime-manager" });
     this.clock = options.clock ?? systemClock;
     this.backoff = new CrashLoopBackoff({ maxMs: options.crashLoopMaxMs ?? 300_000 });
-    this.hooks = new HookRunner({ runtime: this.cri, clock: this.clock });
+    this.hooks = new HookRunner({ runtime: this.cri, clock: this.clock, recorder: this.events });
     this.terminationFiles = options.terminationFiles;
   }
 

@@ -70,6 +70,16 @@ describe("httpGet hooks", () => {
     expect(LIFECYCLE_USER_AGENT).toMatch(/^kube-lifecycle\/\d+\.\d+$/);
   });
 
+  it("retries over HTTP an HTTPS hook whose server speaks plain HTTP, with a LifecycleHTTPFallback event", async () => {
+    const events: { reason: string; message: string }[] = [];
+    const hooks = new HookRunner({ runtime: execRuntime({ exit_code: 0 }).runtime, recorder: { event: (_o, _t, reason, message) => events.push({ reason, message }) } });
+    seen.length = 0;
+    const message = await hooks.run({ httpGet: { scheme: "HTTPS", port, path: "/tls", httpHeaders: [{ name: "Authorization", value: "Bearer x" }] } }, { pod, container, containerId: "c1", podIP: "127.0.0.1" }, never);
+    expect(message).toBeUndefined();
+    expect(seen.map((s) => s.url)).toEqual(["/tls"]);
+    expect(events).toEqual([{ reason: "LifecycleHTTPFallback", message: `request to HTTPS lifecycle hook 127.0.0.1:${port} got HTTP response, retry with HTTP succeeded` }]);
+  });
+
   it("fails when the request cannot be made, with upstream's message", async () => {
     const closed = http.createServer();
     await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
