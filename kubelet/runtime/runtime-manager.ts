@@ -26,7 +26,7 @@ import { containerConfig, nonRootPolicy, verifyRunAsNonRoot } from "./container-
 import { deadContainersOverLimit } from "./container-gc.ts";
 import { containerHash } from "./container-hash.ts";
 import { sandboxConfig, podLogDirectory, type NodeContext } from "./sandbox-config.ts";
-import { CONTAINER_HASH_ANNOTATION, CONTAINER_KIND_ANNOTATION, CONTAINER_NAME_LABEL, POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL, POD_TERMINATION_GRACE_ANNOTATION } from "./labels.ts";
+import { specsFromContainerLabels, CONTAINER_HASH_ANNOTATION, CONTAINER_KIND_ANNOTATION, CONTAINER_NAME_LABEL, POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL, POD_TERMINATION_GRACE_ANNOTATION } from "./labels.ts";
 import type { ContainerState, PodRuntimeStatus, RuntimeContainer, RuntimeSandbox } from "./types.ts";
 import { milliCPUToQuota, milliCPUToShares, qosClass } from "../qos.ts";
 import { milliValue, quantityValue } from "../../src-shared/quantity.ts";
@@ -527,11 +527,16 @@ export class RuntimeManager {
     const running = status.containers.filter((c) => c.state === "running" || c.state === "created" || c.state === "unknown");
     const podIP = pod ? hookIP(pod, podIPsOf(status), this.node()) : "";
     const kill = async (c: RuntimeContainer): Promise<void> => {
-      if (pod) this.events.event(podRef(pod, c.kind === "regular" ? `spec.containers{${c.name}}` : `spec.initContainers{${c.name}}`), "Normal", "Killing", `Stopping container ${c.name}`);
-      const spec = pod ? [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].find((s) => s.name === c.name) : undefined;
-      // Without a spec (an orphan) there is no hook to run and no grace to read: the override, else 2 s.
-      const grace = graceSeconds ?? (pod ? killGraceSeconds({ pod, container: spec }) : 2);
-      await this.killContainer({ pod, spec, id: c.id, graceSeconds: grace, podIP }, signal);
+      if (pod) {
+        this.events.event(podRef(pod, c.kind === "regular" ? `spec.containers{${c.name}}` : `spec.initContainers{${c.name}}`), "Normal", "Killing", `Stopping container ${c.name}`);
+        const spec = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].find((s) => s.name === c.name);
+        await this.killContainer({ pod, spec, id: c.id, graceSeconds: killGraceSeconds({ pod, container: spec, override: graceSeconds }), podIP }, signal);
+        return;
+      }
+      // No spec (an orphan): what the container was created with stands in for it, preStop hook included.
+      const restored = await this.restoreSpecs(c.id, signal);
+      const grace = restored ? killGraceSeconds({ pod: restored.pod, container: restored.container, override: graceSeconds }) : (graceSeconds ?? 2);
+      await this.killContainer({ pod: restored?.pod, spec: restored?.container, id: c.id, graceSeconds: grace, podIP: podIPsOf(status)[0] ?? "" }, signal);
     };
     await Promise.all(running.filter((c) => c.kind === "regular" || c.kind === "ephemeral").map(kill));
     // Reverse spec order; without a spec (an orphan), newest first (status.containers is newest first).
@@ -546,6 +551,12 @@ export class RuntimeManager {
         if (!isDeckhandError(err, "NotFound")) throw err;
       }
     }
+  }
+
+  /** upstream's restoreSpecsFromContainerLabels, through ContainerStatus; undefined when the container is gone. */
+  private async restoreSpecs(id: string, signal?: AbortSignal): Promise<{ pod: V1Pod; container: V1Container } | undefined> {
+    const st = await this.cri.runtime("ContainerStatus", { container_id: id }, signal ? { signal } : {}).catch(ignoreNotFoundAs(undefined));
+    return st?.status ? specsFromContainerLabels(st.status.labels, st.status.annotations) : undefined;
   }
 
   /** After termination: removes containers, sandboxes, the pod cgroup and its log folder. */

@@ -102,6 +102,17 @@ describe("preStop", () => {
     expect(trace(f)).toEqual(["exec a: false", "stop a 5"]);
   });
 
+  it("runs the preStop hook of a container whose pod spec is gone, from its annotations (upstream's restore)", async () => {
+    const f = runtimeFixture();
+    const pod = testPod("orphan", { terminationGracePeriodSeconds: 9, containers: [hooked("a", { preStop: { exec: { command: ["flush", "all"] } } }), { name: "b", image: TEST_IMAGE }] });
+    const status = await started(f, pod);
+    expect(f.latest(pod, "a")?.annotations["io.kubernetes.container.preStopHandler"]).toBe('{"exec":{"command":["flush","all"]}}');
+    await f.manager.killPodContainers(undefined, status, undefined);
+    // The pod's grace recorded on the container (9 s); b has no hook.
+    expect(trace(f).sort()).toEqual(["exec a: flush all", "stop a 9", "stop b 9"]);
+    expect(trace(f).indexOf("exec a: flush all")).toBeLessThan(trace(f).indexOf("stop a 9"));
+  });
+
   it("runs a sleep hook on the clock, and none when the grace period is 0", async () => {
     const f = runtimeFixture();
     const pod = testPod("nap", { terminationGracePeriodSeconds: 10, containers: [hooked("a", { preStop: { sleep: { seconds: 3 } } })] });
