@@ -314,7 +314,8 @@ export class RuntimeManager {
       const spec = (init ? pod.spec?.initContainers : pod.spec?.containers)?.find((c) => c.name === k.name);
       this.events.event(podRef(pod, init ? `spec.initContainers{${k.name}}` : `spec.containers{${k.name}}`), "Normal", "Killing", k.reason);
       // A failed probe's own terminationGracePeriodSeconds, if any, before the pod's; the preStop hook first.
-      await this.killContainer({ pod, spec, id: k.id, graceSeconds: killGraceSeconds({ pod, container: spec, failedProbe: k.probe }), podIP: hookIP(pod, podIPsOf(status), node) }, signal);
+      const notRunning = status.containers.find((c) => c.id === k.id)?.state !== "running";
+      await this.killContainer({ pod, spec, id: k.id, graceSeconds: killGraceSeconds({ pod, container: spec, failedProbe: k.probe }), podIP: hookIP(pod, podIPsOf(status), node), notRunning }, signal);
     }
 
     let sandboxId = actions.sandboxId;
@@ -483,14 +484,16 @@ export class RuntimeManager {
    * the grace period as its deadline (FailedPreStopHook on failure, without the hook's output: it may hold
    * secrets), then StopContainer with what is left of the grace, never under 2 s.
    */
-  private async killContainer(k: { pod: V1Pod | undefined; spec: V1Container | undefined; id: string; graceSeconds: number; podIP: string; message?: string }, signal?: AbortSignal): Promise<void> {
+  private async killContainer(k: { pod: V1Pod | undefined; spec: V1Container | undefined; id: string; graceSeconds: number; podIP: string; message?: string; notRunning?: boolean }, signal?: AbortSignal): Promise<void> {
     const { pod, spec } = k;
     const init = pod && spec ? (pod.spec?.initContainers ?? []).some((c) => c.name === spec.name) : false;
     const ref = pod && spec ? podRef(pod, init ? `spec.initContainers{${spec.name}}` : `spec.containers{${spec.name}}`) : undefined;
     if (ref && k.message) this.events.event(ref, "Normal", "Killing", k.message);
     let elapsedMs = 0;
     const preStop = spec?.lifecycle?.preStop;
-    if (pod && spec && ref && preStop && runsPreStop(spec, k.graceSeconds)) {
+    // A container that never ran (created, unknown) has no process to run a hook in (upstream kills only
+    // running ones).
+    if (pod && spec && ref && preStop && !k.notRunning && runsPreStop(spec, k.graceSeconds)) {
       const started = this.clock.now();
       const deadline = new AbortController();
       const hookSignal = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
@@ -530,13 +533,13 @@ export class RuntimeManager {
       if (pod) {
         this.events.event(podRef(pod, c.kind === "regular" ? `spec.containers{${c.name}}` : `spec.initContainers{${c.name}}`), "Normal", "Killing", `Stopping container ${c.name}`);
         const spec = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].find((s) => s.name === c.name);
-        await this.killContainer({ pod, spec, id: c.id, graceSeconds: killGraceSeconds({ pod, container: spec, override: graceSeconds }), podIP }, signal);
+        await this.killContainer({ pod, spec, id: c.id, graceSeconds: killGraceSeconds({ pod, container: spec, override: graceSeconds }), podIP, notRunning: c.state !== "running" }, signal);
         return;
       }
       // No spec (an orphan): what the container was created with stands in for it, preStop hook included.
       const restored = await this.restoreSpecs(c.id, signal);
       const grace = restored ? killGraceSeconds({ pod: restored.pod, container: restored.container, override: graceSeconds }) : (graceSeconds ?? 2);
-      await this.killContainer({ pod: restored?.pod, spec: restored?.container, id: c.id, graceSeconds: grace, podIP: podIPsOf(status)[0] ?? "" }, signal);
+      await this.killContainer({ pod: restored?.pod, spec: restored?.container, id: c.id, graceSeconds: grace, podIP: podIPsOf(status)[0] ?? "", notRunning: c.state !== "running" }, signal);
     };
     await Promise.all(running.filter((c) => c.kind === "regular" || c.kind === "ephemeral").map(kill));
     // Reverse spec order; without a spec (an orphan), newest first (status.containers is newest first).

@@ -113,6 +113,17 @@ describe("preStop", () => {
     expect(trace(f).indexOf("exec a: flush all")).toBeLessThan(trace(f).indexOf("stop a 9"));
   });
 
+  it("runs no hook in a container that never started", async () => {
+    const f = runtimeFixture();
+    const pod = testPod("created", { containers: [hooked("a", { preStop: { exec: { command: ["drain"] } } })] });
+    f.fake.failNext("StartContainer", new Error("exec format error"));
+    await f.sync(pod);
+    f.fake.clearCalls();
+    await f.manager.killPodContainers(pod, await f.manager.podStatus("uid-created"), undefined);
+    expect(trace(f)).toEqual(["stop a 5"]);
+    expect(f.events.map((e) => e.reason)).not.toContain("FailedPreStopHook");
+  });
+
   it("runs a sleep hook on the clock, and none when the grace period is 0", async () => {
     const f = runtimeFixture();
     const pod = testPod("nap", { terminationGracePeriodSeconds: 10, containers: [hooked("a", { preStop: { sleep: { seconds: 3 } } })] });
