@@ -28,6 +28,7 @@ import { ImageManager } from "./images/image-manager.ts";
 import { PodCgroupManager } from "./cm/pod-cgroups.ts";
 import { RuntimeManager } from "./runtime/runtime-manager.ts";
 import type { NodeContext } from "./runtime/sandbox-config.ts";
+import { DiskTerminationMessageFiles } from "./lifecycle/termination-files.ts";
 import { Pleg } from "./pleg.ts";
 import { PodCache } from "./runtime/pod-cache.ts";
 import { ContainerGC } from "./runtime/container-gc.ts";
@@ -61,6 +62,8 @@ export interface KubeletDeps {
   nodeStatusReportFrequencyMs: number;
   syncFrequencyMs: number;
   crashLoopMaxMs: number;
+  /** --root-dir: per-pod files (termination messages) under `pods/<uid>/`; none written when omitted. */
+  rootDir?: string;
   /** The node's allocatable, for admission; undefined admits every pod. */
   allocatable?: () => Allocatable | undefined;
   /** The node's status computation (see node/node-status.ts), built by main with the machine facts. */
@@ -119,6 +122,7 @@ export class Kubelet {
       node: () => this.d.node,
       logger,
       crashLoopMaxMs: deps.crashLoopMaxMs,
+      ...(deps.rootDir ? { terminationFiles: new DiskTerminationMessageFiles({ rootDir: deps.rootDir, logger }) } : {}),
     });
     this.pleg = new Pleg({ runtime: this.cri, cache: this.podCache, logger });
     this.containerGC = new ContainerGC({

@@ -191,6 +191,7 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     syncFrequencyMs: config.syncFrequency,
     ...(eventClient ? { eventClient } : {}),
     crashLoopMaxMs: config.crashLoopBackOff.maxContainerRestartPeriod,
+    rootDir: config.rootDir,
     nodeStatus: ({ cri, pleg, events }) => nodeStatusSource(config, () => machine, nodeIPs, cri, pleg, events),
     allocatable: () => {
       const { allocatable } = nodeResources(machine, nodeStatusConfig(config, nodeIPs));

@@ -210,7 +210,7 @@ export class TestCluster {
 
   /**
    * A new sandbox node with its kubelet started (unless `start: false`). Its containerd runs pods on
-   * deckhand-bridge from a CNI bin dir of the node's own (the launcher and the reference `loopback`, as an
+   * deckhand-bridge from a CNI bin dir of the node's own (the launcher, the reference `loopback` and `portmap`, as an
    * operator installs them); the kubelet writes the conflist once the node has a pod CIDR.
    */
   async addNode(options: KubeletOptions & { start?: boolean } = {}): Promise<ClusterNode> {
@@ -222,6 +222,8 @@ export class TestCluster {
     await mkdir(cniBinDir, { recursive: true });
     await symlink(join(REPO, "bin", "deckhand-bridge"), join(cniBinDir, "deckhand-bridge"));
     await symlink("/usr/lib/cni/loopback", join(cniBinDir, "loopback"));
+    // The kubelet's conflist chains portmap (hostPorts).
+    await symlink("/usr/lib/cni/portmap", join(cniBinDir, "portmap"));
     const name = `node-${index}-${sandbox.name}`.slice(0, 63);
     const apiLink = new TcpProxy({ host: "127.0.0.1", port: this.controlPlane.port }, { socketPath: join(sandbox.dir, "apiserver.sock") });
     const node = new ClusterNode(name, sandbox, apiLink);
