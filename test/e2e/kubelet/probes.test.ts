@@ -7,11 +7,12 @@
  * holding back the next init container; a ready pod staying Ready across a kubelet restart. The test flips a probe's outcome by creating or removing a file in
  * the container through CRI ExecSync.
  */
-import type { CoreV1Event, V1Container, V1EndpointSlice, V1Pod, V1Service } from "@kubernetes/client-node";
+import type { CoreV1Event, V1Container, V1Endpoint, V1EndpointSlice, V1Pod, V1Service } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { eventually } from "../../harness/wait.ts";
 import { clusterWithOneNode, podsRef } from "../../harness/cluster-suite.ts";
 import { uniqueName } from "../../harness/leaks.ts";
+import { buildGrpcHealthImage, importImages } from "../../harness/images.ts";
 import { KUBELET_RESTART_GRACE_MS } from "../../../kubelet/prober/worker.ts";
 
 const suite = clusterWithOneNode();
@@ -79,21 +80,34 @@ async function criContainers(uid: string): Promise<{ id: string; name: string; a
   return containers.map((c) => ({ id: c.id, name: c.metadata?.name ?? "", attempt: c.metadata?.attempt ?? 0, state: String(c.state) }));
 }
 
+const services = { group: "", version: "v1", resource: "services", namespace: "default" };
+
+/** Runs `body` with a Service selecting the pods labelled app=`name`; removes it and the pod after. */
+async function withService(name: string, body: () => Promise<void>): Promise<void> {
+  const service: V1Service = { apiVersion: "v1", kind: "Service", metadata: { name, namespace: "default" }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 8080 }] } };
+  await suite.cluster.client.create(services, service);
+  try {
+    await body();
+  } finally {
+    await suite.cluster.client.delete({ ...services, name }).catch(() => undefined);
+    await deletePod(name);
+  }
+}
+
+/** The pod's endpoint in the EndpointSlices of Service `name`, as the control plane's controller wrote it. */
+async function endpointOf(name: string, uid: string): Promise<V1Endpoint | undefined> {
+  const list = await suite.cluster.client.get<{ items: V1EndpointSlice[] }>({ group: "discovery.k8s.io", version: "v1", resource: "endpointslices", namespace: "default" });
+  return list.items.filter((s) => s.metadata?.labels?.["kubernetes.io/service-name"] === name).flatMap((s) => s.endpoints).find((e) => e.targetRef?.uid === uid);
+}
+
 const probeEvery = { periodSeconds: 1, failureThreshold: 1, successThreshold: 1, timeoutSeconds: 1 };
 
 describe("probes", () => {
   it("readiness by exec flips the container's ready, the pod's Ready condition and its endpoint in a Service's EndpointSlice", async () => {
     const name = `ready-${uniqueName()}`;
-    const service: V1Service = { apiVersion: "v1", kind: "Service", metadata: { name, namespace: "default" }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 8080 }] } };
-    const services = { group: "", version: "v1", resource: "services", namespace: "default" };
-    await suite.cluster.client.create(services, service);
-    try {
+    await withService(name, async () => {
       const created = await createPod(podOf(name, { containers: [container("main", "exec sleep 3600", { readinessProbe: { exec: { command: ["cat", "/tmp/ready"] }, ...probeEvery } })] }));
-      const uid = created.metadata?.uid ?? "";
-      const endpoint = async () => {
-        const list = await suite.cluster.client.get<{ items: V1EndpointSlice[] }>({ group: "discovery.k8s.io", version: "v1", resource: "endpointslices", namespace: "default" });
-        return list.items.filter((s) => s.metadata?.labels?.["kubernetes.io/service-name"] === name).flatMap((s) => s.endpoints).find((e) => e.targetRef?.uid === uid);
-      };
+      const endpoint = () => endpointOf(name, created.metadata?.uid ?? "");
 
       // The probe ran and failed: not ready, out of the Service's ready endpoints.
       await waitForEvent(name, "Unhealthy", (m) => m === "Readiness probe failed: cat: can't open '/tmp/ready': No such file or directory\n");
@@ -116,10 +130,41 @@ describe("probes", () => {
       await eventually(async () => (await endpoint())?.conditions?.ready === false, { message: "the endpoint not ready" });
       // Readiness never restarts anything.
       expect(status(pod, "main")?.restartCount).toBe(0);
-    } finally {
-      await suite.cluster.client.delete({ ...services, name }).catch(() => undefined);
-      await deletePod(name);
-    }
+    });
+  });
+
+  it("readiness by gRPC against a grpc.health.v1 server in the pod flips its endpoint in a Service's EndpointSlice, with the probe's service name", async () => {
+    const image = await buildGrpcHealthImage();
+    await importImages({ address: suite.node.sandbox.containerdSocket, images: [image] });
+    const name = `grpc-${uniqueName()}`;
+    const service = "deckhand.test.Echo";
+    await withService(name, async () => {
+      // The server answers service S with the word in /health/S; the probe asks for `service` only.
+      const script = `mkdir -p /health && echo NOT_SERVING > /health/${service} && echo SERVING > /health/default && exec grpc-health-server 9000 /health`;
+      const grpc = container("grpc", script, { image: image.ref, readinessProbe: { grpc: { port: 9000, service }, ...probeEvery } });
+      const created = await createPod(podOf(name, { containers: [grpc] }));
+      const endpoint = () => endpointOf(name, created.metadata?.uid ?? "");
+
+      await waitForEvent(name, "Unhealthy", (m) => m === 'Readiness probe failed: service unhealthy (responded with "NOT_SERVING")');
+      let pod = await waitForPod(name, "Running", (p) => p.status?.phase === "Running");
+      expect(status(pod, "grpc")).toMatchObject({ ready: false, started: true });
+      expect(condition(pod, "Ready")).toBe("False");
+      expect((await eventually(endpoint, { message: "the pod's endpoint" }))?.conditions?.ready).toBe(false);
+
+      const id = runtimeId(pod, "grpc");
+      await execIn(id, ["sh", "-c", `echo SERVING > /health/${service}`]);
+      pod = await waitForPod(name, "Ready", (p) => condition(p, "Ready") === "True");
+      expect(status(pod, "grpc")?.ready).toBe(true);
+      const ready = await eventually(async () => ((await endpoint())?.conditions?.ready === true ? await endpoint() : undefined), { message: "the endpoint ready" });
+      expect(ready?.addresses).toEqual([pod.status?.podIP]);
+
+      // An unknown service is a failed call (NOT_FOUND), worded as upstream's.
+      await execIn(id, ["rm", `/health/${service}`]);
+      await waitForEvent(name, "Unhealthy", (m) => m === "Readiness probe failed: error: health rpc probe failed: rpc error: code = NotFound desc = unknown service");
+      pod = await waitForPod(name, "not Ready again", (p) => condition(p, "Ready") === "False");
+      expect(status(pod, "grpc")).toMatchObject({ ready: false, restartCount: 0 });
+      await eventually(async () => (await endpoint())?.conditions?.ready === false, { message: "the endpoint not ready" });
+    });
   });
 
   it("liveness restarts a failing container with Unhealthy and Killing events, within the probe's own grace period", async () => {
