@@ -16,7 +16,7 @@ import { Wakeup } from "../../src-shared/loop.ts";
 import { errorMessage } from "../../src-shared/errors.ts";
 import type { Logger } from "../../src-shared/log.ts";
 import type { ContainerState } from "../runtime/types.ts";
-import type { ProberMetrics, ProbeMetricLabels } from "./metrics.ts";
+import type { ProberMetrics, WorkerSeries } from "./metrics.ts";
 import { probeSpec, probeTiming, probeTypeName, type ProbeAttempt, type ProbeTarget } from "./prober.ts";
 import type { ProbeResult, ProbeType, ResultsManager } from "./results.ts";
 
@@ -64,7 +64,7 @@ export class ProbeWorker {
   readonly container: V1Container;
   private readonly host: WorkerHost;
   private readonly results: ResultsManager;
-  private readonly labels: ProbeMetricLabels;
+  private readonly metrics: WorkerSeries;
   private readonly stopper = new AbortController();
   private readonly wakeup = new Wakeup();
   private loop: Promise<void> | undefined;
@@ -84,13 +84,13 @@ export class ProbeWorker {
     this.podUid = pod.metadata?.uid ?? "";
     this.container = container;
     this.results = host.results(type);
-    this.labels = {
+    this.metrics = host.metrics.forWorker({
       probe_type: probeTypeName(type),
       container: container.name,
       pod: pod.metadata?.name ?? "",
       namespace: pod.metadata?.namespace ?? "",
       pod_uid: this.podUid,
-    };
+    });
   }
 
   get started(): boolean {
@@ -154,7 +154,7 @@ export class ProbeWorker {
     } finally {
       this.stopper.abort();
       if (this.containerId) this.results.remove(this.containerId);
-      this.host.metrics.forget(this.labels);
+      this.metrics.forget();
       this.host.workerDone(this);
     }
   }
@@ -218,7 +218,7 @@ export class ProbeWorker {
     if (signal.aborted) return false;
     if (attempt.error !== undefined) return true;
     const result = attempt.result;
-    this.host.metrics.record(this.labels, result, (performance.now() - startTime) / 1000);
+    this.metrics.record(result, (performance.now() - startTime) / 1000);
 
     if (this.lastResult === result) this.resultRun++;
     else {

@@ -373,6 +373,11 @@ describe("prober manager", () => {
     // Failures are not timed (as upstream).
     expect(text).toContain('prober_probe_duration_seconds_count{container="app",namespace="default",pod="web",probe_type="Liveness"} 1\n');
     expect(text).toContain("# HELP prober_probe_total [BETA]");
+
+    // The worker's series go with it.
+    t.manager.removePod(p);
+    await flush();
+    expect(t.manager.metrics.render()).toBe("");
   });
 
   it("says which running containers have not passed their startup probe yet, until they do", async () => {
