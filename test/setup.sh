@@ -30,6 +30,7 @@ declare -A PROBE=(
   [openssl]=/usr/bin/openssl
   [util-linux]=/usr/bin/nsenter
   [systemd]=/usr/bin/systemd-analyze
+  [prometheus]=/usr/bin/promtool
 )
 missing=()
 for pkg in "${!PROBE[@]}"; do
