@@ -30,8 +30,12 @@ function oid(dotted: string): Buffer {
   }
   return tlv(0x06, Buffer.from(out));
 }
+/** A DER INTEGER of unsigned big-endian bytes: minimal (no leading zero bytes), positive (a 0 before a high bit). */
 function integer(b: Buffer): Buffer {
-  return tlv(0x02, (b[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b);
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  const m = b.subarray(i);
+  return tlv(0x02, (m[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), m]) : m);
 }
 const utf8 = (s: string): Buffer => tlv(0x0c, Buffer.from(s, "utf8"));
 const bool = (v: boolean): Buffer => tlv(0x01, Buffer.from([v ? 0xff : 0]));

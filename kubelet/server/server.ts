@@ -333,7 +333,7 @@ export class KubeletServer {
   }
 
   private async systemLogs(path: string, res: ServerResponse): Promise<void> {
-    const root = this.o.systemLogDir ?? "/var/log";
+    const root = this.o.systemLogDir || "/var/log";
     const rel = normalize(decodeURIComponent(path.slice("/logs".length)) || "/");
     if (rel.startsWith("..")) throw new HttpError(400, "invalid URL path");
     const file = join(root, rel);
