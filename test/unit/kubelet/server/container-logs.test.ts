@@ -38,7 +38,7 @@ describe("reading a CRI log file", () => {
   const opts = (o: Partial<LogOptions> = {}): LogOptions => ({ follow: false, tailLines: undefined, limitBytes: undefined, sinceMs: undefined, timestamps: false, previous: false, ...o });
   const l = (text: string, tag = "F"): string => `2020-01-01T00:00:00.000000001Z stdout ${tag} ${text}\n`;
 
-  async function read(path: string, o: LogOptions, isRunning = async () => false, signal = new AbortController().signal): Promise<string> {
+  async function read(path: string, o: LogOptions, isRunning = () => Promise.resolve(false), signal = new AbortController().signal): Promise<string> {
     let out = "";
     await readContainerLog(path, o, { write: (d) => ((out += d.toString()), Promise.resolve()) }, { isRunning, signal, log: silentLogger(), pollMs: 20, stateCheckMs: 50 });
     return out;

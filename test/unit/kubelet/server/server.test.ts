@@ -1,4 +1,5 @@
 import https from "node:https";
+import type { TLSSocket } from "node:tls";
 import { X509Certificate } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -51,7 +52,7 @@ function get(port: number, path: string, token?: string): Promise<{ status: numb
   return new Promise((resolve, reject) => {
     const req = https.get({ host: "127.0.0.1", port, path, rejectUnauthorized: false, headers: token ? { Authorization: `Bearer ${token}` } : {} }, (res) => {
       let body = "";
-      const peer = (res.socket as import("node:tls").TLSSocket).getPeerCertificate().fingerprint256;
+      const peer = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
       res.on("data", (c: Buffer) => (body += c.toString()));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body, type: res.headers["content-type"], cert: peer }));
     });
