@@ -32,6 +32,8 @@ import type { KubeletAuthorizer } from "./authz.ts";
 import { LogQueryError, parseLogQuery } from "./cri-log.ts";
 import { logContainerId, readContainerLog } from "./container-logs.ts";
 import type { NodeTlsSettings } from "./tls-options.ts";
+import type { Duplex } from "node:stream";
+import { connectTo, parseStreamPath, rawHttpError, spliceUpgrade, streamOptions, type StreamOptions, type StreamTarget } from "./streaming.ts";
 
 /** What the server reads from the kubelet. */
 export interface ServerHost {
@@ -49,6 +51,8 @@ export interface ServerHost {
   /** The CRI log path of a container (ContainerStatus). */
   containerLogPath(containerId: string, signal: AbortSignal): Promise<string>;
   containerRunning(containerId: string, signal: AbortSignal): Promise<boolean>;
+  /** The runtime's streaming URL for exec, attach or port-forward (CRI Exec, Attach, PortForward). */
+  streamURL(target: StreamTarget, options: StreamOptions, signal: AbortSignal): Promise<string>;
 }
 
 export interface KubeletServerOptions {
@@ -142,6 +146,7 @@ export class KubeletServer {
       maxHeaderSize: 1 << 20,
     });
     server.on("request", (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res));
+    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.handleUpgrade(req, socket, head));
     server.on("tlsClientError", (err) => this.log.debug({ err: err.message }, "TLS handshake failed"));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -177,33 +182,10 @@ export class KubeletServer {
     let user: KubeletUser | undefined;
     let verdict = "allowed";
     try {
-      const authn = await this.o.authenticator.authenticate(req, ctl.signal);
-      if (!authn.ok) {
-        verdict = `unauthenticated: ${authn.reason}`;
-        throw new HttpError(401, "Unauthorized");
-      }
-      user = authn.user;
-      const attrs = requestAttributes(user, method, url.pathname, this.o.nodeName, this.o.fineGrainedAuthz);
-      let allowed = false;
-      for (const a of attrs) {
-        let d;
-        try {
-          d = await this.o.authorizer.authorize(a, ctl.signal);
-        } catch (err) {
-          verdict = `authorization error: ${errorMessage(err)}`;
-          throw new HttpError(500, authorizationErrorMessage(a));
-        }
-        if (d.allowed) {
-          allowed = true;
-          break;
-        }
-      }
-      if (!allowed) {
-        // The last attributes asked (the broadest: proxy, or the path's own subresource) name the denial.
-        const last = attrs[attrs.length - 1];
-        verdict = "forbidden";
-        throw new HttpError(403, last === undefined ? "Forbidden" : forbiddenMessage(last));
-      }
+      const who = await this.authorize(req, method, url.pathname, ctl.signal);
+      user = who.user;
+      verdict = who.verdict;
+      if (who.error !== undefined) throw who.error;
       await this.route(method, url, res, ctl.signal);
     } catch (err) {
       if (err instanceof HttpError) sendText(res, err.status, err.message);
@@ -215,6 +197,66 @@ export class KubeletServer {
     } finally {
       res.off("close", onClose);
       this.log.debug({ method, path: url.pathname, query: url.search, user: user?.username, groups: user?.groups, verdict, code: res.statusCode, ms: Date.now() - started }, "kubelet API request");
+    }
+  }
+
+  /** Authentication then authorization: the user, the verdict for the log, and the error to answer with, if any. */
+  private async authorize(req: IncomingMessage, method: string, path: string, signal: AbortSignal): Promise<{ user?: KubeletUser; verdict: string; error?: HttpError }> {
+    const authn = await this.o.authenticator.authenticate(req, signal);
+    if (!authn.ok) return { verdict: `unauthenticated: ${authn.reason}`, error: new HttpError(401, "Unauthorized") };
+    const user = authn.user;
+    const attrs = requestAttributes(user, method, path, this.o.nodeName, this.o.fineGrainedAuthz);
+    for (const a of attrs) {
+      try {
+        if ((await this.o.authorizer.authorize(a, signal)).allowed) return { user, verdict: "allowed" };
+      } catch (err) {
+        return { user, verdict: `authorization error: ${errorMessage(err)}`, error: new HttpError(500, authorizationErrorMessage(a)) };
+      }
+    }
+    // The last attributes asked (the broadest: proxy, or the path's own subresource) name the denial.
+    const last = attrs[attrs.length - 1];
+    return { user, verdict: "forbidden", error: new HttpError(403, last === undefined ? "Forbidden" : forbiddenMessage(last)) };
+  }
+
+  /** exec, attach, portForward: the upgrade request proxied to the runtime's streaming server. */
+  private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const started = Date.now();
+    const url = new URL(req.url ?? "/", "https://kubelet");
+    const method = (req.method ?? "GET").toUpperCase();
+    const ctl = new AbortController();
+    socket.once("close", () => ctl.abort());
+    socket.on("error", () => ctl.abort());
+    let user: KubeletUser | undefined;
+    let verdict = "allowed";
+    try {
+      const who = await this.authorize(req, method, url.pathname, ctl.signal);
+      user = who.user;
+      verdict = who.verdict;
+      if (who.error !== undefined) throw who.error;
+      if (!this.o.enableDebuggingHandlers) throw new HttpError(405, "Debug endpoints are disabled.");
+      let target: StreamTarget | undefined;
+      let options: StreamOptions;
+      try {
+        target = parseStreamPath(url.pathname);
+        if (target === undefined) throw new HttpError(404, "404 page not found\n");
+        options = streamOptions(target.kind, url.searchParams);
+      } catch (err) {
+        throw err instanceof HttpError ? err : new HttpError(400, errorMessage(err));
+      }
+      const streamUrl = new URL(await this.o.host.streamURL(target, options, ctl.signal));
+      const upstream = await connectTo(streamUrl);
+      this.streams.add(ctl);
+      try {
+        await spliceUpgrade(req, socket, head, upstream, streamUrl, ctl.signal);
+      } finally {
+        this.streams.delete(ctl);
+      }
+    } catch (err) {
+      const e = err instanceof HttpError ? err : new HttpError(isDeckhandError(err, "NotFound") ? 404 : 500, errorMessage(err));
+      if (verdict === "allowed") verdict = `error: ${e.message}`;
+      rawHttpError(socket, e.status, http.STATUS_CODES[e.status] ?? "Error", e.message);
+    } finally {
+      this.log.debug({ method, path: url.pathname, query: url.search, user: user?.username, groups: user?.groups, verdict, upgrade: req.headers.upgrade, ms: Date.now() - started }, "kubelet API stream");
     }
   }
 
@@ -255,9 +297,8 @@ export class KubeletServer {
       await this.containerLogs(path, url.searchParams, res, signal);
       return;
     }
-    if (STREAMING_PREFIXES.some((p) => under(path, p))) {
-      throw new HttpError(501, `${path.split("/")[1] ?? ""}: container streaming (exec, attach, port-forward, run) is not implemented by this kubelet yet`);
-    }
+    if (under(path, "/run")) throw new HttpError(501, "/run is not implemented by this kubelet yet (use /exec)");
+    if (STREAMING_PREFIXES.some((p) => under(path, p))) throw new HttpError(400, "Upgrade request required");
     if (under(path, "/logs") && this.o.enableSystemLogHandler) {
       await this.systemLogs(path, res);
       return;

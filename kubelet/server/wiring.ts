@@ -58,6 +58,21 @@ function serverHost(kubelet: Kubelet, config: KubeletConfig, metrics: KubeletMet
       if (path === "") throw new DeckhandError("NotFound", `container ${id} has no log path`);
       return path;
     },
+    streamURL: async (target, o, signal) => {
+      const pod = kubelet.podManager.pods().find((x) => x.metadata?.namespace === target.namespace && x.metadata.name === target.pod);
+      const uid = pod?.metadata?.uid ?? "";
+      if (pod === undefined || (target.uid !== undefined && target.uid !== uid)) throw new DeckhandError("NotFound", "pod does not exist");
+      const runtime = kubelet.podCache.get(uid).status;
+      if (target.kind === "portForward") {
+        const sandbox = runtime.sandboxes.find((s) => s.state === "ready");
+        if (sandbox === undefined) throw new DeckhandError("NotFound", `pod ${target.pod} has no running sandbox`);
+        return (await kubelet.cri.runtime("PortForward", { pod_sandbox_id: sandbox.id, port: o.ports }, { signal })).url;
+      }
+      const c = runtime.containers.find((x) => x.name === target.container && x.state === "running");
+      if (c === undefined) throw new DeckhandError("NotFound", `container not found (${JSON.stringify(target.container ?? "")})`);
+      if (target.kind === "exec") return (await kubelet.cri.runtime("Exec", { container_id: c.id, cmd: o.command, tty: o.tty, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr }, { signal })).url;
+      return (await kubelet.cri.runtime("Attach", { container_id: c.id, tty: o.tty, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr }, { signal })).url;
+    },
     containerRunning: async (id, signal) => {
       try {
         const r = await kubelet.cri.runtime("ContainerStatus", { container_id: id, verbose: false }, { signal });

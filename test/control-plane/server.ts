@@ -6,6 +6,7 @@
 import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
+import type { Duplex } from "node:stream";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { ADMIN, resource, type Api, type ListOptions, type PatchType, type RequestContext, type WatchEvent, type WatchOptions, type DeleteOptions } from "./api.ts";
@@ -173,6 +174,7 @@ export class ApiServer {
       keepAliveTimeout: 65_000,
       requestTimeout: 0,
     });
+    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.handleUpgrade(req, socket, head));
     server.on("request", (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((e: unknown) => {
         this.o.log.error({ err: e }, "request failed");
@@ -298,6 +300,37 @@ export class ApiServer {
     }
   }
 
+  /** Upgrade requests: pods/exec, pods/attach, pods/portforward (SPDY) through the kubelet. */
+  private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? "/", "https://localhost");
+    const ctl = new AbortController();
+    socket.once("close", () => ctl.abort());
+    socket.on("error", () => ctl.abort());
+    let ctx: RequestContext | undefined;
+    let code = 101;
+    try {
+      ctx = this.authenticate(req);
+      if (ctx === undefined) throw unauthorized();
+      const segs = url.pathname.split("/").slice(1);
+      const sub = segs[6];
+      if (!(segs[0] === "api" && segs[1] === "v1" && segs[2] === "namespaces" && segs[4] === "pods" && segs.length === 7 && (sub === "exec" || sub === "attach" || sub === "portforward"))) throw pathNotFound();
+      if (String(req.headers.upgrade ?? "").toLowerCase() === "websocket") throw badRequest("WebSocket streaming is not supported by this API server: use SPDY");
+      const namespace = decodeURIComponent(segs[3] ?? "");
+      const name = decodeURIComponent(segs[5] ?? "");
+      this.o.api.authorize(ctx, resource("", "pods"), (req.method ?? "GET").toUpperCase() === "POST" ? "create" : "get", sub, namespace, name);
+      if (this.o.kubelet === undefined) throw serviceUnavailable("no kubelet proxy configured");
+      const { nodeName, path } = this.o.kubelet.streamPath(namespace, name, sub, url.searchParams);
+      await this.o.kubelet.upgrade(nodeName, path, req, socket, head, ctl.signal);
+    } catch (e) {
+      const err = e instanceof ApiError ? e : internalError(e instanceof Error ? e.message : String(e));
+      code = err.code;
+      const body = JSON.stringify(err.toStatus());
+      socket.end(`HTTP/1.1 ${err.code} ${err.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    } finally {
+      this.o.log.debug({ method: req.method, path: url.pathname, query: url.search, upgrade: req.headers.upgrade, code, user: ctx?.user.username }, "upgrade request");
+    }
+  }
+
   /** pods/log, pods/exec|attach|portforward and nodes/proxy: handled through the kubelet. */
   private async kubeletRoute(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, method: string, url: URL): Promise<boolean> {
     const segs = url.pathname.split("/").slice(1);
@@ -327,7 +360,7 @@ export class ApiServer {
       }
       if (sub === "exec" || sub === "attach" || sub === "portforward") {
         api.authorize(ctx, pods, method === "POST" ? "create" : "get", sub, namespace, name);
-        throw new ApiError(501, "NotImplemented", `pods/${sub} is not implemented by this control plane and kubelet yet`);
+        throw badRequest("Upgrade request required");
       }
     }
     return false;

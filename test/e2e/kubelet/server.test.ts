@@ -106,11 +106,11 @@ describe("the kubelet API", () => {
     expect(JSON.parse(ok.body)).toMatchObject({ kind: "PodList", apiVersion: "v1" });
   });
 
-  it("answers the streaming routes it does not implement yet with 501 and a message", async () => {
+  it("asks for an upgrade on the streaming routes, and answers /run (not implemented) with 501", async () => {
     const admin = await cluster.controlPlane.issueClientCert("kubernetes-admin", ["system:masters"]);
-    const a = await kubelet("/exec/default/x/main?command=true", { cert: admin });
-    expect(a.status).toBe(501);
-    expect(a.body).toContain("not implemented");
+    expect(await kubelet("/exec/default/x/main?command=true", { cert: admin })).toMatchObject({ status: 400, body: "Upgrade request required" });
+    const r = await kubelet("/run/default/x/main", { cert: admin });
+    expect(r.status).toBe(501);
   });
 });
 
@@ -183,6 +183,22 @@ describe("through the control plane", () => {
     } finally {
       child.kill("SIGKILL");
     }
+  });
+
+  it("kubectl exec: output, stderr and the exit code, and stdin", async () => {
+    await eventually(async () => ((await cluster.client.get<V1Pod>(podsRef("raw-proxy"))).status?.phase === "Running" ? true : undefined), { message: "raw-proxy running" });
+    const r = await cluster.kubectl(["exec", "raw-proxy", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    expect(r.stdout).toBe("out\n");
+    expect(r.stderr).toContain("err\n");
+    expect(r.stderr).toContain("command terminated with exit code 3");
+    expect(r.code).toBe(3);
+    const big = await cluster.kubectl(["exec", "raw-proxy", "--", "sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' x"]);
+    expect(big.stdout.length).toBe(3_000_000);
+    const cat = await cluster.kubectl(["exec", "-i", "raw-proxy", "--", "sh", "-c", "tr a-z A-Z"], "hello through stdin\n");
+    expect(cat).toMatchObject({ code: 0, stdout: "HELLO THROUGH STDIN\n" });
+    // Nothing left running in the container once the sessions ended: only the pod's own sleep.
+    const ps = await cluster.kubectl(["exec", "raw-proxy", "--", "ps", "-o", "args"]);
+    expect(ps.stdout.split("\n").filter((l) => l.includes("tr ") || l.includes("head ")).length).toBe(0);
   });
 
   it("kubectl logs --previous shows the run before a restart", async () => {

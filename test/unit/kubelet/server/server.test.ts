@@ -20,6 +20,7 @@ const pod: V1Pod = {
 };
 
 let logDir = "";
+let streamPort = 0;
 const host: ServerHost = {
   pods: () => [pod],
   runningPods: () => [],
@@ -30,6 +31,7 @@ const host: ServerHost = {
   pod: (ns, name) => (ns === "ns" && name === "p" ? pod : undefined),
   containerLogPath: () => Promise.resolve(join(logDir, "0.log")),
   containerRunning: () => Promise.resolve(false),
+  streamURL: () => Promise.resolve(`http://127.0.0.1:${streamPort}/exec/token`),
 };
 
 /** bob may read metrics only. */
