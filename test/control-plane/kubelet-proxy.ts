@@ -188,7 +188,7 @@ export class KubeletProxy {
     const up = tls.connect({ socket: raw, key: this.o.clientCert.keyPem, cert: this.o.clientCert.certPem, rejectUnauthorized: false, ...(net.isIP(target.host) === 0 ? { servername: target.host } : {}) });
     await new Promise<void>((resolve, reject) => {
       up.once("secureConnect", resolve);
-      up.once("error", (err) => reject(new ApiError(503, "ServiceUnavailable", `error dialing backend: ${err.message}`)));
+      up.once("error", (err: Error) => reject(new ApiError(503, "ServiceUnavailable", `error dialing backend: ${err.message}`)));
     });
     await spliceUpgrade(req, socket, head, up, new URL(`https://${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}${path}`), signal);
   }

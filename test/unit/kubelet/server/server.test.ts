@@ -5,12 +5,15 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
+import http from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KubeletServer, HealthzServer, healthzResponse, type ServerHost } from "../../../../kubelet/server/server.ts";
 import { KubeletAuthenticator } from "../../../../kubelet/server/authn.ts";
 import type { KubeletAuthorizer } from "../../../../kubelet/server/authz.ts";
 import { selfSignedServingCert } from "../../../../kubelet/server/self-signed.ts";
 import { silentLogger } from "../../../../src-shared/log.ts";
+import { eventually } from "../../../harness/wait.ts";
 
 const cert = selfSignedServingCert("node-1", ["127.0.0.1"]);
 const pod: V1Pod = {
@@ -21,6 +24,16 @@ const pod: V1Pod = {
 
 let logDir = "";
 let streamPort = 0;
+/** A stand-in for the runtime's streaming server: answers the upgrade and echoes; records what it saw. */
+const seen: { path: string; upgrade: string; closed: boolean }[] = [];
+const streaming = http.createServer((_q, r) => r.end());
+streaming.on("upgrade", (req: http.IncomingMessage, sock: Socket) => {
+  const entry = { path: req.url ?? "", upgrade: String(req.headers.upgrade), closed: false };
+  seen.push(entry);
+  sock.on("close", () => (entry.closed = true));
+  sock.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n");
+  sock.pipe(sock);
+});
 const host: ServerHost = {
   pods: () => [pod],
   runningPods: () => [],
@@ -67,6 +80,8 @@ let s: KubeletServer;
 let noDebug: KubeletServer;
 beforeAll(async () => {
   logDir = await mkdtemp(join(tmpdir(), "kubelet-server-"));
+  await new Promise<void>((r) => streaming.listen(0, "127.0.0.1", r));
+  streamPort = (streaming.address() as AddressInfo).port;
   s = server();
   noDebug = server(false);
   await writeFile(join(logDir, "0.log"), "2020-01-01T00:00:00Z stdout F hello\n2020-01-01T00:00:01Z stderr F world\n");
@@ -77,6 +92,7 @@ afterAll(async () => {
   stop.abort();
   await s.close();
   await noDebug.close();
+  streaming.close();
   await rm(logDir, { recursive: true, force: true });
 });
 
@@ -104,11 +120,42 @@ describe("the kubelet server", () => {
   });
 
   it("answers routes not implemented yet with 501, unknown ones with 404, and debugging routes with 405 when disabled", async () => {
-    expect((await get(s.port, "/exec/ns/p/c", "admin")).status).toBe(501);
+    expect(await get(s.port, "/exec/ns/p/c", "admin")).toMatchObject({ status: 400, body: "Upgrade request required" });
+    expect((await get(s.port, "/run/ns/p/c", "admin")).status).toBe(501);
     expect((await get(s.port, "/stats/summary", "admin")).status).toBe(501);
     expect((await get(s.port, "/nothing", "admin")).status).toBe(404);
     expect(await get(noDebug.port, "/containerLogs/ns/p/c", "admin")).toMatchObject({ status: 405, body: "Debug endpoints are disabled." });
     expect(await get(noDebug.port, "/healthz", "admin")).toMatchObject({ status: 200, body: "ok" });
+  });
+
+  it("splices an exec upgrade to the runtime's streaming server, and closes it when the client leaves", async () => {
+    const sock = await new Promise<Socket>((resolve, reject) => {
+      const req = https.request({ host: "127.0.0.1", port: s.port, method: "POST", path: "/exec/ns/p/c?command=sh&stdin=true&stdout=true", rejectUnauthorized: false, headers: { Authorization: "Bearer admin", Connection: "Upgrade", Upgrade: "SPDY/3.1" } });
+      req.on("upgrade", (_res, socket) => resolve(socket));
+      req.on("response", (res) => reject(new Error(`no upgrade: ${res.statusCode ?? 0}`)));
+      req.on("error", reject);
+      req.end();
+    });
+    const echoed = new Promise<string>((resolve) => sock.once("data", (d: Buffer) => resolve(d.toString())));
+    sock.write("ping");
+    expect(await echoed).toBe("ping");
+    expect(seen.at(-1)).toMatchObject({ path: "/exec/token", upgrade: "SPDY/3.1", closed: false });
+    sock.destroy();
+    await eventually(() => seen.at(-1)?.closed, { timeoutMs: 2000, message: "the upstream stream closed" });
+    expect(s.activeStreams).toBe(0);
+  });
+
+  it("refuses an upgrade without credentials with 401 before reaching the runtime", async () => {
+    const before = seen.length;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = https.request({ host: "127.0.0.1", port: s.port, method: "POST", path: "/exec/ns/p/c?command=sh&stdout=true", rejectUnauthorized: false, headers: { Connection: "Upgrade", Upgrade: "SPDY/3.1" } });
+      req.on("response", (res) => resolve(res.statusCode ?? 0));
+      req.on("upgrade", () => reject(new Error("upgraded")));
+      req.on("error", reject);
+      req.end();
+    });
+    expect(status).toBe(401);
+    expect(seen.length).toBe(before);
   });
 
   it("serves files under /logs/", async () => {
