@@ -201,6 +201,34 @@ describe("through the control plane", () => {
     expect(ps.stdout.split("\n").filter((l) => l.includes("tr ") || l.includes("head ")).length).toBe(0);
   });
 
+  it("kubectl port-forward carries an HTTP exchange to the pod", async () => {
+    await runningPod("pf", "mkdir -p /tmp/w && echo hello-through-port-forward > /tmp/w/index.html && exec httpd -f -p 8080 -h /tmp/w");
+    const child = spawn("kubectl", ["--kubeconfig", cluster.adminKubeconfig, "port-forward", "pod/pf", "0:8080"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (out += c.toString()));
+    try {
+      const port = await eventually(() => /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out)?.[1], { timeoutMs: 20_000, message: `kubectl port-forward to listen (${out})` });
+      const res = await fetch(`http://127.0.0.1:${port}/index.html`);
+      expect(await res.text()).toBe("hello-through-port-forward\n");
+    } finally {
+      child.kill("SIGTERM");
+    }
+  });
+
+  it("kubectl attach streams the container's output as it is written", async () => {
+    await runningPod("attach", "i=0; while true; do i=$((i+1)); echo attached-$i; sleep 0.3; done");
+    const child = spawn("kubectl", ["--kubeconfig", cluster.adminKubeconfig, "attach", "attach"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    try {
+      const first = await eventually(() => /attached-(\d+)/.exec(out)?.[1], { timeoutMs: 20_000, message: "attached output" });
+      await eventually(() => out.includes(`attached-${Number(first) + 2}`), { timeoutMs: 10_000, message: "more attached output" });
+    } finally {
+      child.kill("SIGTERM");
+    }
+  });
+
   it("kubectl logs --previous shows the run before a restart", async () => {
     await cluster.client.create(podsRef(), podSpec("restarts", "echo run-$RANDOM-$RANDOM; sleep 1; exit 1"));
     await eventually(async () => {
