@@ -15,6 +15,7 @@ import { SdNotifier } from "../src-shared/sd-notify.ts";
 import { loadKubeletConfig, usage, type KubeletConfig } from "./config/kubelet-config.ts";
 import { readMachineInfo, type MachineInfo } from "../cadvisor/machine.ts";
 import { Kubelet } from "./kubelet.ts";
+import { startServers } from "./server/wiring.ts";
 import type { CriServices } from "./cri/services.ts";
 import type { PodLifecycleEventGenerator } from "./pleg.ts";
 import type { NodeStatusSource } from "./node/node-status-manager.ts";
@@ -224,6 +225,16 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     closers.push(() => cniWriter.close(), () => routes.close(), () => nodes.close());
   }
   await kubelet.start(signal);
+  // The kubelet API (:10250) and the health server (:10248); a server that cannot start stops the kubelet.
+  try {
+    const servers = await startServers(config, kubelet, client, log, signal);
+    closers.unshift(() => servers.close());
+  } catch (err) {
+    await kubelet.close().catch(() => undefined);
+    for (const c of closers) await c();
+    client?.close();
+    throw err;
+  }
   log.info({ node: config.hostname, nodeIPs, version: KUBELET_VERSION }, "kubelet started");
   void kubelet.ready.then(() => {
     log.info({ node: config.hostname }, "kubelet ready: node registered, pod sources synced");

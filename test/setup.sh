@@ -33,6 +33,7 @@ declare -A PROBE=(
   # The gRPC health server of the localhost/grpc-health:1 test image is C, built static (test/harness/images.ts).
   [gcc]=/usr/bin/gcc
   [libc6-dev]=/usr/include/stdio.h
+  [prometheus]=/usr/bin/promtool
 )
 missing=()
 for pkg in "${!PROBE[@]}"; do
