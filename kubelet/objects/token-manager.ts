@@ -5,7 +5,7 @@
  * kubelet writes the new token into the volume on the pod's next sync, which is scheduled for `refreshAt`.
  */
 import { systemClock, type Clock } from "../../src-shared/clock.ts";
-import type { KubeClient } from "../../src-shared/kube/client.ts";
+import { resourcePath, type KubeClient } from "../../src-shared/kube/client.ts";
 
 export interface TokenRequestSpec {
   namespace: string;
@@ -25,7 +25,7 @@ export interface Token {
 }
 
 /** What the token manager needs of the API: the TokenRequest subresource. */
-export type TokenClient = Pick<KubeClient, "create">;
+export type TokenClient = Pick<KubeClient, "request">;
 
 const MAX_TTL_MS = 24 * 3600_000;
 const MAX_JITTER_MS = 10_000;
@@ -60,9 +60,11 @@ export class TokenManager {
     const now = this.clock.now();
     if (cached && now < cached.refreshAt) return cached;
     try {
-      const res = await this.client.create<{ status?: { token?: string; expirationTimestamp?: string } }>(
-        { group: "", version: "v1", resource: "serviceaccounts", namespace: spec.namespace, name: spec.serviceAccount, subresource: "token" },
-        {
+      // POST to the named service account's subresource (create() would post to the collection).
+      const path = resourcePath({ group: "", version: "v1", resource: "serviceaccounts", namespace: spec.namespace, name: spec.serviceAccount, subresource: "token" });
+      const res = await this.client.request<{ status?: { token?: string; expirationTimestamp?: string } }>("POST", path, {
+        ...(signal ? { signal } : {}),
+        body: {
           apiVersion: "authentication.k8s.io/v1",
           kind: "TokenRequest",
           spec: {
@@ -71,8 +73,7 @@ export class TokenManager {
             boundObjectRef: { apiVersion: "v1", kind: "Pod", name: spec.pod.name, uid: spec.pod.uid },
           },
         },
-        signal ? { signal } : {},
-      );
+      });
       const expiresAt = Date.parse(res.status?.expirationTimestamp ?? "");
       const token: Token = {
         token: res.status?.token ?? "",

@@ -10,9 +10,10 @@ class Api {
   constructor(clock: FakeClock) {
     this.clock = clock;
   }
-  create<T>(ref: unknown, body: unknown): Promise<T> {
+  request<T>(method: string, path: string, options: { body?: unknown }): Promise<T> {
     if (this.fail) return Promise.reject(new Error("API down"));
-    this.refs.push(ref);
+    const body = options.body;
+    this.refs.push(`${method} ${path}`);
     this.bodies.push(body);
     const exp = (body as { spec: { expirationSeconds: number } }).spec.expirationSeconds;
     return Promise.resolve({ status: { token: `t${this.bodies.length}`, expirationTimestamp: new Date(this.clock.now() + exp * 1000).toISOString() } } as T);
@@ -27,7 +28,7 @@ describe("TokenManager", () => {
     const api = new Api(clock);
     const tm = new TokenManager({ client: api, clock, random: () => 0 });
     const t1 = await tm.get(spec);
-    expect(api.refs).toEqual([{ group: "", version: "v1", resource: "serviceaccounts", namespace: "ns", name: "sa", subresource: "token" }]);
+    expect(api.refs).toEqual(["POST /api/v1/namespaces/ns/serviceaccounts/sa/token"]);
     expect(api.bodies[0]).toEqual({
       apiVersion: "authentication.k8s.io/v1",
       kind: "TokenRequest",
