@@ -46,6 +46,10 @@ import { InitialBatch, PodManager, type PodStateOwner } from "./pods/pod-manager
 import { CONFIG_MIRROR_ANNOTATION } from "./runtime/labels.ts";
 import { admitPod, checkSupported, type Allocatable } from "./admission.ts";
 import { nodeRef, podRef } from "./events.ts";
+import { VolumeManager, type VolumeSources } from "./volumes/volume-manager.ts";
+import { SystemMounter, type Mounter } from "./volumes/mounter.ts";
+import { containerVolumeMounts } from "./volumes/container-mounts.ts";
+import { ApiVolumeSources, StandaloneVolumeSources } from "./objects/api-sources.ts";
 
 export interface KubeletDeps {
   nodeName: string;
@@ -62,8 +66,12 @@ export interface KubeletDeps {
   nodeStatusReportFrequencyMs: number;
   syncFrequencyMs: number;
   crashLoopMaxMs: number;
-  /** --root-dir: per-pod files (termination messages) under `pods/<uid>/`; none written when omitted. */
-  rootDir?: string;
+  /** --root-dir: pod folders (their volumes, termination message files) go under `<rootDir>/pods`. */
+  rootDir: string;
+  /** The node's CPU capacity in millicores (downwardAPI volumes' default for cpu limits). */
+  cpuCapacityMilli?: () => number;
+  /** How volumes mount their tmpfs (tests may pass a fake); the system's `mount` by default. */
+  mounter?: Mounter;
   /** The node's allocatable, for admission; undefined admits every pod. */
   allocatable?: () => Allocatable | undefined;
   /** The node's status computation (see node/node-status.ts), built by main with the machine facts. */
@@ -87,6 +95,9 @@ export class Kubelet {
   readonly podSync: PodSync;
   /** Liveness, readiness and startup probes: their results wake the pod workers and feed the pod sync. */
   readonly prober: ProberManager;
+  /** Pod volumes: set up before the containers start, torn down after; orphaned pod folders cleaned. */
+  readonly volumes: VolumeManager;
+  private readonly volumeSources: VolumeSources & { start?(signal: AbortSignal): void; close?(): Promise<void> };
   readonly lease: NodeLease | undefined;
   readonly nodeStatus: NodeStatusManager<unknown> | undefined;
   /** Resolves once the Node is registered and every pod source has delivered its first full list. */
@@ -114,7 +125,18 @@ export class Kubelet {
     this.cri = new CriClient({ endpoint: deps.criEndpoint, timeoutMs: deps.runtimeRequestTimeoutMs, logger });
     const eventClient = deps.eventClient ?? deps.client;
     this.events = eventClient ? new ApiEventRecorder({ client: eventClient, nodeName: deps.nodeName, logger }) : new LogEventRecorder(logger);
+    this.volumeSources = deps.client
+      ? new ApiVolumeSources({ client: deps.client, logger, wake: (uid) => this.podWorkers.wake(uid) })
+      : new StandaloneVolumeSources();
+    this.volumes = new VolumeManager({
+      rootDir: deps.rootDir,
+      sources: this.volumeSources,
+      mounter: deps.mounter ?? new SystemMounter(),
+      node: () => ({ memoryCapacityBytes: this.d.node.memoryCapacityBytes, cpuCapacityMilli: deps.cpuCapacityMilli?.() ?? 0 }),
+      logger,
+    });
     this.runtime = new RuntimeManager({
+      containerMounts: (pod, container, env) => containerVolumeMounts(container, this.volumes.volumesOf(pod), env),
       runtime: this.cri,
       images: new ImageManager({ images: this.cri, logger }),
       cgroups: new PodCgroupManager({ cgroupRoot: deps.node.cgroupRoot, logger }),
@@ -143,6 +165,7 @@ export class Kubelet {
       client: deps.client,
       runtime: this.runtime,
       prober: this.prober,
+      volumes: this.volumes,
       cache: this.podCache,
       status: this.statusManager,
       events: this.events,
@@ -152,7 +175,7 @@ export class Kubelet {
       apiKey: (pod) => this.apiKey(pod),
     });
     this.podWorkers = new PodWorkers({ syncer: this.podSync, logger, resyncIntervalMs: deps.syncFrequencyMs, onPodFinished: (uid) => this.forget(uid) });
-    this.podStateOwners = [this.podManager, this.statusManager, this.podSync, this.runtime, this.prober, { forgetPod: (uid) => this.podCache.delete(uid) }];
+    this.podStateOwners = [this.podManager, this.statusManager, this.podSync, this.runtime, this.prober, this.volumes, { forgetPod: (uid) => this.podCache.delete(uid) }];
     if (deps.client) {
       this.lease = new NodeLease({ client: deps.client, nodeName: deps.nodeName, durationSeconds: deps.leaseDurationSeconds, logger, nodeUid: () => this.nodeStatus?.uid });
       this.nodeStatus = new NodeStatusManager({
@@ -257,6 +280,7 @@ export class Kubelet {
     this.prober.start(s);
     this.prober.onUpdate((u) => this.podWorkers.wake(u.podUid));
     this.containerGC.start(s);
+    this.volumeSources.start?.(s);
     if (this.d.client) {
       this.statusManager.start(s);
       this.nodeStatus?.start(s);
@@ -346,6 +370,7 @@ export class Kubelet {
           const status = await this.runtime.podStatus(uid, this.stop.signal);
           await this.runtime.killPodContainers(undefined, status, 1, this.stop.signal);
           await this.runtime.removePod(uid, pod.namespace, pod.name, this.stop.signal);
+          await this.volumes.removePod(uid, this.stop.signal);
           this.forget(uid);
         } catch (err) {
           this.log.warn({ podUID: uid, err: errorMessage(err) }, "could not remove an orphaned pod; will retry");
@@ -354,11 +379,22 @@ export class Kubelet {
     );
   }
 
+  /**
+   * Upstream's cleanupOrphanedPodDirs: pod folders (and their volumes) of pods no source wants and the runtime
+   * no longer runs, e.g. pods deleted while the kubelet was down.
+   */
+  private async cleanupOrphanedPodDirs(): Promise<void> {
+    if (!this.pleg.hasRelisted) return;
+    const keep = new Set([...this.podWorkers.uids(), ...this.podManager.pods().map((p) => p.metadata?.uid ?? ""), ...[...this.pleg.runtimePods()].map(([uid]) => uid)]);
+    await this.volumes.cleanupOrphans(keep, this.stop.signal);
+  }
+
   private async runHousekeeping(): Promise<void> {
     if (!this.sourcesReady()) return;
     this.prober.cleanupPods(new Set(this.podWorkers.uids()));
     this.runtime.gcBackOffs();
     await this.cleanupOrphans();
+    await this.cleanupOrphanedPodDirs();
     await this.mirrors?.deleteOrphans();
   }
 
@@ -381,6 +417,7 @@ export class Kubelet {
       ["PLEG", () => this.pleg.close()],
       ["container GC", () => this.containerGC.close()],
       ["mirror pods", this.mirrors && (() => this.mirrors?.close())],
+      ["volume sources", this.volumeSources.close && (() => this.volumeSources.close?.())],
       ["status manager", () => this.statusManager.close()],
       ["node status", this.nodeStatus && (() => this.nodeStatus?.close())],
       ["node lease", this.lease && (() => this.lease?.close())],

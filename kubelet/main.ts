@@ -193,6 +193,7 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     ...(eventClient ? { eventClient } : {}),
     crashLoopMaxMs: config.crashLoopBackOff.maxContainerRestartPeriod,
     rootDir: config.rootDir,
+    cpuCapacityMilli: () => machine.numCores * 1000,
     nodeStatus: ({ cri, pleg, events }) => nodeStatusSource(config, () => machine, nodeIPs, cri, pleg, events),
     allocatable: () => {
       const { allocatable } = nodeResources(machine, nodeStatusConfig(config, nodeIPs));

@@ -8,7 +8,7 @@
  */
 import type { V1Container, V1EnvVar, V1Pod } from "@kubernetes/client-node";
 import { DeckhandError } from "../../src-shared/errors.ts";
-import type { ContainerConfig, Input, KeyValue } from "../cri/types.ts";
+import type { ContainerConfig, Input, KeyValue, Mount } from "../cri/types.ts";
 import { containerHash } from "./container-hash.ts";
 import {
   CONTAINER_HASH_ANNOTATION,
@@ -127,6 +127,8 @@ export interface ContainerConfigInput {
   image: string;
   node: NodeContext;
   facts: PodRuntimeFacts;
+  /** The CRI mounts of the container's volumeMounts (volumes/container-mounts.ts). */
+  volumeMounts?: Input<Mount>[];
 }
 
 /** The container's effective runAsNonRoot and runAsUser (container's security context over the pod's). */
@@ -177,6 +179,7 @@ export function containerConfig(input: ContainerConfigInput): Input<ContainerCon
     args: (container.args ?? []).map((a) => expandVars(a, vars)),
     working_dir: container.workingDir ?? "",
     envs: env,
+    mounts: [...(input.volumeMounts ?? [])],
     log_path: `${container.name}/${restartCount}.log`,
     stdin: container.stdin ?? false,
     stdin_once: container.stdinOnce ?? false,

@@ -12,7 +12,7 @@ import type { Logger } from "../../src-shared/log.ts";
 import { systemClock, type Clock } from "../../src-shared/clock.ts";
 import type { RuntimeService } from "../cri/services.ts";
 import { runtimeMessage } from "../cri/errors.ts";
-import type { Container as CriContainer, ContainerConfig, ContainerStatus as CriContainerStatus, PodSandbox, Input, PodSandboxConfig } from "../cri/types.ts";
+import type { Container as CriContainer, ContainerConfig, Mount, ContainerStatus as CriContainerStatus, PodSandbox, Input, PodSandboxConfig } from "../cri/types.ts";
 import type { EventRecorder } from "../events.ts";
 import { podRef } from "../events.ts";
 import { ImagePullError, type PullSecrets, type ImageManager } from "../images/image-manager.ts";
@@ -22,7 +22,7 @@ import { HookRunner } from "../lifecycle/handlers.ts";
 import { killGraceSeconds, runsPreStop, stopGraceSeconds } from "../lifecycle/grace.ts";
 import { readTerminationMessage, type TerminationMessageFiles } from "../lifecycle/termination-files.ts";
 import { enrichMessage } from "../lifecycle/termination-message.ts";
-import { containerConfig, nonRootPolicy, verifyRunAsNonRoot } from "./container-config.ts";
+import { containerConfig, containerEnv, nonRootPolicy, verifyRunAsNonRoot } from "./container-config.ts";
 import { deadContainersOverLimit } from "./container-gc.ts";
 import { containerHash } from "./container-hash.ts";
 import { sandboxConfig, podLogDirectory, type NodeContext } from "./sandbox-config.ts";
@@ -177,6 +177,11 @@ export interface RuntimeManagerOptions {
   clock?: Clock;
   /** Termination message files (kubelet root dir); without them containers get no termination message mount. */
   terminationFiles?: TerminationMessageFiles;
+  /**
+   * The CRI mounts of a container's volumeMounts (the volume manager's, see volumes/container-mounts.ts), given
+   * its environment for subPathExpr; a failure leaves the container in CreateContainerConfigError.
+   */
+  containerMounts?: (pod: V1Pod, container: V1Container, env: ReadonlyMap<string, string>) => Promise<Input<Mount>[]>;
 }
 
 /** Sorts sandboxes newest first (creation time, then attempt), as upstream's status reads them. */
@@ -243,6 +248,7 @@ export class RuntimeManager {
   private readonly node: () => NodeContext;
   private readonly log: Logger;
   private readonly clock: Clock;
+  private readonly containerMounts: RuntimeManagerOptions["containerMounts"];
   readonly backoff: CrashLoopBackoff;
   private readonly hooks: HookRunner;
   private readonly terminationFiles: TerminationMessageFiles | undefined;
@@ -255,6 +261,7 @@ export class RuntimeManager {
     this.node = options.node;
     this.log = options.logger.child({ component: "runtime-manager" });
     this.clock = options.clock ?? systemClock;
+    this.containerMounts = options.containerMounts;
     this.backoff = new CrashLoopBackoff({ maxMs: options.crashLoopMaxMs ?? 300_000 });
     this.hooks = new HookRunner({ runtime: this.cri, clock: this.clock, recorder: this.events });
     this.terminationFiles = options.terminationFiles;
@@ -411,7 +418,11 @@ export class RuntimeManager {
         const policy = nonRootPolicy(pod, c);
         // The image's user is read only when the pod leaves it to the image (one ImageStatus call).
         verifyRunAsNonRoot(pod, c, policy.runAsNonRoot && policy.runAsUser === undefined ? await this.images.imageUser(imageRef, signal) : undefined);
-        return containerConfig({ pod, container: c, kind: start.kind, restartCount: start.restartCount, image: imageRef, node, facts: { podIPs } });
+        const volumeMounts =
+          this.containerMounts && (c.volumeMounts ?? []).length > 0
+            ? await this.containerMounts(pod, c, new Map(containerEnv(pod, c, node, { podIPs }).map((e) => [e.key, e.value])))
+            : [];
+        return containerConfig({ pod, container: c, kind: start.kind, restartCount: start.restartCount, image: imageRef, node, facts: { podIPs }, volumeMounts });
       });
       if (!cfg) {
         if (start.kind !== "regular") break;

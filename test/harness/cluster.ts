@@ -115,11 +115,12 @@ export class KubeletProcess {
 }
 
 /**
- * Starts netns-forwarder.ts inside a network namespace: TCP on its 127.0.0.1:`port` forwarded to a unix socket
- * on the host, where a test-side server listens. Resolves once it listens; stop it by killing the child.
+ * Starts netns-forwarder.ts inside a network namespace: TCP on its `host`:`port` (127.0.0.1 by default)
+ * forwarded to a unix socket on the host, where a test-side server listens. Resolves once it listens; stop it
+ * by killing the child.
  */
-export async function startNetnsForwarder(netnsPath: string, port: number, socketPath: string, what: string): Promise<ChildProcess> {
-  const child = spawn("nsenter", [`--net=${netnsPath}`, NODE_BIN, join(REPO, "test", "harness", "netns-forwarder.ts"), "127.0.0.1", String(port), socketPath], {
+export async function startNetnsForwarder(netnsPath: string, port: number, socketPath: string, what: string, host = "127.0.0.1"): Promise<ChildProcess> {
+  const child = spawn("nsenter", [`--net=${netnsPath}`, NODE_BIN, join(REPO, "test", "harness", "netns-forwarder.ts"), host, String(port), socketPath], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   await new Promise<void>((res, rej) => {
