@@ -90,6 +90,23 @@ function parseChunkSize(line: string): number {
   return n;
 }
 
+/** Go's ReadResponse on the status line: `HTTP/d.d` and a 3-digit code (the reason phrase is free). */
+function parseStatusLine(line: string): { status: number; atLeast11: boolean } {
+  const sp = line.indexOf(" ");
+  if (sp < 0) throw headError(bad("malformed HTTP response", line));
+  const proto = line.slice(0, sp);
+  const statusText = line.slice(sp + 1).replace(/^ +/, "");
+  const codeSp = statusText.indexOf(" ");
+  const code = codeSp < 0 ? statusText : statusText.slice(0, codeSp);
+  if (!/^\d{3}$/.test(code)) throw headError(bad("malformed HTTP status code", code));
+  const m = /^HTTP\/(\d)\.(\d)$/.exec(proto);
+  if (!m) throw headError(bad("malformed HTTP version", proto));
+  return { status: Number(code), atLeast11: Number(m[1]) > 1 || (m[1] === "1" && m[2] !== "0") };
+}
+
+/** Go's client reads at most this many interim 1xx responses before the final one. */
+const MAX_INTERIM = 5;
+
 /**
  * One response, fed with the connection's bytes. `push` and `end` return true once the response is complete
  * for a probe: the whole body read, or `maxBody` bytes of it (the rest is not needed: upstream reads at most
@@ -105,6 +122,9 @@ export class ResponseParser {
   private pending: Buffer | undefined;
   /** Where the search for the head's end resumes in `pending`. */
   private scanned = 0;
+  /** Whether the current head's status line was checked (as soon as it is whole, as Go reads it). */
+  private statusChecked = false;
+  private interim = 0;
   private received = false;
   private readonly chunks: Buffer[] = [];
   private size = 0;
@@ -242,6 +262,14 @@ export class ResponseParser {
   private readHead(data: Buffer): Buffer | undefined {
     let buf = this.pending ? Buffer.concat([this.pending, data]) : data;
     for (;;) {
+      if (!this.statusChecked) {
+        // A response that is not HTTP fails at its first line, without waiting for more.
+        const nl = buf.indexOf(10);
+        if (nl >= 0) {
+          parseStatusLine(buf.toString("latin1", 0, nl > 0 && buf[nl - 1] === 13 ? nl - 1 : nl));
+          this.statusChecked = true;
+        }
+      }
       // The head ends at an empty line (CRLF or a bare LF, as Go's textproto accepts).
       let end = -1;
       let from = this.scanned;
@@ -274,8 +302,10 @@ export class ResponseParser {
       const interim = this.parseHead(buf.toString("latin1", 0, end));
       buf = buf.subarray(end);
       this.scanned = 0;
+      this.statusChecked = false;
       this.pending = undefined;
       if (!interim) return buf;
+      if (++this.interim > MAX_INTERIM) throw headError("net/http: too many 1xx informational responses");
       if (buf.length === 0) return undefined;
     }
   }
@@ -289,18 +319,7 @@ export class ResponseParser {
       const l = lines[i] as string;
       if (l.endsWith("\r")) lines[i] = l.slice(0, -1);
     }
-    const statusLine = lines[0] ?? "";
-    const sp = statusLine.indexOf(" ");
-    if (sp < 0) throw headError(bad("malformed HTTP response", statusLine));
-    const proto = statusLine.slice(0, sp);
-    const statusText = statusLine.slice(sp + 1).replace(/^ +/, "");
-    const codeSp = statusText.indexOf(" ");
-    const code = codeSp < 0 ? statusText : statusText.slice(0, codeSp);
-    if (!/^\d{3}$/.test(code)) throw headError(bad("malformed HTTP status code", code));
-    const m = /^HTTP\/(\d)\.(\d)$/.exec(proto);
-    if (!m) throw headError(bad("malformed HTTP version", proto));
-    const atLeast11 = Number(m[1]) > 1 || (m[1] === "1" && m[2] !== "0");
-    const status = Number(code);
+    const { status, atLeast11 } = parseStatusLine(lines[0] ?? "");
 
     let location: string | undefined;
     const lengths: string[] = [];

@@ -145,6 +145,17 @@ describe("ResponseParser", () => {
     }
   });
 
+  it("refuses a bad status line as soon as it is whole, before the rest of the head", () => {
+    const p = new ResponseParser(1024);
+    expect(p.push(Buffer.from("SSH-2.0-OpenSSH"))).toBe(false);
+    expect(() => p.push(Buffer.from("_9.6\r\n"))).toThrow('malformed HTTP response "SSH-2.0-OpenSSH_9.6"');
+  });
+
+  it("refuses more than 5 interim responses", () => {
+    expect(parse(["HTTP/1.1 100 Continue\r\n\r\n".repeat(5), "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]).p.status).toBe(200);
+    expect(() => parse(["HTTP/1.1 100 Continue\r\n\r\n".repeat(6)])).toThrow("net/http: too many 1xx informational responses");
+  });
+
   it("tells a connection closed before any byte (EOF) from a head cut short", () => {
     expect(wireError(() => parse([], { end: true })).message).toBe("EOF");
     expect(wireError(() => parse(["HTTP/1.1 200 OK\r\nContent-"], { end: true })).message).toBe("unexpected EOF");
