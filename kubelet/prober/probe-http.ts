@@ -3,14 +3,12 @@
  * to the pod IP, named ports, headers with upstream's User-Agent and Accept defaults, a Host header override),
  * TLS without verification, no keep-alive, no proxy, redirects followed only to the same host (a redirect
  * elsewhere ends the probe as a success with a warning), at most 10 KiB of body read, 200-399 a success. The
- * timeout covers the whole exchange, as Go's Client.Timeout.
+ * timeout covers the whole exchange, as Go's Client.Timeout. The GET itself is http-get.ts's minimal client.
  */
-import http from "node:http";
-import https from "node:https";
-import { isIP } from "node:net";
 import type { V1Container, V1HTTPGetAction } from "@kubernetes/client-node";
 import { DeckhandError } from "../../src-shared/errors.ts";
 import { formatMs } from "../../src-shared/go-duration.ts";
+import { httpGetOnce, type HttpGetResponse } from "./http-get.ts";
 import { MAX_PROBE_OUTPUT, PROBE_USER_AGENT, dialErrorText, joinHostPort, resolveContainerPort, type ProbeOutcome } from "./probe.ts";
 
 /** A probe request: the URL and the headers in order (names as written; duplicates kept). */
@@ -53,58 +51,13 @@ export function newRequestForHttpGet(httpGet: V1HTTPGetAction, container: V1Cont
   return { url, hostHeader, headers };
 }
 
-interface Exchange {
-  status: number;
-  location: string | undefined;
-  body: string;
-}
-
 class ProbeTimeout extends Error {}
-
-/** One GET: resolves with the status and at most MAX_PROBE_OUTPUT bytes of body; rejects on abort or error. */
-function get(url: URL, hostHeader: string, headers: [string, string][], signal: AbortSignal): Promise<Exchange> {
-  return new Promise((resolve, reject) => {
-    const secure = url.protocol === "https:";
-    const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
-    const options: https.RequestOptions = {
-      method: "GET",
-      protocol: url.protocol,
-      host: hostname,
-      port: url.port || (secure ? 443 : 80),
-      path: `${url.pathname}${url.search}`,
-      // No pooling (upstream's DisableKeepAlives); a fresh connection from the node's network each time.
-      agent: false,
-      // Raw headers (order and duplicates kept) get no Host from Node: send the URL's unless the probe set one.
-      headers: [...(headerValue(headers, "Host") === undefined ? [["Host", hostHeader]] : []), ...headers].flat(),
-      signal,
-      ...(secure ? { rejectUnauthorized: false, ...(isIP(hostname) ? {} : { servername: hostname }) } : {}),
-    };
-    const req = (secure ? https : http).request(options, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const done = (): void => {
-        res.removeAllListeners("data");
-        resolve({ status: res.statusCode ?? 0, location: res.headers.location, body: Buffer.concat(chunks).subarray(0, MAX_PROBE_OUTPUT).toString("utf8") });
-        res.destroy();
-      };
-      res.on("data", (chunk: Buffer) => {
-        chunks.push(chunk);
-        size += chunk.length;
-        // The rest of a large body is not read: truncation is not an error (upstream's ReadAtMost).
-        if (size >= MAX_PROBE_OUTPUT) done();
-      });
-      res.on("end", done);
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 /** Go's url.Error wording: `Get "http://10.0.0.5:80/healthz": dial tcp 10.0.0.5:80: connect: connection refused`. */
 function requestError(url: URL, err: unknown, timedOut: boolean): string {
   const target = `Get ${JSON.stringify(url.href)}`;
   if (timedOut) return `${target}: context deadline exceeded (Client.Timeout exceeded while awaiting headers)`;
+  if (err instanceof DeckhandError) return `${target}: ${err.message}`;
   const code = (err as { code?: unknown } | undefined)?.code;
   if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
     const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
@@ -122,12 +75,13 @@ export interface HttpProbeOptions {
  * What a GET with the prober's redirect policy came to: the last response, or why there was none (with the
  * system error code when there is one: `EPROTO` for a TLS exchange that failed).
  */
-export type HttpGetResult = { ok: true; status: number; body: string } | { ok: false; error: string; code?: string };
+export type HttpGetResult = { ok: true; status: number; body: string; bodyError?: string } | { ok: false; error: string; code?: string };
 
 /**
  * A GET with the client upstream's prober and lifecycle hooks share (RedirectChecker(false)): redirects to the
  * same host name followed, 10 requests at most, a redirect elsewhere returned as the response. `timeoutMs`
  * (none when omitted, as the hooks' client) covers the whole exchange. Rejects only when `signal` aborts.
+ * A body that could not be read whole (cut, malformed, out of time) is `bodyError`, with the part read.
  */
 export async function httpGetWithRedirects(request: HttpProbeRequest, o: { timeoutMs?: number; signal?: AbortSignal }): Promise<HttpGetResult> {
   const deadline = new AbortController();
@@ -140,16 +94,15 @@ export async function httpGetWithRedirects(request: HttpProbeRequest, o: { timeo
           timedOut = true;
           deadline.abort(new ProbeTimeout(`timeout after ${formatMs(timeoutMs)}`));
         }, timeoutMs);
-  const signal = o.signal ? AbortSignal.any([o.signal, deadline.signal]) : deadline.signal;
   const first = request.url;
   let url = first;
   let headers = request.headers;
   try {
     for (let redirects = 0; ; redirects++) {
-      let res: Exchange;
+      let res: HttpGetResponse;
       try {
         // Go writes the URL's host:port as built (the port even when it is the scheme's default).
-        res = await get(url, redirects === 0 ? request.hostHeader : url.host, headers, signal);
+        res = await httpGetOnce(url, redirects === 0 ? request.hostHeader : url.host, headers, { maxBody: MAX_PROBE_OUTPUT, signal: o.signal, deadline: deadline.signal });
       } catch (err) {
         if (o.signal?.aborted) throw err;
         const code = (err as { code?: unknown } | undefined)?.code;
@@ -176,7 +129,7 @@ export async function httpGetWithRedirects(request: HttpProbeRequest, o: { timeo
           continue;
         }
       }
-      return { ok: true, status: res.status, body: res.body };
+      return { ok: true, status: res.status, body: res.body, ...(res.bodyError === undefined ? {} : { bodyError: `Get ${JSON.stringify(url.href)}: read body: ${res.bodyError}` }) };
     }
   } finally {
     clearTimeout(timer);
@@ -187,6 +140,8 @@ export async function httpGetWithRedirects(request: HttpProbeRequest, o: { timeo
 export async function httpProbe(request: HttpProbeRequest, o: HttpProbeOptions): Promise<ProbeOutcome> {
   const res = await httpGetWithRedirects(request, { timeoutMs: o.timeoutSeconds * 1000, ...(o.signal ? { signal: o.signal } : {}) });
   if (!res.ok) return { status: "failure", output: res.error };
+  // upstream's DoHTTPProbe returns the body's read error as the probe's error (the prober's "errored").
+  if (res.bodyError !== undefined) throw new DeckhandError("Unavailable", res.bodyError);
   if (res.status >= 200 && res.status < 400) {
     if (res.status >= 300) return { status: "warning", output: `Probe terminated redirects, Response body: ${res.body}` };
     return { status: "success", output: res.body };

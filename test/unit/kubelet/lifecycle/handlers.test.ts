@@ -52,6 +52,10 @@ describe("httpGet hooks", () => {
       seen.push({ url: req.url ?? "", agent: req.headers["user-agent"] });
       if (req.url === "/moved") res.writeHead(302, { location: "/fail" }).end();
       else if (req.url === "/fail") res.writeHead(500).end("no");
+      else if (req.url === "/cut") {
+        res.writeHead(200, { "content-length": "100" });
+        res.write("part", () => res.socket?.destroy());
+      }
       else res.end("ok");
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -78,6 +82,13 @@ describe("httpGet hooks", () => {
     expect(message).toBeUndefined();
     expect(seen.map((s) => s.url)).toEqual(["/tls"]);
     expect(events).toEqual([{ reason: "LifecycleHTTPFallback", message: `request to HTTPS lifecycle hook 127.0.0.1:${port} got HTTP response, retry with HTTP succeeded` }]);
+  });
+
+  it("succeeds when the response came though its body is cut: upstream discards a hook's body", async () => {
+    const hooks = new HookRunner({ runtime: execRuntime({ exit_code: 0 }).runtime });
+    seen.length = 0;
+    expect(await hooks.run({ httpGet: { port, path: "/cut" } }, { pod, container, containerId: "c1", podIP: "127.0.0.1" }, never)).toBeUndefined();
+    expect(seen.map((s) => s.url)).toEqual(["/cut"]);
   });
 
   it("fails when the request cannot be made, with upstream's message", async () => {

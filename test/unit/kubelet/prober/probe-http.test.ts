@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import http from "node:http";
 import https from "node:https";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import type { V1Container } from "@kubernetes/client-node";
 import { createCA, issueCert } from "../../../control-plane/pki.ts";
 import { httpProbe, newRequestForHttpGet } from "../../../../kubelet/prober/probe-http.ts";
@@ -172,5 +172,117 @@ describe("HTTP probe", () => {
     setTimeout(() => stop.abort(new Error("stopped")), 50);
     await expect(pending).rejects.toThrow();
     expect(performance.now() - started).toBeLessThan(1_000);
+  });
+});
+
+/** A server speaking raw bytes: each path's script writes its reply, packets apart, so the client sees them split. */
+describe("HTTP probe against raw responses", () => {
+  let raw: net.Server;
+  let rawPort = 0;
+  const requests: string[] = [];
+  const scripts: Record<string, (socket: net.Socket) => Promise<void> | void> = {
+    "/chunked": (s) => packets(s, ["HTTP/1.1 200 OK\r\nTransfer-", "Encoding: chunked\r\n\r\n3\r", "\nabc\r\n", "4;x=y\r\ndefg\r\n0\r\n\r\n"]),
+    // Not HTTP, and the connection left open: the first line is enough to fail.
+    "/garbage": (s) => packets(s, ["garb", "age\r\n"]),
+    "/cut": (s) => packets(s, ["HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"], true),
+    "/badchunk": (s) => packets(s, ["HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n"], true),
+    "/interim": (s) => packets(s, ["HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n"]),
+    "/silent": (s) => void s.end(),
+    "/http10": (s) => packets(s, ["HTTP/1.0 503 Busy\r\n\r\nbusy ", "for now"], true),
+    "/stall": (s) => packets(s, ["HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"]),
+  };
+
+  async function packets(socket: net.Socket, parts: readonly string[], close = false): Promise<void> {
+    for (const part of parts) {
+      socket.write(part);
+      // Let the bytes leave as their own segment.
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    if (close) socket.end();
+  }
+
+  beforeAll(async () => {
+    raw = net.createServer((socket) => {
+      let head = "";
+      socket.on("error", () => undefined);
+      socket.on("data", (d: Buffer) => {
+        head += d.toString("latin1");
+        if (!head.includes("\r\n\r\n")) return;
+        requests.push(head);
+        const path = (head.split(" ")[1] ?? "").split("?")[0] ?? "";
+        const script = scripts[path];
+        if (script) void script(socket);
+        else if (path.startsWith("/hop/")) {
+          const n = Number(path.slice(5));
+          socket.end(n === 0 ? "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nhome" : `HTTP/1.1 302 Found\r\nLocation: /hop/${n - 1}\r\nContent-Length: 0\r\n\r\n`);
+        } else socket.end("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+      });
+    });
+    await new Promise<void>((r) => raw.listen(0, "127.0.0.1", r));
+    rawPort = (raw.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise<void>((r) => raw.close(() => r())));
+
+  const rawProbe = (path: string, timeoutSeconds = 1) => httpProbe(newRequestForHttpGet({ path, port: rawPort }, container, "127.0.0.1"), { timeoutSeconds });
+  const target = (path: string) => `Get "http://127.0.0.1:${rawPort}${path}"`;
+
+  it("sends one HTTP/1.1 GET with Host, the defaults and Connection: close", async () => {
+    requests.length = 0;
+    await rawProbe("/hop/0?q=1");
+    expect(requests).toEqual([`GET /hop/0?q=1 HTTP/1.1\r\nHost: 127.0.0.1:${rawPort}\r\nUser-Agent: ${PROBE_USER_AGENT}\r\nAccept: */*\r\nConnection: close\r\n\r\n`]);
+  });
+
+  it("decodes a chunked body split across packets", async () => {
+    expect(await rawProbe("/chunked")).toEqual({ status: "success", output: "abcdefg" });
+  });
+
+  it("skips an interim 100 and takes a 204 without body", async () => {
+    expect(await rawProbe("/interim")).toEqual({ status: "success", output: "" });
+  });
+
+  it("reads an HTTP/1.0 body up to the close (and does not show it for a failure)", async () => {
+    expect(await rawProbe("/http10")).toEqual({ status: "failure", output: "HTTP probe failed with statuscode: 503" });
+  });
+
+  it("fails a malformed response, or none, with Go's words", async () => {
+    expect(await rawProbe("/garbage")).toEqual({ status: "failure", output: `${target("/garbage")}: net/http: HTTP/1.x transport connection broken: malformed HTTP response "garbage"` });
+    expect(await rawProbe("/silent")).toEqual({ status: "failure", output: `${target("/silent")}: EOF` });
+  });
+
+  it("errors a probe whose body is cut, malformed or late, as upstream's DoHTTPProbe returns the read error", async () => {
+    await expect(rawProbe("/cut")).rejects.toThrow(`${target("/cut")}: read body: unexpected EOF`);
+    await expect(rawProbe("/badchunk")).rejects.toThrow(`${target("/badchunk")}: read body: invalid byte in chunk length`);
+    const started = performance.now();
+    await expect(rawProbe("/stall")).rejects.toThrow(`${target("/stall")}: read body: context deadline exceeded (Client.Timeout or context cancellation while reading body)`);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(950);
+  });
+
+  it("follows 9 redirects in a row, not 10", async () => {
+    requests.length = 0;
+    expect(await rawProbe("/hop/9")).toEqual({ status: "success", output: "home" });
+    expect(requests).toHaveLength(10);
+    requests.length = 0;
+    expect(await rawProbe("/hop/10")).toEqual({ status: "failure", output: `${target("/hop/0")}: stopped after 10 redirects` });
+    expect(requests).toHaveLength(10);
+  });
+
+  it("fails a header that cannot be sent without connecting", async () => {
+    requests.length = 0;
+    const r = await httpProbe(newRequestForHttpGet({ path: "/hop/0", port: rawPort, httpHeaders: [{ name: "X-A", value: "1\r\nX-B: 2" }] }, container, "127.0.0.1"), { timeoutSeconds: 1 });
+    expect(r).toEqual({ status: "failure", output: `${target("/hop/0")}: net/http: invalid header field value for "X-A"` });
+    expect(requests).toHaveLength(0);
+  });
+
+  it("probes an IPv6 literal host", async () => {
+    const v6 = http.createServer((req, res) => res.end(`v6 ${req.headers.host ?? ""}`));
+    await new Promise<void>((r) => v6.listen(0, "::1", r));
+    const v6Port = (v6.address() as AddressInfo).port;
+    try {
+      const req = newRequestForHttpGet({ path: "/", port: v6Port, host: "::1" }, container, "127.0.0.1");
+      expect(req.url.href).toBe(`http://[::1]:${v6Port}/`);
+      expect(await httpProbe(req, { timeoutSeconds: 1 })).toEqual({ status: "success", output: `v6 [::1]:${v6Port}` });
+    } finally {
+      await new Promise((r) => v6.close(r));
+    }
   });
 });
