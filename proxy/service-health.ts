@@ -7,6 +7,7 @@
 import { createServer, type Server } from "node:http";
 import type { Logger } from "../src-shared/log.ts";
 import { errorMessage } from "../src-shared/errors.ts";
+import { closeServers, listen } from "../src-shared/http-server.ts";
 
 interface Listener {
   port: number;
@@ -35,7 +36,7 @@ export class ServiceHealthServer {
     for (const [name, l] of [...this.services]) {
       if (wanted.get(name) === l.port) continue;
       this.services.delete(name);
-      await closeAll(l.servers);
+      await closeServers(l.servers);
     }
     for (const [name, port] of wanted) {
       if (this.services.has(name)) continue;
@@ -55,13 +56,7 @@ export class ServiceHealthServer {
           req.resume();
         });
         try {
-          await new Promise<void>((resolve, reject) => {
-            server.once("error", reject);
-            server.listen(port, host, () => {
-              server.off("error", reject);
-              resolve();
-            });
-          });
+          await listen(server, port, host);
           listener.servers.push(server);
         } catch (err) {
           // upstream logs and carries on (another process may hold the port)
@@ -84,19 +79,8 @@ export class ServiceHealthServer {
     this.closed = true;
     const all = [...this.services.values()].flatMap((l) => l.servers);
     this.services.clear();
-    await closeAll(all);
+    await closeServers(all);
   }
 }
 
 /** Closes HTTP servers at once: stop listening and drop the connections they hold. */
-export function closeAll(servers: readonly Server[]): Promise<void> {
-  return Promise.all(
-    servers.map(
-      (s) =>
-        new Promise<void>((resolve) => {
-          s.close(() => resolve());
-          s.closeAllConnections();
-        }),
-    ),
-  ).then(() => undefined);
-}
