@@ -44,6 +44,7 @@ import { InitialBatch, PodManager, type PodStateOwner } from "./pods/pod-manager
 import { CONFIG_MIRROR_ANNOTATION } from "./runtime/labels.ts";
 import { admitPod, checkSupported, type Allocatable } from "./admission.ts";
 import { nodeRef, podRef } from "./events.ts";
+import { ContainerLogManager, type LogRotationPolicy } from "./logs/container-log-manager.ts";
 
 export interface KubeletDeps {
   nodeName: string;
@@ -60,6 +61,8 @@ export interface KubeletDeps {
   crashLoopMaxMs: number;
   /** The node's allocatable, for admission; undefined admits every pod. */
   allocatable?: () => Allocatable | undefined;
+  /** Container log rotation (containerLogMaxSize, ...); none when undefined. */
+  logRotation?: LogRotationPolicy;
   /** The node's status computation (see node/node-status.ts), built by main with the machine facts. */
   nodeStatus: (deps: { cri: CriClient; pleg: Pleg; events: EventRecorder }) => NodeStatusSource<unknown>;
   logger: Logger;
@@ -75,6 +78,7 @@ export class Kubelet {
   /** What the runtime holds per pod, filled by the PLEG's relist. */
   readonly podCache = new PodCache();
   readonly containerGC: ContainerGC;
+  readonly containerLogs: ContainerLogManager | undefined;
   readonly statusManager: StatusManager<PodStatus>;
   readonly podManager = new PodManager();
   readonly podWorkers: PodWorkers;
@@ -123,6 +127,7 @@ export class Kubelet {
       allSourcesReady: () => this.sourcesReady(),
       logger,
     });
+    if (deps.logRotation) this.containerLogs = new ContainerLogManager({ runtime: this.cri, policy: deps.logRotation, logger });
     this.statusManager = new StatusManager<PodStatus>({
       client: deps.client as KubeClient, // only started with a client
       logger,
@@ -245,6 +250,7 @@ export class Kubelet {
     this.prober.start(s);
     this.prober.onUpdate((u) => this.podWorkers.wake(u.podUid));
     this.containerGC.start(s);
+    this.containerLogs?.start(s);
     if (this.d.client) {
       this.statusManager.start(s);
       this.nodeStatus?.start(s);
@@ -352,7 +358,7 @@ export class Kubelet {
    * Stops the kubelet; pods keep running in the runtime (a restarted kubelet adopts them). Every part is told
    * to stop at once (the start signal aborts: work under way is cancelled), then each is drained in this order,
    * one after the other: the pod sources (no new work), housekeeping, the pod workers, the prober (its probes
-   * under way end), the PLEG, the container GC, the status manager (its pending statuses sent once more), the
+   * under way end), the PLEG, the container GC, the log rotation, the status manager (its pending statuses sent once more), the
    * node status and the Lease, the event recorder (queued events sent), and the CRI connection last. A step that fails is logged and the next runs;
    * the failures are thrown together at the end.
    */
@@ -366,6 +372,7 @@ export class Kubelet {
       ["prober", () => this.prober.close()],
       ["PLEG", () => this.pleg.close()],
       ["container GC", () => this.containerGC.close()],
+      ["container log rotation", this.containerLogs && (() => this.containerLogs?.close())],
       ["status manager", () => this.statusManager.close()],
       ["node status", this.nodeStatus && (() => this.nodeStatus?.close())],
       ["node lease", this.lease && (() => this.lease?.close())],

@@ -182,6 +182,12 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     nodeStatusReportFrequencyMs: config.nodeStatusReportFrequency,
     syncFrequencyMs: config.syncFrequency,
     crashLoopMaxMs: config.crashLoopBackOff.maxContainerRestartPeriod,
+    logRotation: {
+      maxSizeBytes: quantityValue(config.containerLogMaxSize),
+      maxFiles: config.containerLogMaxFiles,
+      workers: config.containerLogMaxWorkers,
+      intervalMs: config.containerLogMonitorInterval,
+    },
     nodeStatus: ({ cri, pleg, events }) => nodeStatusSource(config, () => machine, nodeIPs, cri, pleg, events),
     allocatable: () => {
       const { allocatable } = nodeResources(machine, nodeStatusConfig(config, nodeIPs));

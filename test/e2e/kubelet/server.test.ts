@@ -22,7 +22,8 @@ import { createCA, issueCert, type KeyAndCert } from "../../control-plane/pki.ts
 
 /** promtool comes with Debian's prometheus package (test/setup.sh installs it). */
 const hasPromtool = existsSync("/usr/bin/promtool");
-const suite = clusterWithOneNode();
+// Small logs rotate within a test: 4 KiB, looked at every 3 s (upstream's minimum).
+const suite = clusterWithOneNode({ config: { containerLogMaxSize: "4Ki", containerLogMonitorInterval: "3s", containerLogMaxFiles: 3 } });
 const cluster = suite.cluster;
 const scratch = mkdtemp(join(tmpdir(), "deckhand-kubelet-api-"));
 afterAll(async () => rm(await scratch, { recursive: true, force: true }));
@@ -226,6 +227,36 @@ describe("through the control plane", () => {
       await eventually(() => out.includes(`attached-${Number(first) + 2}`), { timeoutMs: 10_000, message: "more attached output" });
     } finally {
       child.kill("SIGTERM");
+    }
+  });
+
+  it("logs rotate at containerLogMaxSize (older ones gzipped) and kubectl logs -f reads on across rotations", async () => {
+    await runningPod("rotating", "i=0; while true; do i=$((i+1)); echo seq-$i-................................................; sleep 0.02; done");
+    const child = spawn("kubectl", ["--kubeconfig", cluster.adminKubeconfig, "logs", "-f", "rotating"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    try {
+      const dir = await eventually(async () => (await readdir(suite.node.sandbox.hostPath("/var/log/pods"))).find((d) => d.startsWith("default_rotating_")), { message: "the pod's log folder" });
+      const logDir = suite.node.sandbox.hostPath(`/var/log/pods/${dir ?? ""}/main`);
+      // At least two rotations: the older one compressed, at most containerLogMaxFiles (3) files.
+      const files = await eventually(async () => {
+        const f = await readdir(logDir);
+        return f.some((x) => x.endsWith(".gz")) ? f : undefined;
+      }, { timeoutMs: 30_000, message: "a compressed rotated log" });
+      expect(files.length).toBeLessThanOrEqual(3);
+      expect(files).toContain("0.log");
+      expect(files.filter((x) => /^0\.log\.\d{8}-\d{6}$/.test(x)).length).toBe(1);
+      // The follower went on across both rotations: every line once, in order, from the first.
+      const last = await eventually(async () => {
+        const current = await readFile(join(logDir, "0.log"), "utf8");
+        const n = Number(/seq-(\d+)-/.exec(current)?.[1] ?? 0);
+        return n > 0 && out.includes(`seq-${n}-`) ? n : undefined;
+      }, { timeoutMs: 10_000, message: "kubectl logs -f to reach the current file" });
+      const seen = [...out.matchAll(/^seq-(\d+)-/gm)].map((m) => Number(m[1]));
+      expect(seen.slice(0, last)).toEqual(Array.from({ length: last }, (_, i) => i + 1));
+    } finally {
+      child.kill("SIGTERM");
+      await cluster.client.delete(podsRef("rotating"), { gracePeriodSeconds: 0 }).catch(() => undefined);
     }
   });
 
