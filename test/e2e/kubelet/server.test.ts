@@ -76,9 +76,14 @@ async function kubelet(path: string, o: { token?: string; cert?: KeyAndCert; por
   });
 }
 
+/** The kubelet's health server answers (the kubelet started its servers). */
+function serving(): Promise<Answer> {
+  return eventually(() => kubelet("/healthz", { host: "127.0.0.1", port: 10248, plain: true }).catch(() => undefined), { timeoutMs: 30_000, message: "the health server" });
+}
+
 describe("the kubelet API", () => {
   it("serves /healthz on 127.0.0.1:10248 and, over TLS with the self-signed certificate it wrote, on 10250", async () => {
-    const plain = await eventually(() => kubelet("/healthz", { host: "127.0.0.1", port: 10248, plain: true }).catch(() => undefined), { timeoutMs: 30_000, message: "the health server" });
+    const plain = await serving();
     expect(plain).toMatchObject({ status: 200, body: "ok" });
     const admin = await cluster.controlPlane.issueClientCert("kubernetes-admin", ["system:masters"]);
     const tlsAnswer = await kubelet("/healthz", { cert: admin });
@@ -92,6 +97,7 @@ describe("the kubelet API", () => {
   });
 
   it("refuses requests without or with bad credentials (401) and users without rights (403), with upstream's bodies", async () => {
+    await serving();
     expect(await kubelet("/pods")).toEqual(expect.objectContaining({ status: 401, body: "Unauthorized" }));
     expect(await kubelet("/pods", { token: "not-a-token" })).toEqual(expect.objectContaining({ status: 401, body: "Unauthorized" }));
     const otherCA = await createCA("someone-else");
@@ -105,6 +111,23 @@ describe("the kubelet API", () => {
     const ok = await kubelet("/runningpods/", { token: cluster.controlPlane.adminToken });
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body)).toMatchObject({ kind: "PodList", apiVersion: "v1" });
+  });
+
+  it("honours RBAC through its SubjectAccessReview: a role on nodes/metrics lets in /metrics and nothing else; a namespaced Role grants no node access", async () => {
+    await serving();
+    const rbac = (resource: string) => ({ group: "rbac.authorization.k8s.io", version: "v1", resource });
+    await cluster.client.create(rbac("clusterroles"), { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: "node-metrics-reader" }, rules: [{ apiGroups: [""], resources: ["nodes/metrics", "nodes/stats"], verbs: ["get"] }] });
+    await cluster.client.create(rbac("clusterrolebindings"), { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", metadata: { name: "carol-metrics" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "node-metrics-reader" }, subjects: [{ kind: "User", name: "carol", apiGroup: "rbac.authorization.k8s.io" }] });
+    cluster.controlPlane.addToken("carol-token", { username: "carol", groups: [] });
+    const metrics = await kubelet("/metrics", { token: "carol-token" });
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toContain(`kubelet_node_name{node="${suite.node.name}"} 1`);
+    expect(await kubelet("/pods", { token: "carol-token" })).toEqual(expect.objectContaining({ status: 403, body: "Forbidden (user=carol, verb=get, resource=nodes, subresource=proxy)" }));
+    // A Role cannot grant a cluster-scoped resource: dave stays forbidden.
+    await cluster.client.create({ ...rbac("roles"), namespace: "default" }, { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "stats", namespace: "default" }, rules: [{ apiGroups: [""], resources: ["nodes/stats", "nodes/metrics"], verbs: ["get"] }] });
+    await cluster.client.create({ ...rbac("rolebindings"), namespace: "default" }, { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "dave-stats", namespace: "default" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "stats" }, subjects: [{ kind: "User", name: "dave", apiGroup: "rbac.authorization.k8s.io" }] });
+    cluster.controlPlane.addToken("dave-token", { username: "dave", groups: [] });
+    expect(await kubelet("/metrics", { token: "dave-token" })).toEqual(expect.objectContaining({ status: 403, body: "Forbidden (user=dave, verb=get, resource=nodes, subresource=metrics)" }));
   });
 
   it("asks for an upgrade on the streaming routes, and answers /run (not implemented) with 501", async () => {
