@@ -1,16 +1,17 @@
 /**
  * The kubelet API (:10250) and health server (:10248) on a sandbox node, reached as the control plane reaches
  * them (through the node's CONNECT proxy) and through the control plane with real kubectl: `kubectl logs`
- * (tail, timestamps, limit, -f seeing new lines, --previous after a restart), `get --raw` through the node
- * proxy (/healthz, /pods, /metrics checked by promtool, /configz), and direct calls refused as upstream
- * refuses them (401 without or with bad credentials, 403 for a user without rights).
+ * (tail, timestamps, limit, -f seeing new lines and reading on across rotations, --previous after a restart),
+ * `exec` (exit code, stdin, large output, a TTY), `cp` both ways, `attach`, `port-forward`, `get --raw` through
+ * the node proxy (/healthz, /pods, /metrics checked by promtool, /configz), and direct calls refused as
+ * upstream refuses them (401 without or with bad credentials, 403 for a user without rights, RBAC honoured).
  */
 import http from "node:http";
 import { existsSync } from "node:fs";
 import tls from "node:tls";
 import { spawn } from "node:child_process";
 import { readFile, readdir, readlink, writeFile, mkdtemp, rm } from "node:fs/promises";
-import { X509Certificate } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
@@ -223,6 +224,21 @@ describe("through the control plane", () => {
     // Nothing left running in the container once the sessions ended: only the pod's own sleep.
     const ps = await cluster.kubectl(["exec", "raw-proxy", "--", "ps", "-o", "args"]);
     expect(ps.stdout.split("\n").filter((l) => l.includes("tr ") || l.includes("head ")).length).toBe(0);
+  });
+
+  it("kubectl exec -it gets a terminal (driven through a pseudo-terminal), and kubectl cp copies both ways", async () => {
+    const tty = await run("script", ["-qec", `kubectl --kubeconfig ${cluster.adminKubeconfig} exec -it raw-proxy -- sh -c 'tty; stty size'`, "/dev/null"], { allowFailure: true, timeoutMs: 30_000 });
+    expect(tty.stdout).toMatch(/\/dev\/pts\/\d+/);
+    const dir = await scratch;
+    const local = join(dir, "to-pod.txt");
+    await writeFile(local, "copied into the pod\n".repeat(1000));
+    const up = await cluster.kubectl(["cp", local, "raw-proxy:/tmp/in.txt"]);
+    expect(up.code).toBe(0);
+    const inPod = await cluster.kubectl(["exec", "raw-proxy", "--", "md5sum", "/tmp/in.txt"]);
+    expect(inPod.stdout.split(" ")[0]).toBe(createHash("md5").update(await readFile(local)).digest("hex"));
+    const down = await cluster.kubectl(["cp", "raw-proxy:/tmp/in.txt", join(dir, "from-pod.txt")]);
+    expect(down.code).toBe(0);
+    expect(await readFile(join(dir, "from-pod.txt"), "utf8")).toBe(await readFile(local, "utf8"));
   });
 
   it("kubectl port-forward carries an HTTP exchange to the pod", async () => {
