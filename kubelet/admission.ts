@@ -98,13 +98,8 @@ export function admitPod(pod: V1Pod, admitted: readonly V1Pod[], allocatable: Al
 
 /** Deckhand's reason (upstream has none: its kubelet implements every field). */
 export const UNSUPPORTED_POD_FIELD = "UnsupportedPodField";
-/** Deckhand's reason for the one warning: the service account volume is run without. */
-export const SERVICE_ACCOUNT_TOKEN_NOT_MOUNTED = "ServiceAccountTokenNotMounted";
 /** Deckhand's reason for a field this kubelet does not know at all (newer than it): run, with a warning. */
 export const UNKNOWN_POD_FIELD = "UnknownPodField";
-
-/** Where the ServiceAccount admission plugin mounts the token volume. */
-export const SERVICE_ACCOUNT_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 export interface AdmitWarning {
   reason: string;
@@ -147,7 +142,13 @@ const CONTAINER_FIELDS = new Set([
   "envFrom", "volumeMounts", "volumeDevices", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle",
   "resizePolicy", "restartPolicyRules",
 ]);
-const CONTAINER_REFUSED = ["envFrom", "volumeDevices", "lifecycle", "restartPolicyRules"];
+const CONTAINER_REFUSED = ["envFrom", "volumeDevices", "restartPolicyRules"];
+/**
+ * Lifecycle fields run by kubelet/lifecycle/ (postStart, preStop; a tcpSocket handler fails at run time as
+ * upstream's); the others are refused.
+ */
+const LIFECYCLE_FIELDS = new Set(["postStart", "preStop", "stopSignal"]);
+const LIFECYCLE_REFUSED = ["stopSignal"];
 
 /** PodSecurityContext fields passed to CRI; the others are checked below. */
 const POD_SECURITY_FIELDS = new Set(["runAsUser", "runAsGroup", "supplementalGroups", "sysctls", "runAsNonRoot", "fsGroup", "fsGroupChangePolicy",
@@ -161,23 +162,31 @@ const SECURITY_REFUSED = ["seLinuxOptions", "appArmorProfile", "windowsOptions"]
 const LIMITED_RESOURCES = new Set(["cpu", "memory"]);
 const REQUESTED_RESOURCES = new Set(["cpu", "memory", "ephemeral-storage"]);
 
-/** The API server's ServiceAccount admission volume: projected token + kube-root-ca.crt + namespace. */
-export function isServiceAccountVolume(volume: unknown): boolean {
-  if (!isObj(volume) || typeof volume["name"] !== "string" || !/^kube-api-access-[a-z0-9]+$/.test(volume["name"])) return false;
-  const sources = Object.keys(volume).filter((k) => k !== "name");
-  const projected = volume["projected"];
-  if (sources.length !== 1 || !isObj(projected)) return false;
-  const kinds = list(projected["sources"]).map((s) => (isObj(s) ? Object.keys(s).filter((k) => isSet(s[k])).join(",") : ""));
-  const configMap = list(projected["sources"]).find((s) => isObj(s) && isObj(s["configMap"]));
-  return (
-    kinds.length === 3 &&
-    kinds.includes("serviceAccountToken") &&
-    kinds.includes("configMap") &&
-    kinds.includes("downwardAPI") &&
-    isObj(configMap) &&
-    isObj(configMap["configMap"]) &&
-    configMap["configMap"]["name"] === "kube-root-ca.crt"
-  );
+/** Volume sources the volume manager implements (volumes/layout.ts); any other is refused. */
+const VOLUME_PLUGINS = new Set(["emptyDir", "hostPath", "configMap", "secret", "downwardAPI", "projected"]);
+/** Projected sources the volume manager implements. */
+const PROJECTIONS = new Set(["configMap", "secret", "downwardAPI", "serviceAccountToken"]);
+
+function volumeFindings(v: unknown, path: string, out: Finding[]): void {
+  if (!isObj(v)) return;
+  // An empty source object (`emptyDir: {}`) selects its plugin too.
+  const types = Object.keys(v).filter((k) => k !== "name" && (isSet(v[k]) || isObj(v[k])));
+  for (const t of types) {
+    if (!VOLUME_PLUGINS.has(t)) {
+      out.push({ path: `${path}.${t}`, value: v["name"] });
+      continue;
+    }
+    const src = v[t];
+    // HugePages-backed emptyDirs are not set up.
+    if (t === "emptyDir" && isObj(src) && isSet(src["medium"]) && src["medium"] !== "Memory") out.push({ path: `${path}.emptyDir.medium`, value: src["medium"] });
+    if (t === "projected" && isObj(src)) {
+      list(src["sources"]).forEach((p, i) => {
+        if (!isObj(p)) return;
+        // clusterTrustBundle (and podCertificate) projections need signers the kubelet does not read yet.
+        for (const k of Object.keys(p)) if (isSet(p[k]) && !PROJECTIONS.has(k)) out.push({ path: `${path}.projected.sources[${i}].${k}` });
+      });
+    }
+  }
 }
 
 interface Finding {
@@ -199,8 +208,7 @@ function securityContextFindings(sc: unknown, path: string, pod: boolean, out: F
   if (!pod && isSet(sc["procMount"]) && sc["procMount"] !== "Default") out.push({ path: `${path}.procMount`, value: sc["procMount"] });
 }
 
-function containerFindings(pod: Obj, c: Obj, path: string, saVolume: string | undefined, out: Finding[], unknown: string[]): boolean {
-  let mountsToken = false;
+function containerFindings(pod: Obj, c: Obj, path: string, out: Finding[], unknown: string[]): void {
   for (const k of Object.keys(c)) if (!CONTAINER_FIELDS.has(k) && isSet(c[k])) unknown.push(`${path}.${k}`);
   for (const k of CONTAINER_REFUSED) if (isSet(c[k])) out.push({ path: `${path}.${k}` });
   // A sidecar is an init container with restartPolicy Always; on app containers the field is another feature.
@@ -209,9 +217,12 @@ function containerFindings(pod: Obj, c: Obj, path: string, saVolume: string | un
     // NotRequired is what an absent policy means: nothing to act on until a resize, which is not supported.
     if (isObj(r) && isSet(r["restartPolicy"]) && r["restartPolicy"] !== "NotRequired") out.push({ path: `${path}.resizePolicy[${i}].restartPolicy`, value: r["restartPolicy"] });
   });
-  // The termination message file is not mounted nor read back yet; the API server's defaults are let through.
-  if (isSet(c["terminationMessagePolicy"]) && c["terminationMessagePolicy"] !== "File") out.push({ path: `${path}.terminationMessagePolicy`, value: c["terminationMessagePolicy"] });
-  if (isSet(c["terminationMessagePath"]) && c["terminationMessagePath"] !== "/dev/termination-log") out.push({ path: `${path}.terminationMessagePath`, value: c["terminationMessagePath"] });
+  const lifecycle = c["lifecycle"];
+  if (isObj(lifecycle)) {
+    for (const k of Object.keys(lifecycle)) if (!LIFECYCLE_FIELDS.has(k) && isSet(lifecycle[k])) unknown.push(`${path}.lifecycle.${k}`);
+    // The stop signal needs CRI's stop_signal, which containerd 1.6 does not know.
+    for (const k of LIFECYCLE_REFUSED) if (isSet(lifecycle[k])) out.push({ path: `${path}.lifecycle.${k}`, value: lifecycle[k] });
+  }
   list(c["env"]).forEach((e, i) => {
     const from = isObj(e) ? e["valueFrom"] : undefined;
     if (!isObj(from)) return;
@@ -219,11 +230,6 @@ function containerFindings(pod: Obj, c: Obj, path: string, saVolume: string | un
     const rf = from["resourceFieldRef"];
     // The container config reads the resources of the container itself only.
     if (isObj(rf) && isSet(rf["containerName"]) && rf["containerName"] !== c["name"]) out.push({ path: `${path}.env[${i}].valueFrom.resourceFieldRef.containerName`, value: rf["containerName"] });
-  });
-  list(c["ports"]).forEach((p, i) => {
-    // No portmap plugin in the CNI chain: host ports are not opened. Host-network pods bind the host's port
-    // themselves (the API server sets hostPort = containerPort for them).
-    if (isObj(p) && isSet(p["hostPort"]) && p["hostPort"] !== 0 && !(isObj(pod["spec"]) && pod["spec"]["hostNetwork"] === true)) out.push({ path: `${path}.ports[${i}].hostPort`, value: p["hostPort"] });
   });
   const resources = c["resources"];
   if (isObj(resources)) {
@@ -235,13 +241,9 @@ function containerFindings(pod: Obj, c: Obj, path: string, saVolume: string | un
   }
   securityContextFindings(c["securityContext"], `${path}.securityContext`, false, out, unknown);
   list(c["volumeMounts"]).forEach((m, i) => {
-    if (saVolume !== undefined && isObj(m) && m["name"] === saVolume && m["mountPath"] === SERVICE_ACCOUNT_MOUNT_PATH && !isSet(m["subPath"]) && !isSet(m["subPathExpr"])) {
-      mountsToken = true;
-      return;
-    }
-    out.push({ path: `${path}.volumeMounts[${i}]`, value: isObj(m) ? m["mountPath"] : undefined });
+    // Recursive read-only mounts need a runtime newer than containerd 1.6.
+    if (isObj(m) && isSet(m["recursiveReadOnly"]) && m["recursiveReadOnly"] !== "Disabled") out.push({ path: `${path}.volumeMounts[${i}].recursiveReadOnly`, value: m["recursiveReadOnly"] });
   });
-  return mountsToken;
 }
 
 /**
@@ -267,20 +269,10 @@ export function checkSupported(pod: V1Pod): SupportResult {
   if (spec["setHostnameAsFQDN"] === true) out.push({ path: "spec.setHostnameAsFQDN", value: true });
   securityContextFindings(spec["securityContext"], "spec.securityContext", true, out, unknown);
 
-  let saVolume: string | undefined;
-  list(spec["volumes"]).forEach((v, i) => {
-    if (saVolume === undefined && isServiceAccountVolume(v)) {
-      saVolume = (v as Obj)["name"] as string;
-      return;
-    }
-    const type = isObj(v) ? Object.keys(v).find((k) => k !== "name" && v[k] !== undefined && v[k] !== null) : undefined;
-    out.push({ path: `spec.volumes[${i}]${type ? `.${type}` : ""}`, value: isObj(v) ? v["name"] : undefined });
-  });
-
-  let tokenMounted = false;
+  list(spec["volumes"]).forEach((v, i) => volumeFindings(v, `spec.volumes[${i}]`, out));
   for (const kind of ["initContainers", "containers"] as const) {
     list(spec[kind]).forEach((c, i) => {
-      if (isObj(c) && containerFindings(p, c, `spec.${kind}[${i}]`, saVolume, out, unknown)) tokenMounted = true;
+      if (isObj(c)) containerFindings(p, c, `spec.${kind}[${i}]`, out, unknown);
     });
   }
   // The legacy AppArmor annotations upstream still honours.
@@ -293,12 +285,6 @@ export function checkSupported(pod: V1Pod): SupportResult {
     const message =
       fields.length === 1 ? `Pod field ${fields[0] ?? ""} is not supported by this kubelet yet` : `Pod fields ${fields.join(", ")} are not supported by this kubelet yet`;
     return { admit: false, reason: UNSUPPORTED_POD_FIELD, message };
-  }
-  if (saVolume !== undefined) {
-    warnings.push({
-      reason: SERVICE_ACCOUNT_TOKEN_NOT_MOUNTED,
-      message: `Volume ${show(saVolume)} is not mounted${tokenMounted ? ` at ${SERVICE_ACCOUNT_MOUNT_PATH}` : ""}: the pod runs without its service account token (volumes are not supported by this kubelet yet)`,
-    });
   }
   if (unknown.length > 0) {
     warnings.push({ reason: UNKNOWN_POD_FIELD, message: `Pod field${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")} ${unknown.length > 1 ? "are" : "is"} unknown to this kubelet and ignored` });

@@ -28,6 +28,7 @@ import { ImageManager } from "./images/image-manager.ts";
 import { PodCgroupManager } from "./cm/pod-cgroups.ts";
 import { RuntimeManager } from "./runtime/runtime-manager.ts";
 import type { NodeContext } from "./runtime/sandbox-config.ts";
+import { DiskTerminationMessageFiles } from "./lifecycle/termination-files.ts";
 import { Pleg } from "./pleg.ts";
 import { PodCache } from "./runtime/pod-cache.ts";
 import { ContainerGC } from "./runtime/container-gc.ts";
@@ -36,6 +37,7 @@ import { PodSync } from "./pod-sync.ts";
 import { ProberManager } from "./prober/manager.ts";
 import { StatusManager, type PodKey } from "./status/status-manager.ts";
 import { podStatusEqual, statusPatch, toPodStatus, type PodStatus } from "./status/pod-status.ts";
+import { podsDifferSemantically, readinessGatesChanged } from "./pod-helpers.ts";
 import { NodeLease } from "./node/lease.ts";
 import { NodeStatusManager, type NodeStatusSource } from "./node/node-status-manager.ts";
 import { StaticPodSource } from "./pods/static-pods.ts";
@@ -45,10 +47,16 @@ import { CONFIG_MIRROR_ANNOTATION } from "./runtime/labels.ts";
 import { admitPod, checkSupported, type Allocatable } from "./admission.ts";
 import { nodeRef, podRef } from "./events.ts";
 import { ContainerLogManager, type LogRotationPolicy } from "./logs/container-log-manager.ts";
+import { VolumeManager, type VolumeSources } from "./volumes/volume-manager.ts";
+import { SystemMounter, type Mounter } from "./volumes/mounter.ts";
+import { containerVolumeMounts } from "./volumes/container-mounts.ts";
+import { ApiVolumeSources, StandaloneVolumeSources } from "./objects/api-sources.ts";
 
 export interface KubeletDeps {
   nodeName: string;
   client: KubeClient | undefined;
+  /** Where events go (rate-limited by eventRecordQPS/eventBurst); `client` when not given. */
+  eventClient?: KubeClient;
   criEndpoint: string;
   runtimeRequestTimeoutMs: number;
   node: NodeContext;
@@ -59,6 +67,12 @@ export interface KubeletDeps {
   nodeStatusReportFrequencyMs: number;
   syncFrequencyMs: number;
   crashLoopMaxMs: number;
+  /** --root-dir: pod folders (their volumes, termination message files) go under `<rootDir>/pods`. */
+  rootDir: string;
+  /** The node's CPU capacity in millicores (downwardAPI volumes' default for cpu limits). */
+  cpuCapacityMilli?: () => number;
+  /** How volumes mount their tmpfs (tests may pass a fake); the system's `mount` by default. */
+  mounter?: Mounter;
   /** The node's allocatable, for admission; undefined admits every pod. */
   allocatable?: () => Allocatable | undefined;
   /** Container log rotation (containerLogMaxSize, ...); none when undefined. */
@@ -85,6 +99,9 @@ export class Kubelet {
   readonly podSync: PodSync;
   /** Liveness, readiness and startup probes: their results wake the pod workers and feed the pod sync. */
   readonly prober: ProberManager;
+  /** Pod volumes: set up before the containers start, torn down after; orphaned pod folders cleaned. */
+  readonly volumes: VolumeManager;
+  private readonly volumeSources: VolumeSources & { start?(signal: AbortSignal): void; close?(): Promise<void> };
   readonly lease: NodeLease | undefined;
   readonly nodeStatus: NodeStatusManager<unknown> | undefined;
   /** Resolves once the Node is registered and every pod source has delivered its first full list. */
@@ -110,8 +127,20 @@ export class Kubelet {
     this.ready = new Promise((resolve) => (this.readyResolve = resolve));
     this.staticSynced = new Promise((resolve) => (this.staticSyncedResolve = resolve));
     this.cri = new CriClient({ endpoint: deps.criEndpoint, timeoutMs: deps.runtimeRequestTimeoutMs, logger });
-    this.events = deps.client ? new ApiEventRecorder({ client: deps.client, nodeName: deps.nodeName, logger }) : new LogEventRecorder(logger);
+    const eventClient = deps.eventClient ?? deps.client;
+    this.events = eventClient ? new ApiEventRecorder({ client: eventClient, nodeName: deps.nodeName, logger }) : new LogEventRecorder(logger);
+    this.volumeSources = deps.client
+      ? new ApiVolumeSources({ client: deps.client, logger, wake: (uid) => this.podWorkers.wake(uid) })
+      : new StandaloneVolumeSources();
+    this.volumes = new VolumeManager({
+      rootDir: deps.rootDir,
+      sources: this.volumeSources,
+      mounter: deps.mounter ?? new SystemMounter(),
+      node: () => ({ memoryCapacityBytes: this.d.node.memoryCapacityBytes, cpuCapacityMilli: deps.cpuCapacityMilli?.() ?? 0 }),
+      logger,
+    });
     this.runtime = new RuntimeManager({
+      containerMounts: (pod, container, env) => containerVolumeMounts(container, this.volumes.volumesOf(pod), env),
       runtime: this.cri,
       images: new ImageManager({ images: this.cri, logger }),
       cgroups: new PodCgroupManager({ cgroupRoot: deps.node.cgroupRoot, logger }),
@@ -119,6 +148,7 @@ export class Kubelet {
       node: () => this.d.node,
       logger,
       crashLoopMaxMs: deps.crashLoopMaxMs,
+      ...(deps.rootDir ? { terminationFiles: new DiskTerminationMessageFiles({ rootDir: deps.rootDir, logger }) } : {}),
     });
     this.pleg = new Pleg({ runtime: this.cri, cache: this.podCache, logger });
     this.containerGC = new ContainerGC({
@@ -140,6 +170,7 @@ export class Kubelet {
       client: deps.client,
       runtime: this.runtime,
       prober: this.prober,
+      volumes: this.volumes,
       cache: this.podCache,
       status: this.statusManager,
       events: this.events,
@@ -149,7 +180,7 @@ export class Kubelet {
       apiKey: (pod) => this.apiKey(pod),
     });
     this.podWorkers = new PodWorkers({ syncer: this.podSync, logger, resyncIntervalMs: deps.syncFrequencyMs, onPodFinished: (uid) => this.forget(uid) });
-    this.podStateOwners = [this.podManager, this.statusManager, this.podSync, this.runtime, this.prober, { forgetPod: (uid) => this.podCache.delete(uid) }];
+    this.podStateOwners = [this.podManager, this.statusManager, this.podSync, this.runtime, this.prober, this.volumes, { forgetPod: (uid) => this.podCache.delete(uid) }];
     if (deps.client) {
       this.lease = new NodeLease({ client: deps.client, nodeName: deps.nodeName, durationSeconds: deps.leaseDurationSeconds, logger, nodeUid: () => this.nodeStatus?.uid });
       this.nodeStatus = new NodeStatusManager({
@@ -187,10 +218,14 @@ export class Kubelet {
     const uid = pod.metadata?.uid ?? "";
     if (this.podManager.isRejected(uid)) return;
     if (this.podWorkers.state(uid) === undefined && !this.podManager.has(uid) && !this.admit(pod)) return;
+    const previous = this.podManager.get(uid);
     this.podManager.set(pod);
     // What the API holds is the base of the next status patch, and a status someone else changed is resent.
     if (pod.status && !this.staticPods?.has(uid)) this.statusManager.reconcile(uid, uid, toPodStatus(pod.status));
-    this.podWorkers.update(pod);
+    // As upstream's pod config: an update that changes only the status (our own patches' echoes, above all)
+    // is reconciled, not synced, unless the pod's readiness gates depend on it.
+    if (previous && !podsDifferSemantically(previous, pod) && !readinessGatesChanged(previous, pod)) this.podWorkers.refresh(pod);
+    else this.podWorkers.update(pod);
   }
 
   /** Upstream's canAdmitPod for a pod seen for the first time; a refused pod fails with the reason. */
@@ -251,10 +286,12 @@ export class Kubelet {
     this.prober.onUpdate((u) => this.podWorkers.wake(u.podUid));
     this.containerGC.start(s);
     this.containerLogs?.start(s);
+    this.volumeSources.start?.(s);
     if (this.d.client) {
       this.statusManager.start(s);
       this.nodeStatus?.start(s);
       this.lease?.start(s);
+      this.mirrors?.start(s);
     }
     const informer = this.podInformer;
     if (informer) {
@@ -339,6 +376,7 @@ export class Kubelet {
           const status = await this.runtime.podStatus(uid, this.stop.signal);
           await this.runtime.killPodContainers(undefined, status, 1, this.stop.signal);
           await this.runtime.removePod(uid, pod.namespace, pod.name, this.stop.signal);
+          await this.volumes.removePod(uid, this.stop.signal);
           this.forget(uid);
         } catch (err) {
           this.log.warn({ podUID: uid, err: errorMessage(err) }, "could not remove an orphaned pod; will retry");
@@ -347,10 +385,22 @@ export class Kubelet {
     );
   }
 
+  /**
+   * Upstream's cleanupOrphanedPodDirs: pod folders (and their volumes) of pods no source wants and the runtime
+   * no longer runs, e.g. pods deleted while the kubelet was down.
+   */
+  private async cleanupOrphanedPodDirs(): Promise<void> {
+    if (!this.pleg.hasRelisted) return;
+    const keep = new Set([...this.podWorkers.uids(), ...this.podManager.pods().map((p) => p.metadata?.uid ?? ""), ...[...this.pleg.runtimePods()].map(([uid]) => uid)]);
+    await this.volumes.cleanupOrphans(keep, this.stop.signal);
+  }
+
   private async runHousekeeping(): Promise<void> {
     if (!this.sourcesReady()) return;
     this.prober.cleanupPods(new Set(this.podWorkers.uids()));
+    this.runtime.gcBackOffs();
     await this.cleanupOrphans();
+    await this.cleanupOrphanedPodDirs();
     await this.mirrors?.deleteOrphans();
   }
 
@@ -373,6 +423,8 @@ export class Kubelet {
       ["PLEG", () => this.pleg.close()],
       ["container GC", () => this.containerGC.close()],
       ["container log rotation", this.containerLogs && (() => this.containerLogs?.close())],
+      ["mirror pods", this.mirrors && (() => this.mirrors?.close())],
+      ["volume sources", this.volumeSources.close && (() => this.volumeSources.close?.())],
       ["status manager", () => this.statusManager.close()],
       ["node status", this.nodeStatus && (() => this.nodeStatus?.close())],
       ["node lease", this.lease && (() => this.lease?.close())],

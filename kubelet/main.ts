@@ -149,7 +149,16 @@ function watchNodesWith(informer: Informer<V1Node>): WatchNodes {
 export async function runKubelet(config: KubeletConfig, log: Logger, signal: AbortSignal, onReady?: () => void): Promise<void> {
   for (const field of config.ignoredFields) log.warn({ field }, "configuration field accepted but not acted on by deckhand");
   const nodeIPs = config.nodeIP.length > 0 ? config.nodeIP : detectNodeIPs();
-  const client = config.kubeconfig ? KubeClient.fromFile(config.kubeconfig, { userAgent: `kubelet/${KUBELET_VERSION} (linux/${process.arch === "x64" ? "amd64" : process.arch}) deckhand` }) : undefined;
+  // kubeAPIQPS 0 means client-go's default (5 per second, as upstream passes it through); eventRecordQPS 0 means
+  // no limit (its documented meaning). Events go through their own client and limit, as upstream's.
+  const client = config.kubeconfig
+    ? KubeClient.fromFile(config.kubeconfig, {
+        userAgent: `kubelet/${KUBELET_VERSION} (linux/${process.arch === "x64" ? "amd64" : process.arch}) deckhand`,
+        qps: config.kubeAPIQPS === 0 ? 5 : config.kubeAPIQPS,
+        burst: config.kubeAPIBurst,
+      })
+    : undefined;
+  const eventClient = client?.withRateLimit(config.eventRecordQPS > 0 ? { qps: config.eventRecordQPS, burst: config.eventBurst } : {});
   let machine = await readMachineInfo({ rootFs: config.rootDir });
   let hostDNS: NodeContext["hostDNS"] = { servers: [], searches: [], options: [] };
   try {
@@ -181,6 +190,7 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     nodeStatusUpdateFrequencyMs: config.nodeStatusUpdateFrequency,
     nodeStatusReportFrequencyMs: config.nodeStatusReportFrequency,
     syncFrequencyMs: config.syncFrequency,
+    ...(eventClient ? { eventClient } : {}),
     crashLoopMaxMs: config.crashLoopBackOff.maxContainerRestartPeriod,
     logRotation: {
       maxSizeBytes: quantityValue(config.containerLogMaxSize),
@@ -188,6 +198,8 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
       workers: config.containerLogMaxWorkers,
       intervalMs: config.containerLogMonitorInterval,
     },
+    rootDir: config.rootDir,
+    cpuCapacityMilli: () => machine.numCores * 1000,
     nodeStatus: ({ cri, pleg, events }) => nodeStatusSource(config, () => machine, nodeIPs, cri, pleg, events),
     allocatable: () => {
       const { allocatable } = nodeResources(machine, nodeStatusConfig(config, nodeIPs));
@@ -240,6 +252,7 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
   const closed = await kubelet.close().then(() => undefined, (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
   for (const c of closers) await c();
   client?.close();
+  eventClient?.close();
   if (closed) throw closed;
 }
 

@@ -26,6 +26,7 @@ import type { ProbeFailures } from "./runtime/pod-actions.ts";
 import type { ProberManager } from "./prober/manager.ts";
 import type { StatusManager, PodKey } from "./status/status-manager.ts";
 import { computePodStatus, type PodStatus } from "./status/pod-status.ts";
+import { VolumeSetUpError, type VolumeManager } from "./volumes/volume-manager.ts";
 
 /** What pod sync needs of the runtime manager. */
 export type PodRuntime = Pick<RuntimeManager, "podStatus" | "syncPod" | "killPodContainers" | "removePod">;
@@ -34,6 +35,13 @@ export type PodSyncClient = Pick<KubeClient, "get" | "delete">;
 export type PodStatusStore = Pick<StatusManager<PodStatus>, "getStatus" | "setStatus" | "flush">;
 /** What pod sync needs of the prober: its results for the status and the restarts, and stopping it. */
 export type PodProber = Pick<ProberManager, "addPod" | "updatePodStatus" | "stopLivenessAndStartup" | "removePod">;
+/** What pod sync needs of the volume manager: volumes set up before the containers, torn down after them. */
+export type PodVolumes = Pick<VolumeManager, "setUpPod" | "tearDownPod" | "removePod">;
+
+/** How soon a pod whose volumes could not be set up tries again (a watched object appearing wakes it sooner). */
+const MOUNT_RETRY_MS = 2000;
+/** The same FailedMount event is not sent again sooner than this (the retries are more frequent). */
+const MOUNT_EVENT_INTERVAL_MS = 30_000;
 
 /**
  * The first sync of a pod reads the cache once any relist has completed: before it, a pod the runtime already
@@ -45,6 +53,8 @@ export interface PodSyncDeps {
   client: PodSyncClient | undefined;
   runtime: PodRuntime;
   prober: PodProber;
+  /** The volume manager; undefined = a kubelet without volumes (pods declaring none). */
+  volumes?: PodVolumes;
   cache: PodCache;
   status: PodStatusStore;
   events: EventRecorder;
@@ -69,6 +79,8 @@ export class PodSync implements PodSyncer {
   private readonly clock: Clock;
   /** Why each pod's containers are not running after its last sync (upstream's reasonCache). */
   private readonly waiting = new Map<string, WaitingReasons>();
+  /** The last FailedMount event of each pod (message, time): repeated only after MOUNT_EVENT_INTERVAL_MS. */
+  private readonly mountEvents = new Map<string, { key: string; at: number }>();
 
   constructor(deps: PodSyncDeps) {
     this.d = deps;
@@ -83,6 +95,7 @@ export class PodSync implements PodSyncer {
   /** The pod is gone for good (PodStateOwner). */
   forgetPod(uid: string): void {
     this.waiting.delete(uid);
+    this.mountEvents.delete(uid);
   }
 
   /** The runtime's state of the pod from the cache, at least as fresh as the end of the pod's last sync. */
@@ -178,6 +191,28 @@ export class PodSync implements PodSyncer {
       this.report(pod, before, ctx, terminal);
       return { terminal };
     }
+    // Volumes first, on every sync (a changed ConfigMap or a token due is written then): no container starts
+    // before all of them are set up (upstream's WaitForAttachAndMount).
+    let refreshAt: number | undefined;
+    if (this.d.volumes && (pod.spec?.volumes ?? []).length > 0) {
+      try {
+        refreshAt = (await this.d.volumes.setUpPod(pod, signal)).refreshAt;
+        this.mountEvents.delete(uid);
+      } catch (err) {
+        if (!(err instanceof VolumeSetUpError) || signal.aborted) throw err;
+        // The same event again only after a while (the retries are frequent); a new problem at once.
+        const last = this.mountEvents.get(uid);
+        const now = this.clock.now();
+        const event = { volume: err.volume, text: errorMessage(err) };
+        const key = `${event.volume}\u0000${event.text}`;
+        if (!last || last.key !== key || now - last.at >= MOUNT_EVENT_INTERVAL_MS) {
+          this.d.events.event(podRef(pod), "Warning", "FailedMount", event.text);
+          this.mountEvents.set(uid, { key, at: now });
+        }
+        log.warn({ volume: err.volume, err: err.message }, "volume set-up failed; the pod waits");
+        return { retryInMs: MOUNT_RETRY_MS };
+      }
+    }
     const result = await this.d.runtime.syncPod(pod, before, () => this.pullSecrets(pod), failures, signal);
     this.waiting.set(uid, result.waiting);
     const failed: PodTerminalStatus | undefined = result.failed ? { phase: "Failed", reason: result.failed.reason, message: result.failed.message } : undefined;
@@ -185,10 +220,12 @@ export class PodSync implements PodSyncer {
     // asking again for what the sync itself just read (the new sandbox's IPs) or left as it was.
     const known = result.sandbox ? { ...before, sandboxes: [result.sandbox, ...before.sandboxes] } : before;
     const { status } = this.report(pod, result.changed ? await this.fresh(uid, signal, known) : before, ctx, failed);
-    if (result.error) log.warn({ err: result.error }, "pod sync incomplete");
+    // The status is recorded; the failure goes back to the pod worker, whose jittered back-off paces the retries
+    // (upstream's SyncPod returns result.Error() the same way).
+    if (result.error) throw new DeckhandError("Unavailable", `pod sync incomplete: ${result.error}`);
     let retryInMs = result.retryInMs;
-    if (result.error) retryInMs = Math.min(retryInMs ?? Infinity, 2000);
     if (activeUntil !== undefined) retryInMs = Math.min(retryInMs ?? Infinity, Math.max(0, activeUntil - this.clock.now()));
+    if (refreshAt !== undefined) retryInMs = Math.min(retryInMs ?? Infinity, Math.max(0, refreshAt - this.clock.now()));
     const phase = status.phase;
     const terminal: PodTerminalStatus | undefined = failed ?? (phase === "Succeeded" || phase === "Failed" ? { phase } : undefined);
     return { ...(retryInMs !== undefined && Number.isFinite(retryInMs) ? { retryInMs } : {}), ...(terminal ? { terminal } : {}) };
@@ -210,8 +247,11 @@ export class PodSync implements PodSyncer {
     const deleting = removed || pod.metadata?.deletionTimestamp !== undefined;
     // Final status first (containers terminated), then what the pod leaves on the node.
     this.report(pod, await this.cached(uid, ctx), ctx);
+    // Every container has stopped: the volumes go (upstream's WaitForUnmount in SyncTerminatedPod).
+    await this.d.volumes?.tearDownPod(uid, ctx.signal);
     if (!deleting) return; // a finished pod keeps its containers (and logs) until it is deleted
     await this.d.runtime.removePod(uid, pod.metadata?.namespace ?? "", pod.metadata?.name ?? "", ctx.signal);
+    await this.d.volumes?.removePod(uid, ctx.signal);
     const key = this.d.apiKey(pod);
     const client = this.d.client;
     if (!client || !key || removed) return;

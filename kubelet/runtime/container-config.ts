@@ -8,13 +8,14 @@
  */
 import type { V1Container, V1EnvVar, V1Pod } from "@kubernetes/client-node";
 import { DeckhandError } from "../../src-shared/errors.ts";
-import type { ContainerConfig, Input, KeyValue } from "../cri/types.ts";
+import type { ContainerConfig, Input, KeyValue, Mount } from "../cri/types.ts";
 import { containerHash } from "./container-hash.ts";
 import {
   CONTAINER_HASH_ANNOTATION,
   CONTAINER_KIND_ANNOTATION,
   CONTAINER_NAME_LABEL,
   CONTAINER_PORTS_ANNOTATION,
+  CONTAINER_PRESTOP_HANDLER_ANNOTATION,
   CONTAINER_RESTART_COUNT_ANNOTATION,
   POD_DELETION_GRACE_ANNOTATION,
   POD_NAMESPACE_LABEL,
@@ -126,6 +127,8 @@ export interface ContainerConfigInput {
   image: string;
   node: NodeContext;
   facts: PodRuntimeFacts;
+  /** The CRI mounts of the container's volumeMounts (volumes/container-mounts.ts). */
+  volumeMounts?: Input<Mount>[];
 }
 
 /** The container's effective runAsNonRoot and runAsUser (container's security context over the pod's). */
@@ -176,6 +179,7 @@ export function containerConfig(input: ContainerConfigInput): Input<ContainerCon
     args: (container.args ?? []).map((a) => expandVars(a, vars)),
     working_dir: container.workingDir ?? "",
     envs: env,
+    mounts: [...(input.volumeMounts ?? [])],
     log_path: `${container.name}/${restartCount}.log`,
     stdin: container.stdin ?? false,
     stdin_once: container.stdinOnce ?? false,
@@ -194,6 +198,7 @@ export function containerConfig(input: ContainerConfigInput): Input<ContainerCon
       [POD_TERMINATION_GRACE_ANNOTATION]: String(grace),
       ...(pod.metadata?.deletionGracePeriodSeconds !== undefined ? { [POD_DELETION_GRACE_ANNOTATION]: String(pod.metadata.deletionGracePeriodSeconds) } : {}),
       ...(ports.length > 0 ? { [CONTAINER_PORTS_ANNOTATION]: JSON.stringify(ports) } : {}),
+      ...(container.lifecycle?.preStop ? { [CONTAINER_PRESTOP_HANDLER_ANNOTATION]: JSON.stringify(container.lifecycle.preStop) } : {}),
       [CONTAINER_KIND_ANNOTATION]: kind,
     },
     linux: {

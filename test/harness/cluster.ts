@@ -115,11 +115,12 @@ export class KubeletProcess {
 }
 
 /**
- * Starts netns-forwarder.ts inside a network namespace: TCP on its 127.0.0.1:`port` forwarded to a unix socket
- * on the host, where a test-side server listens. Resolves once it listens; stop it by killing the child.
+ * Starts netns-forwarder.ts inside a network namespace: TCP on its `host`:`port` (127.0.0.1 by default)
+ * forwarded to a unix socket on the host, where a test-side server listens. Resolves once it listens; stop it
+ * by killing the child.
  */
-export async function startNetnsForwarder(netnsPath: string, port: number, socketPath: string, what: string): Promise<ChildProcess> {
-  const child = spawn("nsenter", [`--net=${netnsPath}`, NODE_BIN, join(REPO, "test", "harness", "netns-forwarder.ts"), "127.0.0.1", String(port), socketPath], {
+export async function startNetnsForwarder(netnsPath: string, port: number, socketPath: string, what: string, host = "127.0.0.1"): Promise<ChildProcess> {
+  const child = spawn("nsenter", [`--net=${netnsPath}`, NODE_BIN, join(REPO, "test", "harness", "netns-forwarder.ts"), host, String(port), socketPath], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   await new Promise<void>((res, rej) => {
@@ -258,7 +259,7 @@ export class TestCluster {
 
   /**
    * A new sandbox node with its kubelet started (unless `start: false`). Its containerd runs pods on
-   * deckhand-bridge from a CNI bin dir of the node's own (the launcher and the reference `loopback`, as an
+   * deckhand-bridge from a CNI bin dir of the node's own (the launcher, the reference `loopback` and `portmap`, as an
    * operator installs them); the kubelet writes the conflist once the node has a pod CIDR.
    */
   async addNode(options: KubeletOptions & { start?: boolean } = {}): Promise<ClusterNode> {
@@ -270,6 +271,8 @@ export class TestCluster {
     await mkdir(cniBinDir, { recursive: true });
     await symlink(join(REPO, "bin", "deckhand-bridge"), join(cniBinDir, "deckhand-bridge"));
     await symlink("/usr/lib/cni/loopback", join(cniBinDir, "loopback"));
+    // The kubelet's conflist chains portmap (hostPorts).
+    await symlink("/usr/lib/cni/portmap", join(cniBinDir, "portmap"));
     const name = `node-${index}-${sandbox.name}`.slice(0, 63);
     const apiLink = new TcpProxy({ host: "127.0.0.1", port: this.controlPlane.port }, { socketPath: join(sandbox.dir, "apiserver.sock") });
     const node = new ClusterNode(name, sandbox, apiLink);

@@ -97,6 +97,9 @@ describe("recovery", () => {
   }, 180_000);
 
   it("turns the Node NotReady when containerd dies, Ready when it is back, and the pods survive", async () => {
+    // Ready first: right after the previous test's restart the Node may still show the restart's NotReady
+    // (PLEG not yet relisted), which the check below would take for the runtime's outage.
+    await eventually(async () => ((await readyCondition())?.status === "True" ? true : undefined), { timeoutMs: 60_000, message: "Ready before the outage" });
     const before = await containerIds();
     const runtimeBefore = await runtimeContainers();
     await suite.node.sandbox.killContainerd();

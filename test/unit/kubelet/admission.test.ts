@@ -1,8 +1,6 @@
 import type { V1Pod, V1Volume } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { testNode } from "../../harness/runtime-fixture.ts";
-import { admitPod, checkSupported, podRequests, SERVICE_ACCOUNT_TOKEN_NOT_MOUNTED, UNKNOWN_POD_FIELD, UNSUPPORTED_POD_FIELD } from "../../../kubelet/admission.ts";
-import { containerConfig } from "../../../kubelet/runtime/container-config.ts";
+import { admitPod, checkSupported, podRequests, UNKNOWN_POD_FIELD, UNSUPPORTED_POD_FIELD } from "../../../kubelet/admission.ts";
 import { serviceAccountVolume } from "../../control-plane/strategies.ts";
 
 const pod = (containers: { cpu?: string; memory?: string; limitOnly?: boolean }[], init: { cpu?: string; sidecar?: boolean }[] = []): V1Pod => ({
@@ -97,38 +95,28 @@ const refusal = (pod: V1Pod): string => {
 };
 
 describe("checkSupported", () => {
-  it("admits the pod of an ordinary Deployment with exactly one warning: the service account token is not mounted", () => {
-    const r = checkSupported(deploymentPod());
-    expect(r).toEqual({
-      admit: true,
-      warnings: [
-        {
-          reason: SERVICE_ACCOUNT_TOKEN_NOT_MOUNTED,
-          message:
-            'Volume "kube-api-access-9zq5c" is not mounted at /var/run/secrets/kubernetes.io/serviceaccount: the pod runs without its service account token (volumes are not supported by this kubelet yet)',
-        },
-      ],
-    });
+  it("admits the pod of an ordinary Deployment, its service account volume included, with no warning", () => {
+    expect(checkSupported(deploymentPod())).toEqual({ admit: true, warnings: [] });
   });
 
-  it("admits a pod without the service account volume with no warning", () => {
-    const p = withSpec({ volumes: [], automountServiceAccountToken: false });
-    (p.spec as Spec).containers[0] = { name: "c", image: "busybox" };
+  it("admits every volume plugin the volume manager implements, and their mounts", () => {
+    const p = deploymentPod();
+    const spec = p.spec as Spec;
+    spec.volumes?.push(
+      { name: "scratch", emptyDir: {} },
+      { name: "mem", emptyDir: { medium: "Memory", sizeLimit: "16Mi" } },
+      { name: "host", hostPath: { path: "/var/log", type: "Directory" } },
+      { name: "cfg", configMap: { name: "cfg", items: [{ key: "a", path: "a.txt", mode: 0o600 }], defaultMode: 0o644, optional: true } },
+      { name: "sec", secret: { secretName: "sec", optional: false } },
+      { name: "info", downwardAPI: { items: [{ path: "labels", fieldRef: { fieldPath: "metadata.labels" } }] } },
+      { name: "all", projected: { sources: [{ configMap: { name: "cfg" } }, { secret: { name: "sec" } }, { serviceAccountToken: { path: "token", audience: "vault", expirationSeconds: 600 } }] } },
+    );
+    (spec.containers[0] as Container).volumeMounts?.push(
+      { name: "scratch", mountPath: "/scratch", subPath: "a" },
+      { name: "mem", mountPath: "/mem", subPathExpr: "$(POD)" },
+      { name: "host", mountPath: "/host", readOnly: true, mountPropagation: "HostToContainer" },
+    );
     expect(checkSupported(p)).toEqual({ admit: true, warnings: [] });
-  });
-
-  it("leaves the token mount out of the container config", () => {
-    const pod = deploymentPod();
-    const config = containerConfig({
-      pod,
-      container: (pod.spec as Spec).containers[0] as Container,
-      kind: "regular",
-      restartCount: 0,
-      image: "docker.io/library/nginx:latest",
-      node: testNode(),
-      facts: { podIPs: [] },
-    });
-    expect(config.mounts ?? []).toEqual([]);
   });
 
   it("never refuses the scheduler's and the API server's fields", () => {
@@ -156,8 +144,7 @@ describe("checkSupported", () => {
         shareProcessNamespace: true,
       }),
     );
-    expect(r).toMatchObject({ admit: true, warnings: [{ reason: SERVICE_ACCOUNT_TOKEN_NOT_MOUNTED }] });
-    if (r.admit) expect(r.warnings).toHaveLength(1);
+    expect(r).toEqual({ admit: true, warnings: [] });
   });
 
   it("admits what the container config implements", () => {
@@ -179,7 +166,7 @@ describe("checkSupported", () => {
         tty: true,
       }),
     );
-    expect(r).toMatchObject({ admit: true, warnings: [{ reason: SERVICE_ACCOUNT_TOKEN_NOT_MOUNTED }] });
+    expect(r).toEqual({ admit: true, warnings: [] });
     expect(checkSupported(withSpec({ hostNetwork: true, containers: [{ name: "c", image: "i", ports: [{ containerPort: 53, hostPort: 53 }] }] })).admit).toBe(true);
     expect(checkSupported(withSpec({ initContainers: [{ name: "sidecar", image: "i", restartPolicy: "Always" }] })).admit).toBe(true);
   });
@@ -190,18 +177,30 @@ describe("checkSupported", () => {
     expect(checkSupported(withSpec({ initContainers: [{ name: "i", image: "i", restartPolicy: "Always", ...probes }] }))).toMatchObject({ admit: true });
   });
 
+  it("admits lifecycle hooks of every kind (a tcpSocket one fails when run, as upstream's) and termination message settings", () => {
+    const lifecycle = { postStart: { exec: { command: ["true"] } }, preStop: { httpGet: { port: 80, path: "/stop" } } };
+    expect(checkSupported(withContainer({ lifecycle, terminationMessagePath: "/tmp/msg", terminationMessagePolicy: "FallbackToLogsOnError" }))).toMatchObject({ admit: true });
+    expect(checkSupported(withContainer({ lifecycle: { preStop: { sleep: { seconds: 3 } }, postStart: { tcpSocket: { port: 80 } } } }))).toMatchObject({ admit: true });
+    expect(checkSupported(withSpec({ initContainers: [{ name: "i", image: "i", restartPolicy: "Always", lifecycle }] }))).toMatchObject({ admit: true });
+  });
+
+  it("admits host ports (the conflist chains portmap)", () => {
+    expect(checkSupported(withContainer({ ports: [{ containerPort: 80, hostPort: 8080, hostIP: "192.0.2.10" }] }))).toMatchObject({ admit: true });
+  });
+
   const refused: [string, V1Pod, string][] = [
-    ["lifecycle hooks", withContainer({ lifecycle: { preStop: { exec: { command: ["true"] } } } }), "spec.containers[0].lifecycle"],
+    ["a stop signal", withContainer({ lifecycle: { stopSignal: "SIGUSR1" } as Container["lifecycle"] }), 'spec.containers[0].lifecycle.stopSignal="SIGUSR1"'],
     ["envFrom", withContainer({ envFrom: [{ configMapRef: { name: "cm" } }] }), "spec.containers[0].envFrom"],
     ["a secret env source", withContainer({ env: [{ name: "P", valueFrom: { secretKeyRef: { name: "s", key: "k" } } }] }), "spec.containers[0].env[0].valueFrom.secretKeyRef"],
     ["a configMap env source", withContainer({ env: [{ name: "P", valueFrom: { configMapKeyRef: { name: "c", key: "k" } } }] }), "spec.containers[0].env[0].valueFrom.configMapKeyRef"],
     ["another container's resources", withContainer({ env: [{ name: "P", valueFrom: { resourceFieldRef: { resource: "limits.cpu", containerName: "other" } } }] }), 'spec.containers[0].env[0].valueFrom.resourceFieldRef.containerName="other"'],
-    ["an emptyDir volume and its mount", withContainer({ volumeMounts: [{ name: "data", mountPath: "/data" }] }), 'spec.containers[0].volumeMounts[0]="/data"'],
+    ["a recursive read-only mount", withContainer({ volumeMounts: [{ name: "kube-api-access-9zq5c", mountPath: "/data", readOnly: true, recursiveReadOnly: "Enabled" }] }), 'spec.containers[0].volumeMounts[0].recursiveReadOnly="Enabled"'],
+    ["a hugepages emptyDir", withVolume({ name: "huge", emptyDir: { medium: "HugePages" } }), 'spec.volumes[1].emptyDir.medium="HugePages"'],
+    ["a persistentVolumeClaim", withVolume({ name: "data", persistentVolumeClaim: { claimName: "data" } }), 'spec.volumes[1].persistentVolumeClaim="data"'],
+    ["a CSI volume", withVolume({ name: "csi", csi: { driver: "x" } }), 'spec.volumes[1].csi="csi"'],
+    ["a clusterTrustBundle projection", withVolume({ name: "bundle", projected: { sources: [{ clusterTrustBundle: { path: "ca.pem", signerName: "example.com/s" } }] } }), "spec.volumes[1].projected.sources[0].clusterTrustBundle"],
     ["volume devices", withContainer({ volumeDevices: [{ name: "blk", devicePath: "/dev/xvda" }] }), "spec.containers[0].volumeDevices"],
     ["a resize policy that restarts", withContainer({ resizePolicy: [{ resourceName: "memory", restartPolicy: "RestartContainer" }] }), 'spec.containers[0].resizePolicy[0].restartPolicy="RestartContainer"'],
-    ["a host port", withContainer({ ports: [{ containerPort: 80, hostPort: 8080 }] }), "spec.containers[0].ports[0].hostPort=8080"],
-    ["FallbackToLogsOnError", withContainer({ terminationMessagePolicy: "FallbackToLogsOnError" }), 'spec.containers[0].terminationMessagePolicy="FallbackToLogsOnError"'],
-    ["a termination message path of its own", withContainer({ terminationMessagePath: "/tmp/msg" }), 'spec.containers[0].terminationMessagePath="/tmp/msg"'],
     ["a Localhost seccomp profile", withContainer({ securityContext: { seccompProfile: { type: "Localhost", localhostProfile: "p.json" } } }), 'spec.containers[0].securityContext.seccompProfile.type="Localhost"'],
     ["an AppArmor profile", withContainer({ securityContext: { appArmorProfile: { type: "RuntimeDefault" } } }), "spec.containers[0].securityContext.appArmorProfile"],
     ["SELinux options", withContainer({ securityContext: { seLinuxOptions: { level: "s0:c1" } } }), "spec.containers[0].securityContext.seLinuxOptions"],
@@ -213,8 +212,7 @@ describe("checkSupported", () => {
     ["resource claims", withContainer({ resources: { claims: [{ name: "gpu" }] } }), "spec.containers[0].resources.claims"],
     ["a container restart policy", withContainer({ restartPolicy: "Never" }), 'spec.containers[0].restartPolicy="Never"'],
     ["container restart rules", withContainer({ restartPolicyRules: [{ action: "Restart", exitCodes: { operator: "In", values: [42] } }] }), "spec.containers[0].restartPolicyRules"],
-    ["a hostPath volume", withVolume({ name: "host", hostPath: { path: "/" } }), 'spec.volumes[1].hostPath="host"'],
-    ["an init container's lifecycle hooks", withSpec({ initContainers: [{ name: "i", image: "i", restartPolicy: "Always", lifecycle: { postStart: { exec: { command: ["true"] } } } }] }), "spec.initContainers[0].lifecycle"],
+    ["an init container's stop signal", withSpec({ initContainers: [{ name: "i", image: "i", restartPolicy: "Always", lifecycle: { stopSignal: "SIGINT" } }] }), 'spec.initContainers[0].lifecycle.stopSignal="SIGINT"'],
     ["ephemeral containers", withSpec({ ephemeralContainers: [{ name: "debug", image: "busybox" }] }), "spec.ephemeralContainers"],
     ["host aliases", withSpec({ hostAliases: [{ ip: "1.2.3.4", hostnames: ["a"] }] }), "spec.hostAliases"],
     ["an unknown DNS policy", withSpec({ dnsPolicy: "Cluster" }), 'spec.dnsPolicy="Cluster"'],
@@ -236,27 +234,13 @@ describe("checkSupported", () => {
   });
 
   it("names every offending field in one message", () => {
-    const p = withVolume({ name: "data", emptyDir: {} });
-    Object.assign((p.spec as Spec).containers[0] as Container, { lifecycle: { preStop: { exec: { command: ["true"] } } }, envFrom: [{ secretRef: { name: "s" } }] });
-    expect(refusal(p)).toBe('Pod fields spec.volumes[1].emptyDir="data", spec.containers[0].envFrom, spec.containers[0].lifecycle are not supported by this kubelet yet');
-  });
-
-  it("refuses what only looks like the service account volume", () => {
-    const p = deploymentPod();
-    const spec = p.spec as Spec;
-    const sources = spec.volumes?.[0]?.projected?.sources ?? [];
-    sources.push({ secret: { name: "other" } });
-    expect(refusal(p)).toContain('spec.volumes[0].projected="kube-api-access-9zq5c"');
-    expect(refusal(withSpec({ volumes: [{ name: "kube-api-access-abcde", hostPath: { path: "/" } }] }))).toContain("spec.volumes[0].hostPath");
-    // The token volume mounted somewhere else is a mount like any other.
-    const elsewhere = deploymentPod();
-    const c = (elsewhere.spec as Spec).containers[0] as Container;
-    c.volumeMounts = [{ name: "kube-api-access-9zq5c", mountPath: "/token" }];
-    expect(refusal(elsewhere)).toBe('Pod field spec.containers[0].volumeMounts[0]="/token" is not supported by this kubelet yet');
+    const p = withVolume({ name: "data", persistentVolumeClaim: { claimName: "data" } });
+    Object.assign((p.spec as Spec).containers[0] as Container, { lifecycle: { preStop: { exec: { command: ["true"] } }, stopSignal: "SIGUSR1" }, envFrom: [{ secretRef: { name: "s" } }] });
+    expect(refusal(p)).toBe('Pod fields spec.volumes[1].persistentVolumeClaim="data", spec.containers[0].envFrom, spec.containers[0].lifecycle.stopSignal="SIGUSR1" are not supported by this kubelet yet');
   });
 
   it("runs a pod with a field newer than this kubelet, with a warning naming it", () => {
     const r = checkSupported(withContainer({ futureField: { enabled: true } }));
-    expect(r).toMatchObject({ admit: true, warnings: [{ reason: SERVICE_ACCOUNT_TOKEN_NOT_MOUNTED }, { reason: UNKNOWN_POD_FIELD, message: "Pod field spec.containers[0].futureField is unknown to this kubelet and ignored" }] });
+    expect(r).toMatchObject({ admit: true, warnings: [{ reason: UNKNOWN_POD_FIELD, message: "Pod field spec.containers[0].futureField is unknown to this kubelet and ignored" }] });
   });
 });

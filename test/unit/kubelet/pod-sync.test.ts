@@ -7,12 +7,15 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../../src-shared/log.ts";
+import { DeckhandError } from "../../../src-shared/errors.ts";
 import type { RequestOptions, ResourceRef } from "../../../src-shared/kube/client.ts";
 import type { EventRecorder, EventType, ObjectReference } from "../../../kubelet/events.ts";
 import { ImageManager } from "../../../kubelet/images/image-manager.ts";
 import type { PodCgroups } from "../../../kubelet/cm/pod-cgroups.ts";
 import { Pleg } from "../../../kubelet/pleg.ts";
-import { PodSync, type PodProber, type PodStatusStore, type PodSyncClient } from "../../../kubelet/pod-sync.ts";
+import { PodSync, type PodProber, type PodStatusStore, type PodSyncClient, type PodVolumes } from "../../../kubelet/pod-sync.ts";
+import { VolumeSetUpError } from "../../../kubelet/volumes/volume-manager.ts";
+import { VolumeError } from "../../../kubelet/volumes/payload.ts";
 import type { PodProbeStatus } from "../../../kubelet/prober/manager.ts";
 import { PodWorkers, type PodSyncContext } from "../../../kubelet/pod-workers.ts";
 import { PodCache } from "../../../kubelet/runtime/pod-cache.ts";
@@ -81,6 +84,25 @@ class Prober implements PodProber {
 
 const noCgroups: PodCgroups = { ensure: () => Promise.resolve("/"), remove: () => Promise.resolve() };
 
+/** A volume manager whose set-up fails while `missing` names an object; it records what pod sync asks. */
+class Volumes implements PodVolumes {
+  calls: string[] = [];
+  missing: string | undefined;
+  setUpPod(): ReturnType<PodVolumes["setUpPod"]> {
+    this.calls.push("setUp");
+    if (this.missing) return Promise.reject(new VolumeSetUpError("cfg", new VolumeError("NotFound", `configmap "${this.missing}" not found`)));
+    return Promise.resolve({ volumes: new Map() });
+  }
+  tearDownPod(): Promise<void> {
+    this.calls.push("tearDown");
+    return Promise.resolve();
+  }
+  removePod(): Promise<void> {
+    this.calls.push("remove");
+    return Promise.resolve();
+  }
+}
+
 function setup() {
   const clock = new FakeClock();
   const fake = new FakeRuntime({ clock, images: [IMAGE] });
@@ -100,8 +122,9 @@ function setup() {
   const statuses = new Statuses();
   const api = new Api();
   const prober = new Prober();
-  const sync = new PodSync({ client: api, runtime, prober, cache, status: statuses, events, logger, clock, hostIPs: () => ["10.0.0.1"], memoryCapacityBytes: () => 1 << 30, apiKey: (p) => ({ namespace: "default", name: p.metadata?.name ?? "", uid: p.metadata?.uid ?? "" }) });
-  return { clock, fake, events, cache, pleg, statuses, api, sync, prober };
+  const volumes = new Volumes();
+  const sync = new PodSync({ client: api, runtime, prober, volumes, cache, status: statuses, events, logger, clock, hostIPs: () => ["10.0.0.1"], memoryCapacityBytes: () => 1 << 30, apiKey: (p) => ({ namespace: "default", name: p.metadata?.name ?? "", uid: p.metadata?.uid ?? "" }) });
+  return { clock, fake, events, cache, pleg, statuses, api, sync, prober, volumes };
 }
 
 function pod(name: string, extra: Partial<NonNullable<V1Pod["spec"]>> = {}, status?: V1Pod["status"]): V1Pod {
@@ -143,6 +166,18 @@ describe("PodSync", () => {
     const status = statuses.getStatus("uid-web");
     expect(status?.phase).toBe("Running");
     expect(status?.podIP).toBeTruthy();
+  });
+
+  it("records the status, then hands a failed sandbox creation back to the pod worker as an error (its back-off paces retries)", async () => {
+    const { fake, pleg, sync, statuses, events, clock } = setup();
+    await pleg.relist();
+    fake.failNext("RunPodSandbox", new Error("no IPs left"));
+    const err: unknown = await sync.syncPod(pod("web"), ctx({ startedAt: clock.now() })).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(DeckhandError);
+    expect((err as DeckhandError).code).toBe("Unavailable");
+    expect((err as DeckhandError).message).toContain("no IPs left");
+    expect(statuses.getStatus("uid-web")?.phase).toBe("Pending");
+    expect(events.seen.map((e) => e.reason)).toContain("FailedCreatePodSandBox");
   });
 
   it("reads a resync's runtime state from the cache, newer than the last sync, without asking CRI itself", async () => {
@@ -344,5 +379,29 @@ describe("PodSync", () => {
       release();
       await workers.close();
     }
+  });
+
+  it("starts no container before the volumes are set up: FailedMount once per message, a retry soon, then the pod runs", async () => {
+    const { fake, pleg, sync, events, volumes, clock } = setup();
+    const p = pod("web", { volumes: [{ name: "cfg", configMap: { name: "app" } }] });
+    await pleg.relist();
+    volumes.missing = "app";
+    expect(await sync.syncPod(p, ctx({ startedAt: clock.now() }))).toEqual({ retryInMs: 2000 });
+    expect(await sync.syncPod(p, ctx({ startedAt: clock.now() }))).toEqual({ retryInMs: 2000 });
+    expect(fake.callsOf("RunPodSandbox")).toHaveLength(0);
+    expect(events.seen.filter((e) => e.reason === "FailedMount")).toEqual([{ type: "Warning", reason: "FailedMount", message: 'MountVolume.SetUp failed for volume "cfg" : configmap "app" not found' }]);
+    volumes.missing = undefined;
+    await sync.syncPod(p, ctx({ startedAt: clock.now() }));
+    expect(fake.callsOf("StartContainer")).toHaveLength(1);
+  });
+
+  it("tears the volumes down once the pod has terminated, and removes its folder once it is deleted", async () => {
+    const { pleg, sync, volumes, clock } = setup();
+    const p = pod("web", { volumes: [{ name: "d", emptyDir: {} }] });
+    await pleg.relist();
+    await sync.syncPod(p, ctx({ startedAt: clock.now() }));
+    await sync.syncTerminatingPod(p, 1, ctx());
+    await sync.syncTerminatedPod(p, true, ctx());
+    expect(volumes.calls).toEqual(["setUp", "tearDown", "remove"]);
   });
 });
