@@ -157,7 +157,7 @@ export class Kubelet {
       allSourcesReady: () => this.sourcesReady(),
       logger,
     });
-    if (deps.logRotation) this.containerLogs = new ContainerLogManager({ runtime: this.cri, policy: deps.logRotation, logger });
+    if (deps.logRotation) this.containerLogs = new ContainerLogManager({ runtime: this.cri, policy: deps.logRotation, logger, podLogsDir: deps.node.podLogsDir });
     this.statusManager = new StatusManager<PodStatus>({
       client: deps.client as KubeClient, // only started with a client
       logger,

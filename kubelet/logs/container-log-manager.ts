@@ -7,9 +7,15 @@
  * (CRI ReopenContainerLog; on failure the rename is undone). So a container keeps at most
  * `containerLogMaxFiles` files: the live one, the last rotated one as it was, older ones compressed.
  * Containers are handled `containerLogMaxWorkers` at a time.
+ *
+ * The same pass keeps the legacy symlinks log shippers read, `/var/log/containers/<pod>_<namespace>_<container>-
+ * <container id>.log` → the container's log: made for every container the runtime holds, removed once their
+ * container is gone. Deliberate difference: upstream makes the link right after CreateContainer; here it
+ * appears within one `containerLogMonitorInterval` (the file it points to is complete from its start).
  */
 import { createReadStream, createWriteStream } from "node:fs";
-import { glob, rename, rm, stat } from "node:fs/promises";
+import { glob, mkdir, readdir, readlink, rename, rm, stat, symlink } from "node:fs/promises";
+import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import type { Logger } from "../../src-shared/log.ts";
@@ -18,6 +24,36 @@ import { PeriodicLoop } from "../../src-shared/loop.ts";
 import { forEachConcurrently } from "../../src-shared/concurrency.ts";
 import { systemClock, type Clock } from "../../src-shared/clock.ts";
 import type { RuntimeService } from "../cri/services.ts";
+import { CONTAINER_NAME_LABEL, CONTAINER_RESTART_COUNT_ANNOTATION, POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL } from "../runtime/labels.ts";
+
+export const LEGACY_CONTAINER_LOGS_DIR = "/var/log/containers";
+
+/**
+ * The symlinks there should be for the runtime's containers (name → target), and the existing links to
+ * remove (their container is gone); pure. Containers without the kubelet's labels are left alone.
+ */
+export function planSymlinks(
+  containers: readonly { id: string; labels: Readonly<Record<string, string>>; annotations: Readonly<Record<string, string>> }[],
+  existing: readonly string[],
+  podLogsDir: string,
+): { want: Map<string, string>; remove: string[] } {
+  const want = new Map<string, string>();
+  for (const c of containers) {
+    const pod = c.labels[POD_NAME_LABEL];
+    const ns = c.labels[POD_NAMESPACE_LABEL];
+    const uid = c.labels[POD_UID_LABEL];
+    const name = c.labels[CONTAINER_NAME_LABEL];
+    if (!pod || !ns || !uid || !name) continue;
+    const restarts = c.annotations[CONTAINER_RESTART_COUNT_ANNOTATION] ?? "0";
+    want.set(`${pod}_${ns}_${name}-${c.id}.log`, join(podLogsDir, `${ns}_${pod}_${uid}`, name, `${restarts}.log`));
+  }
+  const ids = new Set(containers.map((c) => c.id));
+  const remove = existing.filter((f) => {
+    const id = /-([0-9a-f]{64})\.log$/.exec(f)?.[1];
+    return id !== undefined && !ids.has(id) && !want.has(f);
+  });
+  return { want, remove };
+}
 
 const COMPRESS_SUFFIX = ".gz";
 const TMP_SUFFIX = ".tmp";
@@ -62,14 +98,18 @@ export function planRotation(rotated: readonly string[], maxFiles: number): { re
 }
 
 export class ContainerLogManager {
-  private readonly o: { runtime: RuntimeService; policy: LogRotationPolicy; logger: Logger; clock: Clock };
+  private readonly o: { runtime: RuntimeService; policy: LogRotationPolicy; logger: Logger; clock: Clock; podLogsDir: string; symlinkDir: string };
   private readonly log: Logger;
   private readonly loop: PeriodicLoop;
 
-  constructor(o: { runtime: RuntimeService; policy: LogRotationPolicy; logger: Logger; clock?: Clock }) {
-    this.o = { ...o, clock: o.clock ?? systemClock };
+  constructor(o: { runtime: RuntimeService; policy: LogRotationPolicy; logger: Logger; clock?: Clock; podLogsDir: string; symlinkDir?: string }) {
+    this.o = { ...o, clock: o.clock ?? systemClock, symlinkDir: o.symlinkDir ?? LEGACY_CONTAINER_LOGS_DIR };
     this.log = o.logger.child({ component: "container-log-manager" });
-    this.loop = new PeriodicLoop({ name: "container log rotation", intervalMs: o.policy.intervalMs, run: (s) => this.rotateLogs(s), logger: this.log, clock: this.o.clock });
+    this.loop = new PeriodicLoop({ name: "container log rotation", intervalMs: o.policy.intervalMs, run: async (s) => {
+        await this.rotateLogs(s);
+        await this.syncSymlinks(s);
+      },
+      logger: this.log, clock: this.o.clock });
   }
 
   start(signal: AbortSignal): void {
@@ -95,6 +135,23 @@ export class ContainerLogManager {
         if (!signal.aborted) this.log.warn({ containerId: c.id, err: errorMessage(err) }, "failed to rotate the container log");
       }
     });
+  }
+
+  /** Makes the missing legacy symlinks and removes those of containers that are gone. */
+  async syncSymlinks(signal: AbortSignal): Promise<void> {
+    const { containers } = await this.o.runtime.runtime("ListContainers", { filter: null }, { signal });
+    const dir = this.o.symlinkDir;
+    await mkdir(dir, { recursive: true });
+    const existing = (await readdir(dir)).filter((f) => f.endsWith(".log"));
+    const { want, remove } = planSymlinks(containers, existing, this.o.podLogsDir);
+    for (const f of remove) await rm(join(dir, f), { force: true });
+    const have = new Set(existing);
+    for (const [name, target] of want) {
+      const path = join(dir, name);
+      if (have.has(name) && (await readlink(path).catch(() => "")) === target) continue;
+      await rm(path, { force: true });
+      await symlink(target, path).catch((err: unknown) => this.log.warn({ path, target, err: errorMessage(err) }, "failed to create the container log symlink"));
+    }
   }
 
   private async rotate(id: string, path: string, signal: AbortSignal): Promise<void> {

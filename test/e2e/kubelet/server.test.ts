@@ -181,6 +181,12 @@ describe("through the control plane", () => {
     const firstTs = file.split(" ")[0] ?? "";
     const stamped = (await cluster.kubectl(["logs", "logs", "--timestamps", "--tail=5"])).stdout.split("\n")[0] ?? "";
     expect(stamped).toBe(`${firstTs.replace(/\.(\d*?)0+Z$/, ".$1Z").replace(/\.Z$/, "Z")} line-1`);
+    // The legacy symlink log shippers read, to the same file.
+    const podObj = await cluster.client.get<V1Pod>(podsRef("logs"));
+    const id = (podObj.status?.containerStatuses?.[0]?.containerID ?? "").replace("containerd://", "");
+    const link = suite.node.sandbox.hostPath(`/var/log/containers/logs_default_main-${id}.log`);
+    const target = await eventually(() => readlink(link).catch(() => undefined), { timeoutMs: 10_000, message: "the /var/log/containers symlink" });
+    expect(target).toBe(`/var/log/pods/${dir ?? ""}/main/0.log`);
     const prev = await cluster.kubectl(["logs", "logs", "--previous"]);
     expect(prev.code).not.toBe(0);
     expect(prev.stderr).toContain(`Error from server (BadRequest): previous terminated container "main" in pod "logs_default" not found`);
