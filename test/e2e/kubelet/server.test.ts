@@ -24,7 +24,8 @@ import { createCA, issueCert, type KeyAndCert } from "../../control-plane/pki.ts
 /** promtool comes with Debian's prometheus package (test/setup.sh installs it). */
 const hasPromtool = existsSync("/usr/bin/promtool");
 // Small logs rotate within a test: 4 KiB, looked at every 3 s (upstream's minimum).
-const suite = clusterWithOneNode({ config: { containerLogMaxSize: "4Ki", containerLogMonitorInterval: "3s", containerLogMaxFiles: 3 } });
+// --v=2: debug, where the kubelet logs each API request and stream with its identity and verdict.
+const suite = clusterWithOneNode({ config: { containerLogMaxSize: "4Ki", containerLogMonitorInterval: "3s", containerLogMaxFiles: 3 }, flags: ["--v=2"] });
 const cluster = suite.cluster;
 const scratch = mkdtemp(join(tmpdir(), "deckhand-kubelet-api-"));
 afterAll(async () => rm(await scratch, { recursive: true, force: true }));
@@ -232,6 +233,24 @@ describe("through the control plane", () => {
     expect(ps.stdout.split("\n").filter((l) => l.includes("tr ") || l.includes("head ")).length).toBe(0);
   });
 
+  it("an exec client that goes away mid-stream ends the kubelet's stream", async () => {
+    const child = spawn("kubectl", ["--kubeconfig", cluster.adminKubeconfig, "exec", "raw-proxy", "--", "sh", "-c", "echo started-abandoned; exec sleep 600"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    await eventually(() => out.includes("started-abandoned"), { timeoutMs: 20_000, message: "the exec to start" });
+    const streamEnded = async (): Promise<boolean> => {
+      const log = await readFile(suite.node.kubelet?.logPath ?? "", "utf8");
+      return log.split("\n").some((l) => l.includes('"msg":"kubelet API stream"') && l.includes("started-abandoned"));
+    };
+    expect(await streamEnded()).toBe(false);
+    // The request itself was logged with its identity and verdict when it came in.
+    const log = await readFile(suite.node.kubelet?.logPath ?? "", "utf8");
+    expect(log.split("\n").some((l) => l.includes('"msg":"kubelet API request"') && l.includes('"user":"kube-apiserver-kubelet-client"') && l.includes('"verdict":"allowed"'))).toBe(true);
+    child.kill("SIGKILL");
+    // The kubelet logs a stream when both of its ends are closed.
+    await eventually(async () => ((await streamEnded()) ? true : undefined), { timeoutMs: 15_000, message: "the kubelet to end the stream" });
+  });
+
   it("kubectl exec -it gets a terminal (driven through a pseudo-terminal), and kubectl cp copies both ways", async () => {
     const tty = await run("script", ["-qec", `kubectl --kubeconfig ${cluster.adminKubeconfig} exec -it raw-proxy -- sh -c 'tty; stty size'`, "/dev/null"], { allowFailure: true, timeoutMs: 30_000 });
     expect(tty.stdout).toMatch(/\/dev\/pts\/\d+/);
@@ -248,7 +267,9 @@ describe("through the control plane", () => {
   });
 
   it("kubectl port-forward carries an HTTP exchange to the pod", async () => {
-    await runningPod("pf", "mkdir -p /tmp/w && echo hello-through-port-forward > /tmp/w/index.html && exec httpd -f -p 8080 -h /tmp/w");
+    await runningPod("pf", "mkdir -p /tmp/w && echo hello-through-port-forward > /tmp/w/index.html && head -c 52428800 /dev/urandom > /tmp/w/big && exec httpd -f -p 8080 -h /tmp/w");
+    // httpd starts once the 50 MiB file is written; kubectl port-forward gives up on a refused connection.
+    await eventually(async () => ((await cluster.kubectl(["exec", "pf", "--", "sh", "-c", "netstat -ltn | grep -q ':8080 '"])).code === 0 ? true : undefined), { timeoutMs: 30_000, message: "httpd listening in the pod" });
     const child = spawn("kubectl", ["--kubeconfig", cluster.adminKubeconfig, "port-forward", "pod/pf", "0:8080"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString()));
@@ -257,6 +278,11 @@ describe("through the control plane", () => {
       const port = await eventually(() => /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out)?.[1], { timeoutMs: 20_000, message: `kubectl port-forward to listen (${out})` });
       const res = await fetch(`http://127.0.0.1:${port}/index.html`);
       expect(await res.text()).toBe("hello-through-port-forward\n");
+      // 50 MiB intact through kubectl, the control plane, the kubelet and containerd.
+      const big = Buffer.from(await (await fetch(`http://127.0.0.1:${port}/big`)).arrayBuffer());
+      expect(big.length).toBe(52_428_800);
+      const inPod = await cluster.kubectl(["exec", "pf", "--", "sha256sum", "/tmp/w/big"]);
+      expect(createHash("sha256").update(big).digest("hex")).toBe(inPod.stdout.split(" ")[0]);
     } finally {
       child.kill("SIGTERM");
     }
