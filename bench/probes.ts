@@ -93,12 +93,21 @@ try {
   };
 
   const listPods = async (): Promise<V1Pod[]> => (await cluster.client.get<{ items: V1Pod[] }>(podsRef)).items;
-  /** Creates N pods of a kind and waits until all are Ready (Running for the idle ones, which are Ready too). */
+  const isReady = (p: V1Pod): boolean => (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+  /**
+   * Creates N pods of a kind and waits until all are Ready, or only Running for exec pods: N exec probes a
+   * second may be more than the runtime can run here (each is a runc exec), and the benchmark then reports
+   * how late they are rather than giving up.
+   */
   const createPods = async (kind: keyof typeof kinds): Promise<string[]> => {
     const names = Array.from({ length: PODS }, (_, i) => `${kind}-${i}`);
     for (const name of names) await cluster.client.create(podsRef, podBody(name, kinds[kind](name)));
-    const ready = (p: V1Pod): boolean => (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
-    await eventually(async () => (await listPods()).filter(ready).length === PODS, { timeoutMs: 60_000 + PODS * 2000, intervalMs: 1000, message: `${PODS} ${kind} pods Ready` });
+    const done = kind === "exec" ? (p: V1Pod): boolean => p.status?.phase === "Running" : isReady;
+    await eventually(async () => (await listPods()).filter(done).length === PODS, {
+      timeoutMs: 60_000 + PODS * 2000,
+      intervalMs: 1000,
+      message: `${PODS} ${kind} pods ${kind === "exec" ? "Running" : "Ready"}`,
+    });
     return names;
   };
   const removePods = async (names: readonly string[]): Promise<void> => {
@@ -190,6 +199,7 @@ try {
       execWindows.push({ from: w.from, to: w.to });
     },
   ]);
+  const execReady = (await listPods()).filter(isReady).length;
   let execRuns = 0;
   const execLateness: number[] = [];
   let execSkipped = 0;
@@ -222,7 +232,7 @@ try {
   console.log(`\nHTTP readiness probes (${httpRuns} runs seen of ${expectedRuns} scheduled, ${httpSkipped} ticks skipped):`);
   console.log(`  kubelet CPU per probe, above idle        ${ms(httpPerProbe)}`);
   console.log(summaryRow("lateness against the schedule", httpL));
-  console.log(`\nexec readiness probes (${execRuns} runs seen of ${expectedRuns} scheduled, ${execSkipped} ticks skipped):`);
+  console.log(`\nexec readiness probes (${execRuns} runs seen of ${expectedRuns} scheduled, ${execSkipped} ticks skipped; ${execReady} of ${PODS} pods Ready at the end):`);
   console.log(`  kubelet CPU per probe, above idle        ${ms(execPerProbe)}`);
   console.log(summaryRow("lateness against the schedule", execL));
   console.log(`ExecSync floor (the same command through CRI directly, ${PODS} calls a period, interleaved with the exec windows; ${floorErrors} failed):`);

@@ -20,6 +20,7 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { dirname } from "node:path";
 import type { Logger } from "../src-shared/log.ts";
 import { InFlight } from "../src-shared/concurrency.ts";
+import { listen } from "../src-shared/listen.ts";
 import { BridgePlugin } from "./plugin.ts";
 import { Rtnl } from "./rtnl.ts";
 import { closeLocks } from "./ipam-disk.ts";
@@ -115,15 +116,13 @@ export class CniDaemon {
     // allowHalfOpen: the client shuts its writing side to mark the end of the request, then reads the answer.
     const server = createServer({ allowHalfOpen: true }, (socket) => this.serve(socket, plugin, namespaces));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      const old = process.umask(0o177);
-      server.listen(this.socketPath, () => {
-        process.umask(old);
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    // The socket is created owner-only (umask) and not chmod-ed afterwards only: no window where others may connect.
+    const old = process.umask(0o177);
+    try {
+      await listen(server, this.socketPath);
+    } finally {
+      process.umask(old);
+    }
     chmodSync(this.socketPath, 0o600);
     signal?.addEventListener("abort", () => void this.close(), { once: true });
     this.log.info({ socket: this.socketPath }, "CNI daemon listening");

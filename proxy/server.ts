@@ -14,7 +14,7 @@ import type { Logger } from "../src-shared/log.ts";
 import { DeckhandError } from "../src-shared/errors.ts";
 import { parseHostPort } from "./config.ts";
 import type { ProxyMetrics } from "./metrics.ts";
-import { closeServers, listen } from "../src-shared/http-server.ts";
+import { closeServers, listenTcp } from "../src-shared/listen.ts";
 
 export const TO_BE_DELETED_TAINT = "ToBeDeletedByClusterAutoscaler";
 const IP_FAMILY = "IPv4";
@@ -117,12 +117,12 @@ export class ProxyServer {
     if (!hp) throw new DeckhandError("InvalidConfig", `bad bind address ${JSON.stringify(addr)}`);
     const server = createServer(handler);
     server.keepAliveTimeout = 5_000;
-    const bound = await listen(server, hp.port, hp.host).catch((err: unknown) => {
+    const address = await listenTcp(server, hp.port, hp.host).catch((err: unknown) => {
       throw new DeckhandError("Unavailable", `cannot listen on ${addr}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     });
     this.servers.push(server);
     this.options.log.info({ address: addr }, "listening");
-    return bound;
+    return address;
   }
 
   private serveHealth(req: IncomingMessage, res: ServerResponse): void {

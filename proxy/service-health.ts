@@ -7,7 +7,7 @@
 import { createServer, type Server } from "node:http";
 import type { Logger } from "../src-shared/log.ts";
 import { errorMessage } from "../src-shared/errors.ts";
-import { closeServers, listen } from "../src-shared/http-server.ts";
+import { closeServers, listenTcp } from "../src-shared/listen.ts";
 
 interface Listener {
   port: number;
@@ -56,7 +56,7 @@ export class ServiceHealthServer {
           req.resume();
         });
         try {
-          await listen(server, port, host);
+          await listenTcp(server, port, host);
           listener.servers.push(server);
         } catch (err) {
           // upstream logs and carries on (another process may hold the port)

@@ -451,7 +451,9 @@ export class RuntimeManager {
         if (signal?.aborted) throw new DeckhandError("Cancelled", "pod sync cancelled");
         if (failure !== undefined) {
           log.info({ container: c.name, containerId, failure }, "postStart hook failed; killing the container");
-          this.events.event(ref, "Warning", "FailedPostStartHook", failure);
+          // Not the message in the event: a hook's output may hold secrets (upstream since 1.29). It goes to the
+          // container's waiting state, as upstream's sync result does.
+          this.events.event(ref, "Warning", "FailedPostStartHook", "PostStartHook failed");
           await this.killContainer({ pod, spec: c, id: containerId, graceSeconds: killGraceSeconds({ pod, container: c }), podIP, message: "FailedPostStartHook" }, signal);
           result.waiting[c.name] = { reason: "PostStartHookError", message: failure };
         }

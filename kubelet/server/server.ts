@@ -25,7 +25,7 @@ import { join, normalize } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "../../src-shared/log.ts";
 import { errorMessage, isDeckhandError } from "../../src-shared/errors.ts";
-import { closeServers, listen } from "../../src-shared/http-server.ts";
+import { closeServers, listenTcp } from "../../src-shared/listen.ts";
 import { authorizationErrorMessage, forbiddenMessage, requestAttributes, type KubeletUser } from "./auth-attributes.ts";
 import type { KubeletAuthenticator } from "./authn.ts";
 import type { KubeletAuthorizer } from "./authz.ts";
@@ -149,7 +149,7 @@ export class KubeletServer {
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.handleUpgrade(req, socket, head));
     server.on("tlsClientError", (err) => this.log.debug({ err: err.message }, "TLS handshake failed"));
     this.server = server;
-    this.boundPort = (await listen(server, this.o.port, this.o.address)).port;
+    this.boundPort = (await listenTcp(server, this.o.port, this.o.address)).port;
     this.log.info({ address: this.o.address, port: this.boundPort }, "kubelet API serving");
     signal.addEventListener("abort", () => void this.close(), { once: true });
   }
@@ -423,7 +423,7 @@ export class HealthzServer {
       sendText(res, r.status, r.body);
     });
     this.server = server;
-    this.boundPort = (await listen(server, this.o.port, this.o.address)).port;
+    this.boundPort = (await listenTcp(server, this.o.port, this.o.address)).port;
     signal.addEventListener("abort", () => void this.close(), { once: true });
   }
 

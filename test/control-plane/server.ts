@@ -7,7 +7,6 @@ import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
 import type { Duplex } from "node:stream";
-import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { ADMIN, resource, type Api, type ListOptions, type PatchType, type RequestContext, type WatchEvent, type WatchOptions, type DeleteOptions } from "./api.ts";
 import { ApiError, badRequest, internalError, methodNotAllowed, notAcceptable, pathNotFound, unauthorized, unsupportedMediaType } from "./status.ts";
@@ -19,6 +18,7 @@ import { parseFieldValidation } from "./fields.ts";
 import type { Authenticator } from "./authn.ts";
 import type { KubeletProxy } from "./kubelet-proxy.ts";
 import { isObject, type JsonObject, type KubeObject } from "./types.ts";
+import { listenTcp } from "../../src-shared/listen.ts";
 
 export interface ServerOptions {
   api: Api;
@@ -183,14 +183,7 @@ export class ApiServer {
       });
     });
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.o.port, this.o.host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    this.boundPort = (server.address() as AddressInfo).port;
+    this.boundPort = (await listenTcp(server, this.o.port, this.o.host)).port;
     signal?.addEventListener("abort", () => void this.close(), { once: true });
   }
 
