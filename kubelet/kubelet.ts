@@ -46,6 +46,7 @@ import { InitialBatch, PodManager, type PodStateOwner } from "./pods/pod-manager
 import { CONFIG_MIRROR_ANNOTATION } from "./runtime/labels.ts";
 import { admitPod, checkSupported, type Allocatable } from "./admission.ts";
 import { nodeRef, podRef } from "./events.ts";
+import { ContainerLogManager, type LogRotationPolicy } from "./logs/container-log-manager.ts";
 import { VolumeManager, type VolumeSources } from "./volumes/volume-manager.ts";
 import { SystemMounter, type Mounter } from "./volumes/mounter.ts";
 import { containerVolumeMounts } from "./volumes/container-mounts.ts";
@@ -74,6 +75,8 @@ export interface KubeletDeps {
   mounter?: Mounter;
   /** The node's allocatable, for admission; undefined admits every pod. */
   allocatable?: () => Allocatable | undefined;
+  /** Container log rotation (containerLogMaxSize, ...); none when undefined. */
+  logRotation?: LogRotationPolicy;
   /** The node's status computation (see node/node-status.ts), built by main with the machine facts. */
   nodeStatus: (deps: { cri: CriClient; pleg: Pleg; events: EventRecorder }) => NodeStatusSource<unknown>;
   logger: Logger;
@@ -89,6 +92,7 @@ export class Kubelet {
   /** What the runtime holds per pod, filled by the PLEG's relist. */
   readonly podCache = new PodCache();
   readonly containerGC: ContainerGC;
+  readonly containerLogs: ContainerLogManager | undefined;
   readonly statusManager: StatusManager<PodStatus>;
   readonly podManager = new PodManager();
   readonly podWorkers: PodWorkers;
@@ -153,6 +157,7 @@ export class Kubelet {
       allSourcesReady: () => this.sourcesReady(),
       logger,
     });
+    if (deps.logRotation) this.containerLogs = new ContainerLogManager({ runtime: this.cri, policy: deps.logRotation, logger, podLogsDir: deps.node.podLogsDir });
     this.statusManager = new StatusManager<PodStatus>({
       client: deps.client as KubeClient, // only started with a client
       logger,
@@ -280,6 +285,7 @@ export class Kubelet {
     this.prober.start(s);
     this.prober.onUpdate((u) => this.podWorkers.wake(u.podUid));
     this.containerGC.start(s);
+    this.containerLogs?.start(s);
     this.volumeSources.start?.(s);
     if (this.d.client) {
       this.statusManager.start(s);
@@ -402,7 +408,7 @@ export class Kubelet {
    * Stops the kubelet; pods keep running in the runtime (a restarted kubelet adopts them). Every part is told
    * to stop at once (the start signal aborts: work under way is cancelled), then each is drained in this order,
    * one after the other: the pod sources (no new work), housekeeping, the pod workers, the prober (its probes
-   * under way end), the PLEG, the container GC, the status manager (its pending statuses sent once more), the
+   * under way end), the PLEG, the container GC, the log rotation, the status manager (its pending statuses sent once more), the
    * node status and the Lease, the event recorder (queued events sent), and the CRI connection last. A step that fails is logged and the next runs;
    * the failures are thrown together at the end.
    */
@@ -416,6 +422,7 @@ export class Kubelet {
       ["prober", () => this.prober.close()],
       ["PLEG", () => this.pleg.close()],
       ["container GC", () => this.containerGC.close()],
+      ["container log rotation", this.containerLogs && (() => this.containerLogs?.close())],
       ["mirror pods", this.mirrors && (() => this.mirrors?.close())],
       ["volume sources", this.volumeSources.close && (() => this.volumeSources.close?.())],
       ["status manager", () => this.statusManager.close()],

@@ -192,6 +192,12 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     syncFrequencyMs: config.syncFrequency,
     ...(eventClient ? { eventClient } : {}),
     crashLoopMaxMs: config.crashLoopBackOff.maxContainerRestartPeriod,
+    logRotation: {
+      maxSizeBytes: quantityValue(config.containerLogMaxSize),
+      maxFiles: config.containerLogMaxFiles,
+      workers: config.containerLogMaxWorkers,
+      intervalMs: config.containerLogMonitorInterval,
+    },
     rootDir: config.rootDir,
     cpuCapacityMilli: () => machine.numCores * 1000,
     nodeStatus: ({ cri, pleg, events }) => nodeStatusSource(config, () => machine, nodeIPs, cri, pleg, events),

@@ -2,10 +2,11 @@
  * The kubelet's own metrics for `/metrics`, under upstream's names (pkg/kubelet/metrics/metrics.go) on the
  * shared registry (src-shared/metrics.ts): `kubelet_node_name`, `kubelet_running_pods` (pods with a running
  * sandbox), `kubelet_running_containers` by `container_state`, read from the runtime pod cache when scraped;
+ * `kubelet_pleg_relist_duration_seconds` (observed at each relist) and `kubelet_pleg_last_seen_seconds`;
  * and the process metrics Prometheus' Go collector gives every component (`process_*`).
  */
 import { readFileSync, readdirSync } from "node:fs";
-import { Counter, Gauge, type Metric } from "../src-shared/metrics.ts";
+import { Counter, Gauge, Histogram, type Metric } from "../src-shared/metrics.ts";
 import type { PodRuntimeStatus } from "./runtime/types.ts";
 
 const START_SECONDS = Math.floor(Date.now() / 1000 - process.uptime());
@@ -32,16 +33,26 @@ export class KubeletMetrics {
   private readonly nodeName = new Gauge("kubelet_node_name", "The node's name. The count is always 1.", { labelled: true });
   private readonly runningPods = new Gauge("kubelet_running_pods", "Number of pods that have a running pod sandbox");
   private readonly runningContainers = new Gauge("kubelet_running_containers", "Number of containers currently running", { labelled: true });
+  /** Prometheus client_golang's DefBuckets, as upstream's histogram. */
+  private readonly relist = new Histogram("kubelet_pleg_relist_duration_seconds", "Duration in seconds for relisting pods in PLEG.", [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+  private readonly plegLastSeen = new Gauge("kubelet_pleg_last_seen_seconds", "Timestamp in seconds when PLEG was last seen active.");
   private readonly cpu = new Counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.");
   private readonly rss = new Gauge("process_resident_memory_bytes", "Resident memory size in bytes.");
   private readonly start = new Gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.");
   private readonly fds = new Gauge("process_open_fds", "Number of open file descriptors.");
   private readonly maxFds = new Gauge("process_max_fds", "Maximum number of open file descriptors.");
   private readonly pods: () => Iterable<PodRuntimeStatus>;
+  private readonly lastRelistAt: () => number | undefined;
 
-  constructor(o: { nodeName: string; pods: () => Iterable<PodRuntimeStatus> }) {
+  constructor(o: { nodeName: string; pods: () => Iterable<PodRuntimeStatus>; lastRelistAt?: () => number | undefined }) {
     this.nodeName.set(1, { node: o.nodeName });
     this.pods = o.pods;
+    this.lastRelistAt = o.lastRelistAt ?? (() => undefined);
+  }
+
+  /** One PLEG relist took this long. */
+  observeRelist(durationMs: number): void {
+    this.relist.observe(durationMs / 1000);
   }
 
   /** Text exposition 0.0.4, figures read now. */
@@ -63,7 +74,9 @@ export class KubeletMetrics {
     if (open !== undefined) this.fds.set(open);
     const max = maxFds();
     if (max !== undefined) this.maxFds.set(max);
-    const all: Metric[] = [this.nodeName, this.runningContainers, this.runningPods, this.cpu, this.fds, this.maxFds, this.rss, this.start];
+    const seen = this.lastRelistAt();
+    if (seen !== undefined) this.plegLastSeen.set(seen / 1000);
+    const all: Metric[] = [this.nodeName, this.plegLastSeen, this.relist, this.runningContainers, this.runningPods, this.cpu, this.fds, this.maxFds, this.rss, this.start];
     return all.map((m) => m.render()).join("");
   }
 }

@@ -81,6 +81,7 @@ export class Pleg implements PodLifecycleEventGenerator {
   /** Pods whose last read failed: read again at the next relist even if their listing did not change. */
   private readonly reinspect = new Set<string>();
   private readonly listeners: ((event: PlegEvent) => void)[] = [];
+  private readonly relistListeners: ((durationMs: number) => void)[] = [];
   private lastRelist = 0;
   private relisted = false;
   /** The relist under way: relists never overlap (the loop's and a forced one). */
@@ -107,6 +108,11 @@ export class Pleg implements PodLifecycleEventGenerator {
 
   onEvent(listener: (event: PlegEvent) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** Calls `listener` with each completed relist's duration (ms), for kubelet_pleg_relist_duration_seconds. */
+  onRelist(listener: (durationMs: number) => void): void {
+    this.relistListeners.push(listener);
   }
 
   start(signal: AbortSignal): void {
@@ -209,6 +215,7 @@ export class Pleg implements PodLifecycleEventGenerator {
     this.lastRelist = this.clock.now();
     this.lastRelistDurationMs = this.lastRelist - timestamp;
     this.relisted = true;
+    for (const l of this.relistListeners) l(this.lastRelistDurationMs);
     for (const ev of events) {
       for (const l of this.listeners) {
         try {

@@ -14,8 +14,7 @@ import type { Logger } from "../src-shared/log.ts";
 import { DeckhandError } from "../src-shared/errors.ts";
 import { parseHostPort } from "./config.ts";
 import type { ProxyMetrics } from "./metrics.ts";
-import { closeAll } from "./service-health.ts";
-import { listenTcp } from "../src-shared/listen.ts";
+import { closeServers, listenTcp } from "../src-shared/listen.ts";
 
 export const TO_BE_DELETED_TAINT = "ToBeDeletedByClusterAutoscaler";
 const IP_FAMILY = "IPv4";
@@ -167,6 +166,6 @@ export class ProxyServer {
   }
 
   async close(): Promise<void> {
-    await closeAll(this.servers.splice(0));
+    await closeServers(this.servers.splice(0));
   }
 }

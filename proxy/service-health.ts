@@ -7,7 +7,7 @@
 import { createServer, type Server } from "node:http";
 import type { Logger } from "../src-shared/log.ts";
 import { errorMessage } from "../src-shared/errors.ts";
-import { listenTcp } from "../src-shared/listen.ts";
+import { closeServers, listenTcp } from "../src-shared/listen.ts";
 
 interface Listener {
   port: number;
@@ -36,7 +36,7 @@ export class ServiceHealthServer {
     for (const [name, l] of [...this.services]) {
       if (wanted.get(name) === l.port) continue;
       this.services.delete(name);
-      await closeAll(l.servers);
+      await closeServers(l.servers);
     }
     for (const [name, port] of wanted) {
       if (this.services.has(name)) continue;
@@ -79,19 +79,8 @@ export class ServiceHealthServer {
     this.closed = true;
     const all = [...this.services.values()].flatMap((l) => l.servers);
     this.services.clear();
-    await closeAll(all);
+    await closeServers(all);
   }
 }
 
 /** Closes HTTP servers at once: stop listening and drop the connections they hold. */
-export function closeAll(servers: readonly Server[]): Promise<void> {
-  return Promise.all(
-    servers.map(
-      (s) =>
-        new Promise<void>((resolve) => {
-          s.close(() => resolve());
-          s.closeAllConnections();
-        }),
-    ),
-  ).then(() => undefined);
-}

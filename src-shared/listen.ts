@@ -1,7 +1,8 @@
 /**
  * Starts a server listening and resolves with its address once it does, or rejects with the listen error
  * (EADDRINUSE...) instead of leaving it to an 'error' event nobody waits for. For every server the agents and
- * the test control plane run: HTTP, HTTPS, and unix sockets (`port` a path, no host).
+ * the test control plane run: HTTP, HTTPS, and unix sockets (`port` a path, no host). `closeServers` stops
+ * them: no new connections, open ones (keep-alive included) dropped, resolved once each has closed.
  */
 import type { AddressInfo, Server } from "node:net";
 
@@ -23,4 +24,17 @@ export async function listenTcp(server: Server, port: number, host?: string): Pr
   const address = await listen(server, port, host);
   if (typeof address === "string") throw new TypeError(`expected a TCP address, got ${address}`);
   return address;
+}
+
+/** Closes the servers and drops their open connections (HTTP keep-alive ones too); resolves once all are closed. */
+export function closeServers(servers: readonly (Server & { closeAllConnections?: () => void })[]): Promise<void> {
+  return Promise.all(
+    servers.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          s.close(() => resolve());
+          s.closeAllConnections?.();
+        }),
+    ),
+  ).then(() => undefined);
 }

@@ -3,8 +3,9 @@
  * a client certificate verified against `authentication.x509.clientCAFile` (CN the user, O the groups), else a
  * bearer token checked through a TokenReview (`authentication.webhook`, answers cached for `cacheTTL`), each
  * with `system:authenticated` added; else, when `authentication.anonymous.enabled`, `system:anonymous` in
- * `system:unauthenticated`. A credential that fails (a certificate of another CA, a token the API refuses) is
- * a failure even with anonymous enabled, as upstream's NewFailOnError union: it is never taken as anonymous.
+ * `system:unauthenticated`. As upstream's union, the first credential that succeeds wins (a good token next to
+ * a certificate of another CA is let in); a credential that fails with none succeeding is a failure even with
+ * anonymous enabled (NewFailOnError): it is never taken as anonymous.
  */
 import { createHash } from "node:crypto";
 import type { TLSSocket } from "node:tls";
@@ -61,21 +62,29 @@ export class KubeletAuthenticator {
   }
 
   async authenticate(req: IncomingMessage, signal?: AbortSignal): Promise<AuthnResult> {
+    // upstream's union: each authenticator in turn, the first success wins; any failure (and no success)
+    // fails the request, never taken as anonymous.
+    let failure: string | undefined;
     const sock = req.socket as Partial<TLSSocket>;
     if (this.o.x509 && typeof sock.getPeerCertificate === "function") {
       const cert = sock.getPeerCertificate();
       const presented = cert !== undefined && Object.keys(cert).length > 0;
       if (presented) {
-        if (sock.authorized !== true) return { ok: false, reason: `x509: ${String(sock.authorizationError ?? "certificate not trusted")}` };
-        const user = certificateUser(cert.subject);
+        const user = sock.authorized === true ? certificateUser(cert.subject) : undefined;
         if (user !== undefined) return { ok: true, user: withAuthenticated(user), method: "x509" };
+        failure = `x509: ${sock.authorized === true ? "no common name" : String(sock.authorizationError ?? "certificate not trusted")}`;
       }
     }
     const header = req.headers.authorization;
     if (header !== undefined && this.o.webhook.enabled) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      if (m !== null) return this.token(m[1] ?? "", signal);
+      if (m !== null) {
+        const r = await this.token(m[1] ?? "", signal);
+        if (r.ok) return r;
+        failure = failure === undefined ? r.reason : `${failure}; ${r.reason}`;
+      }
     }
+    if (failure !== undefined) return { ok: false, reason: failure };
     if (this.o.anonymous) return { ok: true, user: ANONYMOUS, method: "anonymous" };
     return { ok: false, reason: "no credentials" };
   }

@@ -19,13 +19,13 @@
  */
 import https from "node:https";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join, normalize } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "../../src-shared/log.ts";
 import { errorMessage, isDeckhandError } from "../../src-shared/errors.ts";
+import { closeServers, listenTcp } from "../../src-shared/listen.ts";
 import { authorizationErrorMessage, forbiddenMessage, requestAttributes, type KubeletUser } from "./auth-attributes.ts";
 import type { KubeletAuthenticator } from "./authn.ts";
 import type { KubeletAuthorizer } from "./authz.ts";
@@ -149,14 +149,7 @@ export class KubeletServer {
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.handleUpgrade(req, socket, head));
     server.on("tlsClientError", (err) => this.log.debug({ err: err.message }, "TLS handshake failed"));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.o.port, this.o.address, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    this.boundPort = (server.address() as AddressInfo).port;
+    this.boundPort = (await listenTcp(server, this.o.port, this.o.address)).port;
     this.log.info({ address: this.o.address, port: this.boundPort }, "kubelet API serving");
     signal.addEventListener("abort", () => void this.close(), { once: true });
   }
@@ -165,11 +158,7 @@ export class KubeletServer {
     for (const s of this.streams) s.abort();
     const s = this.server;
     this.server = undefined;
-    if (s === undefined) return;
-    await new Promise<void>((resolve) => {
-      s.close(() => resolve());
-      s.closeAllConnections();
-    });
+    if (s !== undefined) await closeServers([s]);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -434,24 +423,13 @@ export class HealthzServer {
       sendText(res, r.status, r.body);
     });
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.o.port, this.o.address, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    this.boundPort = (server.address() as AddressInfo).port;
+    this.boundPort = (await listenTcp(server, this.o.port, this.o.address)).port;
     signal.addEventListener("abort", () => void this.close(), { once: true });
   }
 
   async close(): Promise<void> {
     const s = this.server;
     this.server = undefined;
-    if (s === undefined) return;
-    await new Promise<void>((resolve) => {
-      s.close(() => resolve());
-      s.closeAllConnections();
-    });
+    if (s !== undefined) await closeServers([s]);
   }
 }

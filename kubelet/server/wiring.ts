@@ -123,7 +123,12 @@ export async function startServers(config: KubeletConfig, kubelet: Kubelet, clie
             cacheUnauthorizedTTLMs: config.authorization.webhook.cacheUnauthorizedTTL,
             log,
           });
-    const metrics = new KubeletMetrics({ nodeName: config.hostname, pods: () => [...kubelet.pleg.runtimePods().keys()].map((uid) => kubelet.podCache.get(uid).status) });
+    const metrics = new KubeletMetrics({
+      nodeName: config.hostname,
+      pods: () => [...kubelet.pleg.runtimePods().keys()].map((uid) => kubelet.podCache.get(uid).status),
+      lastRelistAt: () => (kubelet.pleg.hasRelisted ? Date.now() - kubelet.pleg.healthy().lastSeenMs : undefined),
+    });
+    kubelet.pleg.onRelist((ms) => metrics.observeRelist(ms));
     api = new KubeletServer({
       host: serverHost(kubelet, config, metrics),
       nodeName: config.hostname,

@@ -2,7 +2,10 @@
  * Authorization: system:masters may do anything; node identities (`system:node:<name>` in `system:nodes`)
  * get what the Node authorizer, the system:node role and the NodeRestriction admission plugin allow them;
  * every authenticated user may use discovery and the self-review APIs (system:basic-user,
- * system:discovery). Everything else is denied, as on a cluster with RBAC and no bindings.
+ * system:discovery); then RBAC: the rules of the ClusterRoles and Roles bound to the user, a group of theirs or
+ * their service account (ClusterRoleBindings everywhere, RoleBindings in their namespace). Everything else is
+ * denied. Deliberate difference: no aggregated ClusterRoles and no bootstrap roles beyond cluster-admin
+ * (bound to system:masters, which is also let through directly).
  */
 import type { Store } from "./store.ts";
 import { arr, dig, str, type KubeObject } from "./types.ts";
@@ -70,7 +73,7 @@ export class Authorizer {
     if (a.path !== undefined) {
       // Non-resource URLs: discovery, version, health, openapi are readable by every authenticated user.
       if (a.verb === "get" && a.user.groups.includes("system:authenticated")) return allow();
-      return deny();
+      return this.rbac(a) ? allow() : deny();
     }
     if (
       a.verb === "create" &&
@@ -79,8 +82,26 @@ export class Authorizer {
     )
       return allow();
     const node = nodeNameOf(a.user);
-    if (node !== undefined) return this.authorizeNode(node, a);
-    return deny();
+    if (node !== undefined) {
+      const d = this.authorizeNode(node, a);
+      if (d.allowed || !this.rbac(a)) return d;
+      return allow();
+    }
+    return this.rbac(a) ? allow() : deny();
+  }
+
+  /** Whether a ClusterRoleBinding, or a RoleBinding of the request's namespace, grants the request. */
+  private rbac(a: Attributes): boolean {
+    const bindings = [...this.store.list("rbac.authorization.k8s.io/clusterrolebindings")];
+    if (a.namespace !== "") bindings.push(...this.store.list("rbac.authorization.k8s.io/rolebindings", a.namespace));
+    for (const b of bindings) {
+      if (!arr(dig(b, "subjects")).some((subj) => subjectMatches(subj, a.user))) continue;
+      const kind = str(dig(b, "roleRef", "kind"));
+      const name = str(dig(b, "roleRef", "name")) ?? "";
+      const role = kind === "ClusterRole" ? this.store.get("rbac.authorization.k8s.io/clusterroles", undefined, name) : this.store.get("rbac.authorization.k8s.io/roles", b.metadata.namespace, name);
+      if (role !== undefined && arr(dig(role, "rules")).some((r) => ruleAllows(r, a))) return true;
+    }
+    return false;
   }
 
   private podsOnNode(node: string, namespace?: string): KubeObject[] {
@@ -145,6 +166,33 @@ export class Authorizer {
     if (group === "authorization.k8s.io" && resource === "subjectaccessreviews" && verb === "create") return allow();
     return deny();
   }
+}
+
+function subjectMatches(subject: unknown, user: UserInfo): boolean {
+  const kind = str(dig(subject, "kind"));
+  const name = str(dig(subject, "name")) ?? "";
+  if (kind === "User") return user.username === name;
+  if (kind === "Group") return user.groups.includes(name);
+  if (kind === "ServiceAccount") return user.username === `system:serviceaccount:${str(dig(subject, "namespace")) ?? ""}:${name}`;
+  return false;
+}
+
+const strings = (v: unknown): string[] => arr(v).filter((x): x is string => typeof x === "string");
+
+/** RBAC's rule matching (k8s.io/kubernetes/pkg/apis/rbac/v1 evaluation helpers). */
+export function ruleAllows(rule: unknown, a: Attributes): boolean {
+  const verbs = strings(dig(rule, "verbs"));
+  if (!verbs.includes("*") && !verbs.includes(a.verb)) return false;
+  if (a.path !== undefined) {
+    return strings(dig(rule, "nonResourceURLs")).some((u) => u === "*" || u === a.path || (u.endsWith("*") && a.path?.startsWith(u.slice(0, -1))));
+  }
+  const groups = strings(dig(rule, "apiGroups"));
+  if (!groups.includes("*") && !groups.includes(a.group)) return false;
+  const resources = strings(dig(rule, "resources"));
+  const combined = a.subresource === "" ? a.resource : `${a.resource}/${a.subresource}`;
+  if (!resources.some((r) => r === "*" || r === combined || (a.subresource !== "" && r === `*/${a.subresource}`))) return false;
+  const names = strings(dig(rule, "resourceNames"));
+  return names.length === 0 || names.includes(a.name);
 }
 
 /** Names of the secrets/configmaps/serviceaccounts/pvcs a pod uses. */

@@ -271,6 +271,23 @@ export class ControlPlane {
     for (const ns of ["default", "kube-system", "kube-public", "kube-node-lease"]) {
       if (api.store.get(nsR.storage, undefined, ns) === undefined) api.create(ADMIN, nsR, "", { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
     }
+    // RBAC's bootstrap cluster-admin, bound to system:masters.
+    const crR = resource("rbac.authorization.k8s.io", "clusterroles");
+    if (api.store.get(crR.storage, undefined, "cluster-admin") === undefined) {
+      api.create(ADMIN, crR, "", {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRole",
+        metadata: { name: "cluster-admin", labels: { "kubernetes.io/bootstrapping": "rbac-defaults" } },
+        rules: [{ apiGroups: ["*"], resources: ["*"], verbs: ["*"] }, { nonResourceURLs: ["*"], verbs: ["*"] }],
+      });
+      api.create(ADMIN, resource("rbac.authorization.k8s.io", "clusterrolebindings"), "", {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: { name: "cluster-admin", labels: { "kubernetes.io/bootstrapping": "rbac-defaults" } },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
+        subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: "system:masters" }],
+      });
+    }
     const svcR = resource("", "services");
     api.create(ADMIN, svcR, "default", {
       apiVersion: "v1",

@@ -186,6 +186,10 @@ export const RESOURCES: readonly ResourceDescriptor[] = [
     namespaced: true,
     allowCreateOnUpdate: true,
   }),
+  d({ group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRole", plural: "clusterroles", namespaced: false }),
+  d({ group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleBinding", plural: "clusterrolebindings", namespaced: false }),
+  d({ group: "rbac.authorization.k8s.io", version: "v1", kind: "Role", plural: "roles", namespaced: true }),
+  d({ group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleBinding", plural: "rolebindings", namespaced: true }),
   d({
     group: "authentication.k8s.io",
     version: "v1",

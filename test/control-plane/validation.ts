@@ -22,6 +22,10 @@ type CompiledValidator = ((data: unknown) => boolean) & { errors?: AjvError[] | 
 
 const SCHEMA_MODULE: Record<string, string> = {
   "v1/Pod": "IoK8sApiCoreV1Pod",
+  "rbac.authorization.k8s.io/v1/ClusterRole": "IoK8sApiRbacV1ClusterRole",
+  "rbac.authorization.k8s.io/v1/ClusterRoleBinding": "IoK8sApiRbacV1ClusterRoleBinding",
+  "rbac.authorization.k8s.io/v1/Role": "IoK8sApiRbacV1Role",
+  "rbac.authorization.k8s.io/v1/RoleBinding": "IoK8sApiRbacV1RoleBinding",
   "v1/Node": "IoK8sApiCoreV1Node",
   "v1/Service": "IoK8sApiCoreV1Service",
   "v1/Namespace": "IoK8sApiCoreV1Namespace",

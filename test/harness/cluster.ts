@@ -2,7 +2,10 @@
  * A cluster on this machine for end-to-end tests and the demo: the local control plane on the host's loopback
  * and sandbox nodes, each running the real kubelet process inside its own namespaces (as on a real node),
  * reaching the API at https://127.0.0.1:6443 through a forwarder in the node and a unix socket that the test
- * can cut to simulate an outage. Everything lives under the nodes' folders and goes at teardown.
+ * can cut to simulate an outage. The control plane reaches each node's kubelet (:10250, logs, exec, node proxy)
+ * at the node's InternalIP through a CONNECT proxy inside the node (netns-connect-proxy.ts), as kube-apiserver's
+ * egress selector would; the kubelet trusts the cluster CA as its clientCAFile. Everything lives under the
+ * nodes' folders and goes at teardown.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { request as httpRequest } from "node:http";

@@ -22,7 +22,7 @@ import { buildTestImages, importImages } from "./images.ts";
 import { eventually } from "./wait.ts";
 
 /** Host paths that containerd 1.6 and libcni use whatever their config says; each node gets its own copy. */
-const PRIVATE_PATHS = ["/run/containerd", "/var/lib/cni", "/var/log/pods", "/var/lib/kubelet"] as const;
+const PRIVATE_PATHS = ["/run/containerd", "/var/lib/cni", "/var/log/pods", "/var/log/containers", "/var/lib/kubelet"] as const;
 
 export interface NodeSandboxOptions {
   /** Adopt an existing node by name (to clean up after a crashed run); a new unique name by default. */

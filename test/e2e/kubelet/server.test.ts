@@ -1,16 +1,17 @@
 /**
  * The kubelet API (:10250) and health server (:10248) on a sandbox node, reached as the control plane reaches
  * them (through the node's CONNECT proxy) and through the control plane with real kubectl: `kubectl logs`
- * (tail, timestamps, limit, -f seeing new lines, --previous after a restart), `get --raw` through the node
- * proxy (/healthz, /pods, /metrics checked by promtool, /configz), and direct calls refused as upstream
- * refuses them (401 without or with bad credentials, 403 for a user without rights).
+ * (tail, timestamps, limit, -f seeing new lines and reading on across rotations, --previous after a restart),
+ * `exec` (exit code, stdin, large output, a TTY), `cp` both ways, `attach`, `port-forward`, `get --raw` through
+ * the node proxy (/healthz, /pods, /metrics checked by promtool, /configz), and direct calls refused as
+ * upstream refuses them (401 without or with bad credentials, 403 for a user without rights, RBAC honoured).
  */
 import http from "node:http";
 import { existsSync } from "node:fs";
 import tls from "node:tls";
 import { spawn } from "node:child_process";
 import { readFile, readdir, readlink, writeFile, mkdtemp, rm } from "node:fs/promises";
-import { X509Certificate } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
@@ -22,7 +23,9 @@ import { createCA, issueCert, type KeyAndCert } from "../../control-plane/pki.ts
 
 /** promtool comes with Debian's prometheus package (test/setup.sh installs it). */
 const hasPromtool = existsSync("/usr/bin/promtool");
-const suite = clusterWithOneNode();
+// Small logs rotate within a test: 4 KiB, looked at every 3 s (upstream's minimum).
+// --v=2: debug, where the kubelet logs each API request and stream with its identity and verdict.
+const suite = clusterWithOneNode({ config: { containerLogMaxSize: "4Ki", containerLogMonitorInterval: "3s", containerLogMaxFiles: 3 }, flags: ["--v=2"] });
 const cluster = suite.cluster;
 const scratch = mkdtemp(join(tmpdir(), "deckhand-kubelet-api-"));
 afterAll(async () => rm(await scratch, { recursive: true, force: true }));
@@ -75,9 +78,14 @@ async function kubelet(path: string, o: { token?: string; cert?: KeyAndCert; por
   });
 }
 
+/** The kubelet's health server answers (the kubelet started its servers). */
+function serving(): Promise<Answer> {
+  return eventually(() => kubelet("/healthz", { host: "127.0.0.1", port: 10248, plain: true }).catch(() => undefined), { timeoutMs: 30_000, message: "the health server" });
+}
+
 describe("the kubelet API", () => {
   it("serves /healthz on 127.0.0.1:10248 and, over TLS with the self-signed certificate it wrote, on 10250", async () => {
-    const plain = await eventually(() => kubelet("/healthz", { host: "127.0.0.1", port: 10248, plain: true }).catch(() => undefined), { timeoutMs: 30_000, message: "the health server" });
+    const plain = await serving();
     expect(plain).toMatchObject({ status: 200, body: "ok" });
     const admin = await cluster.controlPlane.issueClientCert("kubernetes-admin", ["system:masters"]);
     const tlsAnswer = await kubelet("/healthz", { cert: admin });
@@ -91,6 +99,7 @@ describe("the kubelet API", () => {
   });
 
   it("refuses requests without or with bad credentials (401) and users without rights (403), with upstream's bodies", async () => {
+    await serving();
     expect(await kubelet("/pods")).toEqual(expect.objectContaining({ status: 401, body: "Unauthorized" }));
     expect(await kubelet("/pods", { token: "not-a-token" })).toEqual(expect.objectContaining({ status: 401, body: "Unauthorized" }));
     const otherCA = await createCA("someone-else");
@@ -104,6 +113,23 @@ describe("the kubelet API", () => {
     const ok = await kubelet("/runningpods/", { token: cluster.controlPlane.adminToken });
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body)).toMatchObject({ kind: "PodList", apiVersion: "v1" });
+  });
+
+  it("honours RBAC through its SubjectAccessReview: a role on nodes/metrics lets in /metrics and nothing else; a namespaced Role grants no node access", async () => {
+    await serving();
+    const rbac = (resource: string) => ({ group: "rbac.authorization.k8s.io", version: "v1", resource });
+    await cluster.client.create(rbac("clusterroles"), { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: "node-metrics-reader" }, rules: [{ apiGroups: [""], resources: ["nodes/metrics", "nodes/stats"], verbs: ["get"] }] });
+    await cluster.client.create(rbac("clusterrolebindings"), { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", metadata: { name: "carol-metrics" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "node-metrics-reader" }, subjects: [{ kind: "User", name: "carol", apiGroup: "rbac.authorization.k8s.io" }] });
+    cluster.controlPlane.addToken("carol-token", { username: "carol", groups: [] });
+    const metrics = await kubelet("/metrics", { token: "carol-token" });
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toContain(`kubelet_node_name{node="${suite.node.name}"} 1`);
+    expect(await kubelet("/pods", { token: "carol-token" })).toEqual(expect.objectContaining({ status: 403, body: "Forbidden (user=carol, verb=get, resource=nodes, subresource=proxy)" }));
+    // A Role cannot grant a cluster-scoped resource: dave stays forbidden.
+    await cluster.client.create({ ...rbac("roles"), namespace: "default" }, { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "stats", namespace: "default" }, rules: [{ apiGroups: [""], resources: ["nodes/stats", "nodes/metrics"], verbs: ["get"] }] });
+    await cluster.client.create({ ...rbac("rolebindings"), namespace: "default" }, { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "dave-stats", namespace: "default" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "stats" }, subjects: [{ kind: "User", name: "dave", apiGroup: "rbac.authorization.k8s.io" }] });
+    cluster.controlPlane.addToken("dave-token", { username: "dave", groups: [] });
+    expect(await kubelet("/metrics", { token: "dave-token" })).toEqual(expect.objectContaining({ status: 403, body: "Forbidden (user=dave, verb=get, resource=nodes, subresource=metrics)" }));
   });
 
   it("asks for an upgrade on the streaming routes, and answers /run (not implemented) with 501", async () => {
@@ -156,6 +182,12 @@ describe("through the control plane", () => {
     const firstTs = file.split(" ")[0] ?? "";
     const stamped = (await cluster.kubectl(["logs", "logs", "--timestamps", "--tail=5"])).stdout.split("\n")[0] ?? "";
     expect(stamped).toBe(`${firstTs.replace(/\.(\d*?)0+Z$/, ".$1Z").replace(/\.Z$/, "Z")} line-1`);
+    // The legacy symlink log shippers read, to the same file.
+    const podObj = await cluster.client.get<V1Pod>(podsRef("logs"));
+    const id = (podObj.status?.containerStatuses?.[0]?.containerID ?? "").replace("containerd://", "");
+    const link = suite.node.sandbox.hostPath(`/var/log/containers/logs_default_main-${id}.log`);
+    const target = await eventually(() => readlink(link).catch(() => undefined), { timeoutMs: 10_000, message: "the /var/log/containers symlink" });
+    expect(target).toBe(`/var/log/pods/${dir ?? ""}/main/0.log`);
     const prev = await cluster.kubectl(["logs", "logs", "--previous"]);
     expect(prev.code).not.toBe(0);
     expect(prev.stderr).toContain(`Error from server (BadRequest): previous terminated container "main" in pod "logs_default" not found`);
@@ -201,8 +233,43 @@ describe("through the control plane", () => {
     expect(ps.stdout.split("\n").filter((l) => l.includes("tr ") || l.includes("head ")).length).toBe(0);
   });
 
+  it("an exec client that goes away mid-stream ends the kubelet's stream", async () => {
+    const child = spawn("kubectl", ["--kubeconfig", cluster.adminKubeconfig, "exec", "raw-proxy", "--", "sh", "-c", "echo started-abandoned; exec sleep 600"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    await eventually(() => out.includes("started-abandoned"), { timeoutMs: 20_000, message: "the exec to start" });
+    const streamEnded = async (): Promise<boolean> => {
+      const log = await readFile(suite.node.kubelet?.logPath ?? "", "utf8");
+      return log.split("\n").some((l) => l.includes('"msg":"kubelet API stream"') && l.includes("started-abandoned"));
+    };
+    expect(await streamEnded()).toBe(false);
+    // The request itself was logged with its identity and verdict when it came in.
+    const log = await readFile(suite.node.kubelet?.logPath ?? "", "utf8");
+    expect(log.split("\n").some((l) => l.includes('"msg":"kubelet API request"') && l.includes('"user":"kube-apiserver-kubelet-client"') && l.includes('"verdict":"allowed"'))).toBe(true);
+    child.kill("SIGKILL");
+    // The kubelet logs a stream when both of its ends are closed.
+    await eventually(async () => ((await streamEnded()) ? true : undefined), { timeoutMs: 15_000, message: "the kubelet to end the stream" });
+  });
+
+  it("kubectl exec -it gets a terminal (driven through a pseudo-terminal), and kubectl cp copies both ways", async () => {
+    const tty = await run("script", ["-qec", `kubectl --kubeconfig ${cluster.adminKubeconfig} exec -it raw-proxy -- sh -c 'tty; stty size'`, "/dev/null"], { allowFailure: true, timeoutMs: 30_000 });
+    expect(tty.stdout).toMatch(/\/dev\/pts\/\d+/);
+    const dir = await scratch;
+    const local = join(dir, "to-pod.txt");
+    await writeFile(local, "copied into the pod\n".repeat(1000));
+    const up = await cluster.kubectl(["cp", local, "raw-proxy:/tmp/in.txt"]);
+    expect(up.code).toBe(0);
+    const inPod = await cluster.kubectl(["exec", "raw-proxy", "--", "md5sum", "/tmp/in.txt"]);
+    expect(inPod.stdout.split(" ")[0]).toBe(createHash("md5").update(await readFile(local)).digest("hex"));
+    const down = await cluster.kubectl(["cp", "raw-proxy:/tmp/in.txt", join(dir, "from-pod.txt")]);
+    expect(down.code).toBe(0);
+    expect(await readFile(join(dir, "from-pod.txt"), "utf8")).toBe(await readFile(local, "utf8"));
+  });
+
   it("kubectl port-forward carries an HTTP exchange to the pod", async () => {
-    await runningPod("pf", "mkdir -p /tmp/w && echo hello-through-port-forward > /tmp/w/index.html && exec httpd -f -p 8080 -h /tmp/w");
+    await runningPod("pf", "mkdir -p /tmp/w && echo hello-through-port-forward > /tmp/w/index.html && head -c 52428800 /dev/urandom > /tmp/w/big && exec httpd -f -p 8080 -h /tmp/w");
+    // httpd starts once the 50 MiB file is written; kubectl port-forward gives up on a refused connection.
+    await eventually(async () => ((await cluster.kubectl(["exec", "pf", "--", "sh", "-c", "netstat -ltn | grep -q ':8080 '"])).code === 0 ? true : undefined), { timeoutMs: 30_000, message: "httpd listening in the pod" });
     const child = spawn("kubectl", ["--kubeconfig", cluster.adminKubeconfig, "port-forward", "pod/pf", "0:8080"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString()));
@@ -211,6 +278,11 @@ describe("through the control plane", () => {
       const port = await eventually(() => /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out)?.[1], { timeoutMs: 20_000, message: `kubectl port-forward to listen (${out})` });
       const res = await fetch(`http://127.0.0.1:${port}/index.html`);
       expect(await res.text()).toBe("hello-through-port-forward\n");
+      // 50 MiB intact through kubectl, the control plane, the kubelet and containerd.
+      const big = Buffer.from(await (await fetch(`http://127.0.0.1:${port}/big`)).arrayBuffer());
+      expect(big.length).toBe(52_428_800);
+      const inPod = await cluster.kubectl(["exec", "pf", "--", "sha256sum", "/tmp/w/big"]);
+      expect(createHash("sha256").update(big).digest("hex")).toBe(inPod.stdout.split(" ")[0]);
     } finally {
       child.kill("SIGTERM");
     }
@@ -226,6 +298,36 @@ describe("through the control plane", () => {
       await eventually(() => out.includes(`attached-${Number(first) + 2}`), { timeoutMs: 10_000, message: "more attached output" });
     } finally {
       child.kill("SIGTERM");
+    }
+  });
+
+  it("logs rotate at containerLogMaxSize (older ones gzipped) and kubectl logs -f reads on across rotations", async () => {
+    await runningPod("rotating", "i=0; while true; do i=$((i+1)); echo seq-$i-................................................; sleep 0.02; done");
+    const child = spawn("kubectl", ["--kubeconfig", cluster.adminKubeconfig, "logs", "-f", "rotating"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    try {
+      const dir = await eventually(async () => (await readdir(suite.node.sandbox.hostPath("/var/log/pods"))).find((d) => d.startsWith("default_rotating_")), { message: "the pod's log folder" });
+      const logDir = suite.node.sandbox.hostPath(`/var/log/pods/${dir ?? ""}/main`);
+      // At least two rotations: the older one compressed, at most containerLogMaxFiles (3) files.
+      const files = await eventually(async () => {
+        const f = await readdir(logDir);
+        return f.some((x) => x.endsWith(".gz")) ? f : undefined;
+      }, { timeoutMs: 30_000, message: "a compressed rotated log" });
+      expect(files.length).toBeLessThanOrEqual(3);
+      expect(files).toContain("0.log");
+      expect(files.filter((x) => /^0\.log\.\d{8}-\d{6}$/.test(x)).length).toBe(1);
+      // The follower went on across both rotations: every line once, in order, from the first.
+      const last = await eventually(async () => {
+        const current = await readFile(join(logDir, "0.log"), "utf8");
+        const n = Number(/seq-(\d+)-/.exec(current)?.[1] ?? 0);
+        return n > 0 && out.includes(`seq-${n}-`) ? n : undefined;
+      }, { timeoutMs: 10_000, message: "kubectl logs -f to reach the current file" });
+      const seen = [...out.matchAll(/^seq-(\d+)-/gm)].map((m) => Number(m[1]));
+      expect(seen.slice(0, last)).toEqual(Array.from({ length: last }, (_, i) => i + 1));
+    } finally {
+      child.kill("SIGTERM");
+      await cluster.client.delete(podsRef("rotating"), { gracePeriodSeconds: 0 }).catch(() => undefined);
     }
   });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_PREFERRED_ADDRESS_TYPES, kubeletError, nodeAddress } from "../../control-plane/kubelet-proxy.ts";
 import type { KubeObject } from "../../control-plane/types.ts";
+import { ruleAllows, type Attributes } from "../../control-plane/authz.ts";
 
 describe("the control plane's kubelet proxy", () => {
   const node = { metadata: { name: "n" }, status: { addresses: [{ type: "InternalIP", address: "10.0.0.5" }, { type: "Hostname", address: "n" }] } } as unknown as KubeObject;
@@ -15,5 +16,21 @@ describe("the control plane's kubelet proxy", () => {
     expect(kubeletError(400, 'previous terminated container "c" in pod "p_ns" not found', "pods/log", "p").toStatus()).toMatchObject({ code: 400, reason: "BadRequest", message: 'previous terminated container "c" in pod "p_ns" not found' });
     expect(kubeletError(500, "boom", "pods/log", "p").toStatus()).toMatchObject({ code: 500, reason: "InternalError", message: "Internal error occurred: boom" });
     expect(kubeletError(403, "Forbidden (user=x, verb=get, resource=nodes, subresource=proxy)", "pods/log", "p").toStatus()).toMatchObject({ code: 403, reason: "Forbidden", message: "Forbidden (user=x, verb=get, resource=nodes, subresource=proxy)" });
+  });
+});
+
+describe("RBAC rules", () => {
+  const a = (o: Partial<Attributes>): Attributes => ({ user: { username: "u", groups: [] }, verb: "get", group: "", resource: "nodes", subresource: "", namespace: "", name: "n1", ...o });
+
+  it("match verbs, groups, resources with subresources, wildcards and resource names as RBAC does", () => {
+    const statsOnly = { apiGroups: [""], resources: ["nodes/stats", "nodes/metrics"], verbs: ["get"] };
+    expect(ruleAllows(statsOnly, a({ subresource: "metrics" }))).toBe(true);
+    expect(ruleAllows(statsOnly, a({ subresource: "proxy" }))).toBe(false);
+    expect(ruleAllows(statsOnly, a({ subresource: "metrics", verb: "create" }))).toBe(false);
+    expect(ruleAllows(statsOnly, a({}))).toBe(false);
+    expect(ruleAllows({ apiGroups: ["*"], resources: ["*"], verbs: ["*"] }, a({ subresource: "proxy", verb: "delete" }))).toBe(true);
+    expect(ruleAllows({ apiGroups: [""], resources: ["*/proxy"], verbs: ["get"] }, a({ subresource: "proxy" }))).toBe(true);
+    expect(ruleAllows({ apiGroups: [""], resources: ["nodes"], resourceNames: ["n2"], verbs: ["get"] }, a({}))).toBe(false);
+    expect(ruleAllows({ nonResourceURLs: ["/metrics*"], verbs: ["get"] }, a({ path: "/metrics/x" }))).toBe(true);
   });
 });

@@ -34,9 +34,10 @@ describe("the kubelet's authenticator", () => {
     expect(certificateUser({ CN: "x" })).toEqual({ username: "x", groups: [] });
   });
 
-  it("refuses a certificate of another CA even when anonymous is enabled", async () => {
-    const { a } = make({ anonymous: true });
-    expect(await a.authenticate(req({}, { authorized: false, subject: { CN: "admin" } }))).toMatchObject({ ok: false });
+  it("refuses a certificate of another CA even when anonymous is enabled, unless a good token comes with it", async () => {
+    const { a } = make({ anonymous: true, answers: { good: { authenticated: true, user: { username: "alice", groups: [] } } } });
+    expect(await a.authenticate(req({}, { authorized: false, subject: { CN: "admin" } }))).toMatchObject({ ok: false, reason: "x509: UNABLE_TO_VERIFY_LEAF_SIGNATURE" });
+    expect(await a.authenticate(req({ authorization: "Bearer good" }, { authorized: false, subject: { CN: "admin" } }))).toMatchObject({ ok: true, method: "token", user: { username: "alice" } });
   });
 
   it("checks bearer tokens with a TokenReview and caches the answers for cacheTTL, failures included", async () => {
