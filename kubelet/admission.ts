@@ -147,7 +147,7 @@ const CONTAINER_REFUSED = ["envFrom", "volumeDevices", "lifecycle", "restartPoli
 /** PodSecurityContext fields passed to CRI; the others are checked below. */
 const POD_SECURITY_FIELDS = new Set(["runAsUser", "runAsGroup", "supplementalGroups", "sysctls", "runAsNonRoot", "fsGroup", "fsGroupChangePolicy",
   "seLinuxOptions", "seLinuxChangePolicy", "seccompProfile", "appArmorProfile", "windowsOptions", "supplementalGroupsPolicy"]);
-const POD_SECURITY_REFUSED = ["fsGroup", "fsGroupChangePolicy", "seLinuxOptions", "seLinuxChangePolicy", "appArmorProfile", "windowsOptions"];
+const POD_SECURITY_REFUSED = ["seLinuxOptions", "seLinuxChangePolicy", "appArmorProfile", "windowsOptions"];
 const SECURITY_FIELDS = new Set(["runAsUser", "runAsGroup", "privileged", "readOnlyRootFilesystem", "capabilities", "allowPrivilegeEscalation",
   "runAsNonRoot", "seLinuxOptions", "seccompProfile", "appArmorProfile", "windowsOptions", "procMount"]);
 const SECURITY_REFUSED = ["seLinuxOptions", "appArmorProfile", "windowsOptions"];

@@ -215,7 +215,8 @@ export function containerConfig(input: ContainerConfigInput): Input<ContainerCon
         ...(runAsUser !== undefined ? { run_as_user: { value: runAsUser } } : {}),
         ...(runAsGroup !== undefined ? { run_as_group: { value: runAsGroup } } : {}),
         ...(sc?.capabilities ? { capabilities: { add_capabilities: sc.capabilities.add ?? [], drop_capabilities: sc.capabilities.drop ?? [] } } : {}),
-        supplemental_groups: psc?.supplementalGroups ?? [],
+        // fsGroup joins the supplementary groups, so the container can use the volumes given to that group.
+        supplemental_groups: [...(psc?.supplementalGroups ?? []), ...(psc?.fsGroup !== undefined && !(psc.supplementalGroups ?? []).includes(psc.fsGroup) ? [psc.fsGroup] : [])],
         no_new_privs: sc?.allowPrivilegeEscalation === false,
         seccomp: seccompProfile(pod, container),
       },

@@ -236,6 +236,17 @@ describe("volumes", () => {
     await deletePod("live");
   });
 
+  it("applies fsGroup: the volumes' group, the container in it, files it creates keep it", async () => {
+    await kubectl(["create", "secret", "generic", "grouped", "--from-literal=k=v"]);
+    const p = pod("fsgroup", { securityContext: { runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000 }, volumes: [{ name: "data", emptyDir: {} }, { name: "sec", secret: { secretName: "grouped", defaultMode: 0o400 } }] });
+    (p.spec as Spec).containers[0]!.volumeMounts = [{ name: "data", mountPath: "/data" }, { name: "sec", mountPath: "/sec" }];
+    await kubectl(["apply", "-f", "-"], JSON.stringify(p));
+    const up = await running("fsgroup");
+    const out = await inPod(up, "id -u; id -G; stat -c '%g %a' /data; touch /data/mine && stat -c '%g' /data/mine; stat -L -c '%g %a' /sec/k; cat /sec/k");
+    expect(out.out.split("\n")).toEqual(["1000", "3000 2000", "2000 2777", "2000", "2000 440", "v"]);
+    await deletePod("fsgroup");
+  });
+
   it("gives the pod a service account token bound to it, which the API accepts as the pod's", async () => {
     await kubectl(["apply", "-f", "-"], JSON.stringify(pod("token", { automountServiceAccountToken: true })));
     const up = await running("token");

@@ -117,6 +117,7 @@ describe("checkSupported", () => {
       { name: "host", mountPath: "/host", readOnly: true, mountPropagation: "HostToContainer" },
     );
     expect(checkSupported(p)).toEqual({ admit: true, warnings: [] });
+    expect(checkSupported(withSpec({ securityContext: { fsGroup: 2000, fsGroupChangePolicy: "OnRootMismatch" } }))).toEqual({ admit: true, warnings: [] });
   });
 
   it("never refuses the scheduler's and the API server's fields", () => {
@@ -215,7 +216,6 @@ describe("checkSupported", () => {
     ["pod-level resources", withSpec({ resources: { limits: { cpu: "1" } } }), "spec.resources"],
     ["a runtime class", withSpec({ runtimeClassName: "kata" }), 'spec.runtimeClassName="kata"'],
     ["a hostname override", withSpec({ hostnameOverride: "other" }), 'spec.hostnameOverride="other"'],
-    ["fsGroup", withSpec({ securityContext: { fsGroup: 2000 } }), "spec.securityContext.fsGroup"],
     ["a pod seccomp profile", withSpec({ securityContext: { seccompProfile: { type: "Localhost", localhostProfile: "p.json" } } }), 'spec.securityContext.seccompProfile.type="Localhost"'],
     ["supplementalGroupsPolicy Strict", withSpec({ securityContext: { supplementalGroupsPolicy: "Strict" } }), 'spec.securityContext.supplementalGroupsPolicy="Strict"'],
     ["pod SELinux options", withSpec({ securityContext: { seLinuxOptions: { type: "spc_t" } } }), "spec.securityContext.seLinuxOptions"],
