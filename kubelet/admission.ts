@@ -142,7 +142,7 @@ const CONTAINER_FIELDS = new Set([
   "envFrom", "volumeMounts", "volumeDevices", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle",
   "resizePolicy", "restartPolicyRules",
 ]);
-const CONTAINER_REFUSED = ["envFrom", "volumeDevices", "lifecycle", "restartPolicyRules"];
+const CONTAINER_REFUSED = ["volumeDevices", "lifecycle", "restartPolicyRules"];
 
 /** PodSecurityContext fields passed to CRI; the others are checked below. */
 const POD_SECURITY_FIELDS = new Set(["runAsUser", "runAsGroup", "supplementalGroups", "sysctls", "runAsNonRoot", "fsGroup", "fsGroupChangePolicy",
@@ -217,7 +217,8 @@ function containerFindings(pod: Obj, c: Obj, path: string, out: Finding[], unkno
   list(c["env"]).forEach((e, i) => {
     const from = isObj(e) ? e["valueFrom"] : undefined;
     if (!isObj(from)) return;
-    for (const k of Object.keys(from)) if (isSet(from[k]) && k !== "fieldRef" && k !== "resourceFieldRef") out.push({ path: `${path}.env[${i}].valueFrom.${k}` });
+    // fileKeyRef (env from a file of a volume) is not read yet.
+    for (const k of Object.keys(from)) if (isSet(from[k]) && !["fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef"].includes(k)) out.push({ path: `${path}.env[${i}].valueFrom.${k}` });
     const rf = from["resourceFieldRef"];
     // The container config reads the resources of the container itself only.
     if (isObj(rf) && isSet(rf["containerName"]) && rf["containerName"] !== c["name"]) out.push({ path: `${path}.env[${i}].valueFrom.resourceFieldRef.containerName`, value: rf["containerName"] });

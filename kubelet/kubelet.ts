@@ -47,7 +47,7 @@ import { nodeRef, podRef } from "./events.ts";
 import { VolumeManager, type VolumeSources } from "./volumes/volume-manager.ts";
 import { SystemMounter, type Mounter } from "./volumes/mounter.ts";
 import { containerVolumeMounts } from "./volumes/container-mounts.ts";
-import { ApiVolumeSources, StandaloneVolumeSources } from "./objects/api-sources.ts";
+import { ApiVolumeSources, StandaloneVolumeSources, envSourcesOf } from "./objects/api-sources.ts";
 
 export interface KubeletDeps {
   nodeName: string;
@@ -132,6 +132,7 @@ export class Kubelet {
     });
     this.runtime = new RuntimeManager({
       containerMounts: (pod, container, env) => containerVolumeMounts(container, this.volumes.volumesOf(pod), env),
+      envSources: (pod, refs, signal) => envSourcesOf(this.volumeSources, pod.metadata?.namespace ?? "", refs, signal),
       runtime: this.cri,
       images: new ImageManager({ images: this.cri, logger }),
       cgroups: new PodCgroupManager({ cgroupRoot: deps.node.cgroupRoot, logger }),

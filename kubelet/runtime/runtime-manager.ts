@@ -19,7 +19,7 @@ import { ImagePullError, type PullSecrets, type ImageManager } from "../images/i
 import type { PodCgroups, PodResourceConfig } from "../cm/pod-cgroups.ts";
 import { computePodActions, CrashLoopBackoff, type ProbeFailures } from "./pod-actions.ts";
 import { killGracePeriodSeconds } from "../prober/prober.ts";
-import { containerConfig, containerEnv, nonRootPolicy, verifyRunAsNonRoot } from "./container-config.ts";
+import { containerConfig, containerEnv, nonRootPolicy, verifyRunAsNonRoot, NO_ENV_SOURCES, envReferences, type EnvSources } from "./container-config.ts";
 import { deadContainersOverLimit } from "./container-gc.ts";
 import { containerHash } from "./container-hash.ts";
 import { sandboxConfig, podLogDirectory, type NodeContext } from "./sandbox-config.ts";
@@ -177,6 +177,8 @@ export interface RuntimeManagerOptions {
    * its environment for subPathExpr; a failure leaves the container in CreateContainerConfigError.
    */
   containerMounts?: (pod: V1Pod, container: V1Container, env: ReadonlyMap<string, string>) => Promise<Input<Mount>[]>;
+  /** The ConfigMaps and Secrets a container's env reads (the kubelet's watches); none without it. */
+  envSources?: (pod: V1Pod, refs: ReturnType<typeof envReferences>, signal?: AbortSignal) => Promise<EnvSources>;
 }
 
 /** Sorts sandboxes newest first (creation time, then attempt), as upstream's status reads them. */
@@ -240,6 +242,7 @@ export class RuntimeManager {
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly containerMounts: RuntimeManagerOptions["containerMounts"];
+  private readonly envSources: RuntimeManagerOptions["envSources"];
   readonly backoff: CrashLoopBackoff;
 
   constructor(options: RuntimeManagerOptions) {
@@ -251,6 +254,7 @@ export class RuntimeManager {
     this.log = options.logger.child({ component: "runtime-manager" });
     this.clock = options.clock ?? systemClock;
     this.containerMounts = options.containerMounts;
+    this.envSources = options.envSources;
     this.backoff = new CrashLoopBackoff({ maxMs: options.crashLoopMaxMs ?? 300_000 });
   }
 
@@ -396,11 +400,13 @@ export class RuntimeManager {
         const policy = nonRootPolicy(pod, c);
         // The image's user is read only when the pod leaves it to the image (one ImageStatus call).
         verifyRunAsNonRoot(pod, c, policy.runAsNonRoot && policy.runAsUser === undefined ? await this.images.imageUser(imageRef, signal) : undefined);
-        const volumeMounts =
-          this.containerMounts && (c.volumeMounts ?? []).length > 0
-            ? await this.containerMounts(pod, c, new Map(containerEnv(pod, c, node, { podIPs }).map((e) => [e.key, e.value])))
-            : [];
-        return containerConfig({ pod, container: c, kind: start.kind, restartCount: start.restartCount, image: imageRef, node, facts: { podIPs }, volumeMounts });
+        const refs = envReferences(c);
+        const envSources = this.envSources && refs.configMaps.size + refs.secrets.size > 0 ? await this.envSources(pod, refs, signal) : NO_ENV_SOURCES;
+        const warnings: string[] = [];
+        const env = containerEnv(pod, c, node, { podIPs }, envSources, warnings);
+        for (const w of warnings) this.events.event(podRef(pod), "Warning", "InvalidEnvironmentVariableNames", w);
+        const volumeMounts = this.containerMounts && (c.volumeMounts ?? []).length > 0 ? await this.containerMounts(pod, c, new Map(env.map((e) => [e.key, e.value]))) : [];
+        return containerConfig({ pod, container: c, kind: start.kind, restartCount: start.restartCount, image: imageRef, node, facts: { podIPs }, volumeMounts, envSources });
       });
       if (!cfg) {
         if (start.kind !== "regular") break;

@@ -108,8 +108,9 @@ export class VolumeManager {
   async setUpPod(pod: V1Pod, signal?: AbortSignal): Promise<PodVolumesSetUp> {
     const volumes = this.volumesOf(pod);
     const result: PodVolumesSetUp = { volumes };
-    if ((pod.spec?.volumes ?? []).length === 0) return result;
+    // The objects the pod references (its volumes' and its env's) are watched from its first sync on.
     this.o.sources.register(pod);
+    if ((pod.spec?.volumes ?? []).length === 0) return result;
     for (const v of pod.spec?.volumes ?? []) {
       const target = volumes.get(v.name);
       try {

@@ -283,3 +283,26 @@ describe("volumes", () => {
     });
   });
 });
+
+describe("environment from ConfigMaps and Secrets", () => {
+  it("reads envFrom and key refs with $(VAR) expansion; a missing Secret holds the container in CreateContainerConfigError until it appears", async () => {
+    await kubectl(["create", "configmap", "env-config", "--from-literal=HOST=db", "--from-literal=PORT=5432"]);
+    const p = pod("env", {}, "env | sort > /tmp/env; exec sleep 3600");
+    const c = (p.spec as Spec).containers[0]!;
+    c.envFrom = [{ configMapRef: { name: "env-config" }, prefix: "DB_" }];
+    c.env = [
+      { name: "USER", valueFrom: { secretKeyRef: { name: "env-secret", key: "user" } } },
+      { name: "OPTIONAL", valueFrom: { configMapKeyRef: { name: "env-config", key: "nope", optional: true } } },
+      { name: "DSN", value: "$(USER)@$(DB_HOST):$(DB_PORT)" },
+    ];
+    await kubectl(["apply", "-f", "-"], JSON.stringify(p));
+    const waiting = await waitForPod("env", (x) => x.status?.containerStatuses?.[0]?.state?.waiting?.reason === "CreateContainerConfigError", "CreateContainerConfigError");
+    expect(waiting.status?.containerStatuses?.[0]?.state?.waiting?.message).toBe('secret "env-secret" not found');
+    await kubectl(["create", "secret", "generic", "env-secret", "--from-literal=user=admin"]);
+    const up = await running("env");
+    const envOut = (await inPod(up, "cat /tmp/env")).out.split("\n");
+    expect(envOut).toEqual(expect.arrayContaining(["DB_HOST=db", "DB_PORT=5432", "USER=admin", "DSN=admin@db:5432"]));
+    expect(envOut.some((l) => l.startsWith("OPTIONAL="))).toBe(false);
+    await deletePod("env");
+  });
+});

@@ -118,6 +118,11 @@ describe("checkSupported", () => {
     );
     expect(checkSupported(p)).toEqual({ admit: true, warnings: [] });
     expect(checkSupported(withSpec({ securityContext: { fsGroup: 2000, fsGroupChangePolicy: "OnRootMismatch" } }))).toEqual({ admit: true, warnings: [] });
+    const env = withContainer({
+      envFrom: [{ configMapRef: { name: "cm" }, prefix: "CM_" }, { secretRef: { name: "s", optional: true } }],
+      env: [{ name: "A", valueFrom: { configMapKeyRef: { name: "cm", key: "a" } } }, { name: "B", valueFrom: { secretKeyRef: { name: "s", key: "b", optional: true } } }],
+    });
+    expect(checkSupported(env)).toEqual({ admit: true, warnings: [] });
   });
 
   it("never refuses the scheduler's and the API server's fields", () => {
@@ -180,9 +185,7 @@ describe("checkSupported", () => {
 
   const refused: [string, V1Pod, string][] = [
     ["lifecycle hooks", withContainer({ lifecycle: { preStop: { exec: { command: ["true"] } } } }), "spec.containers[0].lifecycle"],
-    ["envFrom", withContainer({ envFrom: [{ configMapRef: { name: "cm" } }] }), "spec.containers[0].envFrom"],
-    ["a secret env source", withContainer({ env: [{ name: "P", valueFrom: { secretKeyRef: { name: "s", key: "k" } } }] }), "spec.containers[0].env[0].valueFrom.secretKeyRef"],
-    ["a configMap env source", withContainer({ env: [{ name: "P", valueFrom: { configMapKeyRef: { name: "c", key: "k" } } }] }), "spec.containers[0].env[0].valueFrom.configMapKeyRef"],
+    ["a file env source", withContainer({ env: [{ name: "P", valueFrom: { fileKeyRef: { volumeName: "v", path: "p", key: "k" } } }] }), "spec.containers[0].env[0].valueFrom.fileKeyRef"],
     ["another container's resources", withContainer({ env: [{ name: "P", valueFrom: { resourceFieldRef: { resource: "limits.cpu", containerName: "other" } } }] }), 'spec.containers[0].env[0].valueFrom.resourceFieldRef.containerName="other"'],
     ["a recursive read-only mount", withContainer({ volumeMounts: [{ name: "kube-api-access-9zq5c", mountPath: "/data", readOnly: true, recursiveReadOnly: "Enabled" }] }), 'spec.containers[0].volumeMounts[0].recursiveReadOnly="Enabled"'],
     ["a hugepages emptyDir", withVolume({ name: "huge", emptyDir: { medium: "HugePages" } }), 'spec.volumes[1].emptyDir.medium="HugePages"'],
@@ -227,8 +230,8 @@ describe("checkSupported", () => {
 
   it("names every offending field in one message", () => {
     const p = withVolume({ name: "data", persistentVolumeClaim: { claimName: "data" } });
-    Object.assign((p.spec as Spec).containers[0] as Container, { lifecycle: { preStop: { exec: { command: ["true"] } } }, envFrom: [{ secretRef: { name: "s" } }] });
-    expect(refusal(p)).toBe('Pod fields spec.volumes[1].persistentVolumeClaim="data", spec.containers[0].envFrom, spec.containers[0].lifecycle are not supported by this kubelet yet');
+    Object.assign((p.spec as Spec).containers[0] as Container, { lifecycle: { preStop: { exec: { command: ["true"] } } }, volumeDevices: [{ name: "blk", devicePath: "/dev/xvda" }] });
+    expect(refusal(p)).toBe('Pod fields spec.volumes[1].persistentVolumeClaim="data", spec.containers[0].volumeDevices, spec.containers[0].lifecycle are not supported by this kubelet yet');
   });
 
   it("runs a pod with a field newer than this kubelet, with a warning naming it", () => {
