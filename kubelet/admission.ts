@@ -129,12 +129,12 @@ const POD_SPEC_FIELDS = new Set([
   // Checked value by value below.
   "dnsPolicy", "os", "hostUsers", "runtimeClassName", "setHostnameAsFQDN", "securityContext", "volumes",
   "ephemeralContainers", "hostAliases", "resourceClaims", "resources", "hostnameOverride",
-  // Known gaps that cannot be refused (API server defaults on every pod): service environment variables are
-  // not injected, and the /etc/hosts entry the kubelet writes for a subdomain is not written.
+  // subdomain: the FQDN line of the kubelet's /etc/hosts. A known gap that cannot be refused (API server
+  // default on every pod): the service environment variables of enableServiceLinks are not injected.
   "enableServiceLinks", "subdomain",
 ]);
 /** Fields refused whenever set. */
-const POD_SPEC_REFUSED = ["ephemeralContainers", "hostAliases", "resourceClaims", "resources", "hostnameOverride", "runtimeClassName"];
+const POD_SPEC_REFUSED = ["ephemeralContainers", "resourceClaims", "resources", "hostnameOverride", "runtimeClassName"];
 
 const CONTAINER_FIELDS = new Set([
   "name", "image", "imagePullPolicy", "command", "args", "workingDir", "env", "ports", "resources", "stdin",

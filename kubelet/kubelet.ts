@@ -47,6 +47,7 @@ import { nodeRef, podRef } from "./events.ts";
 import { VolumeManager, type VolumeSources } from "./volumes/volume-manager.ts";
 import { SystemMounter, type Mounter } from "./volumes/mounter.ts";
 import { containerVolumeMounts } from "./volumes/container-mounts.ts";
+import { etcHostsMount } from "./volumes/etc-hosts.ts";
 import { ApiVolumeSources, StandaloneVolumeSources, envSourcesOf } from "./objects/api-sources.ts";
 
 export interface KubeletDeps {
@@ -131,7 +132,11 @@ export class Kubelet {
       logger,
     });
     this.runtime = new RuntimeManager({
-      containerMounts: (pod, container, env) => containerVolumeMounts(container, this.volumes.volumesOf(pod), env),
+      containerMounts: async (pod, container, env, podIPs) => {
+        const mounts = await containerVolumeMounts(container, this.volumes.volumesOf(pod), env);
+        const hosts = await etcHostsMount(deps.rootDir, pod, container, podIPs, this.d.node.clusterDomain);
+        return hosts ? [...mounts, hosts] : mounts;
+      },
       envSources: (pod, refs, signal) => envSourcesOf(this.volumeSources, pod.metadata?.namespace ?? "", refs, signal),
       runtime: this.cri,
       images: new ImageManager({ images: this.cri, logger }),

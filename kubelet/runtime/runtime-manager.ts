@@ -176,7 +176,7 @@ export interface RuntimeManagerOptions {
    * The CRI mounts of a container's volumeMounts (the volume manager's, see volumes/container-mounts.ts), given
    * its environment for subPathExpr; a failure leaves the container in CreateContainerConfigError.
    */
-  containerMounts?: (pod: V1Pod, container: V1Container, env: ReadonlyMap<string, string>) => Promise<Input<Mount>[]>;
+  containerMounts?: (pod: V1Pod, container: V1Container, env: ReadonlyMap<string, string>, podIPs: readonly string[]) => Promise<Input<Mount>[]>;
   /** The ConfigMaps and Secrets a container's env reads (the kubelet's watches); none without it. */
   envSources?: (pod: V1Pod, refs: ReturnType<typeof envReferences>, signal?: AbortSignal) => Promise<EnvSources>;
 }
@@ -405,7 +405,7 @@ export class RuntimeManager {
         const warnings: string[] = [];
         const env = containerEnv(pod, c, node, { podIPs }, envSources, warnings);
         for (const w of warnings) this.events.event(podRef(pod), "Warning", "InvalidEnvironmentVariableNames", w);
-        const volumeMounts = this.containerMounts && (c.volumeMounts ?? []).length > 0 ? await this.containerMounts(pod, c, new Map(env.map((e) => [e.key, e.value]))) : [];
+        const volumeMounts = this.containerMounts ? await this.containerMounts(pod, c, new Map(env.map((e) => [e.key, e.value])), podIPs) : [];
         return containerConfig({ pod, container: c, kind: start.kind, restartCount: start.restartCount, image: imageRef, node, facts: { podIPs }, volumeMounts, envSources });
       });
       if (!cfg) {

@@ -306,3 +306,17 @@ describe("environment from ConfigMaps and Secrets", () => {
     await deletePod("env");
   });
 });
+
+describe("/etc/hosts", () => {
+  it("mounts the kubelet's hosts file: the pod's IP with hostname and subdomain FQDN, and hostAliases", async () => {
+    await kubectl(["apply", "-f", "-"], JSON.stringify(pod("hosts", { hostname: "db", subdomain: "db-svc", hostAliases: [{ ip: "10.1.2.3", hostnames: ["foo.local", "bar.local"] }] })));
+    const up = await running("hosts");
+    const ip = up.status?.podIP ?? "";
+    const hosts = (await inPod(up, "cat /etc/hosts")).out;
+    expect(hosts.startsWith("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n")).toBe(true);
+    expect(hosts).toContain(`\n${ip}\tdb.db-svc.default.svc.cluster.local\tdb\n`);
+    expect(hosts.endsWith("# Entries added by HostAliases.\n10.1.2.3\tfoo.local\tbar.local\n")).toBe(true);
+    expect(await onNode(`cat ${ROOT}/pods/${up.metadata?.uid ?? ""}/etc-hosts`)).toBe(hosts);
+    await deletePod("hosts");
+  });
+});

@@ -123,6 +123,7 @@ describe("checkSupported", () => {
       env: [{ name: "A", valueFrom: { configMapKeyRef: { name: "cm", key: "a" } } }, { name: "B", valueFrom: { secretKeyRef: { name: "s", key: "b", optional: true } } }],
     });
     expect(checkSupported(env)).toEqual({ admit: true, warnings: [] });
+    expect(checkSupported(withSpec({ hostAliases: [{ ip: "1.2.3.4", hostnames: ["a"] }], hostname: "h", subdomain: "s" }))).toEqual({ admit: true, warnings: [] });
   });
 
   it("never refuses the scheduler's and the API server's fields", () => {
@@ -210,7 +211,6 @@ describe("checkSupported", () => {
     ["container restart rules", withContainer({ restartPolicyRules: [{ action: "Restart", exitCodes: { operator: "In", values: [42] } }] }), "spec.containers[0].restartPolicyRules"],
     ["an init container's lifecycle hooks", withSpec({ initContainers: [{ name: "i", image: "i", restartPolicy: "Always", lifecycle: { postStart: { exec: { command: ["true"] } } } }] }), "spec.initContainers[0].lifecycle"],
     ["ephemeral containers", withSpec({ ephemeralContainers: [{ name: "debug", image: "busybox" }] }), "spec.ephemeralContainers"],
-    ["host aliases", withSpec({ hostAliases: [{ ip: "1.2.3.4", hostnames: ["a"] }] }), "spec.hostAliases"],
     ["an unknown DNS policy", withSpec({ dnsPolicy: "Cluster" }), 'spec.dnsPolicy="Cluster"'],
     ["a Windows pod", withSpec({ os: { name: "windows" } }), 'spec.os.name="windows"'],
     ["user namespaces", withSpec({ hostUsers: false }), "spec.hostUsers=false"],
