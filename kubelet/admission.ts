@@ -129,8 +129,7 @@ const POD_SPEC_FIELDS = new Set([
   // Checked value by value below.
   "dnsPolicy", "os", "hostUsers", "runtimeClassName", "setHostnameAsFQDN", "securityContext", "volumes",
   "ephemeralContainers", "hostAliases", "resourceClaims", "resources", "hostnameOverride",
-  // subdomain: the FQDN line of the kubelet's /etc/hosts. A known gap that cannot be refused (API server
-  // default on every pod): the service environment variables of enableServiceLinks are not injected.
+  // The service link variables, and the FQDN line of the kubelet's /etc/hosts.
   "enableServiceLinks", "subdomain",
 ]);
 /** Fields refused whenever set. */

@@ -99,6 +99,8 @@ export function expandVars(text: string, vars: ReadonlyMap<string, string>): str
 export interface EnvSources {
   configMaps: ReadonlyMap<string, Readonly<Record<string, string>> | undefined>;
   secrets: ReadonlyMap<string, Readonly<Record<string, string>> | undefined>;
+  /** The service link variables (objects/service-env.ts), under everything else. */
+  services?: readonly KeyValue[];
 }
 
 export const NO_ENV_SOURCES: EnvSources = { configMaps: new Map(), secrets: new Map() };
@@ -124,7 +126,7 @@ export function envReferences(container: V1Container): { configMaps: Set<string>
 }
 
 /**
- * The container's environment as upstream's makeEnvironmentVariables: `envFrom` first (ConfigMaps and Secrets
+ * The container's environment as upstream's makeEnvironmentVariables: the service links first, then `envFrom` (ConfigMaps and Secrets
  * with their `prefix`; keys that are no valid name skipped and reported in `warnings` as upstream's
  * InvalidEnvironmentVariableNames event), then `env` in order (value with $(VAR) expansion over everything so
  * far, fieldRef, resourceFieldRef, configMapKeyRef, secretKeyRef), a later name replacing an earlier one. A
@@ -134,6 +136,7 @@ export function envReferences(container: V1Container): { configMaps: Set<string>
 export function containerEnv(pod: V1Pod, container: V1Container, node: NodeContext, facts: PodRuntimeFacts, sources: EnvSources = NO_ENV_SOURCES, warnings?: string[]): KeyValue[] {
   const ns = pod.metadata?.namespace ?? "";
   const vars = new Map<string, string>();
+  for (const e of sources.services ?? []) vars.set(e.key, e.value);
   for (const f of container.envFrom ?? []) {
     const kind = f.configMapRef ? "configMap" : f.secretRef ? "secret" : undefined;
     if (kind === undefined) continue;

@@ -401,7 +401,7 @@ export class RuntimeManager {
         // The image's user is read only when the pod leaves it to the image (one ImageStatus call).
         verifyRunAsNonRoot(pod, c, policy.runAsNonRoot && policy.runAsUser === undefined ? await this.images.imageUser(imageRef, signal) : undefined);
         const refs = envReferences(c);
-        const envSources = this.envSources && refs.configMaps.size + refs.secrets.size > 0 ? await this.envSources(pod, refs, signal) : NO_ENV_SOURCES;
+        const envSources = this.envSources ? await this.envSources(pod, refs, signal) : NO_ENV_SOURCES;
         const warnings: string[] = [];
         const env = containerEnv(pod, c, node, { podIPs }, envSources, warnings);
         for (const w of warnings) this.events.event(podRef(pod), "Warning", "InvalidEnvironmentVariableNames", w);

@@ -91,6 +91,8 @@ export class VolumeManager {
   private readonly clock: Clock;
   /** What was last written into each API-data volume folder (payloadKey): an equal payload is not written again. */
   private readonly written = new Map<string, string>();
+  /** tmpfs mounts this kubelet run has made or found (no mountinfo read on every sync). */
+  private readonly tmpfs = new Set<string>();
   /** emptyDir folders whose fsGroup ownership this kubelet run has applied. */
   private readonly owned = new Set<string>();
 
@@ -226,9 +228,11 @@ export class VolumeManager {
     return true;
   }
 
+  /** Mounts a tmpfs at `path` unless one is there (checked once per kubelet run, then remembered). */
   private async ensureTmpfs(path: string, sizeBytes: number, signal?: AbortSignal): Promise<void> {
-    if ((await this.o.mounter.mountPointsUnder(path)).includes(path)) return;
-    await this.o.mounter.mountTmpfs(path, sizeBytes, signal);
+    if (this.tmpfs.has(path)) return;
+    if (!(await this.o.mounter.mountPointsUnder(path)).includes(path)) await this.o.mounter.mountTmpfs(path, sizeBytes, signal);
+    this.tmpfs.add(path);
   }
 
   /**
@@ -241,6 +245,7 @@ export class VolumeManager {
     await rm(dir, { recursive: true, force: true });
     for (const k of [...this.written.keys()]) if (k.startsWith(`${dir}/`)) this.written.delete(k);
     for (const k of [...this.owned]) if (k.startsWith(`${dir}/`)) this.owned.delete(k);
+    for (const k of [...this.tmpfs]) if (k.startsWith(`${dir}/`)) this.tmpfs.delete(k);
   }
 
   /** Removes the pod's whole folder, its volumes first. */

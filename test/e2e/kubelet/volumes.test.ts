@@ -287,6 +287,8 @@ describe("volumes", () => {
 describe("environment from ConfigMaps and Secrets", () => {
   it("reads envFrom and key refs with $(VAR) expansion; a missing Secret holds the container in CreateContainerConfigError until it appears", async () => {
     await kubectl(["create", "configmap", "env-config", "--from-literal=HOST=db", "--from-literal=PORT=5432"]);
+    await kubectl(["create", "service", "clusterip", "env-db", "--tcp=5432:5432"]);
+    const dbIP = (await kubectl(["get", "service", "env-db", "-o", "jsonpath={.spec.clusterIP}"])).trim();
     const p = pod("env", {}, "env | sort > /tmp/env; exec sleep 3600");
     const c = (p.spec as Spec).containers[0]!;
     c.envFrom = [{ configMapRef: { name: "env-config" }, prefix: "DB_" }];
@@ -302,6 +304,8 @@ describe("environment from ConfigMaps and Secrets", () => {
     const up = await running("env");
     const envOut = (await inPod(up, "cat /tmp/env")).out.split("\n");
     expect(envOut).toEqual(expect.arrayContaining(["DB_HOST=db", "DB_PORT=5432", "USER=admin", "DSN=admin@db:5432"]));
+    // The service links: the kubernetes Service's (always) and the namespace's.
+    expect(envOut).toEqual(expect.arrayContaining(["KUBERNETES_SERVICE_HOST=10.96.0.1", "KUBERNETES_SERVICE_PORT=443", "KUBERNETES_PORT=tcp://10.96.0.1:443", `ENV_DB_SERVICE_HOST=${dbIP}`, "ENV_DB_SERVICE_PORT=5432"]));
     expect(envOut.some((l) => l.startsWith("OPTIONAL="))).toBe(false);
     await deletePod("env");
   });
