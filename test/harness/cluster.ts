@@ -165,6 +165,8 @@ export interface TestClusterOptions {
   /** Cluster CIDR the control plane allocates node pod CIDRs from. */
   clusterCIDR?: string;
   serviceCIDR?: string;
+  /** The control plane's shortest token lifetime (kube-apiserver's 600 s by default), for token refresh tests. */
+  minTokenExpirationSeconds?: number;
 }
 
 export class TestCluster {
@@ -185,6 +187,7 @@ export class TestCluster {
       log: this.options.logger ?? silentLogger(),
       clusterCIDR: this.options.clusterCIDR ?? "10.244.0.0/16",
       serviceCIDR: this.options.serviceCIDR ?? "10.96.0.0/16",
+      ...(this.options.minTokenExpirationSeconds !== undefined ? { minTokenExpirationSeconds: this.options.minTokenExpirationSeconds } : {}),
     });
     await this.cp.start();
     this.admin = KubeClient.fromFile(this.cp.adminKubeconfigPath);

@@ -17,7 +17,8 @@ import { startNetnsForwarder } from "../../harness/cluster.ts";
 import { eventually } from "../../harness/wait.ts";
 
 const REPO = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
-const suite = clusterWithOneNode();
+// Short tokens allowed, for the refresh test (kube-apiserver's minimum is 10 minutes).
+const suite = clusterWithOneNode({}, { minTokenExpirationSeconds: 10 });
 const cluster = suite.cluster;
 const SA_PATH = "/var/run/secrets/kubernetes.io/serviceaccount";
 const API_PORT = 6443;
@@ -101,4 +102,45 @@ describe("service account token", () => {
     expect(review.status?.userInfo?.extra?.["authentication.kubernetes.io/pod-name"]).toEqual(["in-cluster-client"]);
     expect(review.status?.userInfo?.extra?.["authentication.kubernetes.io/pod-uid"]).toEqual([created.metadata?.uid]);
   }, 180_000);
+
+  it("refreshes a projected token at 80% of its life, the new one written atomically and accepted as the pod's", async () => {
+    const node = suite.node;
+    const created = await cluster.client.create<V1Pod>({ group: "", version: "v1", resource: "pods", namespace: "default" }, {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "short-token", namespace: "default" },
+      spec: {
+        nodeName: node.name,
+        terminationGracePeriodSeconds: 1,
+        automountServiceAccountToken: false,
+        volumes: [{ name: "tok", projected: { sources: [{ serviceAccountToken: { path: "token", audience: "vault", expirationSeconds: 20 } }] } }],
+        containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sleep", "3600"], volumeMounts: [{ name: "tok", mountPath: "/tok" }] }],
+      },
+    });
+    const cri = node.sandbox.criClient();
+    const read = async (): Promise<string | undefined> => {
+      const { containers } = await cri.runtime("ListContainers", { filter: { label_selector: { "io.kubernetes.pod.uid": created.metadata?.uid ?? "" }, state: { state: "CONTAINER_RUNNING" } } });
+      const id = containers[0]?.id;
+      if (!id) return undefined;
+      const res = await cri.runtime("ExecSync", { container_id: id, cmd: ["cat", "/tok/token"], timeout: 5 });
+      return res.exit_code === 0 ? Buffer.from(res.stdout).toString("utf8") : undefined;
+    };
+    const first = await eventually(read, { timeoutMs: 60_000, message: "the first token" });
+    const t0 = Date.now();
+    // 80% of 20 s is 16 s, less up to 10 s of jitter: between 6 and 16 s after it was issued.
+    const second = await eventually(async () => {
+      const t = await read();
+      return t !== undefined && t !== first ? t : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 500, message: "the refreshed token" });
+    expect(Date.now() - t0).toBeLessThan(17_000);
+    const review = async (token: string) =>
+      cluster.client.create<{ status?: { authenticated?: boolean; audiences?: string[]; user?: { extra?: Record<string, string[]> } } }>(
+        { group: "authentication.k8s.io", version: "v1", resource: "tokenreviews" },
+        { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token, audiences: ["vault"] } },
+      );
+    const r = await review(second);
+    expect(r.status?.authenticated).toBe(true);
+    expect(r.status?.audiences).toEqual(["vault"]);
+    expect(r.status?.user?.extra?.["authentication.kubernetes.io/pod-uid"]).toEqual([created.metadata?.uid]);
+  }, 120_000);
 });
