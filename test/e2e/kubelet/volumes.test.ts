@@ -47,7 +47,11 @@ async function waitForPod(name: string, ok: (p: V1Pod) => boolean, what: string,
   return eventually(async () => {
     const p = await cluster.client.get<V1Pod>(pods(name));
     return ok(p) ? p : undefined;
-  }, { timeoutMs, message: `pod ${name}: ${what}` });
+  }, {
+    timeoutMs,
+    message: `pod ${name}: ${what}`,
+    diagnose: async () => JSON.stringify((await cluster.client.get<V1Pod>(pods(name))).status?.containerStatuses?.map((c) => c.state)),
+  });
 }
 const running = (name: string): Promise<V1Pod> => waitForPod(name, (p) => p.status?.phase === "Running", "Running");
 
@@ -212,6 +216,23 @@ describe("volumes", () => {
     expect((await inPod(main, "cat /a/f; ls /a; echo x > /mine/y && echo ok")).out).toBe("in-a\nf\nok\n");
     expect(await onNode(`cat ${ROOT}/pods/${main.metadata?.uid ?? ""}/volumes/kubernetes.io~empty-dir/work/pods/subpaths/y`)).toBe("x\n");
     await deletePod("subpaths");
+  });
+
+  it("propagates a mount made on the node later into a HostToContainer hostPath mount", async () => {
+    const hostDir = `${suite.node.sandbox.dir}/propagated`;
+    // Propagation needs a shared source mount (the runtime refuses a private one): the folder is made one.
+    await onNode(`mkdir -p ${hostDir} && mount --bind ${hostDir} ${hostDir} && mount --make-rshared ${hostDir} && mkdir -p ${hostDir}/later`);
+    const p = pod("propagation", { volumes: [{ name: "h", hostPath: { path: hostDir, type: "Directory" } }] });
+    (p.spec as Spec).containers[0]!.volumeMounts = [{ name: "h", mountPath: "/h", mountPropagation: "HostToContainer" }];
+    await kubectl(["apply", "-f", "-"], JSON.stringify(p));
+    const up = await running("propagation");
+    await onNode(`mount -t tmpfs -o size=1m tmpfs ${hostDir}/later && echo mounted-later > ${hostDir}/later/f`);
+    try {
+      expect((await inPod(up, "cat /h/later/f")).out).toBe("mounted-later\n");
+      await deletePod("propagation");
+    } finally {
+      await onNode(`umount ${hostDir}/later; umount ${hostDir}`);
+    }
   });
 
   it("shows a ConfigMap update in the mounted files within 5 s, never half-written", async () => {
