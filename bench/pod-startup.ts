@@ -10,7 +10,6 @@
  * Targets (issue 9): p50 overhead over the floor ≤ 20 ms; the burst ≤ 1.1× the floor's burst; kubelet RSS
  * ≤ 150 MiB at 100 pods. This prints the figures beside the targets; it asserts nothing.
  */
-import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { V1Pod } from "@kubernetes/client-node";
 import { TestCluster } from "../test/harness/cluster.ts";
@@ -19,6 +18,7 @@ import { Informer } from "../src-shared/kube/informer.ts";
 import { silentLogger } from "../src-shared/log.ts";
 import { run } from "../src-shared/exec.ts";
 import { removeFloorPods, startFloorPod } from "./cri-floor.ts";
+import { procStats } from "./proc.ts";
 import { compare, formatMs, interleave, printComparison } from "./stats.ts";
 
 const SEQUENTIAL = Number(process.env["BENCH_SEQUENTIAL"] ?? 30);
@@ -26,14 +26,6 @@ const BURST = Number(process.env["BENCH_BURST"] ?? 50);
 const BURST_ROUNDS = Number(process.env["BENCH_BURST_ROUNDS"] ?? 3);
 const TOTAL = Number(process.env["BENCH_TOTAL"] ?? 100);
 const WARMUP = 2;
-
-async function procStats(pid: number): Promise<{ rssMiB: number; cpuMs: number }> {
-  const status = await readFile(`/proc/${pid}/status`, "utf8");
-  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  const stat = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]?.split(" ") ?? [];
-  const ticks = Number(stat[11] ?? 0) + Number(stat[12] ?? 0); // utime + stime, in clock ticks (100 Hz)
-  return { rssMiB: rssKiB / 1024, cpuMs: ticks * 10 };
-}
 
 const verdict = (ok: boolean): string => (ok ? "met" : "NOT met");
 

@@ -1,6 +1,9 @@
 /**
  * The CNI configuration writer, as kubenet did it: once the control plane has assigned this Node its
- * `spec.podCIDR(s)`, write containerd's conflist for deckhand-bridge with host-local ranges from it. Until
+ * `spec.podCIDR(s)`, write containerd's conflist for deckhand-bridge with host-local ranges from it, chained
+ * with the reference `portmap` plugin for hostPorts (as kubenet chained it): containerd hands it the sandbox's
+ * port mappings through the `portMappings` capability, and it DNATs the node's addresses to the pod (its
+ * chains CNI-HOSTPORT-* and one CNI-DN-* per pod, removed at DEL). Until
  * then there is no conflist, so the runtime reports NetworkReady=false and the kubelet keeps the Node
  * NotReady; `status()` gives the reason to show. Run by the kubelet.
  */
@@ -47,6 +50,9 @@ export function buildConflist(podCidrs: readonly string[], options: ConflistOpti
         ...(options.daemonSocket ? { daemonSocket: options.daemonSocket } : {}),
         ipam: { type: "host-local", ranges, ...(options.dataDir ? { dataDir: options.dataDir } : {}) },
       },
+      // hostPort: the runtime passes CRI's port mappings as runtimeConfig.portMappings; snat masquerades
+      // traffic to a hostPort from the node itself (and hairpin) so the reply comes back through the node.
+      { type: "portmap", capabilities: { portMappings: true }, snat: true },
     ],
   };
 }

@@ -19,6 +19,8 @@ import { chmodSync, mkdirSync, readlinkSync, unlinkSync, existsSync } from "node
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
 import type { Logger } from "../src-shared/log.ts";
+import { InFlight } from "../src-shared/concurrency.ts";
+import { listen } from "../src-shared/listen.ts";
 import { BridgePlugin } from "./plugin.ts";
 import { Rtnl } from "./rtnl.ts";
 import { closeLocks } from "./ipam-disk.ts";
@@ -69,7 +71,7 @@ export class CniDaemon {
   private runner: NetnsRunner | undefined;
   private reaper: LinkReaper | undefined;
   private readonly sockets = new Set<Socket>();
-  private inFlight = 0;
+  private readonly inFlight = new InFlight();
 
   constructor(options: CniDaemonOptions) {
     this.socketPath = options.socketPath ?? DEFAULT_DAEMON_SOCKET;
@@ -86,10 +88,10 @@ export class CniDaemon {
     const namespaces = ownNamespaces();
     this.rtnl = new Rtnl();
     const rtnl = this.rtnl;
-    const reaper = new LinkReaper();
-    this.reaper = reaper;
     const runner = NetnsRunner.supported() ? new NetnsRunner(tools().ip) : undefined;
     this.runner = runner;
+    const reaper = new LinkReaper(runner ? { runner } : {});
+    this.reaper = reaper;
     const plugin = new BridgePlugin({
       rtnl: () => rtnl,
       log: (line) => this.log.info(line),
@@ -114,15 +116,13 @@ export class CniDaemon {
     // allowHalfOpen: the client shuts its writing side to mark the end of the request, then reads the answer.
     const server = createServer({ allowHalfOpen: true }, (socket) => this.serve(socket, plugin, namespaces));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      const old = process.umask(0o177);
-      server.listen(this.socketPath, () => {
-        process.umask(old);
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    // The socket is created owner-only (umask) and not chmod-ed afterwards only: no window where others may connect.
+    const old = process.umask(0o177);
+    try {
+      await listen(server, this.socketPath);
+    } finally {
+      process.umask(old);
+    }
     chmodSync(this.socketPath, 0o600);
     signal?.addEventListener("abort", () => void this.close(), { once: true });
     this.log.info({ socket: this.socketPath }, "CNI daemon listening");
@@ -146,15 +146,13 @@ export class CniDaemon {
         return;
       }
       const t0 = performance.now();
-      this.inFlight++;
-      void plugin
-        .handle({ env: req.env, stdin: req.stdin })
-        .then((res) => {
+      void this.inFlight.track(
+        plugin.handle({ env: req.env, stdin: req.stdin }).then((res) => {
           this.log.debug({ command: req.env["CNI_COMMAND"], container: req.env["CNI_CONTAINERID"], code: res.code, ms: +(performance.now() - t0).toFixed(2) }, "CNI request");
           if (res.code !== 0) this.log.info({ command: req.env["CNI_COMMAND"], container: req.env["CNI_CONTAINERID"], error: res.stdout }, "CNI request failed");
           socket.end(`${res.code}\n${res.stdout}`);
-        })
-        .finally(() => this.inFlight--);
+        }),
+      );
     });
   }
 
@@ -163,13 +161,14 @@ export class CniDaemon {
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-    for (let i = 0; i < 200 && this.inFlight > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await this.inFlight.idle(10_000);
     for (const s of this.sockets) s.destroy();
     closeLocks();
-    this.runner?.close();
-    this.runner = undefined;
+    // The reaper's deletions go through the runner: drained first.
     await this.reaper?.close();
     this.reaper = undefined;
+    this.runner?.close();
+    this.runner = undefined;
     this.rtnl?.close();
     this.rtnl = undefined;
   }

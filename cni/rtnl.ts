@@ -190,6 +190,11 @@ function message(type: number, flags: number, parts: Buffer[]): Buffer {
   return Buffer.concat([head, body]);
 }
 
+/** RTM_DELLINK of the link with this name. */
+export function deleteLinkMessage(name: string): Buffer {
+  return message(RTM_DELLINK, 0, [ifinfomsg(AF_UNSPEC, 0, 0, 0), str(IFLA_IFNAME, name)]);
+}
+
 /** RTM_NEWLINK setting the link up. */
 export function linkUpMessage(index: number): Buffer {
   return message(RTM_NEWLINK, 0, [ifinfomsg(AF_UNSPEC, index, IFF_UP, IFF_UP)]);

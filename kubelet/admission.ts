@@ -141,7 +141,13 @@ const CONTAINER_FIELDS = new Set([
   "envFrom", "volumeMounts", "volumeDevices", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle",
   "resizePolicy", "restartPolicyRules",
 ]);
-const CONTAINER_REFUSED = ["volumeDevices", "lifecycle", "restartPolicyRules"];
+const CONTAINER_REFUSED = ["volumeDevices", "restartPolicyRules"];
+/**
+ * Lifecycle fields run by kubelet/lifecycle/ (postStart, preStop; a tcpSocket handler fails at run time as
+ * upstream's); the others are refused.
+ */
+const LIFECYCLE_FIELDS = new Set(["postStart", "preStop", "stopSignal"]);
+const LIFECYCLE_REFUSED = ["stopSignal"];
 
 /** PodSecurityContext fields passed to CRI; the others are checked below. */
 const POD_SECURITY_FIELDS = new Set(["runAsUser", "runAsGroup", "supplementalGroups", "sysctls", "runAsNonRoot", "fsGroup", "fsGroupChangePolicy",
@@ -210,9 +216,12 @@ function containerFindings(pod: Obj, c: Obj, path: string, out: Finding[], unkno
     // NotRequired is what an absent policy means: nothing to act on until a resize, which is not supported.
     if (isObj(r) && isSet(r["restartPolicy"]) && r["restartPolicy"] !== "NotRequired") out.push({ path: `${path}.resizePolicy[${i}].restartPolicy`, value: r["restartPolicy"] });
   });
-  // The termination message file is not mounted nor read back yet; the API server's defaults are let through.
-  if (isSet(c["terminationMessagePolicy"]) && c["terminationMessagePolicy"] !== "File") out.push({ path: `${path}.terminationMessagePolicy`, value: c["terminationMessagePolicy"] });
-  if (isSet(c["terminationMessagePath"]) && c["terminationMessagePath"] !== "/dev/termination-log") out.push({ path: `${path}.terminationMessagePath`, value: c["terminationMessagePath"] });
+  const lifecycle = c["lifecycle"];
+  if (isObj(lifecycle)) {
+    for (const k of Object.keys(lifecycle)) if (!LIFECYCLE_FIELDS.has(k) && isSet(lifecycle[k])) unknown.push(`${path}.lifecycle.${k}`);
+    // The stop signal needs CRI's stop_signal, which containerd 1.6 does not know.
+    for (const k of LIFECYCLE_REFUSED) if (isSet(lifecycle[k])) out.push({ path: `${path}.lifecycle.${k}`, value: lifecycle[k] });
+  }
   list(c["env"]).forEach((e, i) => {
     const from = isObj(e) ? e["valueFrom"] : undefined;
     if (!isObj(from)) return;
@@ -221,11 +230,6 @@ function containerFindings(pod: Obj, c: Obj, path: string, out: Finding[], unkno
     const rf = from["resourceFieldRef"];
     // The container config reads the resources of the container itself only.
     if (isObj(rf) && isSet(rf["containerName"]) && rf["containerName"] !== c["name"]) out.push({ path: `${path}.env[${i}].valueFrom.resourceFieldRef.containerName`, value: rf["containerName"] });
-  });
-  list(c["ports"]).forEach((p, i) => {
-    // No portmap plugin in the CNI chain: host ports are not opened. Host-network pods bind the host's port
-    // themselves (the API server sets hostPort = containerPort for them).
-    if (isObj(p) && isSet(p["hostPort"]) && p["hostPort"] !== 0 && !(isObj(pod["spec"]) && pod["spec"]["hostNetwork"] === true)) out.push({ path: `${path}.ports[${i}].hostPort`, value: p["hostPort"] });
   });
   const resources = c["resources"];
   if (isObj(resources)) {

@@ -28,6 +28,7 @@ import { ImageManager } from "./images/image-manager.ts";
 import { PodCgroupManager } from "./cm/pod-cgroups.ts";
 import { RuntimeManager } from "./runtime/runtime-manager.ts";
 import type { NodeContext } from "./runtime/sandbox-config.ts";
+import { DiskTerminationMessageFiles } from "./lifecycle/termination-files.ts";
 import { Pleg } from "./pleg.ts";
 import { PodCache } from "./runtime/pod-cache.ts";
 import { ContainerGC } from "./runtime/container-gc.ts";
@@ -36,6 +37,7 @@ import { PodSync } from "./pod-sync.ts";
 import { ProberManager } from "./prober/manager.ts";
 import { StatusManager, type PodKey } from "./status/status-manager.ts";
 import { podStatusEqual, statusPatch, toPodStatus, type PodStatus } from "./status/pod-status.ts";
+import { podsDifferSemantically, readinessGatesChanged } from "./pod-helpers.ts";
 import { NodeLease } from "./node/lease.ts";
 import { NodeStatusManager, type NodeStatusSource } from "./node/node-status-manager.ts";
 import { StaticPodSource } from "./pods/static-pods.ts";
@@ -56,6 +58,8 @@ import { ApiVolumeSources, StandaloneVolumeSources, envSourcesOf } from "./objec
 export interface KubeletDeps {
   nodeName: string;
   client: KubeClient | undefined;
+  /** Where events go (rate-limited by eventRecordQPS/eventBurst); `client` when not given. */
+  eventClient?: KubeClient;
   criEndpoint: string;
   runtimeRequestTimeoutMs: number;
   node: NodeContext;
@@ -66,7 +70,7 @@ export interface KubeletDeps {
   nodeStatusReportFrequencyMs: number;
   syncFrequencyMs: number;
   crashLoopMaxMs: number;
-  /** --root-dir: pod folders and their volumes go under `<rootDir>/pods`. */
+  /** --root-dir: pod folders (their volumes, termination message files) go under `<rootDir>/pods`. */
   rootDir: string;
   /** The node's CPU capacity in millicores (downwardAPI volumes' default for cpu limits). */
   cpuCapacityMilli?: () => number;
@@ -125,7 +129,8 @@ export class Kubelet {
     this.ready = new Promise((resolve) => (this.readyResolve = resolve));
     this.staticSynced = new Promise((resolve) => (this.staticSyncedResolve = resolve));
     this.cri = new CriClient({ endpoint: deps.criEndpoint, timeoutMs: deps.runtimeRequestTimeoutMs, logger });
-    this.events = deps.client ? new ApiEventRecorder({ client: deps.client, nodeName: deps.nodeName, logger }) : new LogEventRecorder(logger);
+    const eventClient = deps.eventClient ?? deps.client;
+    this.events = eventClient ? new ApiEventRecorder({ client: eventClient, nodeName: deps.nodeName, logger }) : new LogEventRecorder(logger);
     this.volumeSources = deps.client
       ? new ApiVolumeSources({ client: deps.client, logger, wake: (uid) => this.podWorkers.wake(uid) })
       : new StandaloneVolumeSources();
@@ -153,6 +158,7 @@ export class Kubelet {
       node: () => this.d.node,
       logger,
       crashLoopMaxMs: deps.crashLoopMaxMs,
+      ...(deps.rootDir ? { terminationFiles: new DiskTerminationMessageFiles({ rootDir: deps.rootDir, logger }) } : {}),
     });
     this.pleg = new Pleg({ runtime: this.cri, cache: this.podCache, logger });
     this.containerGC = new ContainerGC({
@@ -240,10 +246,14 @@ export class Kubelet {
     const uid = pod.metadata?.uid ?? "";
     if (this.podManager.isRejected(uid)) return;
     if (this.podWorkers.state(uid) === undefined && !this.podManager.has(uid) && !this.admit(pod)) return;
+    const previous = this.podManager.get(uid);
     this.podManager.set(pod);
     // What the API holds is the base of the next status patch, and a status someone else changed is resent.
     if (pod.status && !this.staticPods?.has(uid)) this.statusManager.reconcile(uid, uid, toPodStatus(pod.status));
-    this.podWorkers.update(pod);
+    // As upstream's pod config: an update that changes only the status (our own patches' echoes, above all)
+    // is reconciled, not synced, unless the pod's readiness gates depend on it.
+    if (previous && !podsDifferSemantically(previous, pod) && !readinessGatesChanged(previous, pod)) this.podWorkers.refresh(pod);
+    else this.podWorkers.update(pod);
   }
 
   /** Upstream's canAdmitPod for a pod seen for the first time; a refused pod fails with the reason. */
@@ -309,6 +319,7 @@ export class Kubelet {
       this.statusManager.start(s);
       this.nodeStatus?.start(s);
       this.lease?.start(s);
+      this.mirrors?.start(s);
     }
     const informer = this.podInformer;
     if (informer) {
@@ -415,6 +426,7 @@ export class Kubelet {
   private async runHousekeeping(): Promise<void> {
     if (!this.sourcesReady()) return;
     this.prober.cleanupPods(new Set(this.podWorkers.uids()));
+    this.runtime.gcBackOffs();
     await this.cleanupOrphans();
     await this.cleanupOrphanedPodDirs();
     await this.mirrors?.deleteOrphans();
@@ -438,6 +450,7 @@ export class Kubelet {
       ["prober", () => this.prober.close()],
       ["PLEG", () => this.pleg.close()],
       ["container GC", () => this.containerGC.close()],
+      ["mirror pods", this.mirrors && (() => this.mirrors?.close())],
       ["volume sources", this.volumeSources.close && (() => this.volumeSources.close?.())],
       ["service informer", this.serviceInformer && (() => this.serviceInformer?.close())],
       ["status manager", () => this.statusManager.close()],

@@ -15,6 +15,7 @@ import { SdNotifier } from "../src-shared/sd-notify.ts";
 import { loadKubeletConfig, usage, type KubeletConfig } from "./config/kubelet-config.ts";
 import { readMachineInfo, type MachineInfo } from "../cadvisor/machine.ts";
 import { Kubelet } from "./kubelet.ts";
+import { startServers } from "./server/wiring.ts";
 import type { CriServices } from "./cri/services.ts";
 import type { PodLifecycleEventGenerator } from "./pleg.ts";
 import type { NodeStatusSource } from "./node/node-status-manager.ts";
@@ -148,7 +149,16 @@ function watchNodesWith(informer: Informer<V1Node>): WatchNodes {
 export async function runKubelet(config: KubeletConfig, log: Logger, signal: AbortSignal, onReady?: () => void): Promise<void> {
   for (const field of config.ignoredFields) log.warn({ field }, "configuration field accepted but not acted on by deckhand");
   const nodeIPs = config.nodeIP.length > 0 ? config.nodeIP : detectNodeIPs();
-  const client = config.kubeconfig ? KubeClient.fromFile(config.kubeconfig, { userAgent: `kubelet/${KUBELET_VERSION} (linux/${process.arch === "x64" ? "amd64" : process.arch}) deckhand` }) : undefined;
+  // kubeAPIQPS 0 means client-go's default (5 per second, as upstream passes it through); eventRecordQPS 0 means
+  // no limit (its documented meaning). Events go through their own client and limit, as upstream's.
+  const client = config.kubeconfig
+    ? KubeClient.fromFile(config.kubeconfig, {
+        userAgent: `kubelet/${KUBELET_VERSION} (linux/${process.arch === "x64" ? "amd64" : process.arch}) deckhand`,
+        qps: config.kubeAPIQPS === 0 ? 5 : config.kubeAPIQPS,
+        burst: config.kubeAPIBurst,
+      })
+    : undefined;
+  const eventClient = client?.withRateLimit(config.eventRecordQPS > 0 ? { qps: config.eventRecordQPS, burst: config.eventBurst } : {});
   let machine = await readMachineInfo({ rootFs: config.rootDir });
   let hostDNS: NodeContext["hostDNS"] = { servers: [], searches: [], options: [] };
   try {
@@ -180,6 +190,7 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     nodeStatusUpdateFrequencyMs: config.nodeStatusUpdateFrequency,
     nodeStatusReportFrequencyMs: config.nodeStatusReportFrequency,
     syncFrequencyMs: config.syncFrequency,
+    ...(eventClient ? { eventClient } : {}),
     crashLoopMaxMs: config.crashLoopBackOff.maxContainerRestartPeriod,
     rootDir: config.rootDir,
     cpuCapacityMilli: () => machine.numCores * 1000,
@@ -215,6 +226,16 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     closers.push(() => cniWriter.close(), () => routes.close(), () => nodes.close());
   }
   await kubelet.start(signal);
+  // The kubelet API (:10250) and the health server (:10248); a server that cannot start stops the kubelet.
+  try {
+    const servers = await startServers(config, kubelet, client, log, signal);
+    closers.unshift(() => servers.close());
+  } catch (err) {
+    await kubelet.close().catch(() => undefined);
+    for (const c of closers) await c();
+    client?.close();
+    throw err;
+  }
   log.info({ node: config.hostname, nodeIPs, version: KUBELET_VERSION }, "kubelet started");
   void kubelet.ready.then(() => {
     log.info({ node: config.hostname }, "kubelet ready: node registered, pod sources synced");
@@ -225,6 +246,7 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
   const closed = await kubelet.close().then(() => undefined, (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
   for (const c of closers) await c();
   client?.close();
+  eventClient?.close();
   if (closed) throw closed;
 }
 

@@ -35,8 +35,6 @@ export interface RelistedPod {
   fingerprint: string;
   /** Names of containers running now. */
   running: string[];
-  /** Any sandbox or container not yet exited/not ready. */
-  active: boolean;
 }
 
 export interface PlegEvent {
@@ -232,7 +230,7 @@ function group(sandboxes: readonly PodSandbox[], containers: readonly Container[
     if (!uid) return undefined;
     let e = out.get(uid);
     if (!e) {
-      e = { pod: { uid, name: labels[POD_NAME_LABEL] ?? "", namespace: labels[POD_NAMESPACE_LABEL] ?? "", fingerprint: "", running: [], active: false }, sandboxes: [], containers: [], parts: [] };
+      e = { pod: { uid, name: labels[POD_NAME_LABEL] ?? "", namespace: labels[POD_NAMESPACE_LABEL] ?? "", fingerprint: "", running: [] }, sandboxes: [], containers: [], parts: [] };
       out.set(uid, e);
     }
     return e;
@@ -242,7 +240,6 @@ function group(sandboxes: readonly PodSandbox[], containers: readonly Container[
     if (!e) continue;
     e.sandboxes.push(s);
     e.parts.push(`s:${s.id}=${s.state}`);
-    if (s.state === "SANDBOX_READY") e.pod.active = true;
   }
   for (const c of containers) {
     const e = entry(c.labels);
@@ -250,7 +247,6 @@ function group(sandboxes: readonly PodSandbox[], containers: readonly Container[
     e.containers.push(c);
     e.parts.push(`c:${c.id}=${c.state}`);
     if (c.state === "CONTAINER_RUNNING") e.pod.running.push(c.labels[CONTAINER_NAME_LABEL] ?? "");
-    if (c.state !== "CONTAINER_EXITED") e.pod.active = true;
   }
   const result = new Map<string, Listed>();
   for (const [uid, e] of out) {

@@ -5,6 +5,7 @@
  * pkg/kubelet/container/helpers.go (ShouldContainerBeRestarted), pkg/kubelet/kuberuntime/kuberuntime_manager.go
  * (podSandboxChanged), pkg/api/v1/pod (IsRestartableInitContainer).
  */
+import { isDeepStrictEqual } from "node:util";
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import type { PodRuntimeStatus, RuntimeContainer } from "./runtime/types.ts";
 
@@ -65,4 +66,45 @@ export function podSandboxChanged(pod: V1Pod, status: PodRuntimeStatus | undefin
   if (latest.state !== "ready") return next;
   if (!pod.spec?.hostNetwork && latest.ips.length === 0) return next;
   return { changed: false, attempt: latest.attempt, sandboxId: latest.id };
+}
+
+/** Annotations the kubelet's pod sources set themselves: a difference in them is no change of the pod. */
+const LOCAL_ANNOTATIONS = new Set(["kubernetes.io/config.source", "kubernetes.io/config.mirror", "kubernetes.io/config.seen"]);
+
+function annotationsEqual(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+  const own = (m: Record<string, string> | undefined): [string, string][] => Object.entries(m ?? {}).filter(([k]) => !LOCAL_ANNOTATIONS.has(k));
+  const x = own(a);
+  const y = new Map(own(b));
+  return x.length === y.size && x.every(([k, v]) => y.get(k) === v);
+}
+
+/**
+ * Whether an update of a pod asks the kubelet for anything (upstream's podsDifferSemantically): its spec, labels,
+ * deletion or annotations changed. A status-only update (most often the echo of the kubelet's own status patch)
+ * does not: it is reconciled, not synced.
+ */
+export function podsDifferSemantically(existing: V1Pod, next: V1Pod): boolean {
+  const a = existing.metadata;
+  const b = next.metadata;
+  return !(
+    isDeepStrictEqual(existing.spec, next.spec) &&
+    isDeepStrictEqual(a?.labels ?? {}, b?.labels ?? {}) &&
+    String(a?.deletionTimestamp ?? "") === String(b?.deletionTimestamp ?? "") &&
+    a?.deletionGracePeriodSeconds === b?.deletionGracePeriodSeconds &&
+    annotationsEqual(a?.annotations, b?.annotations)
+  );
+}
+
+/**
+ * Whether a status-only update must still be synced because the pod's Ready condition depends on it: a pod with
+ * readiness gates whose gate conditions changed (upstream syncs when NeedToReconcilePodReadiness).
+ */
+export function readinessGatesChanged(existing: V1Pod, next: V1Pod): boolean {
+  const gates = next.spec?.readinessGates ?? [];
+  if (gates.length === 0) return false;
+  const condition = (p: V1Pod, type: string): string => {
+    const c = p.status?.conditions?.find((x) => x.type === type);
+    return c ? `${c.status}/${c.message ?? ""}` : "";
+  };
+  return gates.some((g) => condition(existing, g.conditionType) !== condition(next, g.conditionType));
 }

@@ -220,9 +220,10 @@ export class PodSync implements PodSyncer {
     // asking again for what the sync itself just read (the new sandbox's IPs) or left as it was.
     const known = result.sandbox ? { ...before, sandboxes: [result.sandbox, ...before.sandboxes] } : before;
     const { status } = this.report(pod, result.changed ? await this.fresh(uid, signal, known) : before, ctx, failed);
-    if (result.error) log.warn({ err: result.error }, "pod sync incomplete");
+    // The status is recorded; the failure goes back to the pod worker, whose jittered back-off paces the retries
+    // (upstream's SyncPod returns result.Error() the same way).
+    if (result.error) throw new DeckhandError("Unavailable", `pod sync incomplete: ${result.error}`);
     let retryInMs = result.retryInMs;
-    if (result.error) retryInMs = Math.min(retryInMs ?? Infinity, 2000);
     if (activeUntil !== undefined) retryInMs = Math.min(retryInMs ?? Infinity, Math.max(0, activeUntil - this.clock.now()));
     if (refreshAt !== undefined) retryInMs = Math.min(retryInMs ?? Infinity, Math.max(0, refreshAt - this.clock.now()));
     const phase = status.phase;

@@ -13,6 +13,7 @@
  *   once the one started before it has terminated (upstream's startedStaticPodsByFullname and
  *   waitingToStartStaticPodsByFullname), e.g. across an edit of its manifest.
  */
+import { effectiveTerminationGrace } from "./lifecycle/grace.ts";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "../src-shared/log.ts";
 import { errorMessage } from "../src-shared/errors.ts";
@@ -124,10 +125,6 @@ function fullNameOf(pod: V1Pod): string {
   return `${pod.metadata?.name ?? ""}_${pod.metadata?.namespace ?? ""}`;
 }
 
-function defaultGrace(pod: V1Pod): number {
-  return pod.spec?.terminationGracePeriodSeconds ?? 30;
-}
-
 export class PodWorkers {
   private readonly syncer: PodSyncer;
   private readonly log: Logger;
@@ -198,8 +195,15 @@ export class PodWorkers {
       w.restartRequested = true;
     }
     w.pod = pod;
-    if (pod.metadata?.deletionTimestamp) this.requestTermination(w, "Deleted", pod.metadata.deletionGracePeriodSeconds ?? defaultGrace(pod));
+    if (pod.metadata?.deletionTimestamp) this.requestTermination(w, "Deleted");
     this.trigger(w);
+  }
+
+  /** A newer copy of the pod that asks for nothing (a status-only update): kept for the next sync, none is started. */
+  refresh(pod: V1Pod): void {
+    const w = this.workers.get(pod.metadata?.uid ?? "");
+    if (w) w.pod = pod;
+    else this.update(pod);
   }
 
   /** The pod is gone from its sources (deleted in the API, manifest removed): terminate and forget it. */
@@ -208,7 +212,7 @@ export class PodWorkers {
     if (!w) return;
     w.removed = true;
     w.restartRequested = false;
-    this.requestTermination(w, "Removed", gracePeriodSeconds ?? defaultGrace(w.pod));
+    this.requestTermination(w, "Removed", gracePeriodSeconds);
     this.trigger(w);
   }
 
@@ -252,9 +256,11 @@ export class PodWorkers {
    * The work under way is aborted when it no longer applies: a sync (the pod must stop now), or a kill whose
    * grace period just got shorter (it restarts with the new one).
    */
-  private requestTermination(w: Worker, reason: TerminationReason, gracePeriodSeconds: number): void {
+  private requestTermination(w: Worker, reason: TerminationReason, override?: number): void {
     const s = w.state;
     if (s.kind === "terminated") return;
+    // Upstream's calculateEffectiveGracePeriod: the deletion's grace, a shorter override, else the pod's own.
+    const gracePeriodSeconds = effectiveTerminationGrace(s.kind === "terminating" ? s.gracePeriodSeconds : 0, w.pod, override);
     if (s.kind === "syncing") {
       w.state = { kind: "terminating", gracePeriodSeconds, requestedAt: this.clock.now(), reason };
       this.restartWork(w);
@@ -340,7 +346,7 @@ export class PodWorkers {
           w.backoff.reset();
           if (outcome.terminal && w.state.kind === "syncing") {
             w.terminal = outcome.terminal;
-            this.requestTermination(w, "Terminal", defaultGrace(w.pod));
+            this.requestTermination(w, "Terminal");
           }
           if (w.state.kind !== "syncing") {
             w.pending = true; // on to the next phase at once

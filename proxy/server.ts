@@ -15,6 +15,7 @@ import { DeckhandError } from "../src-shared/errors.ts";
 import { parseHostPort } from "./config.ts";
 import type { ProxyMetrics } from "./metrics.ts";
 import { closeAll } from "./service-health.ts";
+import { listenTcp } from "../src-shared/listen.ts";
 
 export const TO_BE_DELETED_TAINT = "ToBeDeletedByClusterAutoscaler";
 const IP_FAMILY = "IPv4";
@@ -117,18 +118,12 @@ export class ProxyServer {
     if (!hp) throw new DeckhandError("InvalidConfig", `bad bind address ${JSON.stringify(addr)}`);
     const server = createServer(handler);
     server.keepAliveTimeout = 5_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(hp.port, hp.host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    }).catch((err: unknown) => {
+    const address = await listenTcp(server, hp.port, hp.host).catch((err: unknown) => {
       throw new DeckhandError("Unavailable", `cannot listen on ${addr}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     });
     this.servers.push(server);
     this.options.log.info({ address: addr }, "listening");
-    return server.address() as AddressInfo;
+    return address;
   }
 
   private serveHealth(req: IncomingMessage, res: ServerResponse): void {

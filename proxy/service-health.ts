@@ -7,6 +7,7 @@
 import { createServer, type Server } from "node:http";
 import type { Logger } from "../src-shared/log.ts";
 import { errorMessage } from "../src-shared/errors.ts";
+import { listenTcp } from "../src-shared/listen.ts";
 
 interface Listener {
   port: number;
@@ -55,13 +56,7 @@ export class ServiceHealthServer {
           req.resume();
         });
         try {
-          await new Promise<void>((resolve, reject) => {
-            server.once("error", reject);
-            server.listen(port, host, () => {
-              server.off("error", reject);
-              resolve();
-            });
-          });
+          await listenTcp(server, port, host);
           listener.servers.push(server);
         } catch (err) {
           // upstream logs and carries on (another process may hold the port)

@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { readFile, readdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -41,16 +40,20 @@ export async function cgroupHierarchies(): Promise<CgroupHierarchy[]> {
  * Removes a cgroup (an absolute path such as `/kubepods/besteffort/pod<uid>`) and its children from every
  * hierarchy, deepest first. A cgroup that still holds processes cannot be removed: the error says so.
  */
-export async function removeCgroupTree(cgroupPath: string, hierarchies?: readonly CgroupHierarchy[]): Promise<void> {
-  for (const h of hierarchies ?? (await cgroupHierarchies())) {
-    const base = join(h.mountPoint, cgroupPath);
-    if (existsSync(base)) await removeDepthFirst(base);
-  }
+export async function removeCgroupTree(cgroupPath: string, hierarchies?: readonly CgroupHierarchy[], signal?: AbortSignal): Promise<void> {
+  // Independent hierarchies, removed at once.
+  await Promise.all((hierarchies ?? (await cgroupHierarchies())).map((h) => removeDepthFirst(join(h.mountPoint, cgroupPath), signal)));
 }
 
-async function removeDepthFirst(dir: string): Promise<void> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  for (const e of entries) if (e.isDirectory()) await removeDepthFirst(join(dir, e.name));
+async function removeDepthFirst(dir: string, signal?: AbortSignal): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
+  }
+  for (const e of entries) if (e.isDirectory()) await removeDepthFirst(join(dir, e.name), signal);
   // EBUSY right after the last process exits is normal while the kernel finishes with it: retry briefly.
   for (let attempt = 0; ; attempt++) {
     try {
@@ -60,7 +63,7 @@ async function removeDepthFirst(dir: string): Promise<void> {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT") return;
       if (code !== "EBUSY" || attempt >= 20) throw err;
-      await sleep(50);
+      await sleep(50, undefined, signal ? { signal } : {});
     }
   }
 }

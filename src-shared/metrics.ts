@@ -44,8 +44,7 @@ abstract class Labelled<T> implements Metric {
     this.help = help;
     this.options = options;
   }
-  protected entry(labels: Labels | undefined, init: () => T): { labels: Labels | undefined; value: T } {
-    const key = labelText(labels);
+  protected entry(labels: Labels | undefined, init: () => T, key = labelText(labels)): { labels: Labels | undefined; value: T } {
     let e = this.series.get(key);
     if (!e) this.series.set(key, (e = { labels, value: init() }));
     return e;
@@ -64,6 +63,15 @@ export class Counter extends Labelled<number> {
   protected readonly type = "counter";
   inc(labels?: Labels, by = 1): void {
     this.entry(labels, () => 0).value += by;
+  }
+  /**
+   * The series of `labels`, bound (upstream's vec.With): its labels are formatted once here, not at every
+   * increment, for callers that update the same series often. A series dropped by delete() comes back at the
+   * next increment.
+   */
+  with(labels: Labels): { inc(by?: number): void } {
+    const key = labelText(labels);
+    return { inc: (by = 1) => void (this.entry(labels, () => 0, key).value += by) };
   }
   get(labels?: Labels): number {
     return this.series.get(labelText(labels))?.value ?? 0;
@@ -109,7 +117,15 @@ export class Histogram extends Labelled<HistogramValue> {
     this.buckets = buckets;
   }
   observe(value: number, labels?: Labels): void {
-    const e = this.entry(labels, () => ({ counts: this.buckets.map(() => 0), sum: 0, count: 0 })).value;
+    this.observeAt(value, labels, undefined);
+  }
+  /** The series of `labels`, bound (as Counter.with). */
+  with(labels: Labels): { observe(value: number): void } {
+    const key = labelText(labels);
+    return { observe: (value) => this.observeAt(value, labels, key) };
+  }
+  private observeAt(value: number, labels: Labels | undefined, key: string | undefined): void {
+    const e = this.entry(labels, () => ({ counts: this.buckets.map(() => 0), sum: 0, count: 0 }), key).value;
     for (let i = 0; i < this.buckets.length; i++) if (value <= (this.buckets[i] ?? Infinity)) e.counts[i] = (e.counts[i] ?? 0) + 1;
     e.sum += value;
     e.count++;

@@ -31,6 +31,15 @@ for unit in kubelet.service kube-proxy.service; do
 done
 ln -sf "$repo/bin/deckhand-bridge" "$cni_bin_dir/deckhand-bridge"
 echo "installed $cni_bin_dir/deckhand-bridge -> $repo/bin/deckhand-bridge"
+# hostPorts: the conflist the kubelet writes chains the reference portmap plugin (containernetworking-plugins).
+if [ ! -e "$cni_bin_dir/portmap" ]; then
+  if [ -x /usr/lib/cni/portmap ]; then
+    ln -sf /usr/lib/cni/portmap "$cni_bin_dir/portmap"
+    echo "installed $cni_bin_dir/portmap -> /usr/lib/cni/portmap"
+  else
+    echo "warning: no portmap CNI plugin in $cni_bin_dir (apt-get install containernetworking-plugins): pods cannot start" >&2
+  fi
+fi
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   systemctl daemon-reload
   systemctl enable $now kubelet.service kube-proxy.service

@@ -10,7 +10,7 @@ fi
 if [ ! -r /etc/debian_version ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "deckhand: this set-up expects Debian 12 (apt-get and /etc/debian_version); install containerd, runc," >&2
   echo "containernetworking-plugins, iptables, nftables, conntrack, busybox-static, docker-registry, skopeo," >&2
-  echo "iproute2, apache2-utils and openssl by hand on other systems." >&2
+  echo "iproute2, apache2-utils, openssl, gcc and libc6-dev by hand on other systems." >&2
   exit 1
 fi
 
@@ -30,6 +30,10 @@ declare -A PROBE=(
   [openssl]=/usr/bin/openssl
   [util-linux]=/usr/bin/nsenter
   [systemd]=/usr/bin/systemd-analyze
+  # The gRPC health server of the localhost/grpc-health:1 test image is C, built static (test/harness/images.ts).
+  [gcc]=/usr/bin/gcc
+  [libc6-dev]=/usr/include/stdio.h
+  [prometheus]=/usr/bin/promtool
 )
 missing=()
 for pkg in "${!PROBE[@]}"; do

@@ -4,7 +4,6 @@
  * them with the pod's limits before the sandbox, and removes them after the pod: containerd never does. On
  * cgroup v2 it first delegates the controllers down to the pod's parent (see `delegate`).
  */
-import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { cgroupHierarchies, removeCgroupTree, type CgroupHierarchy } from "../../src-shared/cgroups.ts";
@@ -49,7 +48,27 @@ export interface PodCgroups {
   /** Creates (or updates the limits of) the pod's cgroup; returns its path below the hierarchies. */
   ensure(uid: string, qos: QOSClass, resources: PodResourceConfig): Promise<string>;
   /** Removes the pod's cgroup wherever it is. */
-  remove(uid: string): Promise<void>;
+  remove(uid: string, signal?: AbortSignal): Promise<void>;
+}
+
+/** The files that carry a pod's limits in one hierarchy, in the order they must be written. */
+function limitFiles(h: CgroupHierarchy, resources: PodResourceConfig): [string, string][] {
+  const writes: [string, string][] = [];
+  if (h.fsType === "cgroup2") {
+    writes.push(["cpu.weight", String(sharesToWeight(resources.cpuShares))]);
+    if (resources.cpuQuotaUs !== undefined) writes.push(["cpu.max", `${resources.cpuQuotaUs} ${resources.cpuPeriodUs ?? 100_000}`]);
+    if (resources.memoryLimitBytes !== undefined) writes.push(["memory.max", String(resources.memoryLimitBytes)]);
+    return writes;
+  }
+  const c = controllers(h);
+  if (c.has("cpu")) {
+    writes.push(["cpu.shares", String(resources.cpuShares)]);
+    if (resources.cpuQuotaUs !== undefined) {
+      writes.push(["cpu.cfs_period_us", String(resources.cpuPeriodUs ?? 100_000)], ["cpu.cfs_quota_us", String(resources.cpuQuotaUs)]);
+    }
+  }
+  if (c.has("memory") && resources.memoryLimitBytes !== undefined) writes.push(["memory.limit_in_bytes", String(resources.memoryLimitBytes)]);
+  return writes;
 }
 
 export class PodCgroupManager implements PodCgroups {
@@ -90,45 +109,36 @@ export class PodCgroupManager implements PodCgroups {
     return this.hierarchies;
   }
 
-  /** Creates (or updates the limits of) the pod's cgroup in every hierarchy. */
+  /**
+   * Creates (or updates the limits of) the pod's cgroup in every hierarchy. The hierarchies are independent, so
+   * they are done at once: this is on the pod's start path, and one by one its dozen or so mkdirs and writes each
+   * waited their turn behind whatever else the event loop was doing (18 ms at a pod start, against ~1 ms of work).
+   */
   async ensure(uid: string, qos: QOSClass, resources: PodResourceConfig): Promise<string> {
     const path = podCgroupPath(this.cgroupRoot, qos, uid);
-    for (const h of await this.all()) {
-      const dir = join(h.mountPoint, path);
-      await mkdir(dir, { recursive: true });
-      if (h.fsType === "cgroup2") await this.delegate(h.mountPoint, qosCgroupPath(this.cgroupRoot, qos));
-      const writes: [string, string][] = [];
-      if (h.fsType === "cgroup2") {
-        writes.push(["cpu.weight", String(sharesToWeight(resources.cpuShares))]);
-        if (resources.cpuQuotaUs !== undefined) writes.push(["cpu.max", `${resources.cpuQuotaUs} ${resources.cpuPeriodUs ?? 100_000}`]);
-        if (resources.memoryLimitBytes !== undefined) writes.push(["memory.max", String(resources.memoryLimitBytes)]);
-      } else {
-        const c = controllers(h);
-        if (c.has("cpu")) {
-          writes.push(["cpu.shares", String(resources.cpuShares)]);
-          if (resources.cpuQuotaUs !== undefined) {
-            writes.push(["cpu.cfs_period_us", String(resources.cpuPeriodUs ?? 100_000)], ["cpu.cfs_quota_us", String(resources.cpuQuotaUs)]);
-          }
-        }
-        if (c.has("memory") && resources.memoryLimitBytes !== undefined) writes.push(["memory.limit_in_bytes", String(resources.memoryLimitBytes)]);
-      }
-      for (const [file, value] of writes) {
-        // A v2 hierarchy whose parent does not delegate a controller has no such file: nothing to limit there.
-        if (!existsSync(join(dir, file))) continue;
-        try {
-          await writeFile(join(dir, file), value);
-        } catch (err) {
-          this.log?.warn({ cgroup: dir, file, value, err: errorMessage(err) }, "could not set pod cgroup limit");
-        }
-      }
-    }
+    await Promise.all((await this.all()).map((h) => this.ensureIn(h, path, qos, resources)));
     return path;
   }
 
-  /** Removes the pod's cgroup wherever it is (its QoS class may have been any). */
-  async remove(uid: string): Promise<void> {
-    for (const qos of ["Guaranteed", "Burstable", "BestEffort"] as const) {
-      await removeCgroupTree(podCgroupPath(this.cgroupRoot, qos, uid), await this.all());
+  private async ensureIn(h: CgroupHierarchy, path: string, qos: QOSClass, resources: PodResourceConfig): Promise<void> {
+    const dir = join(h.mountPoint, path);
+    await mkdir(dir, { recursive: true });
+    if (h.fsType === "cgroup2") await this.delegate(h.mountPoint, qosCgroupPath(this.cgroupRoot, qos));
+    // In order within a hierarchy: a CFS period before the quota measured against it.
+    for (const [file, value] of limitFiles(h, resources)) {
+      try {
+        await writeFile(join(dir, file), value);
+      } catch (err) {
+        // A v2 hierarchy whose parent does not delegate a controller has no such file: nothing to limit there.
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
+        this.log?.warn({ cgroup: dir, file, value, err: errorMessage(err) }, "could not set pod cgroup limit");
+      }
     }
+  }
+
+  /** Removes the pod's cgroup wherever it is (its QoS class may have been any). */
+  async remove(uid: string, signal?: AbortSignal): Promise<void> {
+    const hierarchies = await this.all();
+    await Promise.all((["Guaranteed", "Burstable", "BestEffort"] as const).map((qos) => removeCgroupTree(podCgroupPath(this.cgroupRoot, qos, uid), hierarchies, signal)));
   }
 }

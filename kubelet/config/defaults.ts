@@ -24,6 +24,8 @@ export function applyKubeletDefaults(p: PartialKubeletConfiguration = {}): Kubel
     tlsCertFile: p.tlsCertFile ?? "",
     tlsPrivateKeyFile: p.tlsPrivateKeyFile ?? "",
     tlsMinVersion: p.tlsMinVersion ?? "",
+    tlsCipherSuites: [...(p.tlsCipherSuites ?? [])],
+    tlsCurvePreferences: [...(p.tlsCurvePreferences ?? [])],
     rotateCertificates: p.rotateCertificates ?? false,
     serverTLSBootstrap: p.serverTLSBootstrap ?? false,
     authentication: {
@@ -44,8 +46,11 @@ export function applyKubeletDefaults(p: PartialKubeletConfiguration = {}): Kubel
     eventBurst: nonZero(p.eventBurst, 100),
     enableDebuggingHandlers: p.enableDebuggingHandlers ?? true,
     enableSystemLogHandler: p.enableSystemLogHandler ?? true,
-    enableProfilingHandler: p.enableProfilingHandler ?? true,
-    enableDebugFlagsHandler: p.enableDebugFlagsHandler ?? true,
+    // Upstream's default is true (Go's pprof); deckhand has no profiler to serve: off, and asking for it is refused.
+    enableProfilingHandler: p.enableProfilingHandler ?? false,
+    // Upstream's default is true (klog's /debug/flags/v); pino child loggers keep the level they were made with,
+    // so deckhand cannot change verbosity at run time: off, and asking for it is refused.
+    enableDebugFlagsHandler: p.enableDebugFlagsHandler ?? false,
     healthzPort: p.healthzPort ?? 10248,
     healthzBindAddress: nonZero(p.healthzBindAddress, "127.0.0.1"),
     oomScoreAdj: p.oomScoreAdj ?? -999,

@@ -14,6 +14,7 @@ export interface KubeletFlags {
   hostnameOverride?: string;
   nodeIP?: string[];
   rootDir?: string;
+  certDir?: string;
   cniConfDir?: string;
   cniBinDir?: string;
   cniDaemonSocket?: string;
@@ -83,7 +84,7 @@ function fieldFlag<K extends keyof KubeletConfiguration>(
   return spec;
 }
 
-type StringSetting = "config" | "kubeconfig" | "hostnameOverride" | "rootDir" | "cniConfDir" | "cniBinDir" | "cniDaemonSocket";
+type StringSetting = "config" | "kubeconfig" | "hostnameOverride" | "rootDir" | "certDir" | "cniConfDir" | "cniBinDir" | "cniDaemonSocket";
 
 /** A flag-only string setting of deckhand's (not a KubeletConfiguration field). */
 function ownFlag(setting: StringSetting, help: string, def?: string): FlagSpec {
@@ -126,6 +127,7 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   "container-runtime-endpoint": fieldFlag("containerRuntimeEndpoint", "string", "The CRI runtime endpoint (containerRuntimeEndpoint).", str, "unix:///run/containerd/containerd.sock"),
   "image-service-endpoint": fieldFlag("imageServiceEndpoint", "string", "The CRI image service endpoint, when not the runtime's (imageServiceEndpoint).", str),
   "root-dir": ownFlag("rootDir", "Directory for the kubelet's files (pods, volumes, plugins).", "/var/lib/kubelet"),
+  "cert-dir": ownFlag("certDir", "Where the self-signed serving certificate (kubelet.crt, kubelet.key) is kept when tlsCertFile is not set.", "/var/lib/kubelet/pki"),
   "pod-manifest-path": fieldFlag("staticPodPath", "string", "Directory (or file) of static pod manifests (staticPodPath).", str),
   v: {
     type: "int",

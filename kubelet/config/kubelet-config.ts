@@ -31,7 +31,7 @@
  * Deliberate differences:
  * - upstream fields deckhand does not implement are accepted only at their inert value (e.g. `cpuManagerPolicy:
  *   none`, `staticPodURL: ""`) and refused otherwise, naming the field; fields without effect here (iptables
- *   bits, tracing, tlsCipherSuites...) are accepted, type-checked and listed in `ignoredFields`;
+ *   bits, tracing...) are accepted, type-checked and listed in `ignoredFields`;
  * - no `--config` means the config-file defaults (anonymous auth off, Webhook authz, no read-only port), not
  *   upstream's insecure legacy flag defaults;
  * - clusterDNS entries and clusterDomain are validated (upstream logs and skips a bad DNS IP);
@@ -173,6 +173,7 @@ export function loadKubeletConfig(argv: readonly string[], readFile: ReadFile = 
     nodeIP: flags.nodeIP ?? [],
     kubeconfig: abs(flags.kubeconfig ?? ""),
     rootDir: abs(flags.rootDir ?? "/var/lib/kubelet"),
+    certDir: abs(flags.certDir ?? "/var/lib/kubelet/pki"),
     cniConfDir: abs(flags.cniConfDir ?? "/etc/cni/net.d"),
     cniBinDir: abs(flags.cniBinDir ?? "/opt/cni/bin"),
     cniDaemonSocket: flags.cniDaemonSocket === "" ? "" : abs(flags.cniDaemonSocket ?? "/run/deckhand/cni.sock"),

@@ -43,6 +43,10 @@ export interface KubeletConfiguration {
   tlsPrivateKeyFile: string;
   /** "" (Go's default) or VersionTLS10..VersionTLS13. */
   tlsMinVersion: string;
+  /** Go (IANA) cipher suite names; empty: the defaults. */
+  tlsCipherSuites: string[];
+  /** Go tls.CurveID numbers; empty: the defaults. */
+  tlsCurvePreferences: number[];
   rotateCertificates: boolean;
   serverTLSBootstrap: boolean;
   authentication: {
@@ -174,6 +178,8 @@ export interface KubeletConfig extends KubeletConfiguration {
   kubeconfig: string;
   /** --root-dir (default /var/lib/kubelet). */
   rootDir: string;
+  /** --cert-dir: where the self-signed serving certificate goes when tlsCertFile is not set (default /var/lib/kubelet/pki). */
+  certDir: string;
   /** --cni-conf-dir: where the kubelet writes the CNI conflist (default /etc/cni/net.d). */
   cniConfDir: string;
   /** --cni-bin-dir (default /opt/cni/bin). */

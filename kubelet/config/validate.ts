@@ -8,6 +8,7 @@ import { invalid, unsupported, type Problem } from "../../src-shared/config-deco
 import { formatMs } from "../../src-shared/go-duration.ts";
 import { featureGateProblems, gateEnabled } from "./feature-gates.ts";
 import type { KubeletConfiguration } from "./types.ts";
+import { cipherSuiteProblem, curveProblem } from "../server/tls-options.ts";
 import {
   cidrProblem,
   dns1123SubdomainProblem,
@@ -125,6 +126,19 @@ export function validateKubeletConfiguration(c: KubeletConfiguration, explicit: 
     bad("serverTLSBootstrap", invalid(true, "requires feature gate RotateKubeletServerCertificate"), "featureGates[RotateKubeletServerCertificate]");
   }
   if (c.tlsMinVersion !== "") oneOf("tlsMinVersion", c.tlsMinVersion, TLS_VERSIONS);
+  c.tlsCipherSuites.forEach((s, i) => {
+    const pr = cipherSuiteProblem(s);
+    if (pr) bad(`tlsCipherSuites[${i}]`, invalid(s, pr));
+  });
+  c.tlsCurvePreferences.forEach((id, i) => {
+    const pr = curveProblem(id);
+    if (pr) bad(`tlsCurvePreferences[${i}]`, invalid(id, pr));
+  });
+  // The kubelet server's parts deckhand does not implement: refused, never ignored.
+  if (c.readOnlyPort > 0) bad("readOnlyPort", invalid(c.readOnlyPort, "the unauthenticated read-only port is not implemented by deckhand (set 0)"));
+  if (c.serverTLSBootstrap) bad("serverTLSBootstrap", invalid(true, "serving certificates from the certificates API are not implemented by deckhand (use tlsCertFile/tlsPrivateKeyFile or the self-signed certificate)"));
+  if (c.enableDebugFlagsHandler && explicit.has("enableDebugFlagsHandler")) bad("enableDebugFlagsHandler", invalid(true, "deckhand cannot change its log verbosity at run time (/debug/flags/v)"));
+  if (c.enableProfilingHandler && explicit.has("enableProfilingHandler")) bad("enableProfilingHandler", invalid(true, "deckhand has no profiling handler (/debug/pprof)"));
 
   c.registerWithTaints.forEach((t, i) => {
     const pr = taintProblem(t);

@@ -102,6 +102,9 @@ interface SharedPull {
   waiters: number;
 }
 
+/** Upstream's image pull back-off: 10 s doubling to 5 minutes. */
+const MAX_PULL_BACK_OFF_MS = 300_000;
+
 export interface ImageManagerOptions {
   images: ImageService;
   logger?: Logger;
@@ -167,7 +170,7 @@ export class ImageManager {
     } catch (err) {
       // The pod was stopped mid-pull: not the image's fault, nothing to back off from.
       if (signal?.aborted || isDeckhandError(err, "Cancelled")) throw cancelled(err, signal);
-      const entry = b ?? { backoff: new Backoff({ initialMs: 10_000, maxMs: 300_000, now: () => this.clock.now() }), until: 0, lastError: "" };
+      const entry = b ?? { backoff: new Backoff({ initialMs: 10_000, maxMs: MAX_PULL_BACK_OFF_MS, now: () => this.clock.now() }), until: 0, lastError: "" };
       entry.until = this.clock.now() + entry.backoff.next();
       const message = `Failed to pull image "${image}": ${runtimeMessage(err)}`;
       entry.lastError = message;
@@ -272,6 +275,15 @@ export class ImageManager {
 
   forgetPod(uid: string): void {
     for (const k of this.backoffs.keys()) if (k.startsWith(`${uid}/`)) this.backoffs.delete(k);
+  }
+
+  /** Drops pull back-offs over for twice the longest delay (an image the pod no longer asks for). */
+  gc(now: number): void {
+    for (const [k, b] of this.backoffs) if (now - b.until > 2 * MAX_PULL_BACK_OFF_MS) this.backoffs.delete(k);
+  }
+
+  get backOffs(): number {
+    return this.backoffs.size;
   }
 }
 

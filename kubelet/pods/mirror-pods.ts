@@ -10,6 +10,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "../../src-shared/log.ts";
 import { errorMessage } from "../../src-shared/errors.ts";
 import { isApiError, type KubeClient } from "../../src-shared/kube/client.ts";
+import { systemClock, type Clock } from "../../src-shared/clock.ts";
 import { CONFIG_HASH_ANNOTATION, CONFIG_MIRROR_ANNOTATION } from "../runtime/labels.ts";
 import type { PodKey } from "../status/status-manager.ts";
 
@@ -30,13 +31,29 @@ export class MirrorPods {
   private readonly mirrors = new Map<string, { uid: string; hash: string }>();
   /** ns/name → every mirror pod the pod watch shows on this node (orphans included). */
   private readonly observed = new Map<string, V1Pod>();
+  private readonly clock: Clock;
+  /** Stops the retries of failed creations: the kubelet's signal, or close(). */
+  private readonly stopped = new AbortController();
+  private readonly retries = new Set<Promise<void>>();
 
-  constructor(options: { client: KubeClient; nodeName: string; logger: Logger; nodeUid: () => string | undefined; onMirror?: (staticUid: string) => void }) {
+  constructor(options: { client: KubeClient; nodeName: string; logger: Logger; nodeUid: () => string | undefined; onMirror?: (staticUid: string) => void; clock?: Clock }) {
     this.client = options.client;
+    this.clock = options.clock ?? systemClock;
     this.onMirror = options.onMirror ?? (() => undefined);
     this.nodeName = options.nodeName;
     this.log = options.logger.child({ component: "mirror-pods" });
     this.nodeUid = options.nodeUid;
+  }
+
+  start(signal: AbortSignal): void {
+    if (signal.aborted) this.stopped.abort();
+    else signal.addEventListener("abort", () => this.stopped.abort(), { once: true });
+  }
+
+  /** Stops retrying and waits for the retries under way. */
+  async close(): Promise<void> {
+    this.stopped.abort();
+    await Promise.allSettled([...this.retries]);
   }
 
   /** Where the static pod's status goes: its mirror pod, once it exists. */
@@ -88,10 +105,13 @@ export class MirrorPods {
       this.log.info({ pod: k }, "created mirror pod");
       this.onMirror(hash);
     } catch (err) {
+      if (this.stopped.signal.aborted) return;
       this.log.warn({ pod: k, err: errorMessage(err) }, "unable to create the mirror pod; will retry");
-      setTimeout(() => {
-        if (this.statics.get(k) === staticPod) void this.ensure(staticPod);
-      }, 1000).unref();
+      const retry = this.clock
+        .sleep(1000, this.stopped.signal)
+        .then(() => (this.statics.get(k) === staticPod ? this.ensure(staticPod) : undefined), () => undefined)
+        .finally(() => this.retries.delete(retry));
+      this.retries.add(retry);
     }
   }
 

@@ -10,7 +10,7 @@ import { watch, type FSWatcher } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
-import yaml from "js-yaml";
+import { parseConfigDocument } from "../../src-shared/config-decode.ts";
 import type { Logger } from "../../src-shared/log.ts";
 import { errorMessage } from "../../src-shared/errors.ts";
 import { systemClock } from "../../src-shared/clock.ts";
@@ -45,14 +45,11 @@ export function applyPodDefaults(pod: V1Pod): V1Pod {
 
 /** Turns a manifest's text into the pod the kubelet runs; throws with the file and field at fault. */
 export function staticPodFromManifest(text: string, file: string, nodeName: string): V1Pod {
-  let doc: unknown;
-  try {
-    doc = yaml.load(text);
-  } catch (err) {
-    throw new Error(`${file}: not YAML or JSON: ${errorMessage(err)}`, { cause: err });
-  }
-  const pod = doc as V1Pod | null;
-  if (!pod || typeof pod !== "object") throw new Error(`${file}: empty manifest`);
+  // YAML as upstream reads manifests (sigs.k8s.io/yaml's YAML 1.1 into JSON): the one parser of config files.
+  const parsed = parseConfigDocument(text);
+  if ("problem" in parsed) throw new Error(`${file}: not YAML or JSON: ${parsed.problem.detail}`);
+  const pod = parsed.doc as V1Pod | null;
+  if (!pod || typeof pod !== "object" || Array.isArray(pod)) throw new Error(`${file}: empty manifest`);
   if (pod.kind !== "Pod") throw new Error(`${file}: kind: expected "Pod", got ${JSON.stringify(pod.kind)}`);
   if (pod.apiVersion !== "v1") throw new Error(`${file}: apiVersion: expected "v1", got ${JSON.stringify(pod.apiVersion)}`);
   if (!pod.metadata?.name) throw new Error(`${file}: metadata.name: Required value`);

@@ -213,7 +213,9 @@ export class ProberManager {
       if (!ready) {
         readinessWorker.trigger();
         // A container running since before the kubelet started, with no result yet, keeps the pod's
-        // readiness as the API last saw it (upstream's setReadyStateOnKubeletRestart).
+        // readiness as the API last saw it (upstream's setReadyStateOnKubeletRestart in prober_manager.go,
+        // applied to app containers and sidecars alike: ready when no result, then false unless the pod's Ready
+        // condition is True).
         if (rc.startedAt > 0 && rc.startedAt < this.host.startedAt - KUBELET_RESTART_GRACE_MS) ready = this.readiness.get(rc.id) === undefined && podIsReady(pod);
       }
       out.readiness[c.name] = ready;

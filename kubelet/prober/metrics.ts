@@ -20,13 +20,17 @@ export interface ProbeMetricLabels {
   pod_uid: string;
 }
 
+/** A worker's view of the metrics. */
+export interface WorkerSeries {
+  /** One probe run's result and its duration. */
+  record(result: ProbeResult, seconds: number): void;
+  /** Drops the worker's series. */
+  forget(): void;
+}
+
 export class ProberMetrics {
   readonly probeTotal = new Counter("prober_probe_total", "Cumulative number of a liveness, readiness or startup probe for a container by result.", { stabilityLevel: "BETA", labelled: true });
   readonly probeDuration = new Histogram("prober_probe_duration_seconds", "Duration in seconds for a probe response.", DEFAULT_BUCKETS, { labelled: true });
-
-  private static resultLabel(result: ProbeResult): string {
-    return result === "Success" ? "successful" : result === "Failure" ? "failed" : "unknown";
-  }
 
   // Labels in name order, as Prometheus' Go client writes them.
   private static totalLabels(l: ProbeMetricLabels, result: string): Labels {
@@ -37,16 +41,28 @@ export class ProberMetrics {
     return { container: l.container, namespace: l.namespace, pod: l.pod, probe_type: l.probe_type };
   }
 
-  /** One probe run's result and, for successful and unknown results, its duration. */
-  record(l: ProbeMetricLabels, result: ProbeResult, seconds: number): void {
-    this.probeTotal.inc(ProberMetrics.totalLabels(l, ProberMetrics.resultLabel(result)));
-    if (result !== "Failure") this.probeDuration.observe(seconds, ProberMetrics.durationLabels(l));
-  }
-
-  /** Drops a finished worker's series. */
-  forget(l: ProbeMetricLabels): void {
-    for (const result of ["successful", "failed", "unknown"]) this.probeTotal.delete(ProberMetrics.totalLabels(l, result));
-    this.probeDuration.delete(ProberMetrics.durationLabels(l));
+  /**
+   * One worker's series, bound once (as upstream's worker keeps its label sets): recording a run formats no
+   * labels, and `forget` drops the worker's series when it ends, as upstream deletes them.
+   */
+  forWorker(l: ProbeMetricLabels): WorkerSeries {
+    const total = {
+      Success: this.probeTotal.with(ProberMetrics.totalLabels(l, "successful")),
+      Failure: this.probeTotal.with(ProberMetrics.totalLabels(l, "failed")),
+      Unknown: this.probeTotal.with(ProberMetrics.totalLabels(l, "unknown")),
+    };
+    const duration = this.probeDuration.with(ProberMetrics.durationLabels(l));
+    return {
+      // Durations of successful and unknown results only, as upstream.
+      record: (result, seconds) => {
+        total[result].inc();
+        if (result !== "Failure") duration.observe(seconds);
+      },
+      forget: () => {
+        for (const result of ["successful", "failed", "unknown"]) this.probeTotal.delete(ProberMetrics.totalLabels(l, result));
+        this.probeDuration.delete(ProberMetrics.durationLabels(l));
+      },
+    };
   }
 
   /** Text exposition for /metrics/probes. */

@@ -28,8 +28,11 @@ function headerValue(headers: readonly [string, string][], name: string): string
   return headers.find(([n]) => n.toLowerCase() === lower)?.[1];
 }
 
-/** upstream's NewRequestForHTTPGetAction. Throws for a port it cannot resolve. */
-export function newRequestForHttpGet(httpGet: V1HTTPGetAction, container: V1Container, podIP: string): HttpProbeRequest {
+/**
+ * upstream's NewRequestForHTTPGetAction. Throws for a port it cannot resolve. Lifecycle hooks send their own
+ * User-Agent (`kube-lifecycle/<version>`).
+ */
+export function newRequestForHttpGet(httpGet: V1HTTPGetAction, container: V1Container, podIP: string, userAgent = PROBE_USER_AGENT): HttpProbeRequest {
   const scheme = (httpGet.scheme ?? "").toLowerCase() || "http";
   const host = httpGet.host || podIP;
   const port = resolveContainerPort(httpGet.port, container);
@@ -41,7 +44,7 @@ export function newRequestForHttpGet(httpGet: V1HTTPGetAction, container: V1Cont
     throw new DeckhandError("InvalidArgument", `parse probe URL: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   const headers: [string, string][] = (httpGet.httpHeaders ?? []).map((h) => [h.name, h.value]);
-  if (headerValue(headers, "User-Agent") === undefined) headers.push(["User-Agent", PROBE_USER_AGENT]);
+  if (headerValue(headers, "User-Agent") === undefined) headers.push(["User-Agent", userAgent]);
   const accept = headerValue(headers, "Accept");
   // An Accept header given empty is removed; none given accepts everything.
   if (accept === undefined) headers.push(["Accept", "*/*"]);
@@ -115,15 +118,28 @@ export interface HttpProbeOptions {
   signal?: AbortSignal;
 }
 
-/** upstream's DoHTTPProbe with the prober's client (no redirects to other hosts, 10 redirects at most). */
-export async function httpProbe(request: HttpProbeRequest, o: HttpProbeOptions): Promise<ProbeOutcome> {
-  const timeoutMs = o.timeoutSeconds * 1000;
+/**
+ * What a GET with the prober's redirect policy came to: the last response, or why there was none (with the
+ * system error code when there is one: `EPROTO` for a TLS exchange that failed).
+ */
+export type HttpGetResult = { ok: true; status: number; body: string } | { ok: false; error: string; code?: string };
+
+/**
+ * A GET with the client upstream's prober and lifecycle hooks share (RedirectChecker(false)): redirects to the
+ * same host name followed, 10 requests at most, a redirect elsewhere returned as the response. `timeoutMs`
+ * (none when omitted, as the hooks' client) covers the whole exchange. Rejects only when `signal` aborts.
+ */
+export async function httpGetWithRedirects(request: HttpProbeRequest, o: { timeoutMs?: number; signal?: AbortSignal }): Promise<HttpGetResult> {
   const deadline = new AbortController();
   let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    deadline.abort(new ProbeTimeout(`timeout after ${formatMs(timeoutMs)}`));
-  }, timeoutMs);
+  const timeoutMs = o.timeoutMs;
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          deadline.abort(new ProbeTimeout(`timeout after ${formatMs(timeoutMs)}`));
+        }, timeoutMs);
   const signal = o.signal ? AbortSignal.any([o.signal, deadline.signal]) : deadline.signal;
   const first = request.url;
   let url = first;
@@ -136,7 +152,8 @@ export async function httpProbe(request: HttpProbeRequest, o: HttpProbeOptions):
         res = await get(url, redirects === 0 ? request.hostHeader : url.host, headers, signal);
       } catch (err) {
         if (o.signal?.aborted) throw err;
-        return { status: "failure", output: requestError(url, err, timedOut) };
+        const code = (err as { code?: unknown } | undefined)?.code;
+        return { ok: false, error: requestError(url, err, timedOut), ...(!timedOut && typeof code === "string" ? { code } : {}) };
       }
       const follow = [301, 302, 303, 307, 308].includes(res.status) && res.location;
       if (follow && res.location) {
@@ -144,13 +161,13 @@ export async function httpProbe(request: HttpProbeRequest, o: HttpProbeOptions):
         try {
           next = new URL(res.location, url);
         } catch {
-          return { status: "failure", output: `Get ${JSON.stringify(url.href)}: failed to parse Location header ${JSON.stringify(res.location)}` };
+          return { ok: false, error: `Get ${JSON.stringify(url.href)}: failed to parse Location header ${JSON.stringify(res.location)}` };
         }
         // Only redirects to the same host name are followed: the probe must not be turned to another
         // machine. The redirect response itself then decides (a warning).
         if (next.hostname === first.hostname) {
           // Go's client stops after 10 requests in a row.
-          if (redirects + 1 >= MAX_REDIRECTS) return { status: "failure", output: `Get ${JSON.stringify(next.href)}: stopped after ${MAX_REDIRECTS} redirects` };
+          if (redirects + 1 >= MAX_REDIRECTS) return { ok: false, error: `Get ${JSON.stringify(next.href)}: stopped after ${MAX_REDIRECTS} redirects` };
           // As Go's client: a custom Host survives only a relative redirect; the Referer names where we were.
           const relative = !/^[a-z][a-z0-9+.-]*:/i.test(res.location);
           headers = headers.filter(([n]) => n.toLowerCase() !== "referer" && (relative || n.toLowerCase() !== "host"));
@@ -159,14 +176,21 @@ export async function httpProbe(request: HttpProbeRequest, o: HttpProbeOptions):
           continue;
         }
       }
-      if (res.status >= 200 && res.status < 400) {
-        if (res.status >= 300) return { status: "warning", output: `Probe terminated redirects, Response body: ${res.body}` };
-        return { status: "success", output: res.body };
-      }
-      // The body is not shown to users (upstream issue 99425).
-      return { status: "failure", output: `HTTP probe failed with statuscode: ${res.status}` };
+      return { ok: true, status: res.status, body: res.body };
     }
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** upstream's DoHTTPProbe with the prober's client (no redirects to other hosts, 10 redirects at most). */
+export async function httpProbe(request: HttpProbeRequest, o: HttpProbeOptions): Promise<ProbeOutcome> {
+  const res = await httpGetWithRedirects(request, { timeoutMs: o.timeoutSeconds * 1000, ...(o.signal ? { signal: o.signal } : {}) });
+  if (!res.ok) return { status: "failure", output: res.error };
+  if (res.status >= 200 && res.status < 400) {
+    if (res.status >= 300) return { status: "warning", output: `Probe terminated redirects, Response body: ${res.body}` };
+    return { status: "success", output: res.body };
+  }
+  // The body is not shown to users (upstream issue 99425).
+  return { status: "failure", output: `HTTP probe failed with statuscode: ${res.status}` };
 }

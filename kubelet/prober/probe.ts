@@ -26,6 +26,9 @@ function majorMinor(version: string): string {
 /** `kube-probe/<major>.<minor>`, upstream's default User-Agent for HTTP and gRPC probes. */
 export const PROBE_USER_AGENT = `kube-probe/${majorMinor(KUBELET_VERSION)}`;
 
+/** `kube-lifecycle/<major>.<minor>`, upstream's User-Agent for httpGet lifecycle hooks (same HTTP code). */
+export const LIFECYCLE_USER_AGENT = `kube-lifecycle/${majorMinor(KUBELET_VERSION)}`;
+
 /**
  * upstream's probe.ResolveContainerPort: a number, or a port name of the container (then a number written as a
  * string); 1-65535.

@@ -16,11 +16,18 @@ import { Wakeup } from "../../src-shared/loop.ts";
 import { errorMessage } from "../../src-shared/errors.ts";
 import type { Logger } from "../../src-shared/log.ts";
 import type { ContainerState } from "../runtime/types.ts";
-import type { ProberMetrics, ProbeMetricLabels } from "./metrics.ts";
+import type { ProberMetrics, WorkerSeries } from "./metrics.ts";
 import { probeSpec, probeTiming, probeTypeName, type ProbeAttempt, type ProbeTarget } from "./prober.ts";
 import type { ProbeResult, ProbeType, ResultsManager } from "./results.ts";
 
-/** A container found running since this long before the kubelet started was there before the kubelet. */
+/**
+ * A container found running since this long before the kubelet started was there before the kubelet
+ * (upstream's kubeletRestartGracePeriod in pkg/kubelet/prober/prober_manager.go: the kubelet's start minus
+ * 10 s). Such a container gets no initial probe result, and its readiness stays as the API last saw the pod's
+ * Ready condition until its probe reaches a threshold (KEP-4781, "Fix inconsistent container ready state after
+ * kubelet restart": upstream's default since 1.35, with the feature gate ChangeContainerStatusOnKubeletRestart
+ * off). A container started within those 10 s may be one the kubelet started itself: it is treated as new.
+ */
 export const KUBELET_RESTART_GRACE_MS = 10_000;
 
 /** The container the worker probes, as the runtime last reported it. */
@@ -64,7 +71,7 @@ export class ProbeWorker {
   readonly container: V1Container;
   private readonly host: WorkerHost;
   private readonly results: ResultsManager;
-  private readonly labels: ProbeMetricLabels;
+  private readonly metrics: WorkerSeries;
   private readonly stopper = new AbortController();
   private readonly wakeup = new Wakeup();
   private loop: Promise<void> | undefined;
@@ -84,13 +91,13 @@ export class ProbeWorker {
     this.podUid = pod.metadata?.uid ?? "";
     this.container = container;
     this.results = host.results(type);
-    this.labels = {
+    this.metrics = host.metrics.forWorker({
       probe_type: probeTypeName(type),
       container: container.name,
       pod: pod.metadata?.name ?? "",
       namespace: pod.metadata?.namespace ?? "",
       pod_uid: this.podUid,
-    };
+    });
   }
 
   get started(): boolean {
@@ -154,7 +161,7 @@ export class ProbeWorker {
     } finally {
       this.stopper.abort();
       if (this.containerId) this.results.remove(this.containerId);
-      this.host.metrics.forget(this.labels);
+      this.metrics.forget();
       this.host.workerDone(this);
     }
   }
@@ -186,6 +193,8 @@ export class ProbeWorker {
     if (c.id !== this.containerId) {
       if (this.containerId) this.results.remove(this.containerId);
       this.containerId = c.id;
+      // upstream's worker.doProbe with ChangeContainerStatusOnKubeletRestart off: no initial value for a container
+      // running since before the grace period (its isRestart).
       const runningBeforeKubelet = c.state === "running" && c.startedAt > 0 && c.startedAt < this.host.startedAt - KUBELET_RESTART_GRACE_MS;
       if (!runningBeforeKubelet) this.results.set(c.id, INITIAL_VALUE[this.type], this.podUid);
       // (The run of equal results carries over, as upstream's.) A new container: probing resumes.
@@ -218,7 +227,7 @@ export class ProbeWorker {
     if (signal.aborted) return false;
     if (attempt.error !== undefined) return true;
     const result = attempt.result;
-    this.host.metrics.record(this.labels, result, (performance.now() - startTime) / 1000);
+    this.metrics.record(result, (performance.now() - startTime) / 1000);
 
     if (this.lastResult === result) this.resultRun++;
     else {

@@ -15,6 +15,7 @@ import {
   CONTAINER_KIND_ANNOTATION,
   CONTAINER_NAME_LABEL,
   CONTAINER_PORTS_ANNOTATION,
+  CONTAINER_PRESTOP_HANDLER_ANNOTATION,
   CONTAINER_RESTART_COUNT_ANNOTATION,
   POD_DELETION_GRACE_ANNOTATION,
   POD_NAMESPACE_LABEL,
@@ -275,6 +276,7 @@ export function containerConfig(input: ContainerConfigInput): Input<ContainerCon
       [POD_TERMINATION_GRACE_ANNOTATION]: String(grace),
       ...(pod.metadata?.deletionGracePeriodSeconds !== undefined ? { [POD_DELETION_GRACE_ANNOTATION]: String(pod.metadata.deletionGracePeriodSeconds) } : {}),
       ...(ports.length > 0 ? { [CONTAINER_PORTS_ANNOTATION]: JSON.stringify(ports) } : {}),
+      ...(container.lifecycle?.preStop ? { [CONTAINER_PRESTOP_HANDLER_ANNOTATION]: JSON.stringify(container.lifecycle.preStop) } : {}),
       [CONTAINER_KIND_ANNOTATION]: kind,
     },
     linux: {

@@ -223,4 +223,16 @@ export class CrashLoopBackoff {
   forgetPod(podUid: string): void {
     for (const k of this.entries.keys()) if (k.startsWith(`${podUid}/`)) this.entries.delete(k);
   }
+
+  /**
+   * Drops the entries no restart has touched for twice the longest delay (those of a container whose spec, and
+   * so hash, changed, would stay until the pod goes): upstream's backOff.GC() in HandlePodCleanups.
+   */
+  gc(now: number): void {
+    for (const [k, e] of this.entries) if (this.expired(e, now)) this.entries.delete(k);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
 }

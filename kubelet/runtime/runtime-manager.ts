@@ -18,12 +18,15 @@ import { podRef } from "../events.ts";
 import { ImagePullError, type PullSecrets, type ImageManager } from "../images/image-manager.ts";
 import type { PodCgroups, PodResourceConfig } from "../cm/pod-cgroups.ts";
 import { computePodActions, CrashLoopBackoff, type ProbeFailures } from "./pod-actions.ts";
-import { killGracePeriodSeconds } from "../prober/prober.ts";
+import { HookRunner } from "../lifecycle/handlers.ts";
+import { killGraceSeconds, runsPreStop, stopGraceSeconds } from "../lifecycle/grace.ts";
+import { readTerminationMessage, type TerminationMessageFiles } from "../lifecycle/termination-files.ts";
+import { enrichMessage } from "../lifecycle/termination-message.ts";
 import { containerConfig, containerEnv, nonRootPolicy, verifyRunAsNonRoot, NO_ENV_SOURCES, envReferences, type EnvSources } from "./container-config.ts";
 import { deadContainersOverLimit } from "./container-gc.ts";
 import { containerHash } from "./container-hash.ts";
 import { sandboxConfig, podLogDirectory, type NodeContext } from "./sandbox-config.ts";
-import { CONTAINER_HASH_ANNOTATION, CONTAINER_KIND_ANNOTATION, CONTAINER_NAME_LABEL, POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL, POD_TERMINATION_GRACE_ANNOTATION } from "./labels.ts";
+import { specsFromContainerLabels, CONTAINER_HASH_ANNOTATION, CONTAINER_KIND_ANNOTATION, CONTAINER_NAME_LABEL, POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL, POD_TERMINATION_GRACE_ANNOTATION } from "./labels.ts";
 import type { ContainerState, PodRuntimeStatus, RuntimeContainer, RuntimeSandbox } from "./types.ts";
 import { milliCPUToQuota, milliCPUToShares, qosClass } from "../qos.ts";
 import { milliValue, quantityValue } from "../../src-shared/quantity.ts";
@@ -172,6 +175,8 @@ export interface RuntimeManagerOptions {
   logger: Logger;
   crashLoopMaxMs?: number;
   clock?: Clock;
+  /** Termination message files (kubelet root dir); without them containers get no termination message mount. */
+  terminationFiles?: TerminationMessageFiles;
   /**
    * The CRI mounts of a container's volumeMounts (the volume manager's, see volumes/container-mounts.ts), given
    * its environment for subPathExpr; a failure leaves the container in CreateContainerConfigError.
@@ -218,7 +223,11 @@ export async function buildPodStatus(runtime: RuntimeService, uid: string, sandb
       if (before && before.state === listedState(c)) return before;
       // Same here: a failed call must not turn a failed container into exit code 0.
       const st = await runtime.runtime("ContainerStatus", { container_id: c.id }, opts).catch(ignoreNotFoundAs(undefined));
-      return st?.status ? toRuntimeContainer(c, st.status) : undefined; // removed meanwhile
+      if (!st?.status) return undefined; // removed meanwhile
+      const rc = toRuntimeContainer(c, st.status);
+      // Read once, when the container is first seen exited (an unchanged state keeps the previous details).
+      if (rc.state === "exited") rc.message = enrichMessage(rc.message, await readTerminationMessage(st.status));
+      return rc;
     }),
   );
   const full = statuses.filter((c): c is RuntimeContainer => c !== undefined);
@@ -244,6 +253,8 @@ export class RuntimeManager {
   private readonly containerMounts: RuntimeManagerOptions["containerMounts"];
   private readonly envSources: RuntimeManagerOptions["envSources"];
   readonly backoff: CrashLoopBackoff;
+  private readonly hooks: HookRunner;
+  private readonly terminationFiles: TerminationMessageFiles | undefined;
 
   constructor(options: RuntimeManagerOptions) {
     this.cri = options.runtime;
@@ -256,6 +267,15 @@ export class RuntimeManager {
     this.containerMounts = options.containerMounts;
     this.envSources = options.envSources;
     this.backoff = new CrashLoopBackoff({ maxMs: options.crashLoopMaxMs ?? 300_000 });
+    this.hooks = new HookRunner({ runtime: this.cri, clock: this.clock, recorder: this.events });
+    this.terminationFiles = options.terminationFiles;
+  }
+
+  /** Drops back-off entries long out of use (housekeeping). */
+  gcBackOffs(): void {
+    const now = this.clock.now();
+    this.backoff.gc(now);
+    this.images.gc(now);
   }
 
   /** Drops what this layer keeps per pod (crash-loop and image-pull back-off): part of the kubelet's forget(uid). */
@@ -299,7 +319,8 @@ export class RuntimeManager {
       if (actions.createSandbox && status.sandboxes.length > 0) {
         this.events.event(podRef(pod), "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.");
       }
-      await this.killPodContainers(pod, status, pod.spec?.terminationGracePeriodSeconds ?? 30, signal);
+      // No override: each container's own grace (upstream's killPodWithSyncResult with a nil override).
+      await this.killPodContainers(pod, status, undefined, signal);
       if (actions.createSandbox) await this.purgeInitContainers(pod, status, log, signal);
     }
     if (actions.initFailed) {
@@ -310,8 +331,9 @@ export class RuntimeManager {
       const init = k.kind === "sidecar" || k.kind === "init";
       const spec = (init ? pod.spec?.initContainers : pod.spec?.containers)?.find((c) => c.name === k.name);
       this.events.event(podRef(pod, init ? `spec.initContainers{${k.name}}` : `spec.containers{${k.name}}`), "Normal", "Killing", k.reason);
-      // A failed probe's own terminationGracePeriodSeconds, if any, before the pod's.
-      await this.stopContainer(k.id, killGracePeriodSeconds(pod, spec, k.probe), signal);
+      // A failed probe's own terminationGracePeriodSeconds, if any, before the pod's; the preStop hook first.
+      const notRunning = status.containers.find((c) => c.id === k.id)?.state !== "running";
+      await this.killContainer({ pod, spec, id: k.id, graceSeconds: killGraceSeconds({ pod, container: spec, failedProbe: k.probe }), podIP: hookIP(pod, podIPsOf(status), node), notRunning }, signal);
     }
 
     let sandboxId = actions.sandboxId;
@@ -414,6 +436,9 @@ export class RuntimeManager {
       }
       // The image the user asked for, so ContainerStatus reports it rather than the bare id.
       cfg.image = { image: imageRef, user_specified_image: c.image ?? "" };
+      // The termination message file, bind-mounted at terminationMessagePath (upstream's makeMounts).
+      const terminationMount = await this.terminationFiles?.create(uid, c);
+      if (terminationMount) cfg.mounts = [...(cfg.mounts ?? []), terminationMount];
       const created = await step("CreateContainerError", () => this.cri.runtime("CreateContainer", { pod_sandbox_id: sandboxId, config: cfg, sandbox_config: config }, opts));
       if (!created) {
         if (start.kind !== "regular") break;
@@ -424,6 +449,21 @@ export class RuntimeManager {
       if (!(await step("RunContainerError", () => this.cri.runtime("StartContainer", { container_id: containerId }, opts)))) continue;
       this.events.event(ref, "Normal", "Started", `Started container ${c.name}`);
       log.info({ container: c.name, containerId, restartCount: start.restartCount }, "started container");
+      const postStart = c.lifecycle?.postStart;
+      if (postStart) {
+        // Right after the start, before the next container (upstream's startContainer step 4).
+        const podIP = hookIP(pod, podIPs, node);
+        const failure = await this.hooks.run(postStart, { pod, container: c, containerId, podIP }, signal ?? new AbortController().signal);
+        if (signal?.aborted) throw new DeckhandError("Cancelled", "pod sync cancelled");
+        if (failure !== undefined) {
+          log.info({ container: c.name, containerId, failure }, "postStart hook failed; killing the container");
+          // Not the message in the event: a hook's output may hold secrets (upstream since 1.29). It goes to the
+          // container's waiting state, as upstream's sync result does.
+          this.events.event(ref, "Warning", "FailedPostStartHook", "PostStartHook failed");
+          await this.killContainer({ pod, spec: c, id: containerId, graceSeconds: killGraceSeconds({ pod, container: c }), podIP, message: "FailedPostStartHook" }, signal);
+          result.waiting[c.name] = { reason: "PostStartHookError", message: failure };
+        }
+      }
     }
     return result;
   }
@@ -465,12 +505,41 @@ export class RuntimeManager {
     }
   }
 
-  private async stopContainer(id: string, requestedGraceSeconds: number, signal?: AbortSignal): Promise<void> {
-    // Upstream's killContainer never gives less than 2 s (minimumGracePeriodInSeconds).
-    const graceSeconds = Math.max(2, requestedGraceSeconds);
+  /**
+   * upstream's killContainer: the Killing event is the caller's (or `message` here), then the preStop hook with
+   * the grace period as its deadline (FailedPreStopHook on failure, without the hook's output: it may hold
+   * secrets), then StopContainer with what is left of the grace, never under 2 s.
+   */
+  private async killContainer(k: { pod: V1Pod | undefined; spec: V1Container | undefined; id: string; graceSeconds: number; podIP: string; message?: string; notRunning?: boolean }, signal?: AbortSignal): Promise<void> {
+    const { pod, spec } = k;
+    const init = pod && spec ? (pod.spec?.initContainers ?? []).some((c) => c.name === spec.name) : false;
+    const ref = pod && spec ? podRef(pod, init ? `spec.initContainers{${spec.name}}` : `spec.containers{${spec.name}}`) : undefined;
+    if (ref && k.message) this.events.event(ref, "Normal", "Killing", k.message);
+    let elapsedMs = 0;
+    const preStop = spec?.lifecycle?.preStop;
+    // A container that never ran (created, unknown) has no process to run a hook in (upstream kills only
+    // running ones).
+    if (pod && spec && ref && preStop && !k.notRunning && runsPreStop(spec, k.graceSeconds)) {
+      const started = this.clock.now();
+      const deadline = new AbortController();
+      const hookSignal = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
+      const hook = this.hooks.run(preStop, { pod, container: spec, containerId: k.id, podIP: k.podIP }, hookSignal);
+      // The hook gets the grace period, no more (upstream stops waiting for it then).
+      const timedOut = await Promise.race([hook.then(() => false), this.clock.sleep(k.graceSeconds * 1000, hookSignal).then(() => true, () => false)]);
+      deadline.abort();
+      const failure = await hook;
+      if (signal?.aborted) throw new DeckhandError("Cancelled", "pod sync cancelled");
+      if (timedOut) this.log.info({ containerId: k.id, graceSeconds: k.graceSeconds }, "preStop hook did not complete within the grace period");
+      else if (failure !== undefined) {
+        this.log.warn({ containerId: k.id, failure }, "preStop hook failed");
+        this.events.event(ref, "Warning", "FailedPreStopHook", "PreStopHook failed");
+      }
+      elapsedMs = this.clock.now() - started;
+    }
+    const graceSeconds = stopGraceSeconds(k.graceSeconds, elapsedMs);
     try {
       // CRI's timeout: SIGTERM, then SIGKILL after that many seconds; the call itself may take that long.
-      await this.cri.runtime("StopContainer", { container_id: id, timeout: graceSeconds }, { timeoutMs: (graceSeconds + 30) * 1000, ...(signal ? { signal } : {}) });
+      await this.cri.runtime("StopContainer", { container_id: k.id, timeout: graceSeconds }, { timeoutMs: (graceSeconds + 30) * 1000, ...(signal ? { signal } : {}) });
     } catch (err) {
       if (!isDeckhandError(err, "NotFound")) throw err;
     }
@@ -483,11 +552,20 @@ export class RuntimeManager {
    * KillPod: a sandbox whose pause process died is not ready but keeps its network namespace and IP until
    * StopPodSandbox tears them down (and containerd 1.6 refuses to remove it before).
    */
-  async killPodContainers(pod: V1Pod | undefined, status: PodRuntimeStatus, graceSeconds: number, signal?: AbortSignal): Promise<void> {
+  async killPodContainers(pod: V1Pod | undefined, status: PodRuntimeStatus, graceSeconds: number | undefined, signal?: AbortSignal): Promise<void> {
     const running = status.containers.filter((c) => c.state === "running" || c.state === "created" || c.state === "unknown");
+    const podIP = pod ? hookIP(pod, podIPsOf(status), this.node()) : "";
     const kill = async (c: RuntimeContainer): Promise<void> => {
-      if (pod) this.events.event(podRef(pod, c.kind === "regular" ? `spec.containers{${c.name}}` : `spec.initContainers{${c.name}}`), "Normal", "Killing", `Stopping container ${c.name}`);
-      await this.stopContainer(c.id, graceSeconds, signal);
+      if (pod) {
+        this.events.event(podRef(pod, c.kind === "regular" ? `spec.containers{${c.name}}` : `spec.initContainers{${c.name}}`), "Normal", "Killing", `Stopping container ${c.name}`);
+        const spec = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].find((s) => s.name === c.name);
+        await this.killContainer({ pod, spec, id: c.id, graceSeconds: killGraceSeconds({ pod, container: spec, override: graceSeconds }), podIP, notRunning: c.state !== "running" }, signal);
+        return;
+      }
+      // No spec (an orphan): what the container was created with stands in for it, preStop hook included.
+      const restored = await this.restoreSpecs(c.id, signal);
+      const grace = restored ? killGraceSeconds({ pod: restored.pod, container: restored.container, override: graceSeconds }) : (graceSeconds ?? 2);
+      await this.killContainer({ pod: restored?.pod, spec: restored?.container, id: c.id, graceSeconds: grace, podIP: podIPsOf(status)[0] ?? "", notRunning: c.state !== "running" }, signal);
     };
     await Promise.all(running.filter((c) => c.kind === "regular" || c.kind === "ephemeral").map(kill));
     // Reverse spec order; without a spec (an orphan), newest first (status.containers is newest first).
@@ -504,6 +582,12 @@ export class RuntimeManager {
     }
   }
 
+  /** upstream's restoreSpecsFromContainerLabels, through ContainerStatus; undefined when the container is gone. */
+  private async restoreSpecs(id: string, signal?: AbortSignal): Promise<{ pod: V1Pod; container: V1Container } | undefined> {
+    const st = await this.cri.runtime("ContainerStatus", { container_id: id }, signal ? { signal } : {}).catch(ignoreNotFoundAs(undefined));
+    return st?.status ? specsFromContainerLabels(st.status.labels, st.status.annotations) : undefined;
+  }
+
   /** After termination: removes containers, sandboxes, the pod cgroup and its log folder. */
   async removePod(uid: string, namespace: string, name: string, signal?: AbortSignal): Promise<void> {
     const status = await this.podStatus(uid, signal);
@@ -513,9 +597,10 @@ export class RuntimeManager {
       await this.cri.runtime("StopPodSandbox", { pod_sandbox_id: s.id }, opts).catch(ignoreNotFound);
       await this.cri.runtime("RemovePodSandbox", { pod_sandbox_id: s.id }, opts).catch(ignoreNotFound);
     }
-    await this.cgroups.remove(uid);
+    await this.cgroups.remove(uid, signal);
     const node = this.node();
     await rm(podLogDirectory(node.podLogsDir, { metadata: { uid, namespace, name } }), { recursive: true, force: true });
+    await this.terminationFiles?.removePod(uid);
     this.forgetPod(uid);
   }
 
@@ -523,6 +608,16 @@ export class RuntimeManager {
   static graceOf(annotations: Record<string, string>): number {
     return Number(annotations[POD_TERMINATION_GRACE_ANNOTATION] ?? "30") || 30;
   }
+}
+
+/** The newest sandbox's IPs. */
+function podIPsOf(status: PodRuntimeStatus): string[] {
+  return status.sandboxes[0]?.ips ?? [];
+}
+
+/** The default host of an httpGet hook: the pod's primary IP, the node's for a host-network pod (as probes). */
+function hookIP(pod: V1Pod, podIPs: readonly string[], node: NodeContext): string {
+  return podIPs[0] ?? (pod.spec?.hostNetwork ? (node.hostIPs[0] ?? "") : "");
 }
 
 /** A call the pod's own signal cancelled is no failure of the pod: the sync stops, nothing is recorded. */

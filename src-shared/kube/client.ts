@@ -12,6 +12,7 @@ import http from "node:http";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { TokenBucket } from "../rate-limit.ts";
 import { DeckhandError, type ErrorCode } from "../errors.ts";
 import { loadKubeconfig, type ClusterCredentials } from "./kubeconfig.ts";
 
@@ -109,8 +110,12 @@ export interface WatchEvent<T = unknown> {
 export interface KubeClientOptions {
   /** User-Agent, as `kubelet/v1.33.0 (linux/amd64) deckhand`. */
   userAgent?: string;
-  /** Requests per second the client lets through (client-go's QPS); default unlimited. */
+  /**
+   * Requests per second the client lets through, after a burst of `burst` (client-go's QPS and Burst, a token
+   * bucket over every request and watch start); default unlimited.
+   */
   qps?: number;
+  burst?: number;
 }
 
 export class KubeClient {
@@ -118,11 +123,13 @@ export class KubeClient {
   private readonly server: URL;
   private readonly agent: https.Agent | http.Agent;
   private readonly userAgent: string;
+  private readonly limiter: TokenBucket | undefined;
 
   constructor(credentials: ClusterCredentials, options: KubeClientOptions = {}) {
     this.credentials = credentials;
     this.server = credentials.server;
     this.userAgent = options.userAgent ?? "deckhand";
+    this.limiter = options.qps !== undefined && options.qps > 0 ? new TokenBucket({ qps: options.qps, burst: options.burst ?? 1 }) : undefined;
     this.agent = this.server.protocol === "https:" ? new https.Agent({ keepAlive: true, maxSockets: 50 }) : new http.Agent({ keepAlive: true, maxSockets: 50 });
   }
 
@@ -130,6 +137,11 @@ export class KubeClient {
   static fromFile(path?: string, options: KubeClientOptions = {}): KubeClient {
     const file = path ?? process.env["KUBECONFIG"]?.split(":")[0] ?? join(homedir(), ".kube", "config");
     return new KubeClient(loadKubeconfig(file), options);
+  }
+
+  /** The same identity and server with another rate limit (upstream's kubelet sends events through its own). */
+  withRateLimit(limit: { qps?: number; burst?: number }): KubeClient {
+    return new KubeClient(this.credentials, { userAgent: this.userAgent, ...limit });
   }
 
   /** The same identity against another server URL (tests route through proxies this way). */
@@ -179,6 +191,7 @@ export class KubeClient {
       headers["Content-Type"] = options.contentType ?? "application/json";
       headers["Content-Length"] = String(Buffer.byteLength(body));
     }
+    await this.limiter?.take(options.signal);
     const reqOpts = await this.requestOptions(method, path, options.query, headers);
     const signals = [AbortSignal.timeout(options.timeoutMs ?? 30_000)];
     if (options.signal) signals.push(options.signal);
@@ -237,6 +250,7 @@ export class KubeClient {
    * (then it throws an ApiError with status 0). A watch refused at start (410 Gone...) throws its Status.
    */
   async *watch<T = unknown>(path: string, query: RequestOptions["query"], signal?: AbortSignal): AsyncGenerator<WatchEvent<T>> {
+    await this.limiter?.take(signal);
     const reqOpts = await this.requestOptions("GET", path, { ...query, watch: "true" }, {});
     if (signal) reqOpts.signal = signal;
     const mod = reqOpts.protocol === "https:" ? https : http;

@@ -30,6 +30,7 @@ import { BinderController } from "./controllers/binder.ts";
 import { NamespaceController } from "./controllers/namespaces.ts";
 import type { Controller } from "./controllers/base.ts";
 import { RESOURCES, apiVersionOf } from "./registry.ts";
+import { KubeletProxy, type ClusterDialer } from "./kubelet-proxy.ts";
 
 export const KUBERNETES_VERSION = { major: "1", minor: "33", gitVersion: "v1.33.0" } as const;
 
@@ -49,6 +50,13 @@ export interface ControlPlaneOptions {
   bookmarkIntervalMs?: number;
   defaultWatchTimeoutSeconds?: number;
   maxWatchBacklogBytes?: number;
+  /**
+   * How to reach kubelets (kube-apiserver's egress selector, `cluster` context): a TCP connection to
+   * host:port on the nodes' network. Direct by default.
+   */
+  kubeletDialer?: ClusterDialer;
+  /** --kubelet-preferred-address-types (upstream's order by default). */
+  kubeletPreferredAddressTypes?: string[];
   /** The shortest TokenRequest lifetime (default 600 s as kube-apiserver); tests of token refresh lower it. */
   minTokenExpirationSeconds?: number;
   /** Controllers to run (all by default). */
@@ -209,8 +217,17 @@ export class ControlPlane {
     const adminToken = randomBytes(24).toString("hex");
     authn.addStaticToken(adminToken, { username: "system:admin", groups: ["system:masters"] });
 
+    // --kubelet-client-certificate: kubeadm's apiserver-kubelet-client identity.
+    const kubeletClient = await issueCert(ca, { commonName: "kube-apiserver-kubelet-client", organizations: ["system:masters"] });
+    const kubelet = new KubeletProxy({
+      store,
+      clientCert: kubeletClient,
+      ...(o.kubeletDialer === undefined ? {} : { dial: o.kubeletDialer }),
+      ...(o.kubeletPreferredAddressTypes === undefined ? {} : { preferredAddressTypes: o.kubeletPreferredAddressTypes }),
+    });
     const server = new ApiServer({
       api,
+      kubelet,
       authenticator: authn,
       log: this.log.child({ component: "apiserver" }),
       host,

@@ -6,9 +6,9 @@
 import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
-import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
-import { ADMIN, type Api, type ListOptions, type PatchType, type RequestContext, type WatchEvent, type WatchOptions, type DeleteOptions } from "./api.ts";
+import { ADMIN, resource, type Api, type ListOptions, type PatchType, type RequestContext, type WatchEvent, type WatchOptions, type DeleteOptions } from "./api.ts";
 import { ApiError, badRequest, internalError, methodNotAllowed, notAcceptable, pathNotFound, unauthorized, unsupportedMediaType } from "./status.ts";
 import { RESOURCES, apiVersionOf, findResource, groupVersions, isVirtual, type ResourceDescriptor } from "./registry.ts";
 import { toTable, type IncludeObject } from "./tables.ts";
@@ -16,7 +16,9 @@ import { openapiV3Doc, openapiV3Root } from "./openapi.ts";
 import { decodeProtobufBody } from "./protobuf.ts";
 import { parseFieldValidation } from "./fields.ts";
 import type { Authenticator } from "./authn.ts";
+import type { KubeletProxy } from "./kubelet-proxy.ts";
 import { isObject, type JsonObject, type KubeObject } from "./types.ts";
+import { listenTcp } from "../../src-shared/listen.ts";
 
 export interface ServerOptions {
   api: Api;
@@ -32,6 +34,8 @@ export interface ServerOptions {
   defaultWatchTimeoutSeconds: number;
   /** A watch whose unsent output exceeds this is closed, as kube-apiserver drops slow watchers. */
   maxWatchBacklogBytes: number;
+  /** pods/log and nodes/proxy, through the kubelet. */
+  kubelet?: KubeletProxy;
 }
 
 const MAX_BODY = 3 * 1024 * 1024;
@@ -60,6 +64,10 @@ export function negotiate(accept: string | undefined, includeObject: string | nu
   }
   if (!json) throw notAcceptable();
   return { table: false, partial: false, include };
+}
+
+function serviceUnavailable(message: string): ApiError {
+  return new ApiError(503, "ServiceUnavailable", message);
 }
 
 function partial(o: KubeObject): JsonObject {
@@ -166,6 +174,7 @@ export class ApiServer {
       keepAliveTimeout: 65_000,
       requestTimeout: 0,
     });
+    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.handleUpgrade(req, socket, head));
     server.on("request", (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((e: unknown) => {
         this.o.log.error({ err: e }, "request failed");
@@ -174,14 +183,7 @@ export class ApiServer {
       });
     });
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.o.port, this.o.host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    this.boundPort = (server.address() as AddressInfo).port;
+    this.boundPort = (await listenTcp(server, this.o.port, this.o.host)).port;
     signal?.addEventListener("abort", () => void this.close(), { once: true });
   }
 
@@ -279,6 +281,7 @@ export class ApiServer {
       }
       ctx = this.authenticate(req);
       if (ctx === undefined) throw unauthorized();
+      if (await this.kubeletRoute(ctx, req, res, method, url)) return;
       await this.route(ctx, req, res, method, path, url.searchParams);
     } catch (e) {
       const err = e instanceof ApiError ? e : internalError(e instanceof Error ? e.message : String(e));
@@ -288,6 +291,72 @@ export class ApiServer {
     } finally {
       this.o.log.debug({ method, path: url.pathname, query: url.search, code: res.statusCode, user: ctx?.user.username, ms: Date.now() - started }, "request");
     }
+  }
+
+  /** Upgrade requests: pods/exec, pods/attach, pods/portforward (SPDY) through the kubelet. */
+  private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? "/", "https://localhost");
+    const ctl = new AbortController();
+    socket.once("close", () => ctl.abort());
+    socket.on("error", () => ctl.abort());
+    let ctx: RequestContext | undefined;
+    let code = 101;
+    try {
+      ctx = this.authenticate(req);
+      if (ctx === undefined) throw unauthorized();
+      const segs = url.pathname.split("/").slice(1);
+      const sub = segs[6];
+      if (!(segs[0] === "api" && segs[1] === "v1" && segs[2] === "namespaces" && segs[4] === "pods" && segs.length === 7 && (sub === "exec" || sub === "attach" || sub === "portforward"))) throw pathNotFound();
+      if (String(req.headers.upgrade ?? "").toLowerCase() === "websocket") throw badRequest("WebSocket streaming is not supported by this API server: use SPDY");
+      const namespace = decodeURIComponent(segs[3] ?? "");
+      const name = decodeURIComponent(segs[5] ?? "");
+      this.o.api.authorize(ctx, resource("", "pods"), (req.method ?? "GET").toUpperCase() === "POST" ? "create" : "get", sub, namespace, name);
+      if (this.o.kubelet === undefined) throw serviceUnavailable("no kubelet proxy configured");
+      const { nodeName, path } = this.o.kubelet.streamPath(namespace, name, sub, url.searchParams);
+      await this.o.kubelet.upgrade(nodeName, path, req, socket, head, ctl.signal);
+    } catch (e) {
+      const err = e instanceof ApiError ? e : internalError(e instanceof Error ? e.message : String(e));
+      code = err.code;
+      const body = JSON.stringify(err.toStatus());
+      socket.end(`HTTP/1.1 ${err.code} ${err.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    } finally {
+      this.o.log.debug({ method: req.method, path: url.pathname, query: url.search, upgrade: req.headers.upgrade, code, user: ctx?.user.username }, "upgrade request");
+    }
+  }
+
+  /** pods/log, pods/exec|attach|portforward and nodes/proxy: handled through the kubelet. */
+  private async kubeletRoute(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, method: string, url: URL): Promise<boolean> {
+    const segs = url.pathname.split("/").slice(1);
+    const api = this.o.api;
+    const verbs: Record<string, string> = { GET: "get", HEAD: "get", POST: "create", PUT: "update", PATCH: "patch", DELETE: "delete", OPTIONS: "options" };
+    const ctl = new AbortController();
+    res.on("close", () => ctl.abort());
+    if (segs[0] === "api" && segs[1] === "v1" && segs[2] === "nodes" && segs[4] === "proxy" && segs[3] !== undefined && segs[3] !== "") {
+      const nodeRef = decodeURIComponent(segs[3]);
+      api.authorize(ctx, resource("", "nodes"), verbs[method] ?? method.toLowerCase(), "proxy", "", nodeRef.split(":").length === 3 ? (nodeRef.split(":")[1] ?? "") : (nodeRef.split(":")[0] ?? ""));
+      if (this.o.kubelet === undefined) throw serviceUnavailable("no kubelet proxy configured");
+      const sub = `/${segs.slice(5).join("/")}`;
+      await this.o.kubelet.nodeProxy(nodeRef, sub, url.search, req, res, ctl.signal);
+      return true;
+    }
+    if (segs[0] === "api" && segs[1] === "v1" && segs[2] === "namespaces" && segs[4] === "pods" && segs.length === 7) {
+      const namespace = decodeURIComponent(segs[3] ?? "");
+      const name = decodeURIComponent(segs[5] ?? "");
+      const sub = segs[6] ?? "";
+      const pods = resource("", "pods");
+      if (sub === "log") {
+        if (method !== "GET") throw methodNotAllowed();
+        api.authorize(ctx, pods, "get", "log", namespace, name);
+        if (this.o.kubelet === undefined) throw serviceUnavailable("no kubelet proxy configured");
+        await this.o.kubelet.podLog(namespace, name, url.searchParams, res, ctl.signal);
+        return true;
+      }
+      if (sub === "exec" || sub === "attach" || sub === "portforward") {
+        api.authorize(ctx, pods, method === "POST" ? "create" : "get", sub, namespace, name);
+        throw badRequest("Upgrade request required");
+      }
+    }
+    return false;
   }
 
   private discovery(path: string): unknown {

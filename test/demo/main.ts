@@ -2,7 +2,9 @@
  * `npm run demo`: a single-node cluster on this machine. The local control plane serves the Kubernetes API on
  * 127.0.0.1; a sandbox worker node (its own network namespace, mount namespace and containerd) runs deckhand's
  * kubelet, which registers the Node, gets a pod CIDR, writes the deckhand-bridge CNI config and runs a sample
- * pod, a busybox web server, reachable over the pod network. It prints kubectl commands to try and keeps
+ * pod, a busybox web server reachable over the pod network, serving a page from a ConfigMap volume (an edit of
+ * the ConfigMap reaches it), with a readiness probe and a postStart hook; `kubectl logs` and `kubectl exec` go
+ * through the control plane to the kubelet's API. It prints kubectl commands to try and keeps
  * running until Ctrl-C; `--once` checks the pod is Running and reachable, tears everything down and exits 0.
  */
 import { parseArgs } from "node:util";
@@ -41,21 +43,29 @@ async function main(): Promise<void> {
   }, { timeoutMs: 60_000, message: "the node to be Ready" });
   say(`kubectl get nodes -o wide:\n${indent((await cluster.kubectl(["get", "nodes", "-o", "wide"])).stdout)}`);
 
+  // The page comes from a ConfigMap mounted as a volume: edits reach the running pod's files.
+  const page = (text: string): unknown => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "hello-page", namespace: "default" }, data: { "index.html": `${text}\n` } });
+  const cm = await cluster.kubectl(["create", "-f", "-"], JSON.stringify(page("hello from a ConfigMap, served by a pod run by deckhand")));
+  if (cm.code !== 0) throw new Error(`kubectl create configmap failed: ${cm.stderr}`);
+  say(`kubectl create -f hello-page.yaml: ${cm.stdout.trim()}`);
   const pod: V1Pod = {
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name: "hello", namespace: "default", labels: { app: "hello" } },
     spec: {
       terminationGracePeriodSeconds: 5,
+      volumes: [{ name: "page", configMap: { name: "hello-page" } }],
       containers: [
         {
           name: "web",
           image: "localhost/busybox:1",
           imagePullPolicy: "IfNotPresent",
-          command: ["sh", "-c", 'mkdir -p /www && echo "hello from $(hostname), a pod run by deckhand" > /www/index.html && exec httpd -f -p 8080 -h /www'],
+          command: ["sh", "-c", 'echo "serving /www on :8080"; exec httpd -f -vv -p 8080 -h /www'],
           ports: [{ name: "http", containerPort: 8080 }],
+          volumeMounts: [{ name: "page", mountPath: "/www", readOnly: true }],
           // Ready only once the kubelet's prober has had an answer from the page.
           readinessProbe: { httpGet: { path: "/", port: "http" }, periodSeconds: 2 },
+          lifecycle: { postStart: { exec: { command: ["sh", "-c", "date > /tmp/started-at"] } } },
           resources: { requests: { cpu: "50m", memory: "16Mi" }, limits: { memory: "32Mi" } },
         },
       ],
@@ -78,6 +88,23 @@ async function main(): Promise<void> {
     message: `the pod to answer on http://${podIP}:8080/`,
   });
   say(`GET http://${podIP}:8080/ from the node: ${body.trim()}`);
+
+  // A ConfigMap edit reaches the mounted file (the kubelet watches the ConfigMaps its pods use).
+  const t1 = Date.now();
+  const edited = await cluster.kubectl(["replace", "-f", "-"], JSON.stringify(page("hello again: this page was edited in the ConfigMap")));
+  if (edited.code !== 0) throw new Error(`kubectl replace configmap failed: ${edited.stderr}`);
+  const after = await pollUntil(async () => (await n.exec("timeout", ["2", "busybox", "wget", "-q", "-O", "-", `http://${podIP}:8080/`])).stdout, (b) => b.includes("again"), {
+    timeoutMs: 30_000,
+    message: "the edited page to be served",
+  });
+  say(`kubectl replace -f hello-page.yaml; ${Date.now() - t1} ms later the pod serves: ${after.trim()}`);
+  // Through the kubelet's API on :10250, proxied by the control plane as kube-apiserver does.
+  const logs = await cluster.kubectl(["logs", "hello", "--tail", "3"]);
+  if (logs.code !== 0) throw new Error(`kubectl logs failed: ${logs.stderr}`);
+  say(`kubectl logs hello --tail 3:\n${indent(logs.stdout)}`);
+  const exec = await cluster.kubectl(["exec", "hello", "--", "sh", "-c", "echo postStart ran at $(cat /tmp/started-at); ls /var/run/secrets/kubernetes.io/serviceaccount"]);
+  if (exec.code !== 0) throw new Error(`kubectl exec failed: ${exec.stderr}`);
+  say(`kubectl exec hello -- ... (the postStart hook's file, the service account token volume):\n${indent(exec.stdout)}`);
   const events = await cluster.kubectl(["get", "events", "--field-selector", "involvedObject.name=hello", "--sort-by", ".lastTimestamp"]);
   say(`kubectl get events (the kubelet's, for hello):\n${indent(events.stdout)}`);
 
@@ -91,6 +118,9 @@ The cluster is up. Try, in another shell:
   ${kc} get nodes -o wide
   ${kc} get pods -o wide
   ${kc} describe pod hello
+  ${kc} logs -f hello
+  ${kc} exec -it hello -- sh
+  ${kc} edit configmap hello-page
   ${kc} run sleeper --image=localhost/busybox:1 --image-pull-policy=IfNotPresent -- sleep 3600
   ${kc} delete pod hello
   nsenter --net=${n.sandbox.netnsPath} busybox wget -q -O - http://${podIP}:8080/

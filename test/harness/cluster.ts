@@ -5,6 +5,8 @@
  * can cut to simulate an outage. Everything lives under the nodes' folders and goes at teardown.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { request as httpRequest } from "node:http";
+import type { Duplex } from "node:stream";
 import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -128,6 +130,32 @@ export async function startNetnsForwarder(netnsPath: string, port: number, socke
   return child;
 }
 
+/** Starts netns-connect-proxy.ts inside a network namespace, serving CONNECT on `socketPath`; resolves once it listens. */
+async function startConnectProxy(netnsPath: string, socketPath: string): Promise<ChildProcess> {
+  const child = spawn("nsenter", [`--net=${netnsPath}`, NODE_BIN, join(REPO, "test", "harness", "netns-connect-proxy.ts"), socketPath], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((res, rej) => {
+    child.stdout.once("data", () => res());
+    child.once("exit", (code) => rej(new Error(`the cluster egress proxy exited with ${code ?? "a signal"}`)));
+  });
+  return child;
+}
+
+/** A TCP connection to host:port inside a node, through its CONNECT proxy. */
+function connectThrough(socketPath: string, host: string, port: number): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ socketPath, method: "CONNECT", path: `${host.includes(":") ? `[${host}]` : host}:${port}` });
+    req.once("connect", (res, socket) => {
+      if (res.statusCode === 200) resolve(socket);
+      else {
+        socket.destroy();
+        reject(new Error(`connect ${host}:${port}: ${res.statusCode ?? 0} ${res.statusMessage ?? ""}`));
+      }
+    });
+    req.once("error", reject);
+    req.end();
+  });
+}
+
 /** A worker node of the test cluster. */
 export class ClusterNode {
   readonly name: string;
@@ -136,6 +164,7 @@ export class ClusterNode {
   readonly apiLink: TcpProxy;
   kubelet: KubeletProcess | undefined;
   private forwarder: ChildProcess | undefined;
+  private egress: ChildProcess | undefined;
 
   constructor(name: string, sandbox: NodeSandbox, apiLink: TcpProxy) {
     this.name = name;
@@ -145,11 +174,23 @@ export class ClusterNode {
 
   async startForwarder(): Promise<void> {
     this.forwarder = await startNetnsForwarder(this.sandbox.netnsPath, API_PORT_IN_NODE, this.apiLink.socketPath ?? "", `the API forwarder of ${this.name}`);
+    this.egress = await startConnectProxy(this.sandbox.netnsPath, this.egressSocket);
+  }
+
+  /** The node's CONNECT proxy (the control plane's way to its kubelet). */
+  get egressSocket(): string {
+    return join(this.sandbox.dir, "cluster-egress.sock");
+  }
+
+  /** A TCP connection to host:port from inside the node. */
+  dial(host: string, port: number): Promise<Duplex> {
+    return connectThrough(this.egressSocket, host, port);
   }
 
   async teardown(): Promise<void> {
     await this.kubelet?.kill();
     this.forwarder?.kill("SIGKILL");
+    this.egress?.kill("SIGKILL");
     await this.apiLink.close();
     await this.sandbox.teardown();
   }
@@ -187,6 +228,13 @@ export class TestCluster {
       log: this.options.logger ?? silentLogger(),
       clusterCIDR: this.options.clusterCIDR ?? "10.244.0.0/16",
       serviceCIDR: this.options.serviceCIDR ?? "10.96.0.0/16",
+      // kubeadm's order; the nodes' addresses are reached through each node's CONNECT proxy.
+      kubeletPreferredAddressTypes: ["InternalIP", "ExternalIP", "Hostname"],
+      kubeletDialer: (host, port) => {
+        const node = this.nodes.find((n) => n.sandbox.nodeIP === host);
+        if (node === undefined) return Promise.reject(new Error(`no test node has the address ${host}`));
+        return node.dial(host, port);
+      },
       ...(this.options.minTokenExpirationSeconds !== undefined ? { minTokenExpirationSeconds: this.options.minTokenExpirationSeconds } : {}),
     });
     await this.cp.start();
@@ -214,7 +262,7 @@ export class TestCluster {
 
   /**
    * A new sandbox node with its kubelet started (unless `start: false`). Its containerd runs pods on
-   * deckhand-bridge from a CNI bin dir of the node's own (the launcher and the reference `loopback`, as an
+   * deckhand-bridge from a CNI bin dir of the node's own (the launcher, the reference `loopback` and `portmap`, as an
    * operator installs them); the kubelet writes the conflist once the node has a pod CIDR.
    */
   async addNode(options: KubeletOptions & { start?: boolean } = {}): Promise<ClusterNode> {
@@ -226,6 +274,8 @@ export class TestCluster {
     await mkdir(cniBinDir, { recursive: true });
     await symlink(join(REPO, "bin", "deckhand-bridge"), join(cniBinDir, "deckhand-bridge"));
     await symlink("/usr/lib/cni/loopback", join(cniBinDir, "loopback"));
+    // The kubelet's conflist chains portmap (hostPorts).
+    await symlink("/usr/lib/cni/portmap", join(cniBinDir, "portmap"));
     const name = `node-${index}-${sandbox.name}`.slice(0, 63);
     const apiLink = new TcpProxy({ host: "127.0.0.1", port: this.controlPlane.port }, { socketPath: join(sandbox.dir, "apiserver.sock") });
     const node = new ClusterNode(name, sandbox, apiLink);
@@ -239,6 +289,10 @@ export class TestCluster {
     const text = await readFile(kubeconfigPath, "utf8");
     await writeFile(kubeconfigPath, text.replace(/server: .*/, `server: "https://127.0.0.1:${API_PORT_IN_NODE}"`));
 
+    // The kubelet trusts the cluster CA for client certificates (the API server's kubelet-client one).
+    const clientCAFile = join(sandbox.dir, "cluster-ca.crt");
+    await writeFile(clientCAFile, this.controlPlane.caPem);
+
     const manifests = join(sandbox.dir, "manifests");
     await mkdir(manifests, { recursive: true });
     const config = {
@@ -251,6 +305,7 @@ export class TestCluster {
       clusterDNS: ["10.96.0.10"],
       containerRuntimeEndpoint: `unix://${sandbox.containerdSocket}`,
       failSwapOn: false,
+      authentication: { x509: { clientCAFile } },
       ...(options.config ?? {}),
     };
     await writeFile(join(sandbox.dir, "kubelet.yaml"), JSON.stringify(config, null, 2));

@@ -51,6 +51,8 @@ export class CniNode {
       await mkdir(this.binDir, { recursive: true });
       await symlink(LAUNCHER, join(this.binDir, "deckhand-bridge"));
       await symlink("/usr/lib/cni/loopback", join(this.binDir, "loopback"));
+      // The kubelet's conflist chains the reference portmap (hostPorts).
+      await symlink("/usr/lib/cni/portmap", join(this.binDir, "portmap"));
       if (this.options.daemon !== false) await this.startDaemon();
       if (!this.options.withoutConflist) {
         await this.writeConflist();

@@ -20,6 +20,7 @@ import type {
   Container,
   ContainerState,
   ContainerStatus,
+  Mount,
   Image,
   ImageServiceMethods,
   Input,
@@ -66,7 +67,11 @@ interface FakeContainer {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   logPath: string;
+  mounts: Mount[];
 }
+
+/** What an ExecSync in a container answers (set by the test with onExec; exit 0 and no output otherwise). */
+export type FakeExec = (containerId: string, cmd: string[], signal: AbortSignal | undefined) => { exit_code: number; stdout?: string; stderr?: string } | Promise<{ exit_code: number; stdout?: string; stderr?: string }>;
 
 interface FakeImage {
   id: string;
@@ -101,6 +106,7 @@ export class FakeRuntime implements RuntimeService, ImageService {
   private readonly failures = new Map<FakeMethod, Error[]>();
   private held: Promise<void> | undefined;
   private seq = 0;
+  private exec: FakeExec = () => ({ exit_code: 0 });
   private ipSeq = 1;
 
   constructor(options: FakeRuntimeOptions = {}) {
@@ -134,6 +140,11 @@ export class FakeRuntime implements RuntimeService, ImageService {
     const id = `sha256:${(++this.seq).toString(16).padStart(64, "0")}`;
     this.imageMap.set(id, { id, tags: [ref], size });
     return id;
+  }
+
+  /** How ExecSync answers from now on (the command runs "in" the container: a running one only). */
+  onExec(handler: FakeExec): void {
+    this.exec = handler;
   }
 
   /** The container's process exits now. */
@@ -177,6 +188,9 @@ export class FakeRuntime implements RuntimeService, ImageService {
   // The services
 
   runtime<M extends RuntimeMethod>(method: M, request: RuntimeServiceMethods[M][0], options: CriCallOptions = {}): Promise<RuntimeServiceMethods[M][1]> {
+    if (method === "ExecSync") {
+      return this.dispatch(method, request, options, () => this.execSync(request as RuntimeServiceMethods["ExecSync"][0], options.signal)) as Promise<RuntimeServiceMethods[M][1]>;
+    }
     return this.dispatch(method, request, options, () => this.runtimeCall(method, request)) as Promise<RuntimeServiceMethods[M][1]>;
   }
 
@@ -385,6 +399,14 @@ export class FakeRuntime implements RuntimeService, ImageService {
     return { pod_sandbox_id: id };
   }
 
+  private async execSync(request: RuntimeServiceMethods["ExecSync"][0], signal: AbortSignal | undefined): Promise<unknown> {
+    const c = this.mustContainer(request.container_id ?? "", "ExecSync");
+    if (c.state !== "CONTAINER_RUNNING") throw new CriError("Unknown", "ExecSync", `container ${c.id} is not running`);
+    const res = await this.exec(c.id, [...(request.cmd ?? [])], signal);
+    if (signal?.aborted) throw new CriError("Cancelled", "ExecSync", "context canceled");
+    return { exit_code: res.exit_code, stdout: Buffer.from(res.stdout ?? ""), stderr: Buffer.from(res.stderr ?? "") };
+  }
+
   private createContainer(request: RuntimeServiceMethods["CreateContainer"][0]): unknown {
     const method = "CreateContainer";
     if (!request.sandbox_config) throw new CriError("InvalidArgument", method, "sandbox_config is required (containerd 1.6 crashes without it)");
@@ -428,6 +450,7 @@ export class FakeRuntime implements RuntimeService, ImageService {
       labels: strings(config.labels),
       annotations: strings(config.annotations),
       logPath: config.log_path ?? "",
+      mounts: (config.mounts ?? []).map((m) => ({ container_path: m.container_path ?? "", host_path: m.host_path ?? "", readonly: m.readonly ?? false, selinux_relabel: false, propagation: "PROPAGATION_PRIVATE", uidMappings: [], gidMappings: [], recursive_read_only: false, image: null, image_sub_path: "" })),
     });
     return { container_id: id };
   }
@@ -457,7 +480,7 @@ export class FakeRuntime implements RuntimeService, ImageService {
 
   private statusView(c: FakeContainer): ContainerStatus {
     const times = { started_at: c.startedAt, finished_at: c.finishedAt };
-    return { ...this.commonView(c), ...times, exit_code: c.exitCode, reason: c.reason, message: c.message, mounts: [], log_path: c.logPath, resources: null, user: null };
+    return { ...this.commonView(c), ...times, exit_code: c.exitCode, reason: c.reason, message: c.message, mounts: c.mounts, log_path: c.logPath, resources: null, user: null };
   }
 
   private imageView(i: FakeImage): Image {

@@ -11,6 +11,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { DeckhandError, errorMessage } from "../../src-shared/errors.ts";
 import { run, type RunOptions } from "../../src-shared/exec.ts";
 
@@ -22,6 +23,9 @@ export const IMAGE_BUILDER_VERSION = 1;
 const BUILDER_NAME = "deckhand test image builder";
 export const BUSYBOX_IMAGE_REF = "localhost/busybox:1";
 export const PAUSE_IMAGE_REF = "localhost/pause:1";
+/** busybox plus `/bin/grpc-health-server PORT STATUS_DIR` (test/images/grpc-health-server.c, built with gcc). */
+export const GRPC_HEALTH_IMAGE_REF = "localhost/grpc-health:1";
+const GRPC_HEALTH_SOURCE = fileURLToPath(new URL("../images/grpc-health-server.c", import.meta.url));
 export const DEFAULT_IMAGE_CACHE_DIR = "/var/cache/deckhand-test/images";
 /** Overrides the default cache directory (an explicit `cacheDir` option wins over it). */
 export const IMAGE_CACHE_DIR_ENV = "DECKHAND_TEST_IMAGE_CACHE";
@@ -82,7 +86,7 @@ interface Descriptor {
 }
 
 interface ImageSpec {
-  name: "busybox" | "pause";
+  name: "busybox" | "pause" | "grpc-health";
   ref: string;
   /** Builds the root filesystem in `dir` (which exists and is empty). */
   populate: (dir: string, busybox: string, signal: AbortSignal | undefined) => Promise<void>;
@@ -136,6 +140,24 @@ export async function buildTestImages(options: BuildOptions = {}): Promise<TestI
   if (pause?.status === "rejected") throw pause.reason;
   if (busybox === undefined || pause === undefined) throw new DeckhandError("Internal", "image build lost a result");
   return { busybox: busybox.value, pause: pause.value };
+}
+
+/**
+ * Builds (or finds in the cache) `localhost/grpc-health:1`: the busybox image plus a static grpc.health.v1
+ * server compiled from test/images/grpc-health-server.c with the machine's gcc (Debian's gcc and libc6-dev).
+ * Only the tests that need it build and import it. Its cache key covers busybox, the source and the compiler.
+ */
+export async function buildGrpcHealthImage(options: BuildOptions = {}): Promise<BuiltImage> {
+  const cacheDir = options.cacheDir ?? process.env[IMAGE_CACHE_DIR_ENV] ?? DEFAULT_IMAGE_CACHE_DIR;
+  const busyboxPath = options.busyboxPath ?? "/bin/busybox";
+  const busyboxSha = await sha256File(busyboxPath);
+  const sourceSha = await sha256File(GRPC_HEALTH_SOURCE);
+  const gcc = (await run("gcc", ["-dumpfullversion"], withSignal(options.signal))).stdout.trim();
+  const key = createHash("sha256")
+    .update(`deckhand test images v${IMAGE_BUILDER_VERSION}\n${busyboxSha}\n${sourceSha}\ngcc ${gcc}\n`)
+    .digest("hex")
+    .slice(0, 16);
+  return cachedBuild(grpcHealthSpec(), path.join(cacheDir, `grpc-health-${key}`), busyboxPath, busyboxSha, options.signal);
 }
 
 function cachedBuild(
@@ -295,6 +317,23 @@ function busyboxSpec(): ImageSpec {
         0o644,
       );
       await writeFileMode(path.join(root, "etc", "group"), "root:x:0:\nnobody:x:65534:\n", 0o644);
+    },
+  };
+}
+
+function grpcHealthSpec(): ImageSpec {
+  const busybox = busyboxSpec();
+  return {
+    name: "grpc-health",
+    ref: GRPC_HEALTH_IMAGE_REF,
+    config: busybox.config,
+    populate: async (root, busyboxPath, signal) => {
+      await busybox.populate(root, busyboxPath, signal);
+      const out = path.join(root, "bin", "grpc-health-server");
+      // Static (the image has no libc), stripped, and with no build path inside: the same bytes on every build.
+      const flags = ["-static", "-O2", "-s", `-ffile-prefix-map=${path.dirname(GRPC_HEALTH_SOURCE)}=.`];
+      await run("gcc", [...flags, "-o", out, GRPC_HEALTH_SOURCE], { timeoutMs: 120_000, ...withSignal(signal) });
+      await chmod(out, 0o755);
     },
   };
 }

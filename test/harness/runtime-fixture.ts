@@ -2,7 +2,7 @@
  * A RuntimeManager on the in-memory FakeRuntime with a FakeClock, recorded events and in-memory pod cgroups:
  * what the unit tests of the runtime manager, the PLEG and the container GC start from.
  */
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger } from "../../src-shared/log.ts";
@@ -11,6 +11,8 @@ import { ImageManager } from "../../kubelet/images/image-manager.ts";
 import type { PodCgroups, PodResourceConfig, QOSClass } from "../../kubelet/cm/pod-cgroups.ts";
 import { RuntimeManager, type SyncPodResult } from "../../kubelet/runtime/runtime-manager.ts";
 import type { NodeContext } from "../../kubelet/runtime/sandbox-config.ts";
+import type { TerminationMessageFiles } from "../../kubelet/lifecycle/termination-files.ts";
+import type { Input, Mount } from "../../kubelet/cri/types.ts";
 import { FakeClock } from "./fake-clock.ts";
 import { FakeRuntime } from "./fake-runtime.ts";
 
@@ -62,6 +64,23 @@ export function testPod(name: string, spec: Partial<NonNullable<V1Pod["spec"]>> 
   };
 }
 
+/** Termination message files kept in memory: the mounts handed out and the pods removed. */
+export class FakeTerminationFiles implements TerminationMessageFiles {
+  readonly created: { uid: string; container: string; hostPath: string }[] = [];
+  readonly removed: string[] = [];
+
+  create(uid: string, container: V1Container): Promise<Input<Mount> | undefined> {
+    const hostPath = `/fake-kubelet-root/pods/${uid}/containers/${container.name}/${this.created.length.toString(16).padStart(8, "0")}`;
+    this.created.push({ uid, container: container.name, hostPath });
+    return Promise.resolve({ host_path: hostPath, container_path: container.terminationMessagePath ?? "/dev/termination-log" });
+  }
+
+  removePod(uid: string): Promise<void> {
+    this.removed.push(uid);
+    return Promise.resolve();
+  }
+}
+
 export function runtimeFixture(options: { images?: string[]; crashLoopMaxMs?: number } = {}) {
   const clock = new FakeClock();
   const fake = new FakeRuntime({ clock, images: options.images ?? [TEST_IMAGE] });
@@ -73,7 +92,8 @@ export function runtimeFixture(options: { images?: string[]; crashLoopMaxMs?: nu
   const logger = silentLogger();
   const images = new ImageManager({ images: fake, logger, clock });
   const node = testNode();
-  const manager = new RuntimeManager({ runtime: fake, images, cgroups, events: recorder, node: () => node, logger, clock, ...(options.crashLoopMaxMs ? { crashLoopMaxMs: options.crashLoopMaxMs } : {}) });
+  const terminationFiles = new FakeTerminationFiles();
+  const manager = new RuntimeManager({ runtime: fake, images, cgroups, events: recorder, node: () => node, logger, clock, terminationFiles, ...(options.crashLoopMaxMs ? { crashLoopMaxMs: options.crashLoopMaxMs } : {}) });
   /** One sync as the pod worker runs it: read the pod's state, then act on it. */
   const sync = async (pod: V1Pod, signal?: AbortSignal): Promise<SyncPodResult> => manager.syncPod(pod, await manager.podStatus(pod.metadata?.uid ?? ""), () => Promise.resolve([]), {}, signal);
   /** The pod's containers in the runtime by name (newest attempt), with their state. */
@@ -82,5 +102,5 @@ export function runtimeFixture(options: { images?: string[]; crashLoopMaxMs?: nu
     containersOf(pod)
       .filter((c) => c.metadata?.name === name)
       .sort((a, b) => (b.metadata?.attempt ?? 0) - (a.metadata?.attempt ?? 0))[0];
-  return { clock, fake, events, cgroups, images, manager, node, logger, sync, containersOf, latest };
+  return { clock, fake, events, cgroups, images, manager, node, logger, sync, containersOf, latest, terminationFiles };
 }

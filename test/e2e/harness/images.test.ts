@@ -12,7 +12,9 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { run } from "../../../src-shared/exec.ts";
 import {
   BUSYBOX_IMAGE_REF,
+  GRPC_HEALTH_IMAGE_REF,
   PAUSE_IMAGE_REF,
+  buildGrpcHealthImage,
   buildTestImages,
   importImages,
   listContainerdImages,
@@ -119,6 +121,17 @@ describe("test images", () => {
     const { stdout: passwd } = await run("tar", ["-xzOf", layer, "etc/passwd"]);
     expect(passwd).toMatch(/^root:x:0:0:/m);
     expect(passwd).toMatch(/^nobody:x:65534:65534:/m);
+  });
+
+  it("builds the gRPC health image reproducibly: the same digests from a cold cache, a static server inside", async () => {
+    const first = await buildGrpcHealthImage();
+    const cold = await buildGrpcHealthImage({ cacheDir: path.join(scratch, "grpc-cold") });
+    expect(cold.ref).toBe(GRPC_HEALTH_IMAGE_REF);
+    expect(cold.manifestDigest).toBe(first.manifestDigest);
+    expect(cold.configDigest).toBe(first.configDigest);
+    // One layer: the busybox image's files and the server.
+    const { stdout } = await run("tar", ["-tzf", path.join(cold.layoutDir, "blobs", "sha256", (await verifyLayout(cold.layoutDir)).images[0]!.layerDigests[0]!.slice(7))]);
+    expect(stdout.split("\n")).toEqual(expect.arrayContaining(["bin/busybox", "bin/grpc-health-server", "bin/sh"]));
   });
 });
 

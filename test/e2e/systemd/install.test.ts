@@ -34,6 +34,7 @@ describe("systemd/install.sh", () => {
     expect(verify.stderr).toBe("");
     expect(await readFile(join(dir, "units", "kube-proxy.service"), "utf8")).toContain(`ExecStart=${REPO}/bin/kube-proxy`);
     expect(await readlink(join(dir, "cni-bin", "deckhand-bridge"))).toBe(join(REPO, "bin", "deckhand-bridge"));
+    expect(await readlink(join(dir, "cni-bin", "portmap"))).toBe("/usr/lib/cni/portmap");
     expect(existsSync(join(REPO, "dist", "kubelet", "main.js"))).toBe(true);
     expect(existsSync(join(REPO, "dist", "kubelet", "cri", "api.proto"))).toBe(true);
 

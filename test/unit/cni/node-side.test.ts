@@ -136,6 +136,8 @@ describe("CNI configuration from the Node's pod CIDR", () => {
     expect(config.isDefaultGateway).toBe(true);
     expect(config.hairpinMode).toBe(true);
     expect(config.mtu).toBe(1450);
+    // hostPorts: the reference portmap plugin chained after the bridge, fed CRI's port mappings.
+    expect((list["plugins"] as Record<string, unknown>[])[1]).toEqual({ type: "portmap", capabilities: { portMappings: true }, snat: true });
     expect(() => buildConflist(["nonsense"])).toThrow(/not a CIDR/);
   });
 

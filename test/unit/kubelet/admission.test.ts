@@ -184,8 +184,19 @@ describe("checkSupported", () => {
     expect(checkSupported(withSpec({ initContainers: [{ name: "i", image: "i", restartPolicy: "Always", ...probes }] }))).toMatchObject({ admit: true });
   });
 
+  it("admits lifecycle hooks of every kind (a tcpSocket one fails when run, as upstream's) and termination message settings", () => {
+    const lifecycle = { postStart: { exec: { command: ["true"] } }, preStop: { httpGet: { port: 80, path: "/stop" } } };
+    expect(checkSupported(withContainer({ lifecycle, terminationMessagePath: "/tmp/msg", terminationMessagePolicy: "FallbackToLogsOnError" }))).toMatchObject({ admit: true });
+    expect(checkSupported(withContainer({ lifecycle: { preStop: { sleep: { seconds: 3 } }, postStart: { tcpSocket: { port: 80 } } } }))).toMatchObject({ admit: true });
+    expect(checkSupported(withSpec({ initContainers: [{ name: "i", image: "i", restartPolicy: "Always", lifecycle }] }))).toMatchObject({ admit: true });
+  });
+
+  it("admits host ports (the conflist chains portmap)", () => {
+    expect(checkSupported(withContainer({ ports: [{ containerPort: 80, hostPort: 8080, hostIP: "192.0.2.10" }] }))).toMatchObject({ admit: true });
+  });
+
   const refused: [string, V1Pod, string][] = [
-    ["lifecycle hooks", withContainer({ lifecycle: { preStop: { exec: { command: ["true"] } } } }), "spec.containers[0].lifecycle"],
+    ["a stop signal", withContainer({ lifecycle: { stopSignal: "SIGUSR1" } as Container["lifecycle"] }), 'spec.containers[0].lifecycle.stopSignal="SIGUSR1"'],
     ["a file env source", withContainer({ env: [{ name: "P", valueFrom: { fileKeyRef: { volumeName: "v", path: "p", key: "k" } } }] }), "spec.containers[0].env[0].valueFrom.fileKeyRef"],
     ["another container's resources", withContainer({ env: [{ name: "P", valueFrom: { resourceFieldRef: { resource: "limits.cpu", containerName: "other" } } }] }), 'spec.containers[0].env[0].valueFrom.resourceFieldRef.containerName="other"'],
     ["a recursive read-only mount", withContainer({ volumeMounts: [{ name: "kube-api-access-9zq5c", mountPath: "/data", readOnly: true, recursiveReadOnly: "Enabled" }] }), 'spec.containers[0].volumeMounts[0].recursiveReadOnly="Enabled"'],
@@ -195,9 +206,6 @@ describe("checkSupported", () => {
     ["a clusterTrustBundle projection", withVolume({ name: "bundle", projected: { sources: [{ clusterTrustBundle: { path: "ca.pem", signerName: "example.com/s" } }] } }), "spec.volumes[1].projected.sources[0].clusterTrustBundle"],
     ["volume devices", withContainer({ volumeDevices: [{ name: "blk", devicePath: "/dev/xvda" }] }), "spec.containers[0].volumeDevices"],
     ["a resize policy that restarts", withContainer({ resizePolicy: [{ resourceName: "memory", restartPolicy: "RestartContainer" }] }), 'spec.containers[0].resizePolicy[0].restartPolicy="RestartContainer"'],
-    ["a host port", withContainer({ ports: [{ containerPort: 80, hostPort: 8080 }] }), "spec.containers[0].ports[0].hostPort=8080"],
-    ["FallbackToLogsOnError", withContainer({ terminationMessagePolicy: "FallbackToLogsOnError" }), 'spec.containers[0].terminationMessagePolicy="FallbackToLogsOnError"'],
-    ["a termination message path of its own", withContainer({ terminationMessagePath: "/tmp/msg" }), 'spec.containers[0].terminationMessagePath="/tmp/msg"'],
     ["a Localhost seccomp profile", withContainer({ securityContext: { seccompProfile: { type: "Localhost", localhostProfile: "p.json" } } }), 'spec.containers[0].securityContext.seccompProfile.type="Localhost"'],
     ["an AppArmor profile", withContainer({ securityContext: { appArmorProfile: { type: "RuntimeDefault" } } }), "spec.containers[0].securityContext.appArmorProfile"],
     ["SELinux options", withContainer({ securityContext: { seLinuxOptions: { level: "s0:c1" } } }), "spec.containers[0].securityContext.seLinuxOptions"],
@@ -209,7 +217,7 @@ describe("checkSupported", () => {
     ["resource claims", withContainer({ resources: { claims: [{ name: "gpu" }] } }), "spec.containers[0].resources.claims"],
     ["a container restart policy", withContainer({ restartPolicy: "Never" }), 'spec.containers[0].restartPolicy="Never"'],
     ["container restart rules", withContainer({ restartPolicyRules: [{ action: "Restart", exitCodes: { operator: "In", values: [42] } }] }), "spec.containers[0].restartPolicyRules"],
-    ["an init container's lifecycle hooks", withSpec({ initContainers: [{ name: "i", image: "i", restartPolicy: "Always", lifecycle: { postStart: { exec: { command: ["true"] } } } }] }), "spec.initContainers[0].lifecycle"],
+    ["an init container's stop signal", withSpec({ initContainers: [{ name: "i", image: "i", restartPolicy: "Always", lifecycle: { stopSignal: "SIGINT" } }] }), 'spec.initContainers[0].lifecycle.stopSignal="SIGINT"'],
     ["ephemeral containers", withSpec({ ephemeralContainers: [{ name: "debug", image: "busybox" }] }), "spec.ephemeralContainers"],
     ["an unknown DNS policy", withSpec({ dnsPolicy: "Cluster" }), 'spec.dnsPolicy="Cluster"'],
     ["a Windows pod", withSpec({ os: { name: "windows" } }), 'spec.os.name="windows"'],
@@ -230,8 +238,8 @@ describe("checkSupported", () => {
 
   it("names every offending field in one message", () => {
     const p = withVolume({ name: "data", persistentVolumeClaim: { claimName: "data" } });
-    Object.assign((p.spec as Spec).containers[0] as Container, { lifecycle: { preStop: { exec: { command: ["true"] } } }, volumeDevices: [{ name: "blk", devicePath: "/dev/xvda" }] });
-    expect(refusal(p)).toBe('Pod fields spec.volumes[1].persistentVolumeClaim="data", spec.containers[0].volumeDevices, spec.containers[0].lifecycle are not supported by this kubelet yet');
+    Object.assign((p.spec as Spec).containers[0] as Container, { lifecycle: { preStop: { exec: { command: ["true"] } }, stopSignal: "SIGUSR1" }, volumeDevices: [{ name: "blk", devicePath: "/dev/xvda" }] });
+    expect(refusal(p)).toBe('Pod fields spec.volumes[1].persistentVolumeClaim="data", spec.containers[0].volumeDevices, spec.containers[0].lifecycle.stopSignal="SIGUSR1" are not supported by this kubelet yet');
   });
 
   it("runs a pod with a field newer than this kubelet, with a warning naming it", () => {

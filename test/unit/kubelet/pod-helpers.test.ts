@@ -1,6 +1,6 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { isPodDeleting, isSidecar, podSandboxChanged, restartPolicy, shouldContainerBeRestarted } from "../../../kubelet/pod-helpers.ts";
+import { isPodDeleting, isSidecar, podSandboxChanged, podsDifferSemantically, readinessGatesChanged, restartPolicy, shouldContainerBeRestarted } from "../../../kubelet/pod-helpers.ts";
 import type { PodRuntimeStatus, RuntimeContainer, RuntimeSandbox } from "../../../kubelet/runtime/types.ts";
 
 function pod(spec: Partial<NonNullable<V1Pod["spec"]>> = {}, deleted = false): V1Pod {
@@ -72,5 +72,39 @@ describe("podSandboxChanged (upstream kuberuntime_manager.go)", () => {
   it("needs a new one when a pod-network sandbox has no IP, but not for a host-network pod", () => {
     expect(podSandboxChanged(pod(), sandboxes({ ips: [] })).changed).toBe(true);
     expect(podSandboxChanged(pod({ hostNetwork: true }), sandboxes({ ips: [] })).changed).toBe(false);
+  });
+});
+
+describe("podsDifferSemantically (which pod updates are synced)", () => {
+  const base = (): V1Pod => ({
+    metadata: { name: "web", uid: "u1", labels: { app: "web" }, annotations: { note: "a", "kubernetes.io/config.seen": "t1" }, resourceVersion: "1" },
+    spec: { containers: [{ name: "c", image: "busybox" }] },
+    status: { phase: "Pending" },
+  });
+
+  it("ignores status, resourceVersion and the sources' own annotations", () => {
+    const next = base();
+    next.status = { phase: "Running", podIP: "10.0.0.2" };
+    next.metadata = { ...next.metadata, resourceVersion: "2", annotations: { note: "a", "kubernetes.io/config.seen": "t2" } };
+    expect(podsDifferSemantically(base(), next)).toBe(false);
+  });
+
+  it("sees a change of spec, labels, annotations or deletion", () => {
+    const spec = base();
+    spec.spec = { containers: [{ name: "c", image: "busybox:2" }] };
+    const labels = base();
+    labels.metadata = { ...labels.metadata, labels: { app: "db" } };
+    const annotations = base();
+    annotations.metadata = { ...annotations.metadata, annotations: { note: "b" } };
+    const deleted = base();
+    deleted.metadata = { ...deleted.metadata, deletionTimestamp: new Date(0), deletionGracePeriodSeconds: 30 };
+    for (const next of [spec, labels, annotations, deleted]) expect(podsDifferSemantically(base(), next)).toBe(true);
+  });
+
+  it("syncs a status-only update when a readiness gate's condition changed, and only then", () => {
+    const gated = (status?: string): V1Pod => ({ ...base(), spec: { ...base().spec, containers: base().spec?.containers ?? [], readinessGates: [{ conditionType: "example.com/lb" }] }, status: { phase: "Running", conditions: status ? [{ type: "example.com/lb", status }] : [] } });
+    expect(readinessGatesChanged(gated(), gated("True"))).toBe(true);
+    expect(readinessGatesChanged(gated("True"), gated("True"))).toBe(false);
+    expect(readinessGatesChanged(base(), { ...base(), status: { phase: "Running", conditions: [{ type: "example.com/lb", status: "True" }] } })).toBe(false);
   });
 });

@@ -7,6 +7,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../../src-shared/log.ts";
+import { DeckhandError } from "../../../src-shared/errors.ts";
 import type { RequestOptions, ResourceRef } from "../../../src-shared/kube/client.ts";
 import type { EventRecorder, EventType, ObjectReference } from "../../../kubelet/events.ts";
 import { ImageManager } from "../../../kubelet/images/image-manager.ts";
@@ -165,6 +166,18 @@ describe("PodSync", () => {
     const status = statuses.getStatus("uid-web");
     expect(status?.phase).toBe("Running");
     expect(status?.podIP).toBeTruthy();
+  });
+
+  it("records the status, then hands a failed sandbox creation back to the pod worker as an error (its back-off paces retries)", async () => {
+    const { fake, pleg, sync, statuses, events, clock } = setup();
+    await pleg.relist();
+    fake.failNext("RunPodSandbox", new Error("no IPs left"));
+    const err: unknown = await sync.syncPod(pod("web"), ctx({ startedAt: clock.now() })).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(DeckhandError);
+    expect((err as DeckhandError).code).toBe("Unavailable");
+    expect((err as DeckhandError).message).toContain("no IPs left");
+    expect(statuses.getStatus("uid-web")?.phase).toBe("Pending");
+    expect(events.seen.map((e) => e.reason)).toContain("FailedCreatePodSandBox");
   });
 
   it("reads a resync's runtime state from the cache, newer than the last sync, without asking CRI itself", async () => {

@@ -1,6 +1,6 @@
-/** forEachConcurrently: never more than the limit in flight, every item once, the first failure reported. */
+/** forEachConcurrently: never more than the limit in flight, every item once, the first failure reported; InFlight drains. */
 import { describe, expect, it } from "vitest";
-import { forEachConcurrently } from "../../../src-shared/concurrency.ts";
+import { forEachConcurrently, InFlight } from "../../../src-shared/concurrency.ts";
 
 describe("forEachConcurrently", () => {
   it("runs every item once with at most `limit` in flight", async () => {
@@ -26,5 +26,28 @@ describe("forEachConcurrently", () => {
       return Promise.resolve();
     });
     expect(called).toBe(false);
+  });
+});
+
+describe("InFlight", () => {
+  it("is idle at once with nothing in flight, and once the last tracked work settles (failed work too)", async () => {
+    const work = new InFlight();
+    expect(await work.idle(10)).toBe(true);
+    let finish!: () => void;
+    const a = work.track(new Promise<void>((r) => (finish = r)));
+    const b = work.track(Promise.reject(new Error("x"))).catch(() => undefined);
+    expect(work.size).toBe(2);
+    const idle = work.idle(60_000);
+    await b;
+    expect(work.size).toBe(1);
+    finish();
+    await a;
+    expect(await idle).toBe(true);
+  });
+
+  it("gives up after its timeout while work is still in flight", async () => {
+    const work = new InFlight();
+    void work.track(new Promise(() => undefined));
+    expect(await work.idle(5)).toBe(false);
   });
 });

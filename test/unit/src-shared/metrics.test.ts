@@ -35,4 +35,24 @@ describe("metrics registry", () => {
     expect(c.get({ k: "a" })).toBe(0);
     expect(c.render()).toBe('# HELP c_total [ALPHA] C.\n# TYPE c_total counter\nc_total{k="b"} 1\n');
   });
+
+  it("a bound series (with) updates the same series as the labels would, and comes back after a delete", () => {
+    const c = new Counter("runs_total", "Runs.", { labelled: true });
+    const bound = c.with({ pod: "a", result: "ok" });
+    bound.inc();
+    c.inc({ pod: "a", result: "ok" });
+    bound.inc(3);
+    expect(c.get({ pod: "a", result: "ok" })).toBe(5);
+    c.delete({ pod: "a", result: "ok" });
+    expect(c.render()).toBe("");
+    bound.inc();
+    expect(c.render()).toBe('# HELP runs_total [ALPHA] Runs.\n# TYPE runs_total counter\nruns_total{pod="a",result="ok"} 1\n');
+
+    const h = new Histogram("t_seconds", "T.", [1], { labelled: true });
+    const hb = h.with({ pod: "a" });
+    hb.observe(0.5);
+    h.observe(2, { pod: "a" });
+    expect(h.count({ pod: "a" })).toBe(2);
+    expect(h.render()).toContain('t_seconds_bucket{pod="a",le="1"} 1\n');
+  });
 });

@@ -167,4 +167,17 @@ describe("ImageManager pulls on the fake runtime", () => {
     images.forgetPod("a");
     expect(await reasonOf(images.ensureImage(pod("a"), container, noSecrets, events))).toBe("ok");
   });
+
+  it("drops a pull back-off in housekeeping once it has been over for twice the longest delay, not before", async () => {
+    const { clock, fake, images } = setup();
+    fake.failNext("PullImage", new CriError("Unavailable", "PullImage", "connection reset"));
+    await images.ensureImage(pod("a"), container, noSecrets, events).catch(() => undefined);
+    expect(images.backOffs).toBe(1);
+    await clock.advance(10_000 + 600_000);
+    images.gc(clock.now());
+    expect(images.backOffs).toBe(1);
+    await clock.advance(1);
+    images.gc(clock.now());
+    expect(images.backOffs).toBe(0);
+  });
 });

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../../../src-shared/log.ts";
 import { ApiError, type KubeClient, type RequestOptions, type ResourceRef } from "../../../../src-shared/kube/client.ts";
 import { MirrorPods } from "../../../../kubelet/pods/mirror-pods.ts";
+import { FakeClock } from "../../../harness/fake-clock.ts";
 
 /** The few calls MirrorPods makes, against an in-memory set of pods. */
 class FakeApi {
@@ -58,5 +59,31 @@ describe("MirrorPods", () => {
     mirrors.observe(m);
     mirrors.forget(m);
     expect(mirrors.orphans()).toEqual([]);
+  });
+
+  it("retries a failed creation every second on its clock until it is made, and not after close()", async () => {
+    const api = new FakeApi();
+    const clock = new FakeClock();
+    let nodeUid: string | undefined; // the Node is not registered yet: creation fails
+    const mirrors = new MirrorPods({ client: api as unknown as KubeClient, nodeName: "n1", logger: silentLogger(), nodeUid: () => nodeUid, clock });
+    mirrors.start(new AbortController().signal);
+    await mirrors.ensure(staticPod("web-n1", "h1"));
+    expect(api.pods.has("web-n1")).toBe(false);
+    expect(clock.waiting).toBe(1);
+    await clock.advance(1000);
+    expect(api.pods.has("web-n1")).toBe(false); // still no Node: retried and failed again
+    nodeUid = "node-uid";
+    await clock.advance(1000);
+    expect(api.pods.get("web-n1")?.metadata?.ownerReferences?.[0]?.uid).toBe("node-uid");
+    expect(clock.waiting).toBe(0);
+
+    nodeUid = undefined;
+    await mirrors.ensure(staticPod("db-n1", "h2"));
+    expect(clock.waiting).toBe(1);
+    await mirrors.close();
+    expect(clock.waiting).toBe(0);
+    nodeUid = "node-uid";
+    await clock.advance(5000);
+    expect(api.pods.has("db-n1")).toBe(false);
   });
 });

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { silentLogger } from "../../../../src-shared/log.ts";
-import { StaticPodSource } from "../../../../kubelet/pods/static-pods.ts";
+import { StaticPodSource, staticPodFromManifest } from "../../../../kubelet/pods/static-pods.ts";
 
 const manifest = (name: string): string => JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: { name }, spec: { containers: [{ name: "c", image: "busybox" }] } });
 
@@ -32,5 +32,13 @@ describe("StaticPodSource", () => {
     await source.scan();
     expect(seen.slice(3)).toEqual(["removed a-n1"]);
     expect(source.synced).toBe(true);
+  });
+
+  it("reads a YAML manifest as upstream does (YAML 1.1 into JSON): a date stays a string, a duplicate field is refused", () => {
+    const yaml = ["apiVersion: v1", "kind: Pod", "metadata:", "  name: web", "  annotations:", "    released: 2026-01-02", "spec:", "  containers:", "  - name: c", "    image: busybox"].join("\n");
+    const pod = staticPodFromManifest(yaml, "/etc/kubernetes/manifests/web.yaml", "n1");
+    expect(pod.metadata?.annotations?.["released"]).toBe("2026-01-02");
+    expect(pod.metadata?.name).toBe("web-n1");
+    expect(() => staticPodFromManifest(`${yaml}\nkind: Pod`, "/m/web.yaml", "n1")).toThrow(/\/m\/web\.yaml: not YAML or JSON: duplicate field "kind"/);
   });
 });

@@ -5,6 +5,7 @@ import { silentLogger } from "../../../../src-shared/log.ts";
 import type { RuntimeService } from "../../../../kubelet/cri/services.ts";
 import type { PodRuntimeStatus, RuntimeContainer } from "../../../../kubelet/runtime/types.ts";
 import { ProberManager, type ProbeUpdate } from "../../../../kubelet/prober/manager.ts";
+import { KUBELET_RESTART_GRACE_MS } from "../../../../kubelet/prober/worker.ts";
 import type { ProbeAttempt, ProbeTarget } from "../../../../kubelet/prober/prober.ts";
 import type { ProbeResult, ProbeType } from "../../../../kubelet/prober/results.ts";
 
@@ -267,6 +268,42 @@ describe("prober manager", () => {
     expect(sync(v.manager, ready, runtime(running("app", "c1", v.startedAt))).readiness).toEqual({ app: false });
   });
 
+  it("counts as running since before the restart only a container started more than 10 s before the kubelet (upstream's kubeletRestartGracePeriod)", async () => {
+    const readyPod = () => pod([{ name: "app", readinessProbe: probe(), livenessProbe: probe() }], { status: { conditions: [{ type: "Ready", status: "True" }] } });
+    // Started 11 s before the kubelet: no initial result, so the API's Ready stands until the probe speaks.
+    const old = setup();
+    old.answers.readiness = ["error"];
+    old.answers.liveness = ["error"];
+    const before = sync(old.manager, readyPod(), runtime(running("app", "c1", old.startedAt - KUBELET_RESTART_GRACE_MS - 1_000)));
+    expect(before.readiness).toEqual({ app: true });
+    await old.clock.advance(0);
+    expect(old.calls.map((c) => c.type).sort()).toEqual(["liveness", "readiness", "readiness"]);
+    expect(old.manager.liveness.get("c1")).toBeUndefined();
+    expect(old.manager.readiness.get("c1")).toBeUndefined();
+    // Started 9 s before: a container the kubelet may have been starting itself, treated as new: readiness
+    // starts at Failure (unready whatever the API said) and liveness at Success, as for any new container.
+    const recent = setup();
+    recent.answers.readiness = ["error"];
+    recent.answers.liveness = ["error"];
+    const within = sync(recent.manager, readyPod(), runtime(running("app", "c1", recent.startedAt - KUBELET_RESTART_GRACE_MS + 1_000)));
+    expect(within.readiness).toEqual({ app: false });
+    await recent.clock.advance(0);
+    expect(recent.manager.readiness.get("c1")).toBe("Failure");
+    expect(recent.manager.liveness.get("c1")).toBe("Success");
+  });
+
+  it("keeps a running sidecar ready across a kubelet restart as an app container", async () => {
+    const t = setup();
+    t.answers.readiness = ["error"];
+    const sidecar: V1Container = { name: "proxy", restartPolicy: "Always", readinessProbe: probe() };
+    const p = pod([{ name: "app" }], { spec: { containers: [{ name: "app" }], initContainers: [sidecar] }, status: { conditions: [{ type: "Ready", status: "True" }] } });
+    const rt = runtime({ ...running("proxy", "s1", t.startedAt - 60_000), kind: "sidecar" }, running("app", "c1", t.startedAt - 60_000));
+    expect(sync(t.manager, p, rt).readiness).toEqual({ proxy: true });
+    await t.clock.advance(0);
+    // A probe that could not run says nothing: still ready.
+    expect(sync(t.manager, p, rt).readiness).toEqual({ proxy: true });
+  });
+
   it("keeps a started container started across a kubelet restart, from the API's status of the same container", () => {
     const t = setup();
     const p = pod([{ name: "app", startupProbe: probe() }], {
@@ -373,6 +410,11 @@ describe("prober manager", () => {
     // Failures are not timed (as upstream).
     expect(text).toContain('prober_probe_duration_seconds_count{container="app",namespace="default",pod="web",probe_type="Liveness"} 1\n');
     expect(text).toContain("# HELP prober_probe_total [BETA]");
+
+    // The worker's series go with it.
+    t.manager.removePod(p);
+    await flush();
+    expect(t.manager.metrics.render()).toBe("");
   });
 
   it("says which running containers have not passed their startup probe yet, until they do", async () => {

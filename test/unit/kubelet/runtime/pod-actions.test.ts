@@ -176,4 +176,13 @@ describe("CrashLoopBackoff", () => {
     b.next(k, finished, finished);
     expect(b.delay(k)).toBe(10_000);
   });
+
+  it("drops in housekeeping the entries no restart touched for twice the cap (a container whose hash changed)", () => {
+    const b = new CrashLoopBackoff();
+    b.next(CrashLoopBackoff.key("u", "c", "old-hash"), 0, 0);
+    b.next(CrashLoopBackoff.key("u", "c", "new-hash"), 500_000, 500_000);
+    b.gc(600_001);
+    expect(b.size).toBe(1);
+    expect(b.delay(CrashLoopBackoff.key("u", "c", "new-hash"))).toBe(10_000);
+  });
 });
