@@ -26,6 +26,16 @@ let proxy: ChildProcess | undefined;
 let forwarder: ChildProcess | undefined;
 let proxyLog = "";
 
+/** A pod on the suite's node, by the API. */
+function createPod(name: string, spec: Omit<NonNullable<V1Pod["spec"]>, "nodeName" | "terminationGracePeriodSeconds">): Promise<V1Pod> {
+  return cluster.client.create<V1Pod>({ group: "", version: "v1", resource: "pods", namespace: "default" }, {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: "default" },
+    spec: { nodeName: suite.node.name, terminationGracePeriodSeconds: 1, ...spec },
+  });
+}
+
 afterAll(() => {
   proxy?.kill("SIGKILL");
   forwarder?.kill("SIGKILL");
@@ -74,16 +84,9 @@ describe("service account token", () => {
     const nodeBin = dirname(realpathSync(process.execPath));
     const ro = (name: string, path: string, mountPath: string) => ({ volume: { name, hostPath: { path, type: "Directory" } }, mount: { name, mountPath, readOnly: true } });
     const host = [ro("node-bin", nodeBin, "/nodebin"), ro("usr", "/usr", "/usr"), ro("lib", "/usr/lib", "/lib"), ro("lib64", "/usr/lib64", "/lib64")];
-    const created = await cluster.client.create<V1Pod>({ group: "", version: "v1", resource: "pods", namespace: "default" }, {
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name: "in-cluster-client", namespace: "default" },
-      spec: {
-        nodeName: node.name,
-        terminationGracePeriodSeconds: 1,
-        volumes: host.map((h) => h.volume),
-        containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["/nodebin/node", "-e", client], volumeMounts: host.map((h) => h.mount) }],
-      },
+    const created = await createPod("in-cluster-client", {
+      volumes: host.map((h) => h.volume),
+      containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["/nodebin/node", "-e", client], volumeMounts: host.map((h) => h.mount) }],
     });
     const cri = node.sandbox.criClient();
     let podError = "";
@@ -105,17 +108,10 @@ describe("service account token", () => {
 
   it("refreshes a projected token at 80% of its life, the new one written atomically and accepted as the pod's", async () => {
     const node = suite.node;
-    const created = await cluster.client.create<V1Pod>({ group: "", version: "v1", resource: "pods", namespace: "default" }, {
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name: "short-token", namespace: "default" },
-      spec: {
-        nodeName: node.name,
-        terminationGracePeriodSeconds: 1,
-        automountServiceAccountToken: false,
-        volumes: [{ name: "tok", projected: { sources: [{ serviceAccountToken: { path: "token", audience: "vault", expirationSeconds: 20 } }] } }],
-        containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sleep", "3600"], volumeMounts: [{ name: "tok", mountPath: "/tok" }] }],
-      },
+    const created = await createPod("short-token", {
+      automountServiceAccountToken: false,
+      volumes: [{ name: "tok", projected: { sources: [{ serviceAccountToken: { path: "token", audience: "vault", expirationSeconds: 20 } }] } }],
+      containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sleep", "3600"], volumeMounts: [{ name: "tok", mountPath: "/tok" }] }],
     });
     const cri = node.sandbox.criClient();
     const read = async (): Promise<string | undefined> => {
