@@ -129,12 +129,11 @@ const POD_SPEC_FIELDS = new Set([
   // Checked value by value below.
   "dnsPolicy", "os", "hostUsers", "runtimeClassName", "setHostnameAsFQDN", "securityContext", "volumes",
   "ephemeralContainers", "hostAliases", "resourceClaims", "resources", "hostnameOverride",
-  // Known gaps that cannot be refused (API server defaults on every pod): service environment variables are
-  // not injected, and the /etc/hosts entry the kubelet writes for a subdomain is not written.
+  // The service link variables, and the FQDN line of the kubelet's /etc/hosts.
   "enableServiceLinks", "subdomain",
 ]);
 /** Fields refused whenever set. */
-const POD_SPEC_REFUSED = ["ephemeralContainers", "hostAliases", "resourceClaims", "resources", "hostnameOverride", "runtimeClassName"];
+const POD_SPEC_REFUSED = ["ephemeralContainers", "resourceClaims", "resources", "hostnameOverride", "runtimeClassName"];
 
 const CONTAINER_FIELDS = new Set([
   "name", "image", "imagePullPolicy", "command", "args", "workingDir", "env", "ports", "resources", "stdin",
@@ -142,7 +141,7 @@ const CONTAINER_FIELDS = new Set([
   "envFrom", "volumeMounts", "volumeDevices", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle",
   "resizePolicy", "restartPolicyRules",
 ]);
-const CONTAINER_REFUSED = ["envFrom", "volumeDevices", "restartPolicyRules"];
+const CONTAINER_REFUSED = ["volumeDevices", "restartPolicyRules"];
 /**
  * Lifecycle fields run by kubelet/lifecycle/ (postStart, preStop; a tcpSocket handler fails at run time as
  * upstream's); the others are refused.
@@ -153,7 +152,7 @@ const LIFECYCLE_REFUSED = ["stopSignal"];
 /** PodSecurityContext fields passed to CRI; the others are checked below. */
 const POD_SECURITY_FIELDS = new Set(["runAsUser", "runAsGroup", "supplementalGroups", "sysctls", "runAsNonRoot", "fsGroup", "fsGroupChangePolicy",
   "seLinuxOptions", "seLinuxChangePolicy", "seccompProfile", "appArmorProfile", "windowsOptions", "supplementalGroupsPolicy"]);
-const POD_SECURITY_REFUSED = ["fsGroup", "fsGroupChangePolicy", "seLinuxOptions", "seLinuxChangePolicy", "appArmorProfile", "windowsOptions"];
+const POD_SECURITY_REFUSED = ["seLinuxOptions", "seLinuxChangePolicy", "appArmorProfile", "windowsOptions"];
 const SECURITY_FIELDS = new Set(["runAsUser", "runAsGroup", "privileged", "readOnlyRootFilesystem", "capabilities", "allowPrivilegeEscalation",
   "runAsNonRoot", "seLinuxOptions", "seccompProfile", "appArmorProfile", "windowsOptions", "procMount"]);
 const SECURITY_REFUSED = ["seLinuxOptions", "appArmorProfile", "windowsOptions"];
@@ -226,7 +225,8 @@ function containerFindings(pod: Obj, c: Obj, path: string, out: Finding[], unkno
   list(c["env"]).forEach((e, i) => {
     const from = isObj(e) ? e["valueFrom"] : undefined;
     if (!isObj(from)) return;
-    for (const k of Object.keys(from)) if (isSet(from[k]) && k !== "fieldRef" && k !== "resourceFieldRef") out.push({ path: `${path}.env[${i}].valueFrom.${k}` });
+    // fileKeyRef (env from a file of a volume) is not read yet.
+    for (const k of Object.keys(from)) if (isSet(from[k]) && !["fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef"].includes(k)) out.push({ path: `${path}.env[${i}].valueFrom.${k}` });
     const rf = from["resourceFieldRef"];
     // The container config reads the resources of the container itself only.
     if (isObj(rf) && isSet(rf["containerName"]) && rf["containerName"] !== c["name"]) out.push({ path: `${path}.env[${i}].valueFrom.resourceFieldRef.containerName`, value: rf["containerName"] });

@@ -50,7 +50,11 @@ import { ContainerLogManager, type LogRotationPolicy } from "./logs/container-lo
 import { VolumeManager, type VolumeSources } from "./volumes/volume-manager.ts";
 import { SystemMounter, type Mounter } from "./volumes/mounter.ts";
 import { containerVolumeMounts } from "./volumes/container-mounts.ts";
-import { ApiVolumeSources, StandaloneVolumeSources } from "./objects/api-sources.ts";
+import { etcHostsMount } from "./volumes/etc-hosts.ts";
+import { serviceEnv } from "./objects/service-env.ts";
+import type { V1Service } from "@kubernetes/client-node";
+import { DeckhandError } from "../src-shared/errors.ts";
+import { ApiVolumeSources, StandaloneVolumeSources, envSourcesOf } from "./objects/api-sources.ts";
 
 export interface KubeletDeps {
   nodeName: string;
@@ -108,6 +112,8 @@ export class Kubelet {
   readonly ready: Promise<void>;
   private readyResolve: () => void = () => undefined;
   private readonly podInformer: Informer<V1Pod> | undefined;
+  /** Every Service, for the service link variables (upstream's serviceLister). */
+  private readonly serviceInformer: Informer<V1Service> | undefined;
   private readonly staticPods: StaticPodSource | undefined;
   private readonly mirrors: MirrorPods | undefined;
   /** Each source's first full list, admitted in creation order once it is complete. */
@@ -140,7 +146,15 @@ export class Kubelet {
       logger,
     });
     this.runtime = new RuntimeManager({
-      containerMounts: (pod, container, env) => containerVolumeMounts(container, this.volumes.volumesOf(pod), env),
+      containerMounts: async (pod, container, env, podIPs) => {
+        const mounts = await containerVolumeMounts(container, this.volumes.volumesOf(pod), env);
+        const hosts = await etcHostsMount(deps.rootDir, pod, container, podIPs, this.d.node.clusterDomain);
+        return hosts ? [...mounts, hosts] : mounts;
+      },
+      envSources: async (pod, refs, signal) => ({
+        ...(await envSourcesOf(this.volumeSources, pod.metadata?.namespace ?? "", refs, signal)),
+        services: await this.serviceEnv(pod, signal),
+      }),
       runtime: this.cri,
       images: new ImageManager({ images: this.cri, logger }),
       cgroups: new PodCgroupManager({ cgroupRoot: deps.node.cgroupRoot, logger }),
@@ -191,10 +205,29 @@ export class Kubelet {
         updateFrequencyMs: deps.nodeStatusUpdateFrequencyMs,
         reportFrequencyMs: deps.nodeStatusReportFrequencyMs,
       });
+      this.serviceInformer = new Informer<V1Service>({ client: deps.client, resource: { group: "", version: "v1", resource: "services" }, logger });
       this.podInformer = new Informer<V1Pod>({ client: deps.client, resource: { group: "", version: "v1", resource: "pods" }, fieldSelector: `spec.nodeName=${deps.nodeName}`, logger });
     }
     if (deps.staticPodPath) this.staticPods = new StaticPodSource({ path: deps.staticPodPath, nodeName: deps.nodeName, periodMs: deps.fileCheckFrequencyMs, logger });
     this.housekeeping = new PeriodicLoop({ name: "housekeeping", intervalMs: 2000, run: () => this.runHousekeeping(), logger: this.log });
+  }
+
+  /**
+   * The pod's service link variables. Upstream refuses to build an environment before the Services have been
+   * listed once (a container started before would miss them): the wait is bounded, then the container waits
+   * with CreateContainerConfigError.
+   */
+  private async serviceEnv(pod: V1Pod, signal?: AbortSignal): Promise<{ key: string; value: string }[]> {
+    const informer = this.serviceInformer;
+    if (!informer) return [];
+    if (!informer.synced) {
+      const timeout = AbortSignal.timeout(10_000);
+      await informer.waitForSync(signal ? AbortSignal.any([signal, timeout]) : timeout).catch((err: unknown) => {
+        if (signal?.aborted) throw err;
+        throw new DeckhandError("Unavailable", "services have not yet been read at least once, cannot construct envvars", { cause: err });
+      });
+    }
+    return serviceEnv(informer.list(), pod.metadata?.namespace ?? "", pod.spec?.enableServiceLinks !== false);
   }
 
   /** The pod is gone for good (removed from its sources and from the node): every per-pod state goes. */
@@ -287,6 +320,7 @@ export class Kubelet {
     this.containerGC.start(s);
     this.containerLogs?.start(s);
     this.volumeSources.start?.(s);
+    this.serviceInformer?.start(s);
     if (this.d.client) {
       this.statusManager.start(s);
       this.nodeStatus?.start(s);
@@ -425,6 +459,7 @@ export class Kubelet {
       ["container log rotation", this.containerLogs && (() => this.containerLogs?.close())],
       ["mirror pods", this.mirrors && (() => this.mirrors?.close())],
       ["volume sources", this.volumeSources.close && (() => this.volumeSources.close?.())],
+      ["service informer", this.serviceInformer && (() => this.serviceInformer?.close())],
       ["status manager", () => this.statusManager.close()],
       ["node status", this.nodeStatus && (() => this.nodeStatus?.close())],
       ["node lease", this.lease && (() => this.lease?.close())],

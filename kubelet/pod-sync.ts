@@ -194,7 +194,7 @@ export class PodSync implements PodSyncer {
     // Volumes first, on every sync (a changed ConfigMap or a token due is written then): no container starts
     // before all of them are set up (upstream's WaitForAttachAndMount).
     let refreshAt: number | undefined;
-    if (this.d.volumes && (pod.spec?.volumes ?? []).length > 0) {
+    if (this.d.volumes) {
       try {
         refreshAt = (await this.d.volumes.setUpPod(pod, signal)).refreshAt;
         this.mountEvents.delete(uid);

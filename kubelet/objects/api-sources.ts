@@ -10,6 +10,7 @@ import type { KubeClient } from "../../src-shared/kube/client.ts";
 import type { Clock } from "../../src-shared/clock.ts";
 import type { VolumeSources } from "../volumes/volume-manager.ts";
 import { volumeReferences } from "../volumes/volume-manager.ts";
+import { envReferences, type EnvSources } from "../runtime/container-config.ts";
 import { ObjectWatchManager } from "./watch-manager.ts";
 import { TokenManager, type Token, type TokenRequestSpec } from "./token-manager.ts";
 
@@ -33,10 +34,16 @@ export class ApiVolumeSources implements VolumeSources {
     this.secrets.start(signal);
   }
 
+  /** Watches what the pod's volumes and its containers' env reference. */
   register(pod: V1Pod): void {
     const uid = pod.metadata?.uid ?? "";
     const ns = pod.metadata?.namespace ?? "";
     const refs = volumeReferences(pod);
+    for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
+      const env = envReferences(c);
+      env.configMaps.forEach((n) => refs.configMaps.add(n));
+      env.secrets.forEach((n) => refs.secrets.add(n));
+    }
     this.configMaps.register(uid, ns, refs.configMaps);
     this.secrets.register(uid, ns, refs.secrets);
   }
@@ -77,4 +84,19 @@ export class StandaloneVolumeSources implements VolumeSources {
   token(): Promise<Token> {
     return Promise.reject(new DeckhandError("Unavailable", "no API server: service account tokens cannot be requested"));
   }
+}
+
+/** The objects a container's env reads, from the volume sources (Secret values decoded from base64). */
+export async function envSourcesOf(sources: VolumeSources, namespace: string, refs: { configMaps: Set<string>; secrets: Set<string> }, signal?: AbortSignal): Promise<EnvSources> {
+  const configMaps = new Map<string, Record<string, string> | undefined>();
+  const secrets = new Map<string, Record<string, string> | undefined>();
+  for (const name of refs.configMaps) {
+    const cm = await sources.configMap(namespace, name, signal);
+    configMaps.set(name, cm ? { ...(cm.data ?? {}) } : undefined);
+  }
+  for (const name of refs.secrets) {
+    const s = await sources.secret(namespace, name, signal);
+    secrets.set(name, s ? Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")])) : undefined);
+  }
+  return { configMaps, secrets };
 }

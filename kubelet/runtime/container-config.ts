@@ -93,22 +93,98 @@ export function expandVars(text: string, vars: ReadonlyMap<string, string>): str
   });
 }
 
-export function containerEnv(pod: V1Pod, container: V1Container, node: NodeContext, facts: PodRuntimeFacts): KeyValue[] {
+/**
+ * The ConfigMaps and Secrets a container's env reads, as the kubelet's watches hold them (Secret values decoded):
+ * a name absent from the map, or mapped to undefined, does not exist.
+ */
+export interface EnvSources {
+  configMaps: ReadonlyMap<string, Readonly<Record<string, string>> | undefined>;
+  secrets: ReadonlyMap<string, Readonly<Record<string, string>> | undefined>;
+  /** The service link variables (objects/service-env.ts), under everything else. */
+  services?: readonly KeyValue[];
+}
+
+export const NO_ENV_SOURCES: EnvSources = { configMaps: new Map(), secrets: new Map() };
+
+/** Upstream's relaxed environment variable names (RelaxedEnvironmentVariableValidation, on since 1.32). */
+export function isEnvVarName(name: string): boolean {
+  return name.length > 0 && !name.includes("=") && /^[\x20-\x7e]+$/.test(name);
+}
+
+/** The names of the ConfigMaps and Secrets a container's env and envFrom reference. Pure. */
+export function envReferences(container: V1Container): { configMaps: Set<string>; secrets: Set<string> } {
+  const configMaps = new Set<string>();
+  const secrets = new Set<string>();
+  for (const f of container.envFrom ?? []) {
+    if (f.configMapRef?.name) configMaps.add(f.configMapRef.name);
+    if (f.secretRef?.name) secrets.add(f.secretRef.name);
+  }
+  for (const e of container.env ?? []) {
+    if (e.valueFrom?.configMapKeyRef?.name) configMaps.add(e.valueFrom.configMapKeyRef.name);
+    if (e.valueFrom?.secretKeyRef?.name) secrets.add(e.valueFrom.secretKeyRef.name);
+  }
+  return { configMaps, secrets };
+}
+
+/**
+ * The container's environment as upstream's makeEnvironmentVariables: the service links first, then `envFrom` (ConfigMaps and Secrets
+ * with their `prefix`; keys that are no valid name skipped and reported in `warnings` as upstream's
+ * InvalidEnvironmentVariableNames event), then `env` in order (value with $(VAR) expansion over everything so
+ * far, fieldRef, resourceFieldRef, configMapKeyRef, secretKeyRef), a later name replacing an earlier one. A
+ * missing object or key that is not optional throws a ContainerConfigError with upstream's message
+ * (CreateContainerConfigError).
+ */
+export function containerEnv(pod: V1Pod, container: V1Container, node: NodeContext, facts: PodRuntimeFacts, sources: EnvSources = NO_ENV_SOURCES, warnings?: string[]): KeyValue[] {
+  const ns = pod.metadata?.namespace ?? "";
   const vars = new Map<string, string>();
-  const out: KeyValue[] = [];
-  if ((container.envFrom ?? []).length > 0) throw new ContainerConfigError(`container ${container.name}: envFrom is not supported yet`);
+  for (const e of sources.services ?? []) vars.set(e.key, e.value);
+  for (const f of container.envFrom ?? []) {
+    const kind = f.configMapRef ? "configMap" : f.secretRef ? "secret" : undefined;
+    if (kind === undefined) continue;
+    const ref = (kind === "configMap" ? f.configMapRef : f.secretRef) as { name?: string; optional?: boolean };
+    const name = ref.name ?? "";
+    const data = (kind === "configMap" ? sources.configMaps : sources.secrets).get(name);
+    if (data === undefined) {
+      if (ref.optional === true) continue;
+      throw new ContainerConfigError(`${kind === "configMap" ? "configmap" : "secret"} "${name}" not found`);
+    }
+    const invalid: string[] = [];
+    for (const [k, v] of Object.entries(data)) {
+      const key = `${f.prefix ?? ""}${k}`;
+      if (!isEnvVarName(key)) {
+        invalid.push(key);
+        continue;
+      }
+      vars.set(key, v);
+    }
+    if (invalid.length > 0) warnings?.push(`Keys [${invalid.sort().join(", ")}] from the EnvFrom ${kind === "configMap" ? "configMap" : "secret"} ${ns}/${name} were skipped since they are considered invalid environment variable names.`);
+  }
   (container.env ?? []).forEach((e: V1EnvVar, i) => {
-    let value: string;
-    if (e.valueFrom) {
-      if (e.valueFrom.fieldRef) value = fieldRefValue(pod, e.valueFrom.fieldRef.fieldPath, node, facts);
-      else if (e.valueFrom.resourceFieldRef)
-        value = resourceFieldValue(container, e.valueFrom.resourceFieldRef.resource, e.valueFrom.resourceFieldRef.divisor?.toString(), node);
-      else throw new ContainerConfigError(`container ${container.name}: env[${i}].valueFrom: only fieldRef and resourceFieldRef are supported yet (${e.name})`);
+    let value: string | undefined;
+    const from = e.valueFrom;
+    if (from) {
+      if (from.fieldRef) value = fieldRefValue(pod, from.fieldRef.fieldPath, node, facts);
+      else if (from.resourceFieldRef) value = resourceFieldValue(container, from.resourceFieldRef.resource, from.resourceFieldRef.divisor?.toString(), node);
+      else if (from.configMapKeyRef || from.secretKeyRef) {
+        const cm = from.configMapKeyRef !== undefined;
+        const ref = (from.configMapKeyRef ?? from.secretKeyRef) as { name?: string; key: string; optional?: boolean };
+        const name = ref.name ?? "";
+        const data = (cm ? sources.configMaps : sources.secrets).get(name);
+        if (data === undefined) {
+          if (ref.optional === true) return;
+          throw new ContainerConfigError(`${cm ? "configmap" : "secret"} "${name}" not found`);
+        }
+        value = data[ref.key];
+        if (value === undefined) {
+          if (ref.optional === true) return;
+          throw new ContainerConfigError(`couldn't find key ${ref.key} in ${cm ? "ConfigMap" : "Secret"} ${ns}/${name}`);
+        }
+      } else throw new ContainerConfigError(`container ${container.name}: env[${i}].valueFrom: no source set (${e.name})`);
     } else value = expandVars(e.value ?? "", vars);
+    vars.delete(e.name); // a redefinition takes the later place, as upstream's ordered list
     vars.set(e.name, value);
-    out.push({ key: e.name, value });
   });
-  return out;
+  return [...vars].map(([key, value]) => ({ key, value }));
 }
 
 function quantityOf(map: Record<string, string | number> | undefined, key: string): number | undefined {
@@ -129,6 +205,8 @@ export interface ContainerConfigInput {
   facts: PodRuntimeFacts;
   /** The CRI mounts of the container's volumeMounts (volumes/container-mounts.ts). */
   volumeMounts?: Input<Mount>[];
+  /** The ConfigMaps and Secrets its env reads. */
+  envSources?: EnvSources;
 }
 
 /** The container's effective runAsNonRoot and runAsUser (container's security context over the pod's). */
@@ -159,7 +237,7 @@ export function verifyRunAsNonRoot(pod: V1Pod, container: V1Container, imageUser
 export function containerConfig(input: ContainerConfigInput): Input<ContainerConfig> {
   const { pod, container, kind, restartCount, node, facts } = input;
   const uid = podUid(pod);
-  const env = containerEnv(pod, container, node, facts);
+  const env = containerEnv(pod, container, node, facts, input.envSources);
   const vars = new Map(env.map((e) => [e.key, e.value]));
   const requests = container.resources?.requests as Record<string, string | number> | undefined;
   const limits = container.resources?.limits as Record<string, string | number> | undefined;
@@ -217,7 +295,8 @@ export function containerConfig(input: ContainerConfigInput): Input<ContainerCon
         ...(runAsUser !== undefined ? { run_as_user: { value: runAsUser } } : {}),
         ...(runAsGroup !== undefined ? { run_as_group: { value: runAsGroup } } : {}),
         ...(sc?.capabilities ? { capabilities: { add_capabilities: sc.capabilities.add ?? [], drop_capabilities: sc.capabilities.drop ?? [] } } : {}),
-        supplemental_groups: psc?.supplementalGroups ?? [],
+        // fsGroup joins the supplementary groups, so the container can use the volumes given to that group.
+        supplemental_groups: [...(psc?.supplementalGroups ?? []), ...(psc?.fsGroup !== undefined && !(psc.supplementalGroups ?? []).includes(psc.fsGroup) ? [psc.fsGroup] : [])],
         no_new_privs: sc?.allowPrivilegeEscalation === false,
         seccomp: seccompProfile(pod, container),
       },

@@ -22,7 +22,7 @@ import { HookRunner } from "../lifecycle/handlers.ts";
 import { killGraceSeconds, runsPreStop, stopGraceSeconds } from "../lifecycle/grace.ts";
 import { readTerminationMessage, type TerminationMessageFiles } from "../lifecycle/termination-files.ts";
 import { enrichMessage } from "../lifecycle/termination-message.ts";
-import { containerConfig, containerEnv, nonRootPolicy, verifyRunAsNonRoot } from "./container-config.ts";
+import { containerConfig, containerEnv, nonRootPolicy, verifyRunAsNonRoot, NO_ENV_SOURCES, envReferences, type EnvSources } from "./container-config.ts";
 import { deadContainersOverLimit } from "./container-gc.ts";
 import { containerHash } from "./container-hash.ts";
 import { sandboxConfig, podLogDirectory, type NodeContext } from "./sandbox-config.ts";
@@ -181,7 +181,9 @@ export interface RuntimeManagerOptions {
    * The CRI mounts of a container's volumeMounts (the volume manager's, see volumes/container-mounts.ts), given
    * its environment for subPathExpr; a failure leaves the container in CreateContainerConfigError.
    */
-  containerMounts?: (pod: V1Pod, container: V1Container, env: ReadonlyMap<string, string>) => Promise<Input<Mount>[]>;
+  containerMounts?: (pod: V1Pod, container: V1Container, env: ReadonlyMap<string, string>, podIPs: readonly string[]) => Promise<Input<Mount>[]>;
+  /** The ConfigMaps and Secrets a container's env reads (the kubelet's watches); none without it. */
+  envSources?: (pod: V1Pod, refs: ReturnType<typeof envReferences>, signal?: AbortSignal) => Promise<EnvSources>;
 }
 
 /** Sorts sandboxes newest first (creation time, then attempt), as upstream's status reads them. */
@@ -249,6 +251,7 @@ export class RuntimeManager {
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly containerMounts: RuntimeManagerOptions["containerMounts"];
+  private readonly envSources: RuntimeManagerOptions["envSources"];
   readonly backoff: CrashLoopBackoff;
   private readonly hooks: HookRunner;
   private readonly terminationFiles: TerminationMessageFiles | undefined;
@@ -262,6 +265,7 @@ export class RuntimeManager {
     this.log = options.logger.child({ component: "runtime-manager" });
     this.clock = options.clock ?? systemClock;
     this.containerMounts = options.containerMounts;
+    this.envSources = options.envSources;
     this.backoff = new CrashLoopBackoff({ maxMs: options.crashLoopMaxMs ?? 300_000 });
     this.hooks = new HookRunner({ runtime: this.cri, clock: this.clock, recorder: this.events });
     this.terminationFiles = options.terminationFiles;
@@ -418,11 +422,13 @@ export class RuntimeManager {
         const policy = nonRootPolicy(pod, c);
         // The image's user is read only when the pod leaves it to the image (one ImageStatus call).
         verifyRunAsNonRoot(pod, c, policy.runAsNonRoot && policy.runAsUser === undefined ? await this.images.imageUser(imageRef, signal) : undefined);
-        const volumeMounts =
-          this.containerMounts && (c.volumeMounts ?? []).length > 0
-            ? await this.containerMounts(pod, c, new Map(containerEnv(pod, c, node, { podIPs }).map((e) => [e.key, e.value])))
-            : [];
-        return containerConfig({ pod, container: c, kind: start.kind, restartCount: start.restartCount, image: imageRef, node, facts: { podIPs }, volumeMounts });
+        const refs = envReferences(c);
+        const envSources = this.envSources ? await this.envSources(pod, refs, signal) : NO_ENV_SOURCES;
+        const warnings: string[] = [];
+        const env = containerEnv(pod, c, node, { podIPs }, envSources, warnings);
+        for (const w of warnings) this.events.event(podRef(pod), "Warning", "InvalidEnvironmentVariableNames", w);
+        const volumeMounts = this.containerMounts ? await this.containerMounts(pod, c, new Map(env.map((e) => [e.key, e.value])), podIPs) : [];
+        return containerConfig({ pod, container: c, kind: start.kind, restartCount: start.restartCount, image: imageRef, node, facts: { podIPs }, volumeMounts, envSources });
       });
       if (!cfg) {
         if (start.kind !== "regular") break;

@@ -23,6 +23,7 @@ import { systemClock, type Clock } from "../../src-shared/clock.ts";
 import { writeAtomically } from "./atomic-writer.ts";
 import type { PodVolume } from "./container-mounts.ts";
 import { checkHostPathType } from "./host-path.ts";
+import { setVolumeOwnership } from "./ownership.ts";
 import { pluginOf, podDir, podsDir, podVolumes, podVolumesDir } from "./layout.ts";
 import type { Mounter } from "./mounter.ts";
 import { VolumeError, configMapData, downwardPayload, keysPayload, payloadKey, secretData, type ApiData, type Payload } from "./payload.ts";
@@ -90,6 +91,10 @@ export class VolumeManager {
   private readonly clock: Clock;
   /** What was last written into each API-data volume folder (payloadKey): an equal payload is not written again. */
   private readonly written = new Map<string, string>();
+  /** tmpfs mounts this kubelet run has made or found (no mountinfo read on every sync). */
+  private readonly tmpfs = new Set<string>();
+  /** emptyDir folders whose fsGroup ownership this kubelet run has applied. */
+  private readonly owned = new Set<string>();
 
   constructor(options: VolumeManagerOptions) {
     this.o = options;
@@ -105,8 +110,9 @@ export class VolumeManager {
   async setUpPod(pod: V1Pod, signal?: AbortSignal): Promise<PodVolumesSetUp> {
     const volumes = this.volumesOf(pod);
     const result: PodVolumesSetUp = { volumes };
-    if ((pod.spec?.volumes ?? []).length === 0) return result;
+    // The objects the pod references (its volumes' and its env's) are watched from its first sync on.
     this.o.sources.register(pod);
+    if ((pod.spec?.volumes ?? []).length === 0) return result;
     for (const v of pod.spec?.volumes ?? []) {
       const target = volumes.get(v.name);
       try {
@@ -133,6 +139,11 @@ export class VolumeManager {
       const fresh = await this.ensureDir(target.path, 0o777);
       if (medium === "Memory") await this.ensureTmpfs(target.path, memoryVolumeSize(pod, v.emptyDir?.sizeLimit, this.o.node().memoryCapacityBytes), signal);
       if (fresh || medium === "Memory") await chmod(target.path, 0o777); // upstream's emptyDir is world-writable
+      // Once per volume and kubelet run, as upstream sets ownership when it sets the volume up, not on every sync.
+      if (!this.owned.has(target.path)) {
+        await this.applyFsGroup(pod, target.path, false);
+        this.owned.add(target.path);
+      }
       return undefined;
     }
     await this.ensureDir(target.path, 0o755);
@@ -141,6 +152,8 @@ export class VolumeManager {
     const key = payloadKey(payload);
     if (this.written.get(target.path) !== key) {
       const changed = await writeAtomically(target.path, payload, this.clock.now());
+      // New files: the group again (the walk is short, these volumes are small).
+      if (changed) await this.applyFsGroup(pod, target.path, true, true);
       if (changed) this.log.info({ pod: `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`, volume: v.name, files: payload.size }, "volume content written");
       this.written.set(target.path, key);
     }
@@ -195,6 +208,13 @@ export class VolumeManager {
     throw new VolumeError("InvalidArgument", "volume type is not supported by this kubelet");
   }
 
+  /** The pod's fsGroup on a volume folder; `always` ignores OnRootMismatch (content just rewritten). */
+  private async applyFsGroup(pod: V1Pod, path: string, readOnly: boolean, always = false): Promise<void> {
+    const sc = pod.spec?.securityContext;
+    if (sc?.fsGroup === undefined) return;
+    await setVolumeOwnership(path, sc.fsGroup, readOnly, always ? "Always" : sc.fsGroupChangePolicy);
+  }
+
   /** Makes the folder (with `mode`); true when it did not exist. */
   private async ensureDir(path: string, mode: number): Promise<boolean> {
     try {
@@ -208,9 +228,11 @@ export class VolumeManager {
     return true;
   }
 
+  /** Mounts a tmpfs at `path` unless one is there (checked once per kubelet run, then remembered). */
   private async ensureTmpfs(path: string, sizeBytes: number, signal?: AbortSignal): Promise<void> {
-    if ((await this.o.mounter.mountPointsUnder(path)).includes(path)) return;
-    await this.o.mounter.mountTmpfs(path, sizeBytes, signal);
+    if (this.tmpfs.has(path)) return;
+    if (!(await this.o.mounter.mountPointsUnder(path)).includes(path)) await this.o.mounter.mountTmpfs(path, sizeBytes, signal);
+    this.tmpfs.add(path);
   }
 
   /**
@@ -222,6 +244,8 @@ export class VolumeManager {
     await this.unmountAll(dir, signal);
     await rm(dir, { recursive: true, force: true });
     for (const k of [...this.written.keys()]) if (k.startsWith(`${dir}/`)) this.written.delete(k);
+    for (const k of [...this.owned]) if (k.startsWith(`${dir}/`)) this.owned.delete(k);
+    for (const k of [...this.tmpfs]) if (k.startsWith(`${dir}/`)) this.tmpfs.delete(k);
   }
 
   /** Removes the pod's whole folder, its volumes first. */

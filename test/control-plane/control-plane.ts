@@ -57,6 +57,8 @@ export interface ControlPlaneOptions {
   kubeletDialer?: ClusterDialer;
   /** --kubelet-preferred-address-types (upstream's order by default). */
   kubeletPreferredAddressTypes?: string[];
+  /** The shortest TokenRequest lifetime (default 600 s as kube-apiserver); tests of token refresh lower it. */
+  minTokenExpirationSeconds?: number;
   /** Controllers to run (all by default). */
   controllers?: { endpointSlices?: boolean; nodeIpam?: boolean; binder?: boolean; namespaces?: boolean };
   log?: Logger;
@@ -201,7 +203,15 @@ export class ControlPlane {
     const store = new Store(o.historyLimit === undefined ? {} : { historyLimit: o.historyLimit });
     const authorizer = new Authorizer(store);
     const audiences = [issuer];
-    const api = new Api({ store, authorizer, tokens: signer, apiAudiences: audiences, serviceCIDR, nodePortRange: o.nodePortRange ?? [30000, 32767] });
+    const api = new Api({
+      store,
+      authorizer,
+      tokens: signer,
+      apiAudiences: audiences,
+      serviceCIDR,
+      nodePortRange: o.nodePortRange ?? [30000, 32767],
+      ...(o.minTokenExpirationSeconds !== undefined ? { minTokenExpirationSeconds: o.minTokenExpirationSeconds } : {}),
+    });
     const authn = new Authenticator(store, signer, audiences);
     api.tokenAuthenticator = (token, aud) => authn.authenticateToken(token, aud);
     const adminToken = randomBytes(24).toString("hex");

@@ -4,7 +4,7 @@
  * lines, 30 by default) so a failure can be read.
  */
 import { afterAll, beforeAll } from "vitest";
-import { TestCluster, type ClusterNode, type KubeletOptions } from "./cluster.ts";
+import { TestCluster, type ClusterNode, type KubeletOptions, type TestClusterOptions } from "./cluster.ts";
 
 export interface ClusterSuite {
   readonly cluster: TestCluster;
@@ -12,8 +12,8 @@ export interface ClusterSuite {
   readonly node: ClusterNode;
 }
 
-export function clusterWithOneNode(options: KubeletOptions = {}): ClusterSuite {
-  const cluster = new TestCluster();
+export function clusterWithOneNode(options: KubeletOptions = {}, clusterOptions: TestClusterOptions = {}): ClusterSuite {
+  const cluster = new TestCluster(clusterOptions);
   let node: ClusterNode | undefined;
   beforeAll(async () => {
     await cluster.start();

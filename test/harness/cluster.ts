@@ -209,6 +209,8 @@ export interface TestClusterOptions {
   /** Cluster CIDR the control plane allocates node pod CIDRs from. */
   clusterCIDR?: string;
   serviceCIDR?: string;
+  /** The control plane's shortest token lifetime (kube-apiserver's 600 s by default), for token refresh tests. */
+  minTokenExpirationSeconds?: number;
 }
 
 export class TestCluster {
@@ -236,6 +238,7 @@ export class TestCluster {
         if (node === undefined) return Promise.reject(new Error(`no test node has the address ${host}`));
         return node.dial(host, port);
       },
+      ...(this.options.minTokenExpirationSeconds !== undefined ? { minTokenExpirationSeconds: this.options.minTokenExpirationSeconds } : {}),
     });
     await this.cp.start();
     this.admin = KubeClient.fromFile(this.cp.adminKubeconfigPath);

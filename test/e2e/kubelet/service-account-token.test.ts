@@ -17,13 +17,24 @@ import { startNetnsForwarder } from "../../harness/cluster.ts";
 import { eventually } from "../../harness/wait.ts";
 
 const REPO = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
-const suite = clusterWithOneNode();
+// Short tokens allowed, for the refresh test (kube-apiserver's minimum is 10 minutes).
+const suite = clusterWithOneNode({}, { minTokenExpirationSeconds: 10 });
 const cluster = suite.cluster;
 const SA_PATH = "/var/run/secrets/kubernetes.io/serviceaccount";
 const API_PORT = 6443;
 let proxy: ChildProcess | undefined;
 let forwarder: ChildProcess | undefined;
 let proxyLog = "";
+
+/** A pod on the suite's node, by the API. */
+function createPod(name: string, spec: Omit<NonNullable<V1Pod["spec"]>, "nodeName" | "terminationGracePeriodSeconds">): Promise<V1Pod> {
+  return cluster.client.create<V1Pod>({ group: "", version: "v1", resource: "pods", namespace: "default" }, {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: "default" },
+    spec: { nodeName: suite.node.name, terminationGracePeriodSeconds: 1, ...spec },
+  });
+}
 
 afterAll(() => {
   proxy?.kill("SIGKILL");
@@ -73,16 +84,9 @@ describe("service account token", () => {
     const nodeBin = dirname(realpathSync(process.execPath));
     const ro = (name: string, path: string, mountPath: string) => ({ volume: { name, hostPath: { path, type: "Directory" } }, mount: { name, mountPath, readOnly: true } });
     const host = [ro("node-bin", nodeBin, "/nodebin"), ro("usr", "/usr", "/usr"), ro("lib", "/usr/lib", "/lib"), ro("lib64", "/usr/lib64", "/lib64")];
-    const created = await cluster.client.create<V1Pod>({ group: "", version: "v1", resource: "pods", namespace: "default" }, {
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name: "in-cluster-client", namespace: "default" },
-      spec: {
-        nodeName: node.name,
-        terminationGracePeriodSeconds: 1,
-        volumes: host.map((h) => h.volume),
-        containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["/nodebin/node", "-e", client], volumeMounts: host.map((h) => h.mount) }],
-      },
+    const created = await createPod("in-cluster-client", {
+      volumes: host.map((h) => h.volume),
+      containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["/nodebin/node", "-e", client], volumeMounts: host.map((h) => h.mount) }],
     });
     const cri = node.sandbox.criClient();
     let podError = "";
@@ -101,4 +105,38 @@ describe("service account token", () => {
     expect(review.status?.userInfo?.extra?.["authentication.kubernetes.io/pod-name"]).toEqual(["in-cluster-client"]);
     expect(review.status?.userInfo?.extra?.["authentication.kubernetes.io/pod-uid"]).toEqual([created.metadata?.uid]);
   }, 180_000);
+
+  it("refreshes a projected token at 80% of its life, the new one written atomically and accepted as the pod's", async () => {
+    const node = suite.node;
+    const created = await createPod("short-token", {
+      automountServiceAccountToken: false,
+      volumes: [{ name: "tok", projected: { sources: [{ serviceAccountToken: { path: "token", audience: "vault", expirationSeconds: 20 } }] } }],
+      containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sleep", "3600"], volumeMounts: [{ name: "tok", mountPath: "/tok" }] }],
+    });
+    const cri = node.sandbox.criClient();
+    const read = async (): Promise<string | undefined> => {
+      const { containers } = await cri.runtime("ListContainers", { filter: { label_selector: { "io.kubernetes.pod.uid": created.metadata?.uid ?? "" }, state: { state: "CONTAINER_RUNNING" } } });
+      const id = containers[0]?.id;
+      if (!id) return undefined;
+      const res = await cri.runtime("ExecSync", { container_id: id, cmd: ["cat", "/tok/token"], timeout: 5 });
+      return res.exit_code === 0 ? Buffer.from(res.stdout).toString("utf8") : undefined;
+    };
+    const first = await eventually(read, { timeoutMs: 60_000, message: "the first token" });
+    const t0 = Date.now();
+    // 80% of 20 s is 16 s, less up to 10 s of jitter: between 6 and 16 s after it was issued.
+    const second = await eventually(async () => {
+      const t = await read();
+      return t !== undefined && t !== first ? t : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 500, message: "the refreshed token" });
+    expect(Date.now() - t0).toBeLessThan(17_000);
+    const review = async (token: string) =>
+      cluster.client.create<{ status?: { authenticated?: boolean; audiences?: string[]; user?: { extra?: Record<string, string[]> } } }>(
+        { group: "authentication.k8s.io", version: "v1", resource: "tokenreviews" },
+        { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token, audiences: ["vault"] } },
+      );
+    const r = await review(second);
+    expect(r.status?.authenticated).toBe(true);
+    expect(r.status?.audiences).toEqual(["vault"]);
+    expect(r.status?.user?.extra?.["authentication.kubernetes.io/pod-uid"]).toEqual([created.metadata?.uid]);
+  }, 120_000);
 });

@@ -45,11 +45,11 @@ async function sandboxesOf(uid: string): Promise<string[]> {
 }
 
 describe("unsupported pod fields", () => {
-  it("refuses a pod with envFrom: Failed with the field named, a Warning event, and no sandbox in the runtime", async () => {
-    const created = await cluster.client.create<V1Pod>(pods(), pod("probed", { spec: { nodeName: suite.node.name }, container: { envFrom: [{ configMapRef: { name: "settings" } }] } }));
+  it("refuses a pod with a persistentVolumeClaim volume: Failed with the field named, a Warning event, and no sandbox in the runtime", async () => {
+    const created = await cluster.client.create<V1Pod>(pods(), pod("probed", { spec: { nodeName: suite.node.name, volumes: [{ name: "data", persistentVolumeClaim: { claimName: "data" } }] } }));
     const failed = await waitForPhase("probed", "Failed");
     expect(failed.status?.reason).toBe("UnsupportedPodField");
-    expect(failed.status?.message).toBe("Pod field spec.containers[0].envFrom is not supported by this kubelet yet");
+    expect(failed.status?.message).toBe('Pod field spec.volumes[0].persistentVolumeClaim="data" is not supported by this kubelet yet');
     const event = await eventually(async () => (await podEvents("probed")).find((e) => e.reason === "UnsupportedPodField"), { message: "the refusal's Warning event" });
     expect(event).toMatchObject({ type: "Warning", message: failed.status?.message, involvedObject: { uid: created.metadata?.uid } });
 

@@ -47,7 +47,11 @@ async function waitForPod(name: string, ok: (p: V1Pod) => boolean, what: string,
   return eventually(async () => {
     const p = await cluster.client.get<V1Pod>(pods(name));
     return ok(p) ? p : undefined;
-  }, { timeoutMs, message: `pod ${name}: ${what}` });
+  }, {
+    timeoutMs,
+    message: `pod ${name}: ${what}`,
+    diagnose: async () => JSON.stringify((await cluster.client.get<V1Pod>(pods(name))).status?.containerStatuses?.map((c) => c.state)),
+  });
 }
 const running = (name: string): Promise<V1Pod> => waitForPod(name, (p) => p.status?.phase === "Running", "Running");
 
@@ -214,6 +218,23 @@ describe("volumes", () => {
     await deletePod("subpaths");
   });
 
+  it("propagates a mount made on the node later into a HostToContainer hostPath mount", async () => {
+    const hostDir = `${suite.node.sandbox.dir}/propagated`;
+    // Propagation needs a shared source mount (the runtime refuses a private one): the folder is made one.
+    await onNode(`mkdir -p ${hostDir} && mount --bind ${hostDir} ${hostDir} && mount --make-rshared ${hostDir} && mkdir -p ${hostDir}/later`);
+    const p = pod("propagation", { volumes: [{ name: "h", hostPath: { path: hostDir, type: "Directory" } }] });
+    (p.spec as Spec).containers[0]!.volumeMounts = [{ name: "h", mountPath: "/h", mountPropagation: "HostToContainer" }];
+    await kubectl(["apply", "-f", "-"], JSON.stringify(p));
+    const up = await running("propagation");
+    await onNode(`mount -t tmpfs -o size=1m tmpfs ${hostDir}/later && echo mounted-later > ${hostDir}/later/f`);
+    try {
+      expect((await inPod(up, "cat /h/later/f")).out).toBe("mounted-later\n");
+      await deletePod("propagation");
+    } finally {
+      await onNode(`umount ${hostDir}/later; umount ${hostDir}`);
+    }
+  });
+
   it("shows a ConfigMap update in the mounted files within 5 s, never half-written", async () => {
     const doc = (v: string): string => Array.from({ length: 4000 }, () => v).join("\n");
     await kubectl(["create", "configmap", "live", `--from-literal=doc=${doc("v1")}`]);
@@ -224,8 +245,10 @@ describe("volumes", () => {
     await kubectl(["apply", "-f", "-"], JSON.stringify(p));
     const up = await running("live");
     for (const v of ["v2", "v3", "v4"]) {
+      const json = await kubectl(["create", "configmap", "live", `--from-literal=doc=${doc(v)}`, "--dry-run=client", "-o", "json"]);
+      await kubectl(["replace", "-f", "-"], json);
+      // From the API update (the replace has returned): kubectl's own start-up is not the kubelet's delay.
       const t0 = Date.now();
-      await kubectl(["create", "configmap", "live", `--from-literal=doc=${doc(v)}`, "--dry-run=client", "-o", "json"]).then((json) => kubectl(["replace", "-f", "-"], json));
       await eventually(async () => ((await inPod(up, "head -1 /cfg/doc")).out.trim() === v ? true : undefined), { timeoutMs: 10_000, intervalMs: 100, message: `${v} in the file` });
       expect(Date.now() - t0).toBeLessThan(5000);
     }
@@ -234,6 +257,17 @@ describe("volumes", () => {
     expect(bad).toEqual([]);
     expect(Number(reads)).toBeGreaterThan(10);
     await deletePod("live");
+  });
+
+  it("applies fsGroup: the volumes' group, the container in it, files it creates keep it", async () => {
+    await kubectl(["create", "secret", "generic", "grouped", "--from-literal=k=v"]);
+    const p = pod("fsgroup", { securityContext: { runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000 }, volumes: [{ name: "data", emptyDir: {} }, { name: "sec", secret: { secretName: "grouped", defaultMode: 0o400 } }] });
+    (p.spec as Spec).containers[0]!.volumeMounts = [{ name: "data", mountPath: "/data" }, { name: "sec", mountPath: "/sec" }];
+    await kubectl(["apply", "-f", "-"], JSON.stringify(p));
+    const up = await running("fsgroup");
+    const out = await inPod(up, "id -u; id -G; stat -c '%g %a' /data; touch /data/mine && stat -c '%g' /data/mine; stat -L -c '%g %a' /sec/k; cat /sec/k");
+    expect(out.out.split("\n")).toEqual(["1000", "3000 2000", "2000 2777", "2000", "2000 440", "v"]);
+    await deletePod("fsgroup");
   });
 
   it("gives the pod a service account token bound to it, which the API accepts as the pod's", async () => {
@@ -270,5 +304,46 @@ describe("volumes", () => {
       timeoutMs: 60_000,
       message: "the orphaned pod folder and its mounts gone",
     });
+  });
+});
+
+describe("environment from ConfigMaps and Secrets", () => {
+  it("reads envFrom and key refs with $(VAR) expansion; a missing Secret holds the container in CreateContainerConfigError until it appears", async () => {
+    await kubectl(["create", "configmap", "env-config", "--from-literal=HOST=db", "--from-literal=PORT=5432"]);
+    await kubectl(["create", "service", "clusterip", "env-db", "--tcp=5432:5432"]);
+    const dbIP = (await kubectl(["get", "service", "env-db", "-o", "jsonpath={.spec.clusterIP}"])).trim();
+    const p = pod("env", {}, "env | sort > /tmp/env; exec sleep 3600");
+    const c = (p.spec as Spec).containers[0]!;
+    c.envFrom = [{ configMapRef: { name: "env-config" }, prefix: "DB_" }];
+    c.env = [
+      { name: "USER", valueFrom: { secretKeyRef: { name: "env-secret", key: "user" } } },
+      { name: "OPTIONAL", valueFrom: { configMapKeyRef: { name: "env-config", key: "nope", optional: true } } },
+      { name: "DSN", value: "$(USER)@$(DB_HOST):$(DB_PORT)" },
+    ];
+    await kubectl(["apply", "-f", "-"], JSON.stringify(p));
+    const waiting = await waitForPod("env", (x) => x.status?.containerStatuses?.[0]?.state?.waiting?.reason === "CreateContainerConfigError", "CreateContainerConfigError");
+    expect(waiting.status?.containerStatuses?.[0]?.state?.waiting?.message).toBe('secret "env-secret" not found');
+    await kubectl(["create", "secret", "generic", "env-secret", "--from-literal=user=admin"]);
+    const up = await running("env");
+    const envOut = (await inPod(up, "cat /tmp/env")).out.split("\n");
+    expect(envOut).toEqual(expect.arrayContaining(["DB_HOST=db", "DB_PORT=5432", "USER=admin", "DSN=admin@db:5432"]));
+    // The service links: the kubernetes Service's (always) and the namespace's.
+    expect(envOut).toEqual(expect.arrayContaining(["KUBERNETES_SERVICE_HOST=10.96.0.1", "KUBERNETES_SERVICE_PORT=443", "KUBERNETES_PORT=tcp://10.96.0.1:443", `ENV_DB_SERVICE_HOST=${dbIP}`, "ENV_DB_SERVICE_PORT=5432"]));
+    expect(envOut.some((l) => l.startsWith("OPTIONAL="))).toBe(false);
+    await deletePod("env");
+  });
+});
+
+describe("/etc/hosts", () => {
+  it("mounts the kubelet's hosts file: the pod's IP with hostname and subdomain FQDN, and hostAliases", async () => {
+    await kubectl(["apply", "-f", "-"], JSON.stringify(pod("hosts", { hostname: "db", subdomain: "db-svc", hostAliases: [{ ip: "10.1.2.3", hostnames: ["foo.local", "bar.local"] }] })));
+    const up = await running("hosts");
+    const ip = up.status?.podIP ?? "";
+    const hosts = (await inPod(up, "cat /etc/hosts")).out;
+    expect(hosts.startsWith("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n")).toBe(true);
+    expect(hosts).toContain(`\n${ip}\tdb.db-svc.default.svc.cluster.local\tdb\n`);
+    expect(hosts.endsWith("# Entries added by HostAliases.\n10.1.2.3\tfoo.local\tbar.local\n")).toBe(true);
+    expect(await onNode(`cat ${ROOT}/pods/${up.metadata?.uid ?? ""}/etc-hosts`)).toBe(hosts);
+    await deletePod("hosts");
   });
 });

@@ -117,6 +117,13 @@ describe("checkSupported", () => {
       { name: "host", mountPath: "/host", readOnly: true, mountPropagation: "HostToContainer" },
     );
     expect(checkSupported(p)).toEqual({ admit: true, warnings: [] });
+    expect(checkSupported(withSpec({ securityContext: { fsGroup: 2000, fsGroupChangePolicy: "OnRootMismatch" } }))).toEqual({ admit: true, warnings: [] });
+    const env = withContainer({
+      envFrom: [{ configMapRef: { name: "cm" }, prefix: "CM_" }, { secretRef: { name: "s", optional: true } }],
+      env: [{ name: "A", valueFrom: { configMapKeyRef: { name: "cm", key: "a" } } }, { name: "B", valueFrom: { secretKeyRef: { name: "s", key: "b", optional: true } } }],
+    });
+    expect(checkSupported(env)).toEqual({ admit: true, warnings: [] });
+    expect(checkSupported(withSpec({ hostAliases: [{ ip: "1.2.3.4", hostnames: ["a"] }], hostname: "h", subdomain: "s" }))).toEqual({ admit: true, warnings: [] });
   });
 
   it("never refuses the scheduler's and the API server's fields", () => {
@@ -190,9 +197,7 @@ describe("checkSupported", () => {
 
   const refused: [string, V1Pod, string][] = [
     ["a stop signal", withContainer({ lifecycle: { stopSignal: "SIGUSR1" } as Container["lifecycle"] }), 'spec.containers[0].lifecycle.stopSignal="SIGUSR1"'],
-    ["envFrom", withContainer({ envFrom: [{ configMapRef: { name: "cm" } }] }), "spec.containers[0].envFrom"],
-    ["a secret env source", withContainer({ env: [{ name: "P", valueFrom: { secretKeyRef: { name: "s", key: "k" } } }] }), "spec.containers[0].env[0].valueFrom.secretKeyRef"],
-    ["a configMap env source", withContainer({ env: [{ name: "P", valueFrom: { configMapKeyRef: { name: "c", key: "k" } } }] }), "spec.containers[0].env[0].valueFrom.configMapKeyRef"],
+    ["a file env source", withContainer({ env: [{ name: "P", valueFrom: { fileKeyRef: { volumeName: "v", path: "p", key: "k" } } }] }), "spec.containers[0].env[0].valueFrom.fileKeyRef"],
     ["another container's resources", withContainer({ env: [{ name: "P", valueFrom: { resourceFieldRef: { resource: "limits.cpu", containerName: "other" } } }] }), 'spec.containers[0].env[0].valueFrom.resourceFieldRef.containerName="other"'],
     ["a recursive read-only mount", withContainer({ volumeMounts: [{ name: "kube-api-access-9zq5c", mountPath: "/data", readOnly: true, recursiveReadOnly: "Enabled" }] }), 'spec.containers[0].volumeMounts[0].recursiveReadOnly="Enabled"'],
     ["a hugepages emptyDir", withVolume({ name: "huge", emptyDir: { medium: "HugePages" } }), 'spec.volumes[1].emptyDir.medium="HugePages"'],
@@ -214,7 +219,6 @@ describe("checkSupported", () => {
     ["container restart rules", withContainer({ restartPolicyRules: [{ action: "Restart", exitCodes: { operator: "In", values: [42] } }] }), "spec.containers[0].restartPolicyRules"],
     ["an init container's stop signal", withSpec({ initContainers: [{ name: "i", image: "i", restartPolicy: "Always", lifecycle: { stopSignal: "SIGINT" } }] }), 'spec.initContainers[0].lifecycle.stopSignal="SIGINT"'],
     ["ephemeral containers", withSpec({ ephemeralContainers: [{ name: "debug", image: "busybox" }] }), "spec.ephemeralContainers"],
-    ["host aliases", withSpec({ hostAliases: [{ ip: "1.2.3.4", hostnames: ["a"] }] }), "spec.hostAliases"],
     ["an unknown DNS policy", withSpec({ dnsPolicy: "Cluster" }), 'spec.dnsPolicy="Cluster"'],
     ["a Windows pod", withSpec({ os: { name: "windows" } }), 'spec.os.name="windows"'],
     ["user namespaces", withSpec({ hostUsers: false }), "spec.hostUsers=false"],
@@ -223,7 +227,6 @@ describe("checkSupported", () => {
     ["pod-level resources", withSpec({ resources: { limits: { cpu: "1" } } }), "spec.resources"],
     ["a runtime class", withSpec({ runtimeClassName: "kata" }), 'spec.runtimeClassName="kata"'],
     ["a hostname override", withSpec({ hostnameOverride: "other" }), 'spec.hostnameOverride="other"'],
-    ["fsGroup", withSpec({ securityContext: { fsGroup: 2000 } }), "spec.securityContext.fsGroup"],
     ["a pod seccomp profile", withSpec({ securityContext: { seccompProfile: { type: "Localhost", localhostProfile: "p.json" } } }), 'spec.securityContext.seccompProfile.type="Localhost"'],
     ["supplementalGroupsPolicy Strict", withSpec({ securityContext: { supplementalGroupsPolicy: "Strict" } }), 'spec.securityContext.supplementalGroupsPolicy="Strict"'],
     ["pod SELinux options", withSpec({ securityContext: { seLinuxOptions: { type: "spc_t" } } }), "spec.securityContext.seLinuxOptions"],
@@ -235,8 +238,8 @@ describe("checkSupported", () => {
 
   it("names every offending field in one message", () => {
     const p = withVolume({ name: "data", persistentVolumeClaim: { claimName: "data" } });
-    Object.assign((p.spec as Spec).containers[0] as Container, { lifecycle: { preStop: { exec: { command: ["true"] } }, stopSignal: "SIGUSR1" }, envFrom: [{ secretRef: { name: "s" } }] });
-    expect(refusal(p)).toBe('Pod fields spec.volumes[1].persistentVolumeClaim="data", spec.containers[0].envFrom, spec.containers[0].lifecycle.stopSignal="SIGUSR1" are not supported by this kubelet yet');
+    Object.assign((p.spec as Spec).containers[0] as Container, { lifecycle: { preStop: { exec: { command: ["true"] } }, stopSignal: "SIGUSR1" }, volumeDevices: [{ name: "blk", devicePath: "/dev/xvda" }] });
+    expect(refusal(p)).toBe('Pod fields spec.volumes[1].persistentVolumeClaim="data", spec.containers[0].volumeDevices, spec.containers[0].lifecycle.stopSignal="SIGUSR1" are not supported by this kubelet yet');
   });
 
   it("runs a pod with a field newer than this kubelet, with a warning naming it", () => {

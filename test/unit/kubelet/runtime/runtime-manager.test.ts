@@ -178,7 +178,7 @@ describe("RuntimeManager.syncPod on the fake runtime", () => {
     const pod = testPod("cfg", { containers: [{ name: "app", image: TEST_IMAGE, envFrom: [{ configMapRef: { name: "x" } }] }] });
     const result = await f.sync(pod);
     expect(result.waiting["app"]?.reason).toBe("CreateContainerConfigError");
-    expect(result.waiting["app"]?.message).toContain("envFrom");
+    expect(result.waiting["app"]?.message).toBe('configmap "x" not found');
     expect(f.fake.callsOf("CreateContainer")).toHaveLength(0);
   });
 
