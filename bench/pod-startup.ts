@@ -7,8 +7,12 @@
  * `BENCH_BURST` pods (floor burst, kubelet burst, ...). Then the kubelet's CPU and RSS at rest with a burst's
  * pods and at `BENCH_TOTAL` pods.
  *
+ * A third sequential series, interleaved with the two: a pod with a ConfigMap, a Secret, an emptyDir and the
+ * service account token volume, against the plain pod (which has no volume at all).
+ *
  * Targets (issue 9): p50 overhead over the floor ≤ 20 ms; the burst ≤ 1.1× the floor's burst; kubelet RSS
- * ≤ 150 MiB at 100 pods. This prints the figures beside the targets; it asserts nothing.
+ * ≤ 150 MiB at 100 pods. Issue 11: volumes add ≤ 30 ms at p50. This prints the figures beside the targets; it
+ * asserts nothing.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { V1Pod } from "@kubernetes/client-node";
@@ -58,15 +62,29 @@ try {
   informer.start(stop.signal);
   await informer.waitForSync();
 
+  // A plain pod: no volume at all (the API server would add the service account token's; the variant below has it).
   const podBody = (name: string): V1Pod => ({
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name, namespace: "bench" },
-    spec: { nodeName: node.name, terminationGracePeriodSeconds: 1, containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sleep", "3600"] }] },
+    spec: { nodeName: node.name, terminationGracePeriodSeconds: 1, automountServiceAccountToken: false, containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sleep", "3600"] }] },
   });
-  const kubeletPod = async (name: string): Promise<number> => {
+  // Issue 11's variant: a ConfigMap, a Secret, an emptyDir and the token volume the API server injects.
+  const volumePodBody = (name: string): V1Pod => {
+    const pod = podBody(name);
+    const spec = pod.spec as NonNullable<V1Pod["spec"]>;
+    delete spec.automountServiceAccountToken;
+    spec.volumes = [
+      { name: "config", configMap: { name: "bench-config" } },
+      { name: "secret", secret: { secretName: "bench-secret" } },
+      { name: "scratch", emptyDir: {} },
+    ];
+    spec.containers[0] = { ...spec.containers[0]!, volumeMounts: [{ name: "config", mountPath: "/etc/config" }, { name: "secret", mountPath: "/etc/secret" }, { name: "scratch", mountPath: "/scratch" }] };
+    return pod;
+  };
+  const kubeletPod = async (name: string, body: (name: string) => V1Pod = podBody): Promise<number> => {
     const t0 = performance.now();
-    await cluster.client.create(podsRef, podBody(name));
+    await cluster.client.create(podsRef, body(name));
     const t1 = await eventually(() => runningAt.get(name), { timeoutMs: 60_000, intervalMs: 2, message: `${name} Running` });
     return t1 - t0;
   };
@@ -85,9 +103,13 @@ try {
     return { id, ms: performance.now() - t0 };
   };
 
-  // One at a time, interleaved.
+  await cluster.client.create({ group: "", version: "v1", resource: "configmaps", namespace: "bench" }, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "bench-config", namespace: "bench" }, data: { "app.conf": "level=info\n" } });
+  await cluster.client.create({ group: "", version: "v1", resource: "secrets", namespace: "bench" }, { apiVersion: "v1", kind: "Secret", metadata: { name: "bench-secret", namespace: "bench" }, data: { password: Buffer.from("hunter2").toString("base64") } });
+
+  // One at a time, interleaved: floor, plain pod, pod with volumes.
   const floorSeq: number[] = [];
   const kubeletSeq: number[] = [];
+  const volumeSeq: number[] = [];
   await interleave({ rounds: SEQUENTIAL, warmup: WARMUP }, [
     async (i, record) => {
       const { id, ms } = await floorPod(`floor-seq-${i + WARMUP}`);
@@ -99,6 +121,12 @@ try {
       const ms = await kubeletPod(name);
       await removeKubeletPods([name]);
       if (record) kubeletSeq.push(ms);
+    },
+    async (i, record) => {
+      const name = `vol-${i + WARMUP}`;
+      const ms = await kubeletPod(name, volumePodBody);
+      await removeKubeletPods([name]);
+      if (record) volumeSeq.push(ms);
     },
   ]);
 
@@ -145,11 +173,13 @@ try {
   const atTotal = await procStats(pid);
 
   const seq = compare(floorSeq, kubeletSeq);
+  const volumes = compare(kubeletSeq, volumeSeq);
   const walls = compare(floorWalls, kubeletWalls);
   const each = compare(floorEach, kubeletEach);
   console.log(`\npod start, deckhand's kubelet (create call → Running seen in a watch) against the CRI floor (RunPodSandbox +`);
   console.log(`CreateContainer + StartContainer through our CRI client), same node, same CNI, interleaved after ${WARMUP} warm-up rounds\n`);
   printComparison("one pod at a time:", { reference: "CRI floor", ours: "kubelet" }, seq, "p50 overhead ≤ 20 ms");
+  printComparison("\none at a time, a pod with a ConfigMap, a Secret, an emptyDir and the token volume against the plain pod:", { reference: "plain pod", ours: "with volumes" }, volumes, "p50 added ≤ 30 ms");
   printComparison(`\n${BURST} pods at once, until all run (${BURST_ROUNDS} rounds, alternating):`, { reference: "CRI floor burst", ours: "kubelet burst" }, walls, "≤ 1.1× the floor");
   printComparison(`\n${BURST} pods at once, each pod:`, { reference: "CRI floor", ours: "kubelet" }, each);
   const burstWallTotal = kubeletWalls.reduce((a, b) => a + b, 0);
@@ -161,6 +191,8 @@ try {
   console.log(`  p50 overhead over the floor ≤ 20 ms:   ${formatMs(seq.overheadP50)} (paired ${formatMs(seq.pairedOverheadP50)})  ${verdict(seq.overheadP50 <= 20)}`);
   console.log(`  ${BURST}-pod burst ≤ 1.1× the floor's:       ${walls.ratioP50.toFixed(2)}×  ${verdict(walls.ratioP50 <= 1.1)}`);
   console.log(`  RSS at ${TOTAL} pods ≤ 150 MiB:             ${atTotal.rssMiB.toFixed(0)} MiB  ${verdict(atTotal.rssMiB <= 150)}`);
+  console.log(`\ntarget (issue 11):`);
+  console.log(`  volumes add ≤ 30 ms at p50:            ${formatMs(volumes.overheadP50)} (paired ${formatMs(volumes.pairedOverheadP50)})  ${verdict(volumes.overheadP50 <= 30)}`);
   stop.abort();
   await informer.close();
 } catch (err) {

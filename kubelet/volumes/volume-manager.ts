@@ -113,16 +113,23 @@ export class VolumeManager {
     // The objects the pod references (its volumes' and its env's) are watched from its first sync on.
     this.o.sources.register(pod);
     if ((pod.spec?.volumes ?? []).length === 0) return result;
-    for (const v of pod.spec?.volumes ?? []) {
-      const target = volumes.get(v.name);
-      try {
-        if (!target) throw new VolumeError("InvalidArgument", "volume type is not supported by this kubelet");
-        const refreshAt = await this.setUp(pod, v, target, signal);
-        if (refreshAt !== undefined) result.refreshAt = Math.min(result.refreshAt ?? Infinity, refreshAt);
-      } catch (err) {
-        if (signal?.aborted || isDeckhandError(err, "Cancelled")) throw err;
-        throw new VolumeSetUpError(v.name, err);
+    // All at once, as upstream's operation executor mounts each volume on its own: one pod's ConfigMap, Secret
+    // and token fetches and its tmpfs mounts overlap instead of adding up. The first failure in spec order is told.
+    const specVolumes = pod.spec?.volumes ?? [];
+    const outcomes = await Promise.allSettled(
+      specVolumes.map((v) => {
+        const target = volumes.get(v.name);
+        return target ? this.setUp(pod, v, target, signal) : Promise.reject(new VolumeError("InvalidArgument", "volume type is not supported by this kubelet"));
+      }),
+    );
+    for (const [i, o] of outcomes.entries()) {
+      if (o.status === "fulfilled") {
+        if (o.value !== undefined) result.refreshAt = Math.min(result.refreshAt ?? Infinity, o.value);
+        continue;
       }
+      const err: unknown = o.reason;
+      if (signal?.aborted || isDeckhandError(err, "Cancelled")) throw err;
+      throw new VolumeSetUpError(specVolumes[i]?.name ?? "", err);
     }
     return result;
   }
@@ -186,10 +193,14 @@ export class VolumeManager {
       const payload: Payload = new Map();
       const mode = v.projected.defaultMode;
       let refreshAt: number | undefined;
-      for (const [i, src] of (v.projected.sources ?? []).entries()) {
+      const sources = v.projected.sources ?? [];
+      // The sources' objects are fetched at once; the payload is still built in the sources' order.
+      const fetched = sources.map((src) => (src.configMap ? configMap(src.configMap.name ?? "") : src.secret ? secret(src.secret.name ?? "") : undefined));
+      for (const f of fetched) f?.catch(() => undefined); // awaited below, in order; no unhandled rejection meanwhile
+      for (const [i, src] of sources.entries()) {
         const field = `projected.sources[${i}]`;
-        if (src.configMap) keysPayload("configmap", src.configMap.name ?? "", await configMap(src.configMap.name ?? ""), src.configMap.items, mode, src.configMap.optional === true, `${field}.configMap`, payload);
-        else if (src.secret) keysPayload("secret", src.secret.name ?? "", await secret(src.secret.name ?? ""), src.secret.items, mode, src.secret.optional === true, `${field}.secret`, payload);
+        if (src.configMap) keysPayload("configmap", src.configMap.name ?? "", await fetched[i], src.configMap.items, mode, src.configMap.optional === true, `${field}.configMap`, payload);
+        else if (src.secret) keysPayload("secret", src.secret.name ?? "", await fetched[i], src.secret.items, mode, src.secret.optional === true, `${field}.secret`, payload);
         else if (src.downwardAPI) downwardPayload(pod, (src.downwardAPI.items ?? []), mode, node, `${field}.downwardAPI`, payload);
         else if (src.serviceAccountToken) {
           const t = src.serviceAccountToken;
