@@ -4,7 +4,7 @@
  * them with the pod's limits before the sandbox, and removes them after the pod: containerd never does. On
  * cgroup v2 it first delegates the controllers down to the pod's parent (see `delegate`).
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { access, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { cgroupHierarchies, removeCgroupTree, type CgroupHierarchy } from "../../src-shared/cgroups.ts";
 import type { Logger } from "../../src-shared/log.ts";
@@ -49,6 +49,13 @@ export interface PodCgroups {
   ensure(uid: string, qos: QOSClass, resources: PodResourceConfig): Promise<string>;
   /** Removes the pod's cgroup wherever it is. */
   remove(uid: string, signal?: AbortSignal): Promise<void>;
+}
+
+function fileExists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** The files that carry a pod's limits in one hierarchy, in the order they must be written. */
@@ -129,8 +136,9 @@ export class PodCgroupManager implements PodCgroups {
       try {
         await writeFile(join(dir, file), value);
       } catch (err) {
-        // A v2 hierarchy whose parent does not delegate a controller has no such file: nothing to limit there.
-        if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
+        // A v2 hierarchy whose parent does not delegate a controller has no such file: nothing to limit there
+        // (cgroupfs answers EACCES, not ENOENT, to a write that would create a file).
+        if (!(await fileExists(join(dir, file)))) continue;
         this.log?.warn({ cgroup: dir, file, value, err: errorMessage(err) }, "could not set pod cgroup limit");
       }
     }
