@@ -175,6 +175,7 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     hostDNS,
     hostIPs: nodeIPs,
     memoryCapacityBytes: machine.memoryCapacity,
+    cpuCapacityMilli: machine.numCores * 1000,
     cpuCFSQuota: config.cpuCFSQuota,
     cpuCFSQuotaPeriodUs: Math.round(config.cpuCFSQuotaPeriod * 1000),
   };

@@ -27,6 +27,7 @@ import {
 } from "./labels.ts";
 import { namespaceOptions, podUid, seccompProfile, type NodeContext } from "./sandbox-config.ts";
 import { milliCPUToQuota, milliCPUToShares, oomScoreAdj } from "../qos.ts";
+import { containerResourceValue, podMetadataField } from "../downward-api.ts";
 import { quantityAsFloat } from "../../src-shared/quantity.ts";
 import type { RuntimeContainer } from "./types.ts";
 
@@ -43,18 +44,9 @@ export interface PodRuntimeFacts {
 }
 
 function fieldRefValue(pod: V1Pod, fieldPath: string, node: NodeContext, facts: PodRuntimeFacts): string {
-  const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(fieldPath);
-  if (m) {
-    const map = m[1] === "labels" ? pod.metadata?.labels : pod.metadata?.annotations;
-    return map?.[m[2] ?? ""] ?? "";
-  }
+  const metadata = podMetadataField(pod, fieldPath);
+  if (metadata !== undefined) return metadata;
   switch (fieldPath) {
-    case "metadata.name":
-      return pod.metadata?.name ?? "";
-    case "metadata.namespace":
-      return pod.metadata?.namespace ?? "";
-    case "metadata.uid":
-      return pod.metadata?.uid ?? "";
     case "spec.nodeName":
       return pod.spec?.nodeName ?? node.nodeName;
     case "spec.serviceAccountName":
@@ -73,16 +65,9 @@ function fieldRefValue(pod: V1Pod, fieldPath: string, node: NodeContext, facts: 
 }
 
 function resourceFieldValue(container: V1Container, resource: string, divisor: string | undefined, node: NodeContext): string {
-  const [kind, name] = resource.split(".") as [string, string | undefined];
-  const source = kind === "limits" ? container.resources?.limits : kind === "requests" ? container.resources?.requests : undefined;
-  if (source === undefined && kind !== "limits" && kind !== "requests") throw new ContainerConfigError(`valueFrom.resourceFieldRef.resource: Unsupported value: "${resource}"`);
-  const raw = (source as Record<string, string | number> | undefined)?.[name ?? ""];
-  let value = raw === undefined ? undefined : quantityAsFloat(raw);
-  // Without a limit, upstream exposes the node's allocatable (here: capacity) for limits.
-  if (value === undefined && kind === "limits") value = name === "memory" ? node.memoryCapacityBytes : undefined;
-  if (value === undefined) value = 0;
-  const div = divisor ? quantityAsFloat(divisor) : 1;
-  return String(Math.ceil(value / (div || 1)));
+  const value = containerResourceValue(container, resource, divisor, { memoryBytes: node.memoryCapacityBytes, cpuMilli: node.cpuCapacityMilli ?? 0 });
+  if (value === undefined) throw new ContainerConfigError(`valueFrom.resourceFieldRef.resource: Unsupported value: "${resource}"`);
+  return value;
 }
 
 /** Upstream's $(VAR) expansion: $$ escapes, unknown references stay as written. */

@@ -23,6 +23,8 @@ export interface NodeContext {
   hostDNS: { servers: string[]; searches: string[]; options: string[] };
   hostIPs: string[];
   memoryCapacityBytes: number;
+  /** The node's CPU capacity (what a downward API cpu limit the container does not set stands for). */
+  cpuCapacityMilli?: number;
   cpuCFSQuota: boolean;
   cpuCFSQuotaPeriodUs: number;
 }

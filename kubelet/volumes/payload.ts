@@ -7,7 +7,7 @@
  */
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import { DeckhandError } from "../../src-shared/errors.ts";
-import { quantityAsFloat } from "../../src-shared/quantity.ts";
+import { containerResourceValue, podMetadataField } from "../downward-api.ts";
 
 /** One file of a volume: its bytes and mode, by path relative to the volume. */
 export interface FileProjection {
@@ -124,22 +124,11 @@ export interface DownwardItem {
 
 /** A downwardAPI fieldRef for volumes: the pod's metadata (whole label/annotation maps too). */
 export function volumeFieldValue(pod: V1Pod, fieldPath: string): string {
-  const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(fieldPath);
-  if (m) return (m[1] === "labels" ? pod.metadata?.labels : pod.metadata?.annotations)?.[m[2] ?? ""] ?? "";
-  switch (fieldPath) {
-    case "metadata.name":
-      return pod.metadata?.name ?? "";
-    case "metadata.namespace":
-      return pod.metadata?.namespace ?? "";
-    case "metadata.uid":
-      return pod.metadata?.uid ?? "";
-    case "metadata.labels":
-      return formatMap(pod.metadata?.labels);
-    case "metadata.annotations":
-      return formatMap(pod.metadata?.annotations);
-    default:
-      throw new VolumeError("InvalidArgument", `fieldRef.fieldPath: Unsupported value: ${JSON.stringify(fieldPath)}: supported values: "metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace", "metadata.uid"`);
-  }
+  const one = podMetadataField(pod, fieldPath);
+  if (one !== undefined) return one;
+  if (fieldPath === "metadata.labels") return formatMap(pod.metadata?.labels);
+  if (fieldPath === "metadata.annotations") return formatMap(pod.metadata?.annotations);
+  throw new VolumeError("InvalidArgument", `fieldRef.fieldPath: Unsupported value: ${JSON.stringify(fieldPath)}: supported values: "metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace", "metadata.uid"`);
 }
 
 /** A resourceFieldRef of a volume: the named container's request or limit (limits default to the node's capacity). */
@@ -148,14 +137,9 @@ export function volumeResourceValue(pod: V1Pod, ref: NonNullable<DownwardItem["r
   const all: V1Container[] = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
   const c = all.find((x) => x.name === name);
   if (!c) throw new VolumeError("InvalidArgument", `resourceFieldRef.containerName: Invalid value: ${JSON.stringify(name)}: container not found in the pod`);
-  const [kind, res] = ref.resource.split(".") as [string, string | undefined];
-  if ((kind !== "limits" && kind !== "requests") || res === undefined) throw new VolumeError("InvalidArgument", `resourceFieldRef.resource: Unsupported value: ${JSON.stringify(ref.resource)}`);
-  const source = (kind === "limits" ? c.resources?.limits : c.resources?.requests) as Record<string, string | number> | undefined;
-  const raw = source?.[res];
-  let value = raw === undefined ? undefined : quantityAsFloat(raw);
-  if (value === undefined && kind === "limits") value = res === "memory" ? node.memoryCapacityBytes : res === "cpu" ? node.cpuCapacityMilli / 1000 : undefined;
-  const div = ref.divisor === undefined ? 1 : quantityAsFloat(ref.divisor) || 1;
-  return String(Math.ceil((value ?? 0) / div));
+  const value = containerResourceValue(c, ref.resource, ref.divisor, { memoryBytes: node.memoryCapacityBytes, cpuMilli: node.cpuCapacityMilli });
+  if (value === undefined) throw new VolumeError("InvalidArgument", `resourceFieldRef.resource: Unsupported value: ${JSON.stringify(ref.resource)}`);
+  return value;
 }
 
 export function downwardPayload(pod: V1Pod, items: readonly DownwardItem[], defaultMode: number | undefined, node: { memoryCapacityBytes: number; cpuCapacityMilli: number }, field: string, into: Payload = new Map()): Payload {
