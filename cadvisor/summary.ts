@@ -77,8 +77,8 @@ export interface PodInfo {
   namespace: string;
   /** The pod's status startTime (ms); undefined until the kubelet set it. */
   startTimeMs?: number;
-  /** The latest container of each name (CRI id and when it started, ms). */
-  containers: { name: string; id: string; startTimeMs: number }[];
+  /** The latest container of each name (CRI id, when it started in ms, its image for /metrics/cadvisor). */
+  containers: { name: string; id: string; startTimeMs: number; image?: string }[];
 }
 
 export interface SummaryInput {

@@ -11,9 +11,10 @@
  *   /logs/              files under /var/log (enableSystemLogHandler)
  *
  *   /stats/summary      stats/v1alpha1 Summary ([?only_cpu_and_memory=true]); /metrics/resource (cadvisor/summary.ts)
+ *   /metrics/cadvisor   cAdvisor's container and machine metrics (cadvisor/cadvisor-metrics.ts)
  *
  * Not implemented yet, answered 501 with a message: /exec, /attach, /portForward, /run (CRI streaming), and the
- * other stats routes (/stats/<container>, /metrics/cadvisor). With enableDebuggingHandlers
+ * other stats routes (/stats/<container>). With enableDebuggingHandlers
  * false the debugging routes answer 405 "Debug endpoints are disabled." as upstream's.
  *
  * The health server (`healthzBindAddress:healthzPort`, 127.0.0.1:10248) is plain HTTP with /healthz alone,
@@ -59,6 +60,8 @@ export interface ServerHost {
   statsSummary?(onlyCpuAndMemory: boolean): unknown;
   /** /metrics/resource. */
   resourceMetrics?(): string;
+  /** /metrics/cadvisor. */
+  cadvisorMetrics?(): string;
 }
 
 export interface KubeletServerOptions {
@@ -297,6 +300,10 @@ export class KubeletServer {
     }
     if (path === "/metrics/resource" && h.resourceMetrics !== undefined) {
       sendText(res, 200, h.resourceMetrics(), "text/plain; version=0.0.4; charset=utf-8");
+      return;
+    }
+    if (path === "/metrics/cadvisor" && h.cadvisorMetrics !== undefined) {
+      sendText(res, 200, h.cadvisorMetrics(), "text/plain; version=0.0.4; charset=utf-8");
       return;
     }
     if (STATS_ROUTES.some((p) => under(path, p))) throw new HttpError(501, `${path} is not implemented by this kubelet yet (stats and resource metrics)`);

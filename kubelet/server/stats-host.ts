@@ -4,14 +4,16 @@
  * status manager's startTime) into the Summary (cadvisor/summary.ts) and the resource metrics.
  */
 import type { Kubelet } from "../kubelet.ts";
-import type { StatsCollector } from "../../cadvisor/collector.ts";
+import { kubepodsPath, type StatsCollector } from "../../cadvisor/collector.ts";
 import type { MachineInfo } from "../../cadvisor/machine.ts";
 import { readBootTime, readRlimit } from "../../cadvisor/node-facts.ts";
 import { buildSummary, resourceMetrics, type PodInfo, type Summary } from "../../cadvisor/summary.ts";
+import { cadvisorMetrics } from "../../cadvisor/cadvisor-metrics.ts";
 
 export interface StatsHost {
   statsSummary(onlyCpuAndMemory: boolean): Summary;
   resourceMetrics(): string;
+  cadvisorMetrics(): string;
 }
 
 function podInfos(kubelet: Kubelet): PodInfo[] {
@@ -24,7 +26,7 @@ function podInfos(kubelet: Kubelet): PodInfo[] {
     for (const c of status.containers) {
       if (seen.has(c.name)) continue;
       seen.add(c.name);
-      containers.push({ name: c.name, id: c.id, startTimeMs: c.startedAt || c.createdAt });
+      containers.push({ name: c.name, id: c.id, startTimeMs: c.startedAt || c.createdAt, image: c.image });
     }
     const start = kubelet.statusManager.getStatus(p.uid)?.startTime;
     const startMs = start === undefined ? NaN : Date.parse(String(start));
@@ -33,7 +35,7 @@ function podInfos(kubelet: Kubelet): PodInfo[] {
   return out;
 }
 
-export function statsHost(kubelet: Kubelet, nodeName: string, collector: StatsCollector, machine: () => MachineInfo): StatsHost {
+export function statsHost(kubelet: Kubelet, nodeName: string, cgroupRoot: string, collector: StatsCollector, machine: () => MachineInfo): StatsHost {
   const bootTimeMs = readBootTime();
   const summary = (onlyCpuAndMemory: boolean): Summary => {
     const m = machine();
@@ -52,5 +54,6 @@ export function statsHost(kubelet: Kubelet, nodeName: string, collector: StatsCo
   return {
     statsSummary: summary,
     resourceMetrics: () => resourceMetrics(collector.snapshot() === undefined ? undefined : summary(true)),
+    cadvisorMetrics: () => cadvisorMetrics({ snapshot: collector.snapshot(), pods: podInfos(kubelet), machine: machine(), kubepodsPath: kubepodsPath(cgroupRoot), nowMs: Date.now() }),
   };
 }
