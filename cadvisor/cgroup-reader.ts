@@ -13,7 +13,7 @@
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { CgroupHierarchy } from "../src-shared/cgroups.ts";
-import { v1Sample, v2Sample, type CgroupSample, type V1Files, type V2Files } from "./cgroup-stats.ts";
+import { parseNetDev, v1Sample, v2Sample, type CgroupSample, type InterfaceSample, type V1Files, type V2Files } from "./cgroup-stats.ts";
 
 export type CgroupVersion = 1 | 2;
 
@@ -131,4 +131,26 @@ export function cgroupCreationMs(layout: CgroupLayout, cgroupPath: string): numb
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The network counters of a pod: /proc/<pid>/net/dev of the first process found in one of its container
+ * cgroups (they share the sandbox's network namespace), as cAdvisor reads the infra container's. Undefined
+ * when no process is found or the file does not parse.
+ */
+export function readPodNetwork(layout: CgroupLayout, podPath: string, containerIds: readonly string[]): InterfaceSample[] | undefined {
+  const mount = listingMount(layout);
+  if (mount === undefined) return undefined;
+  for (const id of containerIds) {
+    const pid = read(join(mount, podPath, id, "cgroup.procs"))?.split("\n")[0]?.trim();
+    if (!pid) continue;
+    const text = read(join(layout.procRoot, pid, "net", "dev"));
+    if (text === undefined) continue;
+    try {
+      return parseNetDev(text);
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
 }

@@ -197,3 +197,35 @@ export function usageNanoCores(previous: CgroupSample | undefined, current: Cgro
   if (dtNs <= 0 || delta < 0) return undefined;
   return Math.round((delta * 1e9) / dtNs);
 }
+
+/** One interface's counters from /proc/<pid>/net/dev. */
+export interface InterfaceSample {
+  name: string;
+  rxBytes: number;
+  rxErrors: number;
+  txBytes: number;
+  txErrors: number;
+}
+
+/** cAdvisor's ignored interfaces (networkStatsFromProc): lo, veth*, docker*. */
+const IGNORED_INTERFACES = /^(lo|veth|docker)/i;
+
+/**
+ * /proc/<pid>/net/dev as cAdvisor reads it (container/libcontainer/handler.go scanInterfaceStats): two header
+ * lines, then `name: 16 counters` (rx bytes, packets, errs, drop, fifo, frame, compressed, multicast, tx bytes,
+ * packets, errs, drop, ...); lo, veth* and docker* left out. A line without its 17 fields is an
+ * InvalidArgument, as cAdvisor rejects the file.
+ */
+export function parseNetDev(text: string): InterfaceSample[] {
+  const out: InterfaceSample[] = [];
+  for (const line of text.split("\n").slice(2)) {
+    if (line.trim() === "") continue;
+    const fields = line.replace(":", " ").trim().split(/\s+/);
+    if (fields.length !== 17) throw new DeckhandError("InvalidArgument", `net/dev: ${JSON.stringify(line.slice(0, 60))} does not have 17 fields`);
+    const name = fields[0] ?? "";
+    if (IGNORED_INTERFACES.test(name)) continue;
+    const n = (i: number): number => Number(fields[i]);
+    out.push({ name, rxBytes: n(1), rxErrors: n(3), txBytes: n(9), txErrors: n(11) });
+  }
+  return out;
+}

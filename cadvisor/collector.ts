@@ -11,8 +11,8 @@ import type { Logger } from "../src-shared/log.ts";
 import { cgroupHierarchies, type CgroupHierarchy } from "../src-shared/cgroups.ts";
 import { PeriodicLoop } from "../src-shared/loop.ts";
 import { systemClock, type Clock } from "../src-shared/clock.ts";
-import { usageNanoCores, type CgroupSample } from "./cgroup-stats.ts";
-import { cgroupCreationMs, cgroupLayout, listPodCgroups, readCgroup, type CgroupLayout } from "./cgroup-reader.ts";
+import { usageNanoCores, type CgroupSample, type InterfaceSample } from "./cgroup-stats.ts";
+import { cgroupCreationMs, cgroupLayout, listPodCgroups, readCgroup, readPodNetwork, type CgroupLayout } from "./cgroup-reader.ts";
 
 /** upstream's defaultHousekeepingInterval (pkg/kubelet/cadvisor/cadvisor_linux.go). */
 export const DEFAULT_HOUSEKEEPING_INTERVAL_MS = 10_000;
@@ -31,6 +31,8 @@ export interface PodCgroupStats {
   stats: CgroupStats;
   /** By CRI container id (the sandbox's too). */
   containers: Map<string, CgroupStats>;
+  /** The pod's network namespace's interfaces (lo, veth*, docker* left out), when a process was found. */
+  network?: InterfaceSample[];
 }
 
 export interface StatsSnapshot {
@@ -133,7 +135,8 @@ export class StatsCollector {
         const c = take(`${pod.path}/${id}`);
         if (c !== undefined) containers.set(id, c);
       }
-      snapshot.podCgroups.set(pod.uid, { uid: pod.uid, path: pod.path, stats, containers });
+      const network = readPodNetwork(layout, pod.path, pod.containerIds);
+      snapshot.podCgroups.set(pod.uid, { uid: pod.uid, path: pod.path, stats, containers, ...(network === undefined ? {} : { network }) });
     }
     // Cgroups gone since the last pass are forgotten with it.
     this.previous = next;

@@ -6,11 +6,12 @@
  * figure is an omitempty pointer, so an unknown figure is an absent key, never 0; times are metav1.Time
  * (RFC 3339, seconds). Filled as pkg/kubelet/stats/helper.go fills them from cAdvisor: usageNanoCores from the
  * last two samples, availableBytes = limit − workingSet only when there is a limit (the node's is MemTotal).
- * Not filled yet, hence absent: node network, swap, system containers other than `pods`; per pod network,
- * volume, ephemeral-storage, process_stats; per container rootfs, logs.
+ * Not filled yet, hence absent: node network, swap, system containers other than `pods`; per pod volume,
+ * ephemeral-storage; per container rootfs, logs. Pod network is the sandbox netns's /proc/<pid>/net/dev.
  */
 import type { FsInfo } from "./machine.ts";
 import type { CgroupStats, StatsSnapshot } from "./collector.ts";
+import type { InterfaceSample } from "./cgroup-stats.ts";
 
 export interface CPUStats {
   time: string;
@@ -45,12 +46,27 @@ export interface ContainerStats {
   memory?: MemoryStats;
 }
 
+export interface InterfaceStats {
+  name: string;
+  rxBytes?: number;
+  rxErrors?: number;
+  txBytes?: number;
+  txErrors?: number;
+}
+
+/** The default interface (eth0) inline, every interface in `interfaces`. */
+export interface NetworkStats extends Partial<InterfaceStats> {
+  time: string;
+  interfaces?: InterfaceStats[];
+}
+
 export interface PodStats {
   podRef: { name: string; namespace: string; uid: string };
   startTime: string;
   containers: ContainerStats[];
   cpu?: CPUStats;
   memory?: MemoryStats;
+  network?: NetworkStats;
   process_stats?: { process_count?: number };
 }
 
@@ -136,6 +152,15 @@ function withCpuMemory<T extends { cpu?: CPUStats; memory?: MemoryStats }>(targe
   return target;
 }
 
+/** upstream's defaultNetworkInterfaceName: the interface copied inline. */
+const DEFAULT_INTERFACE = "eth0";
+
+function networkStats(interfaces: readonly InterfaceSample[], timeMs: number): NetworkStats {
+  const all = interfaces.map((x) => ({ name: x.name, rxBytes: x.rxBytes, rxErrors: x.rxErrors, txBytes: x.txBytes, txErrors: x.txErrors }));
+  const def = all.find((x) => x.name === DEFAULT_INTERFACE);
+  return { time: metaTime(timeMs), ...(def ?? {}), interfaces: all };
+}
+
 export function buildSummary(i: SummaryInput): Summary {
   const snap = i.snapshot;
   const now = snap?.timeMs ?? Date.now();
@@ -161,6 +186,7 @@ export function buildSummary(i: SummaryInput): Summary {
       containers.push(withCpuMemory<ContainerStats>({ name: c.name, startTime: metaTime(c.startTimeMs) }, cs));
     }
     const ps = withCpuMemory<PodStats>({ podRef: { name: p.name, namespace: p.namespace, uid: p.uid }, startTime: metaTime(p.startTimeMs ?? cg.stats.creationMs ?? now), containers }, cg.stats);
+    if (!i.onlyCpuAndMemory && cg.network !== undefined) ps.network = networkStats(cg.network, cg.stats.sample.timeMs);
     const pids = cg.stats.sample.pids;
     if (!i.onlyCpuAndMemory && pids !== undefined) ps.process_stats = { process_count: pids.current };
     pods.push(ps);

@@ -2,7 +2,8 @@
  * Resource statistics on a sandbox node, read as operators and metrics-server read them: through the control
  * plane's node proxy with real kubectl (`get --raw /api/v1/nodes/<node>/proxy/stats/summary`,
  * `/metrics/resource`). A pod burning one busy loop shows about a core, well above an idle pod; a pod filling
- * 64 MiB of /dev/shm shows its working set rise, then fall when it removes the file; the figures agree with the
+ * 64 MiB of /dev/shm shows its working set rise, then fall when it removes the file; a pod's network figures are
+ * its own namespace's eth0; the figures agree with the
  * cgroup files the kernel keeps for the container (the source of truth), on this machine's cgroup v1.
  * /metrics/resource and /metrics/cadvisor carry their upstream names and labels and pass promtool.
  */
@@ -119,6 +120,19 @@ describe("/stats/summary through the control plane", () => {
       const v = await ws();
       return v !== undefined && v < peak - 48 * MiB;
     }, { timeoutMs: 60_000, intervalMs: 1000, message: "the working set falling after the file is removed" });
+  });
+
+  it("a pod's network figures are its own network namespace's eth0 (/proc/<pid>/net/dev of its process)", async () => {
+    const pod = await runningPod("netpod", "exec sleep 3600");
+    const net = await eventually(async () => podIn(await summary(), "netpod")?.network, { timeoutMs: 30_000, intervalMs: 1000, message: "network figures for the pod" });
+    // The pod's namespace has lo (left out) and eth0 only: not the node's interfaces.
+    expect(net.interfaces?.map((i) => i.name)).toEqual(["eth0"]);
+    expect(net.name).toBe("eth0");
+    expect(net.rxBytes).toBeGreaterThan(0);
+    // The kernel's counter, read afterwards through the pod's process, is at least what was reported.
+    const pid = (await readFile(join(containerCgroup(pod, "memory"), "cgroup.procs"), "utf8")).split("\n")[0] ?? "";
+    const eth0 = /^\s*eth0:\s*(\d+)/m.exec(await readFile(`/proc/${pid}/net/dev`, "utf8"))?.[1];
+    expect(Number(eth0)).toBeGreaterThanOrEqual(net.rxBytes ?? Infinity);
   });
 
   it("only_cpu_and_memory leaves out fs, runtime and rlimit", async () => {

@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseFlatKeyed, parseMeminfo, parseSingleValue, usageNanoCores, v1Sample, v2Sample, type CgroupSample, type V1Files, type V2Files } from "../../../cadvisor/cgroup-stats.ts";
+import { parseFlatKeyed, parseMeminfo, parseNetDev, parseSingleValue, usageNanoCores, v1Sample, v2Sample, type CgroupSample, type V1Files, type V2Files } from "../../../cadvisor/cgroup-stats.ts";
 import { isDeckhandError } from "../../../src-shared/errors.ts";
 
 const FIXTURES = join(import.meta.dirname, "fixtures");
@@ -128,5 +128,20 @@ describe("usageNanoCores", () => {
     expect(usageNanoCores(undefined, at(1, 1))).toBeUndefined();
     expect(usageNanoCores(at(5, 1), at(5, 2))).toBeUndefined();
     expect(usageNanoCores(at(0, 10), at(1000, 5))).toBeUndefined();
+  });
+});
+
+describe("net/dev (recorded on this machine)", () => {
+  it("gives rx/tx bytes and errors per interface, leaving out lo (and veth*, docker*)", () => {
+    expect(parseNetDev(readFileSync(join(FIXTURES, "proc", "net-dev"), "utf8"))).toEqual([
+      { name: "ifb0", rxBytes: 0, rxErrors: 0, txBytes: 0, txErrors: 0 },
+      { name: "ifb1", rxBytes: 0, rxErrors: 0, txBytes: 0, txErrors: 0 },
+      { name: "eth0", rxBytes: 639283864, rxErrors: 0, txBytes: 2592576, txErrors: 0 },
+    ]);
+    expect(parseNetDev("h1\nh2\n  veth12: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n docker0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n")).toEqual([]);
+  });
+
+  it("rejects a line without its 17 fields, as cAdvisor rejects the file", () => {
+    expect(() => parseNetDev("h1\nh2\n eth0: 1 2 3\n")).toThrow(/17 fields/);
   });
 });

@@ -102,7 +102,7 @@ describe("the collector on a v1 tree", () => {
 });
 
 describe("the collector on a v2 tree", () => {
-  it("reads pods and containers from the unified tree and the root's memory from meminfo", async () => {
+  it("reads pods and containers from the unified tree, the root's memory from meminfo, a pod's network from its process", async () => {
     const root = mkdtempSync(join(tmpdir(), "deckhand-cg-v2-"));
     dirs.push(root);
     const cg = join(root, "cgroup");
@@ -112,6 +112,10 @@ describe("the collector on a v2 tree", () => {
     const guaranteedPod = join(cg, "kubepods", `pod${UID}`);
     cpSync(join(FIXTURES, "v2", "container"), join(guaranteedPod, CID), { recursive: true });
     cpSync(join(FIXTURES, "v2", "container"), guaranteedPod, { recursive: true });
+    // A process of the pod (pid 4242) whose net/dev is this machine's recorded one.
+    writeFileSync(join(guaranteedPod, CID, "cgroup.procs"), "4242\n");
+    mkdirSync(join(root, "proc", "4242", "net"), { recursive: true });
+    cpSync(join(FIXTURES, "proc", "net-dev"), join(root, "proc", "4242", "net", "dev"));
     const clock = new FakeClock();
     const c = new StatsCollector({ cgroupRoot: "/", clock, log: silentLogger(), procRoot: join(root, "proc"), hierarchies: () => Promise.resolve([{ mountPoint: cg, fsType: "cgroup2", options: "rw" }]) });
     await c.housekeep();
@@ -122,5 +126,6 @@ describe("the collector on a v2 tree", () => {
     const pod = s?.podCgroups.get(UID);
     expect(pod?.path).toBe(`/kubepods/pod${UID}`);
     expect(pod?.containers.get(CID)?.sample).toMatchObject({ cpu: { usageNanos: 2_500_000_000 }, memory: { limitBytes: 104857600 }, pids: { current: 3 } });
+    expect(pod?.network?.map((i) => i.name)).toEqual(["ifb0", "ifb1", "eth0"]);
   });
 });

@@ -27,7 +27,16 @@ function snapshot(): StatsSnapshot {
     node: stats(900e9, 3 * GiB, { rate: 1_200_000_000 }),
     pods: stats(20e9, GiB),
     podCgroups: new Map([
-      ["uid-1", { uid: "uid-1", path: "/kubepods/besteffort/poduid-1", stats: stats(10e9, 100e6, { rate: 990_000_000, pids: 4 }), containers: new Map([["c1", stats(9.5e9, 90e6, { rate: 980_000_000, limit: 200e6 })], ["sandbox", stats(1e6, 1e6)]]) }],
+      [
+        "uid-1",
+        {
+          uid: "uid-1",
+          path: "/kubepods/besteffort/poduid-1",
+          stats: stats(10e9, 100e6, { rate: 990_000_000, pids: 4 }),
+          containers: new Map([["c1", stats(9.5e9, 90e6, { rate: 980_000_000, limit: 200e6 })], ["sandbox", stats(1e6, 1e6)]]),
+          network: [{ name: "eth0", rxBytes: 1000, rxErrors: 0, txBytes: 500, txErrors: 1 }, { name: "net1", rxBytes: 7, rxErrors: 0, txBytes: 8, txErrors: 0 }],
+        },
+      ],
       ["uid-gone", { uid: "uid-gone", path: "/kubepods/poduid-gone", stats: stats(1, 1), containers: new Map() }],
     ]),
   };
@@ -82,16 +91,27 @@ describe("the Summary (stats/v1alpha1)", () => {
         cpu: { time, usageNanoCores: 990_000_000, usageCoreNanoSeconds: 10e9 },
         // No limit: no availableBytes key at all (upstream's nil pointer).
         memory: { time, usageBytes: 100e6 + 1000, workingSetBytes: 100e6, rssBytes: 100e6 - 10, pageFaults: 7, majorPageFaults: 1 },
+        // eth0 inline (upstream's default interface), every interface in the list.
+        network: {
+          time,
+          name: "eth0",
+          rxBytes: 1000,
+          rxErrors: 0,
+          txBytes: 500,
+          txErrors: 1,
+          interfaces: [{ name: "eth0", rxBytes: 1000, rxErrors: 0, txBytes: 500, txErrors: 1 }, { name: "net1", rxBytes: 7, rxErrors: 0, txBytes: 8, txErrors: 0 }],
+        },
         process_stats: { process_count: 4 },
       },
     ]);
     expect(JSON.stringify(s)).not.toContain("null");
   });
 
-  it("only_cpu_and_memory leaves out fs, runtime, rlimit and process stats", () => {
+  it("only_cpu_and_memory leaves out fs, runtime, rlimit, network and process stats", () => {
     const s = buildSummary(input({ onlyCpuAndMemory: true }));
     expect(Object.keys(s.node).sort()).toEqual(["cpu", "memory", "nodeName", "startTime", "systemContainers"]);
     expect(s.pods[0]).not.toHaveProperty("process_stats");
+    expect(s.pods[0]).not.toHaveProperty("network");
   });
 
   it("before the first pass: the node without figures and no pods", () => {
