@@ -16,6 +16,8 @@ import { loadKubeletConfig, usage, type KubeletConfig } from "./config/kubelet-c
 import { readMachineInfo, type MachineInfo } from "../cadvisor/machine.ts";
 import { Kubelet } from "./kubelet.ts";
 import { startServers } from "./server/wiring.ts";
+import { statsHost } from "./server/stats-host.ts";
+import { StatsCollector } from "../cadvisor/collector.ts";
 import type { CriServices } from "./cri/services.ts";
 import type { PodLifecycleEventGenerator } from "./pleg.ts";
 import type { NodeStatusSource } from "./node/node-status-manager.ts";
@@ -233,9 +235,13 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     closers.push(() => cniWriter.close(), () => routes.close(), () => nodes.close());
   }
   await kubelet.start(signal);
+  // Resource statistics (cgroups, every 10 s) for /stats/summary, /metrics/resource and /metrics/cadvisor.
+  const stats = new StatsCollector({ cgroupRoot: config.cgroupRoot, log });
+  stats.start(signal);
+  closers.push(() => stats.close());
   // The kubelet API (:10250) and the health server (:10248); a server that cannot start stops the kubelet.
   try {
-    const servers = await startServers(config, kubelet, client, log, signal);
+    const servers = await startServers(config, kubelet, client, log, signal, statsHost(kubelet, config.hostname, config.cgroupRoot, stats, () => machine));
     closers.unshift(() => servers.close());
   } catch (err) {
     await kubelet.close().catch(() => undefined);

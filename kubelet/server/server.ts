@@ -10,8 +10,11 @@
  *                                                      timestamps, previous (container-logs.ts)
  *   /logs/              files under /var/log (enableSystemLogHandler)
  *
+ *   /stats/summary      stats/v1alpha1 Summary ([?only_cpu_and_memory=true]); /metrics/resource (cadvisor/summary.ts)
+ *   /metrics/cadvisor   cAdvisor's container and machine metrics (cadvisor/cadvisor-metrics.ts)
+ *
  * Not implemented yet, answered 501 with a message: /exec, /attach, /portForward, /run (CRI streaming), and the
- * routes of the stats issue (/stats/, /metrics/cadvisor, /metrics/resource). With enableDebuggingHandlers
+ * other stats routes (/stats/<container>). With enableDebuggingHandlers
  * false the debugging routes answer 405 "Debug endpoints are disabled." as upstream's.
  *
  * The health server (`healthzBindAddress:healthzPort`, 127.0.0.1:10248) is plain HTTP with /healthz alone,
@@ -53,6 +56,12 @@ export interface ServerHost {
   containerRunning(containerId: string, signal: AbortSignal): Promise<boolean>;
   /** The runtime's streaming URL for exec, attach or port-forward (CRI Exec, Attach, PortForward). */
   streamURL(target: StreamTarget, options: StreamOptions, signal: AbortSignal): Promise<string>;
+  /** /stats/summary (cadvisor/summary.ts); absent: the stats routes answer 501. */
+  statsSummary?(onlyCpuAndMemory: boolean): unknown;
+  /** /metrics/resource. */
+  resourceMetrics?(): string;
+  /** /metrics/cadvisor. */
+  cadvisorMetrics?(): string;
 }
 
 export interface KubeletServerOptions {
@@ -271,6 +280,19 @@ export class KubeletServer {
     }
     if (path === "/configz") {
       sendJson(res, h.configz());
+      return;
+    }
+    if ((path === "/stats/summary" || path === "/stats/summary/") && h.statsSummary !== undefined) {
+      if (!get && method !== "POST") throw new HttpError(405, "Method Not Allowed");
+      sendJson(res, h.statsSummary(url.searchParams.get("only_cpu_and_memory") === "true"));
+      return;
+    }
+    if (path === "/metrics/resource" && h.resourceMetrics !== undefined) {
+      sendText(res, 200, h.resourceMetrics(), "text/plain; version=0.0.4; charset=utf-8");
+      return;
+    }
+    if (path === "/metrics/cadvisor" && h.cadvisorMetrics !== undefined) {
+      sendText(res, 200, h.cadvisorMetrics(), "text/plain; version=0.0.4; charset=utf-8");
       return;
     }
     if (STATS_ROUTES.some((p) => under(path, p))) throw new HttpError(501, `${path} is not implemented by this kubelet yet (stats and resource metrics)`);

@@ -19,6 +19,7 @@ import { configz } from "./configz.ts";
 import { HealthzServer, KubeletServer, type ServerHost } from "./server.ts";
 import { servingCertificate } from "./serving-cert.ts";
 import { tlsSettings } from "./tls-options.ts";
+import type { StatsHost } from "./stats-host.ts";
 
 /** The syncloop check: the PLEG (which drives every pod sync) relisted within max(2 × syncFrequency, 5m). */
 function healthChecks(kubelet: Kubelet, config: KubeletConfig): () => { name: string; error?: string }[] {
@@ -90,7 +91,7 @@ export interface Servers {
   close(): Promise<void>;
 }
 
-export async function startServers(config: KubeletConfig, kubelet: Kubelet, client: KubeClient | undefined, log: Logger, signal: AbortSignal): Promise<Servers> {
+export async function startServers(config: KubeletConfig, kubelet: Kubelet, client: KubeClient | undefined, log: Logger, signal: AbortSignal, stats?: StatsHost): Promise<Servers> {
   let api: KubeletServer | undefined;
   let healthz: HealthzServer | undefined;
   if (config.enableServer) {
@@ -130,7 +131,7 @@ export async function startServers(config: KubeletConfig, kubelet: Kubelet, clie
     });
     kubelet.pleg.onRelist((ms) => metrics.observeRelist(ms));
     api = new KubeletServer({
-      host: serverHost(kubelet, config, metrics),
+      host: { ...serverHost(kubelet, config, metrics), ...stats },
       nodeName: config.hostname,
       address: config.address,
       port: config.port,

@@ -1,0 +1,156 @@
+/**
+ * Reads one cgroup's stats files from the mounted hierarchies and finds the pod and container cgroups under
+ * the kubelet's `<cgroupRoot>/kubepods` (cgroupfs driver: `kubepods[/burstable|/besteffort]/pod<uid>/<id>`,
+ * where containerd puts each container, the sandbox's pause included, under the cgroup_parent it was given).
+ *
+ * The version follows what is mounted: v1 when a v1 hierarchy carries the memory controller (v1 or hybrid,
+ * as on this machine), else the cgroup2 tree. On v1 each figure comes from its controller's hierarchy
+ * (cpuacct, memory, pids), wherever it is mounted (separate or joined as cpu,cpuacct).
+ *
+ * The files are small and memory-backed (kernfs): read synchronously, as machine.ts reads procfs (a few
+ * microseconds each, where fs.promises costs a thread-pool round trip per open/read/close).
+ */
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { CgroupHierarchy } from "../src-shared/cgroups.ts";
+import { parseNetDev, v1Sample, v2Sample, type CgroupSample, type InterfaceSample, type V1Files, type V2Files } from "./cgroup-stats.ts";
+
+export type CgroupVersion = 1 | 2;
+
+/** Where each controller's files are, by version. */
+export interface CgroupLayout {
+  version: CgroupVersion;
+  /** v1: mount point per controller (cpuacct, memory, pids). v2: the cgroup2 mount under "unified". */
+  mounts: { cpuacct?: string; memory?: string; pids?: string; unified?: string };
+  /** Prefix for /proc (tests). */
+  procRoot: string;
+}
+
+/** The layout from the mounted hierarchies (cgroupHierarchies()), or undefined when nothing usable is mounted. */
+export function cgroupLayout(hierarchies: readonly CgroupHierarchy[], procRoot = "/proc"): CgroupLayout | undefined {
+  const v1 = hierarchies.filter((h) => h.fsType === "cgroup");
+  const has = (h: CgroupHierarchy, c: string): boolean => h.options.split(",").includes(c);
+  if (v1.some((h) => has(h, "memory"))) {
+    const mount = (c: string): string | undefined => v1.find((h) => has(h, c))?.mountPoint;
+    const mounts: CgroupLayout["mounts"] = {};
+    for (const c of ["cpuacct", "memory", "pids"] as const) {
+      const m = mount(c);
+      if (m !== undefined) mounts[c] = m;
+    }
+    return { version: 1, mounts, procRoot };
+  }
+  const v2 = hierarchies.find((h) => h.fsType === "cgroup2" && h.mountPoint === "/sys/fs/cgroup") ?? hierarchies.find((h) => h.fsType === "cgroup2");
+  return v2 === undefined ? undefined : { version: 2, mounts: { unified: v2.mountPoint }, procRoot };
+}
+
+function read(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/** The stats of one cgroup (an absolute cgroup path, "/" for the root); undefined if it does not exist. */
+export function readCgroup(layout: CgroupLayout, cgroupPath: string, timeMs: number): CgroupSample | undefined {
+  const rel = cgroupPath === "/" ? "" : cgroupPath;
+  if (layout.version === 1) {
+    const { cpuacct, memory, pids } = layout.mounts;
+    const files: V1Files = {};
+    const put = (mount: string | undefined, names: (keyof V1Files)[]): void => {
+      if (mount === undefined) return;
+      for (const n of names) {
+        const t = read(join(mount, rel, n));
+        if (t !== undefined) files[n] = t;
+      }
+    };
+    put(cpuacct, ["cpuacct.usage", "cpuacct.stat"]);
+    put(memory, ["memory.usage_in_bytes", "memory.limit_in_bytes", "memory.stat"]);
+    put(pids, ["pids.current"]);
+    if (Object.keys(files).length === 0) return undefined;
+    return v1Sample(files, timeMs);
+  }
+  const dir = join(layout.mounts.unified ?? "/sys/fs/cgroup", rel);
+  const files: V2Files = {};
+  for (const n of ["cpu.stat", "memory.current", "memory.max", "memory.stat", "memory.swap.current", "pids.current"] as const) {
+    const t = read(join(dir, n));
+    if (t !== undefined) files[n] = t;
+  }
+  if (Object.keys(files).length === 0) return undefined;
+  if (rel === "" && files["memory.current"] === undefined) {
+    const mi = read(join(layout.procRoot, "meminfo"));
+    if (mi !== undefined) files.meminfo = mi;
+  }
+  return v2Sample(files, timeMs);
+}
+
+/** The hierarchy in which cgroups are listed: memory's on v1, the unified tree on v2. */
+function listingMount(layout: CgroupLayout): string | undefined {
+  return layout.version === 1 ? (layout.mounts.memory ?? layout.mounts.cpuacct) : layout.mounts.unified;
+}
+
+function subdirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
+export interface PodCgroup {
+  uid: string;
+  /** Absolute cgroup path of the pod. */
+  path: string;
+  /** The container cgroups below it (sandbox included), by CRI container id. */
+  containerIds: string[];
+}
+
+/** The pod cgroups under `<kubepodsPath>` (the Guaranteed level) and its burstable and besteffort children. */
+export function listPodCgroups(layout: CgroupLayout, kubepodsPath: string): PodCgroup[] {
+  const mount = listingMount(layout);
+  if (mount === undefined) return [];
+  const found: PodCgroup[] = [];
+  for (const level of [kubepodsPath, `${kubepodsPath}/burstable`, `${kubepodsPath}/besteffort`]) {
+    for (const name of subdirs(join(mount, level))) {
+      if (!name.startsWith("pod")) continue;
+      const path = `${level}/${name}`;
+      found.push({ uid: name.slice(3), path, containerIds: subdirs(join(mount, path)) });
+    }
+  }
+  return found;
+}
+
+/** When a cgroup was created, as cAdvisor takes it (the directory's modification time); undefined if absent. */
+export function cgroupCreationMs(layout: CgroupLayout, cgroupPath: string): number | undefined {
+  const mount = listingMount(layout);
+  if (mount === undefined) return undefined;
+  try {
+    return statSync(join(mount, cgroupPath === "/" ? "" : cgroupPath)).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The network counters of a pod: /proc/<pid>/net/dev of the first process found in one of its container
+ * cgroups (they share the sandbox's network namespace), as cAdvisor reads the infra container's. Undefined
+ * when no process is found or the file does not parse.
+ */
+export function readPodNetwork(layout: CgroupLayout, podPath: string, containerIds: readonly string[]): InterfaceSample[] | undefined {
+  const mount = listingMount(layout);
+  if (mount === undefined) return undefined;
+  for (const id of containerIds) {
+    const pid = read(join(mount, podPath, id, "cgroup.procs"))?.split("\n")[0]?.trim();
+    if (!pid) continue;
+    const text = read(join(layout.procRoot, pid, "net", "dev"));
+    if (text === undefined) continue;
+    try {
+      return parseNetDev(text);
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}

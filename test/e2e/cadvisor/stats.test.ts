@@ -1,0 +1,193 @@
+/**
+ * Resource statistics on a sandbox node, read as operators and metrics-server read them: through the control
+ * plane's node proxy with real kubectl (`get --raw /api/v1/nodes/<node>/proxy/stats/summary`,
+ * `/metrics/resource`). A pod burning one busy loop shows about a core, well above an idle pod; a pod filling
+ * 64 MiB of /dev/shm shows its working set rise, then fall when it removes the file; a pod's network figures are
+ * its own namespace's eth0; the figures agree with the
+ * cgroup files the kernel keeps for the container (the source of truth), on this machine's cgroup v1.
+ * /metrics/resource and /metrics/cadvisor carry their upstream names and labels and pass promtool.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { V1Pod } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import { clusterWithOneNode, podsRef } from "../../harness/cluster-suite.ts";
+import { eventually } from "../../harness/wait.ts";
+import { hasPromtool, promtoolCheck } from "../../harness/promtool.ts";
+import type { ContainerStats, PodStats, Summary } from "../../../cadvisor/summary.ts";
+
+const suite = clusterWithOneNode();
+const cluster = suite.cluster;
+const MiB = 1024 * 1024;
+
+async function runningPod(name: string, script: string, cpuRequest?: string): Promise<V1Pod> {
+  await cluster.client.create(podsRef(), {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: "default" },
+    spec: {
+      nodeName: suite.node.name,
+      terminationGracePeriodSeconds: 1,
+      containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sh", "-c", script], ...(cpuRequest ? { resources: { requests: { cpu: cpuRequest } } } : {}) }],
+    },
+  });
+  return eventually(async () => {
+    const p = await cluster.client.get<V1Pod>(podsRef(name));
+    return p.status?.containerStatuses?.[0]?.state?.running ? p : undefined;
+  }, { timeoutMs: 60_000, message: `pod ${name} running` });
+}
+
+async function raw(path: string): Promise<string> {
+  const r = await cluster.kubectl(["get", "--raw", `/api/v1/nodes/${suite.node.name}/proxy${path}`]);
+  if (r.code !== 0) throw new Error(`get --raw ${path}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function summary(only = false): Promise<Summary> {
+  return JSON.parse(await raw(`/stats/summary${only ? "?only_cpu_and_memory=true" : ""}`)) as Summary;
+}
+
+function podIn(s: Summary, name: string): PodStats | undefined {
+  return s.pods.find((p) => p.podRef.name === name && p.podRef.namespace === "default");
+}
+
+function mainOf(s: Summary, name: string): ContainerStats | undefined {
+  return podIn(s, name)?.containers.find((c) => c.name === "main");
+}
+
+/** The pod's cgroup path (Burstable or BestEffort). */
+function podCgroup(pod: V1Pod): string {
+  return `${suite.node.sandbox.cgroupRoot}/kubepods/${(pod.status?.qosClass ?? "BestEffort").toLowerCase()}/pod${pod.metadata?.uid ?? ""}`;
+}
+
+/** The container's cgroup directory in a v1 hierarchy, as the host sees it. */
+function containerCgroup(pod: V1Pod, controller: string): string {
+  const id = (pod.status?.containerStatuses?.[0]?.containerID ?? "").replace(/^containerd:\/\//, "");
+  return `/sys/fs/cgroup/${controller}${podCgroup(pod)}/${id}`;
+}
+
+describe("/stats/summary through the control plane", () => {
+  it("a busy loop shows about one core, far above an idle pod, and agrees with cpuacct.usage", async () => {
+    // A CPU request of one core gives it the shares of a core: a BestEffort pod (shares 2) starves on a busy machine.
+    const burner = await runningPod("burner", "while :; do :; done", "1");
+    await runningPod("idle", "exec sleep 3600");
+    // Two housekeeping passes (10 s apart) after both started give a rate over a full window.
+    const s = await eventually(async () => {
+      const x = await summary();
+      const b = mainOf(x, "burner");
+      const i = mainOf(x, "idle");
+      const started = Date.parse(b?.startTime ?? "") + 1000;
+      return b?.cpu?.usageNanoCores !== undefined && i?.cpu?.usageNanoCores !== undefined && Date.parse(b.cpu.time) - 10_000 >= started ? x : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 2000, message: "CPU rates for the burner and the idle pod" });
+    const burning = mainOf(s, "burner")?.cpu?.usageNanoCores ?? 0;
+    const idle = mainOf(s, "idle")?.cpu?.usageNanoCores ?? 0;
+    // One thread cannot exceed a core; on a 2-core machine shared with other test runs it gets a good part of one.
+    expect(burning).toBeGreaterThan(0.25e9);
+    expect(burning).toBeLessThan(1.1e9);
+    expect(idle).toBeLessThan(0.05e9);
+    expect(burning).toBeGreaterThan(10 * idle);
+    // The pod's cgroup holds the container: its rate is at least the container's (minus rounding).
+    expect(podIn(s, "burner")?.cpu?.usageNanoCores ?? 0).toBeGreaterThanOrEqual(burning * 0.95);
+    // The cumulative figure is the kernel's cpuacct.usage, read a little later.
+    const kernelNs = Number((await readFile(join(containerCgroup(burner, "cpuacct"), "cpuacct.usage"), "utf8")).trim());
+    const reported = mainOf(s, "burner")?.cpu?.usageCoreNanoSeconds ?? 0;
+    expect(reported).toBeGreaterThan(0);
+    expect(reported).toBeLessThanOrEqual(kernelNs);
+    // The node's figures, podRef and shape.
+    expect(s.node.nodeName).toBe(suite.node.name);
+    expect(s.node.cpu?.usageNanoCores ?? 0).toBeGreaterThanOrEqual(burning * 0.9);
+    expect(s.node.memory?.availableBytes).toBeGreaterThan(0);
+    expect(s.node.systemContainers?.map((c) => c.name)).toEqual(["pods"]);
+    expect(s.node.rlimit?.maxpid).toBeGreaterThan(0);
+    expect(podIn(s, "burner")?.podRef.uid).toBe(burner.metadata?.uid);
+    expect(podIn(s, "burner")?.process_stats?.process_count).toBeGreaterThanOrEqual(1);
+  });
+
+  it("a pod filling 64 MiB of /dev/shm shows its working set rise, then fall when it lets go, as memory.usage_in_bytes does", async () => {
+    const eater = await runningPod("eater", "sleep 12; dd if=/dev/zero of=/dev/shm/fill bs=1M count=64 2>/dev/null; sleep 24; rm /dev/shm/fill; exec sleep 3600");
+    const ws = async (): Promise<number | undefined> => mainOf(await summary(true), "eater")?.memory?.workingSetBytes;
+    const before = await eventually(ws, { timeoutMs: 30_000, intervalMs: 1000, message: "a first working set for the eater" });
+    expect(before).toBeLessThan(32 * MiB);
+    const peak = await eventually(async () => {
+      const v = await ws();
+      return v !== undefined && v >= before + 60 * MiB ? v : undefined;
+    }, { timeoutMs: 45_000, intervalMs: 1000, message: "the working set rising by 64 MiB" });
+    // The kernel's own usage for the container, at the same time: the tmpfs pages are charged to it.
+    const usage = Number((await readFile(join(containerCgroup(eater, "memory"), "memory.usage_in_bytes"), "utf8")).trim());
+    expect(usage).toBeGreaterThanOrEqual(64 * MiB);
+    expect(Math.abs(usage - peak)).toBeLessThan(16 * MiB);
+    await eventually(async () => {
+      const v = await ws();
+      return v !== undefined && v < peak - 48 * MiB;
+    }, { timeoutMs: 60_000, intervalMs: 1000, message: "the working set falling after the file is removed" });
+  });
+
+  it("a pod's network figures are its own network namespace's eth0 (/proc/<pid>/net/dev of its process)", async () => {
+    const pod = await runningPod("netpod", "exec sleep 3600");
+    const net = await eventually(async () => podIn(await summary(), "netpod")?.network, { timeoutMs: 30_000, intervalMs: 1000, message: "network figures for the pod" });
+    // The pod's namespace has lo (left out) and eth0 only: not the node's interfaces.
+    expect(net.interfaces?.map((i) => i.name)).toEqual(["eth0"]);
+    expect(net.name).toBe("eth0");
+    expect(net.rxBytes).toBeGreaterThan(0);
+    // The kernel's counter, read afterwards through the pod's process, is at least what was reported.
+    const pid = (await readFile(join(containerCgroup(pod, "memory"), "cgroup.procs"), "utf8")).split("\n")[0] ?? "";
+    const eth0 = /^\s*eth0:\s*(\d+)/m.exec(await readFile(`/proc/${pid}/net/dev`, "utf8"))?.[1];
+    expect(Number(eth0)).toBeGreaterThanOrEqual(net.rxBytes ?? Infinity);
+  });
+
+  it("only_cpu_and_memory leaves out fs, runtime and rlimit", async () => {
+    const s = await summary(true);
+    expect(s.node.cpu).toBeDefined();
+    expect(s.node.memory).toBeDefined();
+    expect(s.node).not.toHaveProperty("fs");
+    expect(s.node).not.toHaveProperty("runtime");
+    expect(s.node).not.toHaveProperty("rlimit");
+    const full = await summary();
+    expect(full.node.fs?.capacityBytes).toBeGreaterThan(0);
+    expect(full.node.runtime?.imageFs?.capacityBytes).toBeGreaterThan(0);
+  });
+});
+
+describe("/metrics/resource through the control plane", () => {
+  it("has the metrics metrics-server reads for the node, the pods and their containers", async () => {
+    const text = await raw("/metrics/resource");
+    expect(text).toMatch(/^node_cpu_usage_seconds_total [0-9.e+]+ \d{13}$/m);
+    expect(text).toMatch(/^node_memory_working_set_bytes [0-9.e+]+ \d{13}$/m);
+    expect(text).toMatch(/^container_cpu_usage_seconds_total\{container="main",namespace="default",pod="burner"\} [0-9.e+]+ \d{13}$/m);
+    expect(text).toMatch(/^container_memory_working_set_bytes\{container="main",namespace="default",pod="burner"\} [0-9.e+]+ \d{13}$/m);
+    expect(text).toMatch(/^container_start_time_seconds\{container="main",namespace="default",pod="burner"\} [0-9.e+]+$/m);
+    expect(text).toMatch(/^pod_cpu_usage_seconds_total\{namespace="default",pod="burner"\} [0-9.e+]+ \d{13}$/m);
+    expect(text).toMatch(/^pod_memory_working_set_bytes\{namespace="default",pod="burner"\} [0-9.e+]+ \d{13}$/m);
+    expect(text).toContain("\nscrape_error 0\n");
+    expect(text).toContain("\nresource_scrape_error 0\n");
+  });
+
+  it.skipIf(!hasPromtool)("passes promtool check metrics", async () => {
+    await promtoolCheckOf("/metrics/resource");
+  });
+});
+
+describe("/metrics/cadvisor through the control plane", () => {
+  it("has cAdvisor's names with the kubelet's labels for the node, a pod and its container, and the machine", async () => {
+    const burner = await cluster.client.get<V1Pod>(podsRef("burner"));
+    const id = (burner.status?.containerStatuses?.[0]?.containerID ?? "").replace(/^containerd:\/\//, "");
+    const cgroup = podCgroup(burner);
+    const text = await raw("/metrics/cadvisor");
+    const labels = `container="main",id="${cgroup}/${id}",image="localhost/busybox:1",name="${id}",namespace="default",pod="burner"`;
+    expect(text).toContain(`container_cpu_usage_seconds_total{container="main",cpu="total",id="${cgroup}/${id}",image="localhost/busybox:1",name="${id}",namespace="default",pod="burner"} `);
+    for (const m of ["container_memory_working_set_bytes", "container_memory_rss", "container_memory_usage_bytes", "container_memory_cache", "container_processes", "container_last_seen"]) expect(text).toContain(`${m}{${labels}} `);
+    expect(text).toContain(`container_spec_memory_limit_bytes{${labels}} 0\n`);
+    expect(text).toContain(`container_memory_working_set_bytes{container="",id="${cgroup}",image="",name="",namespace="default",pod="burner"} `);
+    expect(text).toMatch(/^container_cpu_usage_seconds_total\{container="",cpu="total",id="\/",image="",name="",namespace="",pod=""\} [0-9.e+]+ \d{13}$/m);
+    expect(text).toMatch(/^machine_cpu_cores\{boot_id="[^"]+",machine_id="[^"]*",system_uuid="[^"]*"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^machine_memory_bytes\{[^}]*\} [1-9][0-9.e+]*$/m);
+  });
+
+  it.skipIf(!hasPromtool)("passes promtool check metrics", async () => {
+    await promtoolCheckOf("/metrics/cadvisor");
+  });
+});
+
+async function promtoolCheckOf(path: string): Promise<void> {
+  expect(promtoolCheck(await raw(path))).toEqual({ output: "", code: 0 });
+}
