@@ -1,11 +1,14 @@
 /**
  * The mounts the volume manager makes itself: tmpfs for memory-backed emptyDirs and for the secret, projected
  * and downwardAPI volumes (upstream wraps those in a memory emptyDir so their content never touches the disk).
- * An interface so the volume manager is unit tested without mounting; the real one runs `mount`/`umount`
- * (util-linux) and reads /proc/self/mountinfo.
+ * An interface so the volume manager is unit tested without mounting; the real one makes the mount(2) and
+ * umount2(2) calls (see SystemMounter) and reads /proc/self/mountinfo.
  */
+import { spawn, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { run } from "../../src-shared/exec.ts";
+import { constants as osConstants } from "node:os";
+import { DeckhandError } from "../../src-shared/errors.ts";
+import { detachHelper, run } from "../../src-shared/exec.ts";
 
 export interface Mounter {
   /** Mounts a tmpfs of at most `sizeBytes` (undefined: the kernel's default, half the RAM) at `path`. */
@@ -33,17 +36,113 @@ export function mountPointsIn(mountinfo: string, dir: string): string[] {
   return [...out].sort((a, b) => b.length - a.length);
 }
 
+/** mount(2) and umount2(2) per architecture (asm-generic numbering for the newer ones). */
+const SYSCALLS: Partial<Record<NodeJS.Architecture, { mount: number; umount2: number }>> = {
+  x64: { mount: 165, umount2: 166 },
+  arm64: { mount: 40, umount2: 39 },
+  riscv64: { mount: 40, umount2: 39 },
+  loong64: { mount: 40, umount2: 39 },
+  ia32: { mount: 21, umount2: 52 },
+  arm: { mount: 21, umount2: 52 },
+  ppc64: { mount: 21, umount2: 52 },
+  s390x: { mount: 21, umount2: 52 },
+};
+
+// Request "<id> M <hex target> <hex options>\n" (a tmpfs) or "<id> U <hex target>\n"; answer "<id> <errno>\n"
+// (0: done). The calls are made in this process, which is in the kubelet's mount namespace.
+const HELPER = String.raw`$|=1; my ($mnt, $umnt) = @ARGV;
+while (my $l = <STDIN>) {
+  chomp $l; my ($id, $kind, $tx, $ox) = split / /, $l;
+  my $target = pack("H*", $tx); my $r;
+  if ($kind eq "M") { my $o = pack("H*", $ox // ""); my $src = "tmpfs"; my $fs = "tmpfs"; $r = syscall($mnt, $src, $target, $fs, 0, $o); }
+  else { $r = syscall($umnt, $target, 0); }
+  syswrite(STDOUT, "$id " . ($r == 0 ? 0 : ($! + 0)) . "\n");
+}`;
+
+/**
+ * The real mounts. A tmpfs is mounted by mount(2) in a small persistent perl helper (perl-base is Essential on
+ * Debian): spawning util-linux's `mount` forks the whole kubelet first, ~7 ms of it blocking the event loop, for
+ * each secret and token volume of every pod. `mount`/`umount` are run where the architecture's syscall numbers
+ * are unknown.
+ */
 export class SystemMounter implements Mounter {
+  private child: ChildProcess | undefined;
+  private buffered = "";
+  private nextId = 1;
+  private readonly pending = new Map<number, (errno: number) => void>();
+
   async mountTmpfs(path: string, sizeBytes: number | undefined, signal?: AbortSignal): Promise<void> {
     const options = ["mode=0777", ...(sizeBytes !== undefined && sizeBytes > 0 ? [`size=${Math.ceil(sizeBytes)}`] : [])].join(",");
-    await run("mount", ["-t", "tmpfs", "-o", options, "tmpfs", path], { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
+    if (!SYSCALLS[process.arch]) {
+      await run("mount", ["-t", "tmpfs", "-o", options, "tmpfs", path], { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
+      return;
+    }
+    const errno = await this.request(`M ${Buffer.from(path).toString("hex")} ${Buffer.from(options).toString("hex")}`);
+    if (errno !== 0) throw new DeckhandError("Internal", `mount tmpfs at ${path} (${options}): ${errnoName(errno)}`);
   }
 
   async unmount(path: string, signal?: AbortSignal): Promise<void> {
-    await run("umount", [path], { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
+    if (!SYSCALLS[process.arch]) {
+      await run("umount", [path], { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
+      return;
+    }
+    const errno = await this.request(`U ${Buffer.from(path).toString("hex")}`);
+    if (errno !== 0) throw new DeckhandError("Internal", `umount ${path}: ${errnoName(errno)}`);
   }
 
   async mountPointsUnder(dir: string): Promise<string[]> {
     return mountPointsIn(await readFile("/proc/self/mountinfo", "utf8"), dir);
   }
+
+  /** Stops the helper (it also exits by itself when the kubelet does: its stdin closes). */
+  close(): void {
+    const child = this.child;
+    this.child = undefined;
+    if (child && child.exitCode === null) {
+      child.stdin?.end();
+      child.kill("SIGKILL");
+    }
+  }
+
+  private helper(): ChildProcess {
+    if (this.child && this.child.exitCode === null && !this.child.killed) return this.child;
+    const nr = SYSCALLS[process.arch] ?? { mount: 0, umount2: 0 };
+    const child = spawn("/usr/bin/perl", ["-e", HELPER, String(nr.mount), String(nr.umount2)], { stdio: ["pipe", "pipe", "inherit"] });
+    child.stdout?.setEncoding("utf8");
+    child.stdout?.on("data", (chunk: string) => {
+      this.buffered += chunk;
+      for (let nl = this.buffered.indexOf("\n"); nl >= 0; nl = this.buffered.indexOf("\n")) {
+        const [id, errno] = this.buffered.slice(0, nl).split(" ");
+        this.buffered = this.buffered.slice(nl + 1);
+        const done = this.pending.get(Number(id));
+        this.pending.delete(Number(id));
+        done?.(Number(errno));
+      }
+    });
+    child.on("exit", () => {
+      if (this.child === child) this.child = undefined;
+      this.buffered = "";
+      for (const [id, done] of this.pending) {
+        this.pending.delete(id);
+        done(-1);
+      }
+    });
+    detachHelper(child);
+    this.child = child;
+    return child;
+  }
+
+  private request(line: string): Promise<number> {
+    const child = this.helper();
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.pending.set(id, resolve);
+      child.stdin?.write(`${id} ${line}\n`);
+    });
+  }
+}
+
+function errnoName(errno: number): string {
+  if (errno < 0) return "the mount helper exited";
+  return Object.entries(osConstants.errno).find(([, v]) => v === errno)?.[0] ?? `errno ${errno}`;
 }
