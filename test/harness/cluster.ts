@@ -198,6 +198,23 @@ export class ClusterNode {
     await this.sandbox.teardown();
   }
 
+  /**
+   * Starts the real `bin/kube-proxy` inside the node (its mount and network namespaces) with the node's
+   * credentials, as a DaemonSet or a unit would run it; `log()` is its stderr so far. The caller kills it.
+   */
+  async startKubeProxy(): Promise<{ child: ChildProcess; log: () => string }> {
+    const configPath = join(this.sandbox.dir, "kube-proxy.yaml");
+    await writeFile(configPath, `apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nclusterCIDR: 10.244.0.0/16\n`);
+    const child = spawn("nsenter", [`--mount=${this.sandbox.mountNsFile}`, `--net=${this.sandbox.netnsPath}`, join(REPO, "bin", "kube-proxy"), "--config", configPath, "--kubeconfig", join(this.sandbox.dir, "kubelet.kubeconfig"), "--hostname-override", this.name], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, DECKHAND_FROM_SOURCE: "1" },
+    });
+    let log = "";
+    child.stderr?.setEncoding("utf8");
+    child.stderr?.on("data", (d: string) => (log += d));
+    return { child, log: () => log };
+  }
+
   /** Runs a command inside the node. */
   exec(file: string, args: readonly string[]): Promise<RunResult> {
     return this.sandbox.exec(file, args, { allowFailure: true });

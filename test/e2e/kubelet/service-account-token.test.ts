@@ -5,18 +5,15 @@
  * as a real one does; here its endpoint is an address of the node (the node IP, where the test forwards to
  * the control plane on the host), as an API server's address reachable from pods would be.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { realpathSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname } from "node:path";
 import type { V1Pod, V1Service } from "@kubernetes/client-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { clusterWithOneNode } from "../../harness/cluster-suite.ts";
 import { startNetnsForwarder } from "../../harness/cluster.ts";
 import { eventually } from "../../harness/wait.ts";
 
-const REPO = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
 // Short tokens allowed, for the refresh test (kube-apiserver's minimum is 10 minutes).
 const suite = clusterWithOneNode({}, { minTokenExpirationSeconds: 10 });
 const cluster = suite.cluster;
@@ -24,7 +21,7 @@ const SA_PATH = "/var/run/secrets/kubernetes.io/serviceaccount";
 const API_PORT = 6443;
 let proxy: ChildProcess | undefined;
 let forwarder: ChildProcess | undefined;
-let proxyLog = "";
+let proxyLog: () => string = () => "";
 
 /** A pod on the suite's node, by the API. */
 function createPod(name: string, spec: Omit<NonNullable<V1Pod["spec"]>, "nodeName" | "terminationGracePeriodSeconds">): Promise<V1Pod> {
@@ -39,7 +36,7 @@ function createPod(name: string, spec: Omit<NonNullable<V1Pod["spec"]>, "nodeNam
 afterAll(() => {
   proxy?.kill("SIGKILL");
   forwarder?.kill("SIGKILL");
-  if (proxyLog) console.log(`kube-proxy log tail:\n${proxyLog.split("\n").slice(-15).join("\n")}`);
+  if (proxyLog()) console.log(`kube-proxy log tail:\n${proxyLog().split("\n").slice(-15).join("\n")}`);
 });
 
 describe("service account token", () => {
@@ -57,14 +54,9 @@ describe("service account token", () => {
     const vip = svc.spec?.clusterIP ?? "";
     expect(vip).toBe("10.96.0.1");
 
-    const configPath = join(node.sandbox.dir, "kube-proxy.yaml");
-    await writeFile(configPath, `apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nclusterCIDR: 10.244.0.0/16\n`);
-    proxy = spawn("nsenter", [`--mount=${node.sandbox.mountNsFile}`, `--net=${node.sandbox.netnsPath}`, join(REPO, "bin", "kube-proxy"), "--config", configPath, "--kubeconfig", join(node.sandbox.dir, "kubelet.kubeconfig"), "--hostname-override", node.name], {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, DECKHAND_FROM_SOURCE: "1" },
-    });
-    proxy.stderr?.setEncoding("utf8");
-    proxy.stderr?.on("data", (d: string) => (proxyLog += d));
+    const started = await node.startKubeProxy();
+    proxy = started.child;
+    proxyLog = started.log;
 
     // The pod asks the API who it is (SelfSubjectReview) as an in-cluster client does: the token and the CA of the
     // mounted volume, the server's certificate verified for the VIP. busybox's TLS cannot talk to the API, so the
@@ -98,7 +90,7 @@ describe("service account token", () => {
       if (res.exit_code === 0) return Buffer.from(res.stdout).toString("utf8").replace(/^201 /, "");
       podError = Buffer.from((await cri.runtime("ExecSync", { container_id: id, cmd: ["cat", "/tmp/err"], timeout: 5 })).stdout).toString("utf8");
       return undefined;
-    }, { timeoutMs: 60_000, intervalMs: 500, message: "the pod's API call through the VIP", diagnose: () => `pod: ${podError}\nkube-proxy: ${proxyLog.split("\n").slice(-5).join("\n")}` });
+    }, { timeoutMs: 60_000, intervalMs: 500, message: "the pod's API call through the VIP", diagnose: () => `pod: ${podError}\nkube-proxy: ${proxyLog().split("\n").slice(-5).join("\n")}` });
     const review = JSON.parse(whoami) as { kind?: string; status?: { userInfo?: { username?: string; extra?: Record<string, string[]> } } };
     expect(review.kind).toBe("SelfSubjectReview");
     expect(review.status?.userInfo?.username).toBe("system:serviceaccount:default:default");

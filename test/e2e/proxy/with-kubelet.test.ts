@@ -4,20 +4,16 @@
  * and the real `bin/kube-proxy` process inside the node, fed from the API with the node's credentials, routes
  * the client pod's requests to the VIP across both pods.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import type { V1Pod, V1Service } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestCluster, type ClusterNode } from "../../harness/cluster.ts";
 import { eventually } from "../../harness/wait.ts";
 
-const REPO = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
 const cluster = new TestCluster();
 let node: ClusterNode;
 let proxy: ChildProcess | undefined;
-let proxyLog = "";
+let proxyLog: () => string = () => "";
 const core = (resource: string, name?: string) => ({ group: "", version: "v1", resource, namespace: "default", ...(name ? { name } : {}) });
 
 function pod(name: string, labels: Record<string, string>, script: string): V1Pod {
@@ -36,7 +32,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   proxy?.kill("SIGKILL");
-  if (proxyLog) console.log(`kube-proxy log tail:\n${proxyLog.split("\n").slice(-15).join("\n")}`);
+  if (proxyLog()) console.log(`kube-proxy log tail:\n${proxyLog().split("\n").slice(-15).join("\n")}`);
   await cluster.teardown();
 });
 
@@ -60,14 +56,9 @@ describe("kube-proxy with the kubelet", () => {
     }, { timeoutMs: 60_000, message: "all pods Ready" });
 
     // The real process, inside the node, with the node's credentials, as a DaemonSet or a unit would run it.
-    const configPath = join(node.sandbox.dir, "kube-proxy.yaml");
-    await writeFile(configPath, `apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nclusterCIDR: 10.244.0.0/16\n`);
-    proxy = spawn("nsenter", [`--mount=${node.sandbox.mountNsFile}`, `--net=${node.sandbox.netnsPath}`, join(REPO, "bin", "kube-proxy"), "--config", configPath, "--kubeconfig", join(node.sandbox.dir, "kubelet.kubeconfig"), "--hostname-override", node.name], {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, DECKHAND_FROM_SOURCE: "1" },
-    });
-    proxy.stderr?.setEncoding("utf8");
-    proxy.stderr?.on("data", (d: string) => (proxyLog += d));
+    const started = await node.startKubeProxy();
+    proxy = started.child;
+    proxyLog = started.log;
 
     const cri = node.sandbox.criClient();
     const { items } = await cri.runtime("ListPodSandbox", { filter: { label_selector: { "io.kubernetes.pod.name": "client" }, state: { state: "SANDBOX_READY" } } });
