@@ -105,6 +105,7 @@ export class Kubelet {
   readonly prober: ProberManager;
   /** Pod volumes: set up before the containers start, torn down after; orphaned pod folders cleaned. */
   readonly volumes: VolumeManager;
+  private readonly mounter: Mounter;
   private readonly volumeSources: VolumeSources & { start?(signal: AbortSignal): void; close?(): Promise<void> };
   readonly lease: NodeLease | undefined;
   readonly nodeStatus: NodeStatusManager<unknown> | undefined;
@@ -135,13 +136,14 @@ export class Kubelet {
     this.cri = new CriClient({ endpoint: deps.criEndpoint, timeoutMs: deps.runtimeRequestTimeoutMs, logger });
     const eventClient = deps.eventClient ?? deps.client;
     this.events = eventClient ? new ApiEventRecorder({ client: eventClient, nodeName: deps.nodeName, logger }) : new LogEventRecorder(logger);
+    this.mounter = deps.mounter ?? new SystemMounter();
     this.volumeSources = deps.client
       ? new ApiVolumeSources({ client: deps.client, logger, wake: (uid) => this.podWorkers.wake(uid) })
       : new StandaloneVolumeSources();
     this.volumes = new VolumeManager({
       rootDir: deps.rootDir,
       sources: this.volumeSources,
-      mounter: deps.mounter ?? new SystemMounter(),
+      mounter: this.mounter,
       node: () => ({ memoryCapacityBytes: this.d.node.memoryCapacityBytes, cpuCapacityMilli: deps.cpuCapacityMilli?.() ?? 0 }),
       logger,
     });
@@ -459,6 +461,7 @@ export class Kubelet {
       ["container log rotation", this.containerLogs && (() => this.containerLogs?.close())],
       ["mirror pods", this.mirrors && (() => this.mirrors?.close())],
       ["volume sources", this.volumeSources.close && (() => this.volumeSources.close?.())],
+      ["mount helper", this.mounter.close && (() => this.mounter.close?.())],
       ["service informer", this.serviceInformer && (() => this.serviceInformer?.close())],
       ["status manager", () => this.statusManager.close()],
       ["node status", this.nodeStatus && (() => this.nodeStatus?.close())],

@@ -16,6 +16,8 @@ export interface Mounter {
   unmount(path: string, signal?: AbortSignal): Promise<void>;
   /** Mount points at or under `dir`, deepest first. */
   mountPointsUnder(dir: string): Promise<string[]>;
+  /** Stops what the mounter keeps running (the kubelet's shutdown). */
+  close?(): void;
 }
 
 /** Decodes the octal escapes mountinfo uses for spaces and the like (`\040`). */
