@@ -7,7 +7,7 @@
  */
 import { spawn } from "node:child_process";
 import { CniNode, LAUNCHER } from "../test/harness/cni-node.ts";
-import { compare, interleave, printComparison, summarize, summaryRow } from "./stats.ts";
+import { compare, interleave, printComparison, summarize, summaryRow } from "./compare.ts";
 
 interface Sample {
   add: number[];

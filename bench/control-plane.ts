@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { eventually } from "../test/harness/wait.ts";
 import { fileURLToPath } from "node:url";
-import { formatMs, summarize } from "./stats.ts";
+import { formatMs, summarize } from "./compare.ts";
 
 const REPO = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const OBJECTS = Number(process.argv[2] ?? 10_000);

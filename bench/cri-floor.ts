@@ -8,7 +8,7 @@ import { pathToFileURL } from "node:url";
 import type { RuntimeService } from "../kubelet/cri/services.ts";
 import { NodeSandbox } from "../test/harness/node-sandbox.ts";
 import { testContainerConfig, testPodConfig } from "../test/harness/cri-pods.ts";
-import { formatMs, summarize, type Summary } from "./stats.ts";
+import { formatMs, summarize, type Summary } from "./compare.ts";
 
 export interface CriFloor {
   sequential: { total: Summary; runPodSandbox: Summary; createContainer: Summary; startContainer: Summary };

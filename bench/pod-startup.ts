@@ -23,7 +23,7 @@ import { silentLogger } from "../src-shared/log.ts";
 import { run } from "../src-shared/exec.ts";
 import { removeFloorPods, startFloorPod } from "./cri-floor.ts";
 import { procStats } from "./proc.ts";
-import { compare, formatMs, interleave, printComparison } from "./stats.ts";
+import { compare, formatMs, interleave, printComparison } from "./compare.ts";
 
 const SEQUENTIAL = Number(process.env["BENCH_SEQUENTIAL"] ?? 30);
 const BURST = Number(process.env["BENCH_BURST"] ?? 50);

@@ -2,7 +2,7 @@
  * `npm run bench -- probe-http-micro [--probes N] [--rounds R] [--warmup W] [--https]`: the kubelet-side CPU of
  * one HTTP probe, in process. A server in a child process (its CPU is not counted) answers `GET /healthz`
  * with 200 "ok"; each step runs N probes one after the other and records process.cpuUsage() (user + system)
- * divided by N. Steps interleave round by round (stats.ts) so that both series see the same machine load:
+ * divided by N. Steps interleave round by round (compare.ts) so that both series see the same machine load:
  *
  * - reference: the probe's GET as it was on node:http (http.request, agent: false, the timer and
  *   AbortSignal.any of the old httpGetWithRedirects), kept here only as the yardstick;
@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import { httpProbe, newRequestForHttpGet, type HttpProbeRequest } from "../kubelet/prober/probe-http.ts";
 import { MAX_PROBE_OUTPUT } from "../kubelet/prober/probe.ts";
 import { createCA, issueCert } from "../test/control-plane/pki.ts";
-import { compare, interleave, printComparison } from "./stats.ts";
+import { compare, interleave, printComparison } from "./compare.ts";
 
 const { values: args } = parseArgs({
   options: {

@@ -27,7 +27,7 @@ import { ProbeRecorder, gridLateness } from "../test/harness/probe-recorder.ts";
 import { run } from "../src-shared/exec.ts";
 import type { RuntimeService } from "../kubelet/cri/services.ts";
 import { procStats } from "./proc.ts";
-import { formatMs, interleave, summarize, summaryRow } from "./stats.ts";
+import { formatMs, interleave, summarize, summaryRow } from "./compare.ts";
 
 const { values: args } = parseArgs({
   options: { pods: { type: "string", default: "100" }, window: { type: "string", default: "20" }, rounds: { type: "string", default: "3" }, settle: { type: "string", default: "10" } },

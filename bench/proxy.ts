@@ -27,7 +27,7 @@ import type { EndpointsMap, ServiceMap } from "../proxy/types.ts";
 import { run } from "../src-shared/exec.ts";
 import { silentLogger } from "../src-shared/log.ts";
 import { SANDBOX_PREFIX, writeOwnerFile } from "../test/harness/leaks.ts";
-import { compare, formatMs, interleave, printComparison, summarize } from "./stats.ts";
+import { compare, formatMs, interleave, printComparison, summarize } from "./compare.ts";
 
 const ENDPOINTS = 5;
 

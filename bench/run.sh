@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 name="${1:-}"
 if [ -z "$name" ] || [ ! -f "bench/$name.ts" ]; then
   echo "usage: npm run bench -- <name>   where <name> is one of:" >&2
-  for f in bench/*.ts; do b=$(basename "$f" .ts); [ "$b" = stats ] || echo "  $b" >&2; done
+  for f in bench/*.ts; do b=$(basename "$f" .ts); case "$b" in compare|proc) ;; *) echo "  $b" >&2 ;; esac; done
   exit 2
 fi
 shift

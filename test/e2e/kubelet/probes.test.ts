@@ -14,7 +14,7 @@ import { clusterWithOneNode, podsRef } from "../../harness/cluster-suite.ts";
 import { uniqueName } from "../../harness/leaks.ts";
 import { buildGrpcHealthImage, importImages } from "../../harness/images.ts";
 import { ProbeRecorder, gridLateness } from "../../harness/probe-recorder.ts";
-import { summarize } from "../../../bench/stats.ts";
+import { summarize } from "../../../bench/compare.ts";
 import { KUBELET_RESTART_GRACE_MS } from "../../../kubelet/prober/worker.ts";
 
 const suite = clusterWithOneNode();
