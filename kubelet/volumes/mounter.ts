@@ -52,6 +52,9 @@ const SYSCALLS: Partial<Record<NodeJS.Architecture, { mount: number; umount2: nu
 
 // Request "<id> M <hex target> <hex options>\n" (a tmpfs) or "<id> U <hex target>\n"; answer "<id> <errno>\n"
 // (0: done). The calls are made in this process, which is in the kubelet's mount namespace.
+/** How long one mount or unmount may take, as the spawned `mount` fallback's timeout. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
 const HELPER = String.raw`$|=1; my ($mnt, $umnt) = @ARGV;
 while (my $l = <STDIN>) {
   chomp $l; my ($id, $kind, $tx, $ox) = split / /, $l;
@@ -79,7 +82,7 @@ export class SystemMounter implements Mounter {
       await run("mount", ["-t", "tmpfs", "-o", options, "tmpfs", path], { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
       return;
     }
-    const errno = await this.request(`M ${Buffer.from(path).toString("hex")} ${Buffer.from(options).toString("hex")}`);
+    const errno = await this.request(`M ${Buffer.from(path).toString("hex")} ${Buffer.from(options).toString("hex")}`, `mount tmpfs at ${path}`, signal);
     if (errno !== 0) throw new DeckhandError("Internal", `mount tmpfs at ${path} (${options}): ${errnoName(errno)}`);
   }
 
@@ -88,7 +91,7 @@ export class SystemMounter implements Mounter {
       await run("umount", [path], { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
       return;
     }
-    const errno = await this.request(`U ${Buffer.from(path).toString("hex")}`);
+    const errno = await this.request(`U ${Buffer.from(path).toString("hex")}`, `umount ${path}`, signal);
     if (errno !== 0) throw new DeckhandError("Internal", `umount ${path}: ${errnoName(errno)}`);
   }
 
@@ -134,11 +137,28 @@ export class SystemMounter implements Mounter {
     return child;
   }
 
-  private request(line: string): Promise<number> {
+  /**
+   * One request to the helper, answered by its errno. Bounded as `run` bounds a spawned mount: the caller's
+   * signal or REQUEST_TIMEOUT_MS ends the wait, and the helper is killed then (a mount(2) that hangs would hold
+   * every later request behind it; the next request starts a fresh helper).
+   */
+  private request(line: string, what: string, signal?: AbortSignal): Promise<number> {
+    if (signal?.aborted) return Promise.reject(new DeckhandError("Cancelled", `${what}: cancelled`));
     const child = this.helper();
     const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.pending.set(id, resolve);
+    const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+    const bound = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        this.pending.delete(id);
+        if (this.child === child) this.close();
+        reject(signal?.aborted ? new DeckhandError("Cancelled", `${what}: cancelled`) : new DeckhandError("DeadlineExceeded", `${what}: no answer from the mount helper in ${REQUEST_TIMEOUT_MS / 1000} s`));
+      };
+      bound.addEventListener("abort", onAbort, { once: true });
+      this.pending.set(id, (errno) => {
+        bound.removeEventListener("abort", onAbort);
+        resolve(errno);
+      });
       child.stdin?.write(`${id} ${line}\n`);
     });
   }
