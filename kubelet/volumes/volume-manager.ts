@@ -14,7 +14,8 @@
  *   owns, e.g. of pods deleted while the kubelet was down.
  */
 import type { V1Pod, V1Volume, V1Container } from "@kubernetes/client-node";
-import { chmod, mkdir, readdir, rm } from "node:fs/promises";
+import { chmodSync, mkdirSync } from "node:fs";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { DeckhandError, errorMessage, isDeckhandError } from "../../src-shared/errors.ts";
 import type { Logger } from "../../src-shared/log.ts";
@@ -143,9 +144,9 @@ export class VolumeManager {
     if (plugin === "emptyDir") {
       const medium = v.emptyDir?.medium ?? "";
       if (medium !== "" && medium !== "Memory") throw new VolumeError("InvalidArgument", `emptyDir.medium: Unsupported value: ${JSON.stringify(medium)}`);
-      const fresh = await this.ensureDir(target.path, 0o777);
-      if (medium === "Memory") await this.ensureTmpfs(target.path, memoryVolumeSize(pod, v.emptyDir?.sizeLimit, this.o.node().memoryCapacityBytes), signal);
-      if (fresh || medium === "Memory") await chmod(target.path, 0o777); // upstream's emptyDir is world-writable
+      const fresh = this.ensureDir(target.path, 0o777);
+      if (medium === "Memory") await this.ensureTmpfs(target.path, fresh, memoryVolumeSize(pod, v.emptyDir?.sizeLimit, this.o.node().memoryCapacityBytes), signal);
+      if (fresh || medium === "Memory") chmodSync(target.path, 0o777); // upstream's emptyDir is world-writable
       // Once per volume and kubelet run, as upstream sets ownership when it sets the volume up, not on every sync.
       if (!this.owned.has(target.path)) {
         await this.applyFsGroup(pod, target.path, false);
@@ -153,12 +154,12 @@ export class VolumeManager {
       }
       return undefined;
     }
-    await this.ensureDir(target.path, 0o755);
-    if (plugin !== undefined && ON_TMPFS.has(plugin)) await this.ensureTmpfs(target.path, memoryVolumeSize(pod, undefined, this.o.node().memoryCapacityBytes), signal);
+    const fresh = this.ensureDir(target.path, 0o755);
+    if (plugin !== undefined && ON_TMPFS.has(plugin)) await this.ensureTmpfs(target.path, fresh, memoryVolumeSize(pod, undefined, this.o.node().memoryCapacityBytes), signal);
     const { payload, refreshAt } = await this.payloadOf(pod, v, signal);
     const key = payloadKey(payload);
     if (this.written.get(target.path) !== key) {
-      const changed = await writeAtomically(target.path, payload, this.clock.now());
+      const changed = writeAtomically(target.path, payload, this.clock.now());
       // New files: the group again (the walk is short, these volumes are small).
       if (changed) await this.applyFsGroup(pod, target.path, true, true);
       if (changed) this.log.info({ pod: `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`, volume: v.name, files: payload.size }, "volume content written");
@@ -226,23 +227,29 @@ export class VolumeManager {
     await setVolumeOwnership(path, sc.fsGroup, readOnly, always ? "Always" : sc.fsGroupChangePolicy);
   }
 
-  /** Makes the folder (with `mode`); true when it did not exist. */
-  private async ensureDir(path: string, mode: number): Promise<boolean> {
+  /**
+   * Makes the folder (with `mode`); true when it did not exist. Synchronous, as the atomic writer (see there):
+   * two or three syscalls cost less than thread-pool round trips on the pod's start path.
+   */
+  private ensureDir(path: string, mode: number): boolean {
     try {
-      await mkdir(path, { mode });
+      mkdirSync(path, { mode });
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
-    await mkdir(path, { recursive: true, mode });
+    mkdirSync(path, { recursive: true, mode });
     return true;
   }
 
-  /** Mounts a tmpfs at `path` unless one is there (checked once per kubelet run, then remembered). */
-  private async ensureTmpfs(path: string, sizeBytes: number, signal?: AbortSignal): Promise<void> {
+  /**
+   * Mounts a tmpfs at `path` unless one is there (checked once per kubelet run, then remembered). A folder just
+   * made (`fresh`) has nothing mounted on it: the mount table, which grows with the node's pods, is not read.
+   */
+  private async ensureTmpfs(path: string, fresh: boolean, sizeBytes: number, signal?: AbortSignal): Promise<void> {
     if (this.tmpfs.has(path)) return;
-    if (!(await this.o.mounter.mountPointsUnder(path)).includes(path)) await this.o.mounter.mountTmpfs(path, sizeBytes, signal);
+    if (fresh || !(await this.o.mounter.mountPointsUnder(path)).includes(path)) await this.o.mounter.mountTmpfs(path, sizeBytes, signal);
     this.tmpfs.add(path);
   }
 
