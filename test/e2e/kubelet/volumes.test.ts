@@ -191,6 +191,21 @@ describe("volumes", () => {
     await deletePod("waits");
   });
 
+  it("watches a mutable ConfigMap while pods use it, and stops watching an immutable one once read, as upstream", async () => {
+    const watching = (name: string): boolean => cluster.controlPlane.openWatches.includes(`configmaps default metadata.name=${name}`);
+    await kubectl(["create", "configmap", `mutable-${run}`, "--from-literal=k=m"]);
+    await kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `immutable-${run}`, namespace: "default" }, immutable: true, data: { k: "i" } }));
+    const p = pod("immutable", { volumes: [{ name: "m", configMap: { name: `mutable-${run}` } }, { name: "i", configMap: { name: `immutable-${run}` } }] });
+    (p.spec as Spec).containers[0]!.volumeMounts = [{ name: "m", mountPath: "/m" }, { name: "i", mountPath: "/i" }];
+    await kubectl(["apply", "-f", "-"], JSON.stringify(p));
+    const up = await running("immutable");
+    expect((await inPod(up, "cat /m/k /i/k")).out).toBe("mi");
+    await eventually(() => !watching(`immutable-${run}`), { message: "the immutable ConfigMap's watch to end" });
+    expect(watching(`mutable-${run}`)).toBe(true);
+    await deletePod("immutable");
+    await eventually(() => !watching(`mutable-${run}`), { message: "the mutable ConfigMap's watch to end with its last pod" });
+  });
+
   it("fails a hostPath whose type does not match, clearly", async () => {
     const p = pod("badhost", { volumes: [{ name: "h", hostPath: { path: "/nonexistent-deckhand-e2e", type: "Directory" } }] });
     (p.spec as Spec).containers[0]!.volumeMounts = [{ name: "h", mountPath: "/h" }];
