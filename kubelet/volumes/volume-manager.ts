@@ -14,9 +14,9 @@
  *   owns, e.g. of pods deleted while the kubelet was down.
  */
 import type { V1Pod, V1Volume, V1Container } from "@kubernetes/client-node";
-import { chmodSync, mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { DeckhandError, errorMessage, isDeckhandError } from "../../src-shared/errors.ts";
 import type { Logger } from "../../src-shared/log.ts";
 import { quantityValue } from "../../src-shared/quantity.ts";
@@ -25,7 +25,7 @@ import { writeAtomically } from "./atomic-writer.ts";
 import type { PodVolume } from "./container-mounts.ts";
 import { checkHostPathType } from "./host-path.ts";
 import { setVolumeOwnership } from "./ownership.ts";
-import { pluginOf, podDir, podsDir, podVolumes, podVolumesDir } from "./layout.ts";
+import { pluginOf, podDir, podsDir, podSubPathsDir, podVolumes, podVolumesDir } from "./layout.ts";
 import type { Mounter } from "./mounter.ts";
 import { VolumeError, configMapData, downwardPayload, keysPayload, payloadKey, secretData, type ApiData, type Payload } from "./payload.ts";
 import type { Token, TokenRequestSpec } from "../objects/token-manager.ts";
@@ -106,6 +106,24 @@ export class VolumeManager {
   /** The pod's volumes as the containers mount them (no I/O). */
   volumesOf(pod: V1Pod): Map<string, PodVolume> {
     return podVolumes(this.o.rootDir, pod);
+  }
+
+  /**
+   * Pins a checked subPath of the pod's `index`-th volumeMount of `container` by a bind mount at upstream's
+   * `<pod>/volume-subpaths/<volume>/<container>/<index>` (see Mounter.bindPinned), made anew for each container
+   * created (a restarted container's old pin is replaced). Returns the path the runtime mounts.
+   */
+  async pinSubPath(uid: string, p: { volume: string; container: string; index: number; root: string; rel: string }, signal?: AbortSignal): Promise<string> {
+    const target = join(podSubPathsDir(this.o.rootDir, uid), p.volume, p.container, String(p.index));
+    if ((await this.o.mounter.mountPointsUnder(target)).includes(target)) await this.o.mounter.unmount(target, signal);
+    // The mount point is of the pinned path's type: a folder, or an empty file for a file.
+    const isDir = statSync(join(p.root, p.rel)).isDirectory();
+    mkdirSync(dirname(target), { recursive: true, mode: 0o750 });
+    rmSync(target, { recursive: true, force: true }); // not a mount point (checked above): what a previous pin left
+    if (isDir) mkdirSync(target, { mode: 0o750 });
+    else writeFileSync(target, "", { mode: 0o640 });
+    await this.o.mounter.bindPinned(p.root, p.rel, target, signal);
+    return target;
   }
 
   async setUpPod(pod: V1Pod, signal?: AbortSignal): Promise<PodVolumesSetUp> {
@@ -258,6 +276,9 @@ export class VolumeManager {
    * stay). Refuses to remove anything while a mount under the folder remains.
    */
   async tearDownPod(uid: string, signal?: AbortSignal): Promise<void> {
+    const subPaths = podSubPathsDir(this.o.rootDir, uid);
+    await this.unmountAll(subPaths, signal);
+    await rm(subPaths, { recursive: true, force: true });
     const dir = podVolumesDir(this.o.rootDir, uid);
     await this.unmountAll(dir, signal);
     await rm(dir, { recursive: true, force: true });
