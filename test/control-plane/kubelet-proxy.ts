@@ -193,6 +193,16 @@ export class KubeletProxy {
     await spliceUpgrade(req, socket, head, up, new URL(`https://${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}${path}`), signal);
   }
 
+  /** GET of a path on the node's kubelet, the body as text (metrics-server's scrape); an error status throws. */
+  async get(nodeName: string, path: string, signal: AbortSignal): Promise<string> {
+    const up = await this.request(this.location(nodeName), "GET", path, { accept: "text/plain" }, signal);
+    const chunks: Buffer[] = [];
+    for await (const c of up) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks).toString("utf8");
+    if ((up.statusCode ?? 0) !== 200) throw kubeletError(up.statusCode ?? 502, body, "nodes", nodeName);
+    return body;
+  }
+
   /** Any method on nodes/{name}/proxy/{path}: the kubelet's answer as it is. */
   async nodeProxy(nodeRef: string, subpath: string, query: string, req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
     // name, name:port or scheme:name:port

@@ -17,6 +17,7 @@ import { decodeProtobufBody } from "./protobuf.ts";
 import { parseFieldValidation } from "./fields.ts";
 import type { Authenticator } from "./authn.ts";
 import type { KubeletProxy } from "./kubelet-proxy.ts";
+import { METRICS_GROUP, METRICS_VERSION, metricsDiscovery, serveMetrics, type MetricsStore } from "./metrics-api.ts";
 import { isObject, type JsonObject, type KubeObject } from "./types.ts";
 import { listenTcp } from "../../src-shared/listen.ts";
 
@@ -36,6 +37,8 @@ export interface ServerOptions {
   maxWatchBacklogBytes: number;
   /** pods/log and nodes/proxy, through the kubelet. */
   kubelet?: KubeletProxy;
+  /** metrics.k8s.io, as metrics-server serves it (when the control plane scrapes the kubelets). */
+  metrics?: MetricsStore;
 }
 
 const MAX_BODY = 3 * 1024 * 1024;
@@ -376,7 +379,10 @@ export class ApiServer {
         .map((x) => ({ groupVersion: `${g}/${x.version}`, version: x.version }));
       return { name: g, versions, preferredVersion: versions[0] };
     };
-    if (path === "/apis") return { kind: "APIGroupList", apiVersion: "v1", groups: groups.map(groupDoc) };
+    if (path === "/apis") {
+      const metrics = this.o.metrics === undefined ? [] : [{ name: METRICS_GROUP, versions: [{ groupVersion: `${METRICS_GROUP}/${METRICS_VERSION}`, version: METRICS_VERSION }], preferredVersion: { groupVersion: `${METRICS_GROUP}/${METRICS_VERSION}`, version: METRICS_VERSION } }];
+      return { kind: "APIGroupList", apiVersion: "v1", groups: [...groups.map(groupDoc), ...metrics] };
+    }
     if (segs[0] === "apis" && segs.length === 2) {
       const g = segs[1] ?? "";
       if (!groups.includes(g)) return undefined;
@@ -421,6 +427,12 @@ export class ApiServer {
             : segs[2] === "apis" && segs.length === 5
               ? openapiV3Doc(segs[3] ?? "", segs[4] ?? "")
               : undefined;
+      if (doc === undefined) throw pathNotFound();
+      this.sendJson(res, 200, doc);
+      return;
+    }
+    if (this.o.metrics !== undefined && segs[0] === "apis" && segs[1] === METRICS_GROUP) {
+      const doc = segs.length <= 3 ? (method === "GET" ? metricsDiscovery(path) : undefined) : serveMetrics(ctx, this.o.api, this.o.api.store, this.o.metrics, method, segs, q);
       if (doc === undefined) throw pathNotFound();
       this.sendJson(res, 200, doc);
       return;
