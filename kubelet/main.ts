@@ -18,6 +18,7 @@ import { Kubelet } from "./kubelet.ts";
 import { startServers } from "./server/wiring.ts";
 import { statsHost } from "./server/stats-host.ts";
 import { StatsCollector } from "../cadvisor/collector.ts";
+import { FsStatsCollector } from "../cadvisor/fs-collector.ts";
 import type { CriServices } from "./cri/services.ts";
 import type { PodLifecycleEventGenerator } from "./pleg.ts";
 import type { NodeStatusSource } from "./node/node-status-manager.ts";
@@ -238,10 +239,15 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
   // Resource statistics (cgroups, every 10 s) for /stats/summary, /metrics/resource and /metrics/cadvisor.
   const stats = new StatsCollector({ cgroupRoot: config.cgroupRoot, log });
   stats.start(signal);
-  closers.push(() => stats.close());
+  // Filesystem figures (CRI writable layers and image fs, du of logs and volumes) every volumeStatsAggPeriod.
+  const fsStats = new FsStatsCollector({ runtime: kubelet.cri, rootDir: config.rootDir, podLogsDir: config.podLogsDir, intervalMs: config.volumeStatsAggPeriod, log });
+  fsStats.start(signal);
+  closers.push(() => stats.close(), () => fsStats.close());
+  // One source of the latest node and pod statistics: the stats routes and the kubelet's own readers (eviction).
+  const statsProvider = statsHost(kubelet, config.hostname, config.cgroupRoot, stats, () => machine, fsStats);
   // The kubelet API (:10250) and the health server (:10248); a server that cannot start stops the kubelet.
   try {
-    const servers = await startServers(config, kubelet, client, log, signal, statsHost(kubelet, config.hostname, config.cgroupRoot, stats, () => machine));
+    const servers = await startServers(config, kubelet, client, log, signal, statsProvider);
     closers.unshift(() => servers.close());
   } catch (err) {
     await kubelet.close().catch(() => undefined);
