@@ -73,8 +73,10 @@ export function readCgroup(layout: CgroupLayout, cgroupPath: CgroupRef, timeMs: 
       const mount = layout.mounts[c];
       const r = relOf(c);
       if (mount === undefined || r === undefined) return;
+      // Concatenated, not path.join: cgroup paths are absolute and normalised, and join costs ~5% of a pass.
+      const dir = `${mount}${r}/`;
       for (const n of names) {
-        const t = read(join(mount, r, n));
+        const t = read(dir + n);
         if (t !== undefined) files[n] = t;
       }
     };
