@@ -21,7 +21,7 @@ import { silentLogger } from "../src-shared/log.ts";
 import { run } from "../src-shared/exec.ts";
 import { cgroupHierarchies } from "../src-shared/cgroups.ts";
 import { StatsCollector, kubepodsPath, DEFAULT_HOUSEKEEPING_INTERVAL_MS } from "../cadvisor/collector.ts";
-import { cgroupLayout, listPodCgroups } from "../cadvisor/cgroup-reader.ts";
+import { cgroupLayout, listPodCgroups, processCgroup, type CgroupRef } from "../cadvisor/cgroup-reader.ts";
 import { compare, interleave, printComparison, summarize } from "./compare.ts";
 
 const PODS = Number(process.env["BENCH_PODS"] ?? 100);
@@ -30,13 +30,17 @@ const FROM_SOURCE = process.env["BENCH_FROM_SOURCE"] === "1";
 const verdict = (ok: boolean): string => (ok ? "met" : "NOT met");
 
 /**
- * Every file the collector reads in a pass (v1 or v2), found once: the cgroups' stats files, each pod's first
+ * Every file the collector reads in a pass (v1 or v2), found once: the cgroups' stats files (the kubelet system
+ * container's too: here this process's cgroups, as the in-process collector finds them), each pod's first
  * container's cgroup.procs and that process's net/dev, the kubelet's own net/dev and cgroup. The floor reads
  * exactly these, without the directory listing that finds the pods.
  */
 function filesOf(cgroupRoot: string, layout: NonNullable<ReturnType<typeof cgroupLayout>>): string[] {
   const kubepods = kubepodsPath(cgroupRoot);
-  const paths = ["", kubepods];
+  const paths: CgroupRef[] = ["", kubepods];
+  // The "kubelet" system container: this process's cgroups (one per v1 hierarchy).
+  const own = processCgroup(layout);
+  if (own !== undefined) paths.push(own);
   const files: string[] = ["/proc/self/net/dev", "/proc/self/cgroup"];
   const listing = layout.version === 1 ? layout.mounts.memory : layout.mounts.unified;
   for (const pod of listPodCgroups(layout, kubepods)) {
@@ -50,14 +54,15 @@ function filesOf(cgroupRoot: string, layout: NonNullable<ReturnType<typeof cgrou
     if (pid) files.push(`/proc/${pid}/net/dev`);
   }
   const { cpuacct, memory, pids, blkio, unified } = layout.mounts;
-  for (const p of paths) {
+  for (const ref of paths) {
+    const p = (c: "cpuacct" | "memory" | "pids" | "blkio"): string => (typeof ref === "string" ? ref : (ref[c] ?? "/"));
     if (layout.version === 1) {
-      if (cpuacct) files.push(join(cpuacct, p, "cpuacct.usage"), join(cpuacct, p, "cpuacct.stat"));
-      if (memory) files.push(join(memory, p, "memory.usage_in_bytes"), join(memory, p, "memory.limit_in_bytes"), join(memory, p, "memory.stat"));
-      if (pids) files.push(join(pids, p, "pids.current"));
-      if (blkio) files.push(join(blkio, p, "blkio.throttle.io_service_bytes_recursive"), join(blkio, p, "blkio.throttle.io_serviced_recursive"));
+      if (cpuacct) files.push(join(cpuacct, p("cpuacct"), "cpuacct.usage"), join(cpuacct, p("cpuacct"), "cpuacct.stat"));
+      if (memory) files.push(join(memory, p("memory"), "memory.usage_in_bytes"), join(memory, p("memory"), "memory.limit_in_bytes"), join(memory, p("memory"), "memory.stat"));
+      if (pids) files.push(join(pids, p("pids"), "pids.current"));
+      if (blkio) files.push(join(blkio, p("blkio"), "blkio.throttle.io_service_bytes_recursive"), join(blkio, p("blkio"), "blkio.throttle.io_serviced_recursive"));
     } else if (unified) {
-      for (const f of ["cpu.stat", "memory.current", "memory.max", "memory.stat", "memory.swap.current", "pids.current", "io.stat"]) files.push(join(unified, p, f));
+      for (const f of ["cpu.stat", "memory.current", "memory.max", "memory.stat", "memory.swap.current", "pids.current", "io.stat"]) files.push(join(unified, p("memory"), f));
     }
   }
   return files;

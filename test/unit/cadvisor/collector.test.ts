@@ -141,8 +141,11 @@ describe("the collector on a v2 tree", () => {
     writeFileSync(join(guaranteedPod, CID, "cgroup.procs"), "4242\n");
     mkdirSync(join(root, "proc", "4242", "net"), { recursive: true });
     cpSync(join(FIXTURES, "proc", "net-dev"), join(root, "proc", "4242", "net", "dev"));
-    // The kubelet's own namespace: the node's interfaces.
+    // The kubelet's own cgroup: the 0:: line.
     mkdirSync(join(root, "proc", "self", "net"), { recursive: true });
+    writeFileSync(join(root, "proc", "self", "cgroup"), "0::/system.slice/kubelet.service\n");
+    cpSync(join(FIXTURES, "v2", "container"), join(cg, "system.slice", "kubelet.service"), { recursive: true });
+    // The kubelet's own namespace: the node's interfaces.
     writeFileSync(join(root, "proc", "self", "net", "dev"), "h1\nh2\n    lo: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n  eth0: 100 2 0 0 0 0 0 0 200 3 0 0 0 0 0 0\n   cni0: 1 1 0 0 0 0 0 0 1 1 0 0 0 0 0 0\n vethab12: 1 1 0 0 0 0 0 0 1 1 0 0 0 0 0 0\n");
     const clock = new FakeClock();
     const c = new StatsCollector({ cgroupRoot: "/", clock, log: silentLogger(), procRoot: join(root, "proc"), hierarchies: () => Promise.resolve([{ mountPoint: cg, fsType: "cgroup2", options: "rw" }]) });
@@ -157,5 +160,7 @@ describe("the collector on a v2 tree", () => {
     expect(pod?.network?.map((i) => i.name)).toEqual(["ifb0", "ifb1", "eth0"]);
     expect(pod?.containers.get(CID)?.sample.io?.map((d) => [d.major, d.minor, d.readBytes, d.writes])).toEqual([[8, 0, 90430464, 1252], [8, 16, 1459200, 353]]);
     expect(s?.nodeNetwork?.map((i) => [i.name, i.rxBytes, i.txBytes])).toEqual([["eth0", 100, 200], ["cni0", 1, 1]]);
+    expect(s?.systemContainers?.kubelet?.path).toBe("/system.slice/kubelet.service");
+    expect(s?.systemContainers?.kubelet?.stats.sample.cpu?.usageNanos).toBe(2_500_000_000);
   });
 });
