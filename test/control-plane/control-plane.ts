@@ -166,6 +166,11 @@ export class ControlPlane {
     return this.s.server.activeWatches;
   }
 
+  /** Streaming upgrades served, by way and code ("spdy 101", "websocket-translated 200", "websocket-tunneled 101"). */
+  get streamRequests(): ReadonlyMap<string, number> {
+    return this.s.server.streamRequests;
+  }
+
   async start(signal?: AbortSignal): Promise<void> {
     if (this.started !== undefined) return;
     const o = this.options;
