@@ -166,6 +166,12 @@ export class KubeletServer {
     signal.addEventListener("abort", () => void this.close(), { once: true });
   }
 
+  /** New connections get this serving certificate (the one given is replaced on disk: ServingCertReloader). */
+  setCertificate(pair: { certPem: string; keyPem: string }): void {
+    const t = this.o.tls;
+    this.server?.setSecureContext({ key: pair.keyPem, cert: pair.certPem, ...(t.clientCAPem === undefined ? {} : { ca: t.clientCAPem }), ...t.settings });
+  }
+
   async close(): Promise<void> {
     for (const s of this.streams) s.abort();
     const s = this.server;
