@@ -13,6 +13,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
+import { rawHttpError } from "../../kubelet/server/streaming.ts";
 import { handshakeProblem, handshakeResponse, offeredProtocols, WebSocket } from "./websocket.ts";
 import type { SpdySession, SpdyStream } from "./spdy.ts";
 import { internalError } from "./status.ts";
@@ -82,7 +83,7 @@ function framed(channel: number, data: Buffer): Buffer {
 export async function translateStream(req: IncomingMessage, socket: Duplex, head: Buffer, opts: TranslateOptions, openSpdy: () => Promise<SpdySession>, signal: AbortSignal): Promise<number> {
   const problem = handshakeProblem(req) ?? (offeredProtocols(req).includes(REMOTE_COMMAND_V5) ? undefined : `unable to upgrade: no supported protocol offered (want ${REMOTE_COMMAND_V5})`);
   if (problem !== undefined) {
-    socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(problem)}\r\nConnection: close\r\n\r\n${problem}`);
+    rawHttpError(socket, 400, "Bad Request", problem);
     return 400;
   }
   socket.write(handshakeResponse(req, REMOTE_COMMAND_V5));

@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
+import { rawHttpError } from "../../kubelet/server/streaming.ts";
 import type { ResponseHead } from "./http-head.ts";
 import { handshakeProblem, handshakeResponse, offeredProtocols, WebSocket } from "./websocket.ts";
 
@@ -20,8 +21,9 @@ export function tunneledProtocols(req: IncomingMessage): string[] {
     .map((p) => p.slice(SPDY_TUNNELING_PREFIX.length));
 }
 
+/** http.Error's answer: the text and a newline. */
 function httpError(socket: Duplex, status: number, reason: string, body: string): void {
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ${Buffer.byteLength(body + "\n")}\r\nConnection: close\r\n\r\n${body}\n`);
+  rawHttpError(socket, status, reason, `${body}\n`);
 }
 
 /**

@@ -278,7 +278,7 @@ describe("through the control plane", () => {
     expect(streamsSince(before)).toEqual({ "websocket-translated 200": 4 });
   });
 
-  it("with WebSocket streaming turned off kubectl speaks SPDY, passed through to the kubelet: exit code, stdin, port-forward", async () => {
+  it("with WebSocket streaming turned off kubectl speaks SPDY, passed through to the kubelet: exit code, stdin (port-forward: below)", async () => {
     const before = streamCounts();
     const r = await run("kubectl", ["--kubeconfig", cluster.adminKubeconfig, "exec", "raw-proxy", "--", "sh", "-c", "echo spdy-out; exit 5"], { allowFailure: true, env: SPDY_ONLY, timeoutMs: 60_000 });
     expect(r).toMatchObject({ code: 5, stdout: "spdy-out\n" });
