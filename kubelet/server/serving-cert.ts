@@ -52,10 +52,16 @@ export class ServingCertReloader {
   private debounce: NodeJS.Timeout | undefined;
   private checking: Promise<void> = Promise.resolve();
   private signal: AbortSignal | undefined;
+  private refused = 0;
 
   constructor(o: { certFile: string; keyFile: string; current: { certPem: string; keyPem: string }; onChange: (pair: { certPem: string; keyPem: string }) => void; log: Logger; pollMs?: number }) {
     this.o = o;
     this.current = o.current;
+  }
+
+  /** Pairs found on disk and not taken (unreadable, not matching): for tests and diagnostics. */
+  get refusals(): number {
+    return this.refused;
   }
 
   start(signal: AbortSignal): void {
@@ -81,11 +87,11 @@ export class ServingCertReloader {
     await this.checking;
   }
 
-  /** Several events come for one replacement (both files, rename then write): one check after they settle. */
+  /** Several events come for one replacement (both files, rename then write): one check a little after the first. */
   private soon(): void {
-    if (this.signal?.aborted) return;
-    clearTimeout(this.debounce);
+    if (this.signal?.aborted || this.debounce !== undefined) return;
     this.debounce = setTimeout(() => {
+      this.debounce = undefined;
       this.checking = this.checking.then(() => this.check());
     }, 200);
   }
@@ -99,12 +105,14 @@ export class ServingCertReloader {
       if (!cert.checkPrivateKey(createPrivateKey(keyPem))) throw new DeckhandError("InvalidArgument", "the private key does not match the certificate");
       next = { certPem, keyPem };
     } catch (err) {
+      this.refused++;
       this.o.log.error({ cert: this.o.certFile, key: this.o.keyFile, err: errorMessage(err) }, "serving certificate not reloaded; keeping the one in use");
       return;
     }
     try {
       this.o.onChange(next);
     } catch (err) {
+      this.refused++;
       this.o.log.error({ err: errorMessage(err) }, "serving certificate not reloaded; keeping the one in use");
       return;
     }
