@@ -46,11 +46,15 @@ export async function tunnelStream(req: IncomingMessage, socket: Duplex, head: B
     kubelet.pipe(socket);
     kubelet.resume();
     await new Promise<void>((resolve) => {
-      socket.once("close", resolve);
-      kubelet.once("close", () => {
+      // The pipe ends the client's side when the kubelet's answer ends.
+      const done = (): void => {
         socket.end();
+        kubelet.destroy();
         resolve();
-      });
+      };
+      kubelet.once("end", done);
+      kubelet.once("close", done);
+      socket.once("close", done);
     });
     return answer.status;
   }

@@ -9,8 +9,8 @@ import { describe, expect, it } from "vitest";
 import { acceptKey, encodeFrame, FrameParser, OP_BINARY, OP_PING, WebSocket } from "../../control-plane/websocket.ts";
 import { dataFrame, HeaderCompressor, headerBlock, SpdyFrameReader, SpdySession, FLAG_FIN, TYPE_SYN_STREAM, TYPE_PING } from "../../control-plane/spdy.ts";
 import { translatedStatus, translateStream } from "../../control-plane/stream-translator.ts";
-import { tunneledProtocols } from "../../control-plane/stream-tunnel.ts";
-import { readHead } from "../../control-plane/http-head.ts";
+import { tunneledProtocols, tunnelStream } from "../../control-plane/stream-tunnel.ts";
+import { readHead, type ResponseHead } from "../../control-plane/http-head.ts";
 
 function fakeRequest(headers: Record<string, string>): IncomingMessage {
   const raw = Object.entries(headers).flat();
@@ -164,5 +164,56 @@ describe("the stream translator", () => {
   it("takes the tunnelled SPDY protocols from the WebSocket subprotocols", () => {
     expect(tunneledProtocols(fakeRequest({ "Sec-WebSocket-Protocol": "SPDY/3.1+portforward.k8s.io, v4.channel.k8s.io" }))).toEqual(["portforward.k8s.io"]);
     expect(tunneledProtocols(fakeRequest({ "Sec-WebSocket-Protocol": "v5.channel.k8s.io" }))).toEqual([]);
+  });
+});
+
+describe("the port-forward tunnel", () => {
+  const wsRequest = (): IncomingMessage =>
+    fakeRequest({ Upgrade: "websocket", Connection: "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Protocol": "SPDY/3.1+portforward.k8s.io" });
+
+  it("asks the kubelet for the unprefixed protocols, answers with the chosen one prefixed, and carries bytes both ways", async () => {
+    const [client, server] = duplexPair();
+    const [up, kubelet] = duplexPair();
+    let asked: string[] = [];
+    const head: ResponseHead = { status: 101, reason: "Switching Protocols", headers: { connection: "Upgrade", upgrade: "SPDY/3.1", "x-stream-protocol-version": "portforward.k8s.io" }, raw: Buffer.alloc(0) };
+    const done = tunnelStream(wsRequest(), server, Buffer.alloc(0), (protocols) => {
+      asked = protocols;
+      return Promise.resolve({ socket: up, head });
+    }, new AbortController().signal);
+    const answer = await readHead(client);
+    expect(answer.status).toBe(101);
+    expect(answer.headers["sec-websocket-protocol"]).toBe("SPDY/3.1+portforward.k8s.io");
+    expect(asked).toEqual(["portforward.k8s.io"]);
+    const got: string[] = [];
+    const ws = new WebSocket(client, "client", { message: (d) => got.push(d.toString()), close: () => undefined });
+    const atKubelet: string[] = [];
+    kubelet.on("data", (c: Buffer) => {
+      atKubelet.push(c.toString());
+      kubelet.write("spdy-from-kubelet");
+    });
+    ws.send(Buffer.from("spdy-from-kubectl"));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(atKubelet).toEqual(["spdy-from-kubectl"]);
+    expect(got).toEqual(["spdy-from-kubelet"]);
+    ws.close();
+    kubelet.end();
+    expect(await done).toBe(101);
+  });
+
+  it("passes any other kubelet answer back as it came, and refuses a request without tunnelling protocols", async () => {
+    const [client, server] = duplexPair();
+    const [up, kubelet] = duplexPair();
+    const raw = Buffer.from("HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\n");
+    const done = tunnelStream(wsRequest(), server, Buffer.alloc(0), () => Promise.resolve({ socket: up, head: { status: 404, reason: "Not Found", headers: {}, raw } }), new AbortController().signal);
+    kubelet.end("not found");
+    const chunks: Buffer[] = [];
+    client.on("data", (c: Buffer) => chunks.push(c));
+    expect(await done).toBe(404);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(Buffer.concat(chunks).toString()).toBe(`${raw.toString()}not found`);
+
+    const [c2, s2] = duplexPair();
+    expect(await tunnelStream(fakeRequest({ Upgrade: "websocket", "Sec-WebSocket-Protocol": "v4.channel.k8s.io" }), s2, Buffer.alloc(0), () => Promise.reject(new Error("not asked")), new AbortController().signal)).toBe(400);
+    expect((await readHead(c2)).status).toBe(400);
   });
 });
