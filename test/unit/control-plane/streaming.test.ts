@@ -153,6 +153,18 @@ describe("the stream translator", () => {
     expect(translatedStatus("not json")).toMatchObject({ reason: "InternalError" });
   });
 
+  it("reports a kubelet that refuses the upgrade as an InternalError status on the error channel", async () => {
+    const [client, server] = duplexPair();
+    const req = fakeRequest({ Upgrade: "websocket", Connection: "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Protocol": "v5.channel.k8s.io" });
+    const done = translateStream(req, server, Buffer.alloc(0), { stdin: false, stdout: true, stderr: true, tty: false }, () => Promise.reject(new Error('unable to upgrade connection: container not found ("main")')), new AbortController().signal);
+    expect((await readHead(client)).status).toBe(101);
+    const messages: Buffer[] = [];
+    new WebSocket(client, "client", { message: (d) => messages.push(d), close: () => undefined });
+    expect(await done).toBe(500);
+    const status = messages.find((m) => m[0] === 3)?.subarray(1).toString() ?? "{}";
+    expect(JSON.parse(status)).toMatchObject({ status: "Failure", reason: "InternalError", code: 500, message: 'Internal error occurred: unable to upgrade connection: container not found ("main")' });
+  });
+
   it("refuses a client that does not offer v5.channel.k8s.io with 400 (kubectl then falls back to SPDY)", async () => {
     const [client, server] = duplexPair();
     const req = fakeRequest({ Upgrade: "websocket", Connection: "Upgrade", "Sec-WebSocket-Key": "a2V5a2V5a2V5a2V5a2V5aw==", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Protocol": "v4.channel.k8s.io" });
