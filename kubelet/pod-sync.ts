@@ -39,7 +39,6 @@ export type PodProber = Pick<ProberManager, "addPod" | "updatePodStatus" | "stop
 export type PodVolumes = Pick<VolumeManager, "setUpPod" | "tearDownPod" | "removePod">;
 
 /** How soon a pod whose volumes could not be set up tries again (a watched object appearing wakes it sooner). */
-const MOUNT_RETRY_MS = 2000;
 /** The same FailedMount event is not sent again sooner than this (the retries are more frequent). */
 const MOUNT_EVENT_INTERVAL_MS = 30_000;
 
@@ -218,8 +217,9 @@ export class PodSync implements PodSyncer {
           this.d.events.event(podRef(pod), "Warning", "FailedMount", event.text);
           this.mountEvents.set(uid, { key, at: now });
         }
-        log.warn({ volume: err.volume, err: err.message }, "volume set-up failed; the pod waits");
-        return { retryInMs: MOUNT_RETRY_MS };
+        // Back to the pod worker, whose jittered back-off paces the retries (upstream: the volume manager's
+        // exponential back-off); the object's watch wakes the pod as soon as a missing object appears.
+        throw err;
       }
     }
     const result = await this.d.runtime.syncPod(pod, before, () => this.pullSecrets(pod), failures, signal);

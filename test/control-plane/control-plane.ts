@@ -171,6 +171,11 @@ export class ControlPlane {
     return this.s.server.streamRequests;
   }
 
+  /** What each open watch watches: `<resource> <namespace> <fieldSelector>`. */
+  get openWatches(): string[] {
+    return this.s.server.openWatches;
+  }
+
   async start(signal?: AbortSignal): Promise<void> {
     if (this.started !== undefined) return;
     const o = this.options;

@@ -149,7 +149,8 @@ function listOptions(q: URLSearchParams): ListOptions & WatchOptions {
 export class ApiServer {
   private readonly o: ServerOptions;
   private server: https.Server | undefined;
-  private readonly watches = new Set<() => void>();
+  /** Open watches: how to end each, and what it watches (`<resource> <namespace> <fieldSelector>`). */
+  private readonly watches = new Map<() => void, string>();
   private readonly fullJson = new WeakMap<object, string>();
   private readonly itemJson = new WeakMap<object, string>();
   private boundPort = 0;
@@ -171,6 +172,11 @@ export class ApiServer {
 
   get activeWatches(): number {
     return this.watches.size;
+  }
+
+  /** What each open watch watches: `<resource> <namespace> <fieldSelector>` (tests check who watches what). */
+  get openWatches(): string[] {
+    return [...this.watches.values()];
   }
 
   async start(signal?: AbortSignal): Promise<void> {
@@ -197,7 +203,7 @@ export class ApiServer {
   }
 
   async close(): Promise<void> {
-    for (const stop of [...this.watches]) stop();
+    for (const stop of [...this.watches.keys()]) stop();
     this.watches.clear();
     const s = this.server;
     this.server = undefined;
@@ -676,7 +682,7 @@ export class ApiServer {
         finish();
       }
     };
-    this.watches.add(finish);
+    this.watches.set(finish, `${r.plural} ${namespace} ${o.fieldSelector ?? ""}`);
     const bookmarks = o.allowWatchBookmarks === true;
     const bookmarkTimer = setInterval(() => {
       if (bookmarks) write(line(api.bookmark(r)));

@@ -1,5 +1,5 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -18,6 +18,12 @@ class FakeMounter implements Mounter {
   }
   unmount(path: string): Promise<void> {
     this.mounted.delete(path);
+    return Promise.resolve();
+  }
+  binds: { root: string; rel: string; target: string }[] = [];
+  bindPinned(root: string, rel: string, target: string): Promise<void> {
+    this.binds.push({ root, rel, target });
+    this.mounted.set(target, undefined);
     return Promise.resolve();
   }
   mountPointsUnder(dir: string): Promise<string[]> {
@@ -147,6 +153,26 @@ describe("VolumeManager", () => {
     expect(mounter.mounted.size).toBe(0);
     expect(await readdir(join(root, "pods"))).toEqual(["keep"]);
     expect(sources.registered.has("uid-1")).toBe(false);
+  });
+
+  it("pins a subPath at upstream's volume-subpaths/<volume>/<container>/<index>, of the pinned path's type, replaced for a new container and unmounted at teardown", async () => {
+    const mounter = new FakeMounter();
+    const v = new VolumeManager({ rootDir: root, sources, mounter, node: () => ({ memoryCapacityBytes: 1 << 30, cpuCapacityMilli: 0 }), logger: silentLogger() });
+    await v.setUpPod(pod([{ name: "d", emptyDir: {} }]));
+    await mkdir(join(vol("empty-dir", "d"), "sub"));
+    await writeFile(join(vol("empty-dir", "d"), "file"), "x");
+    const dirPin = await v.pinSubPath("uid-1", { volume: "d", container: "main", index: 0, root: vol("empty-dir", "d"), rel: "sub" });
+    const filePin = await v.pinSubPath("uid-1", { volume: "d", container: "main", index: 1, root: vol("empty-dir", "d"), rel: "file" });
+    const pins = join(root, "pods", "uid-1", "volume-subpaths", "d", "main");
+    expect([dirPin, filePin]).toEqual([join(pins, "0"), join(pins, "1")]);
+    expect((await stat(dirPin)).isDirectory()).toBe(true);
+    expect((await stat(filePin)).isFile()).toBe(true);
+    // A restarted container: the old pin is unmounted and made again.
+    await v.pinSubPath("uid-1", { volume: "d", container: "main", index: 0, root: vol("empty-dir", "d"), rel: "sub" });
+    expect(mounter.binds.map((b) => b.target)).toEqual([dirPin, filePin, dirPin]);
+    await v.tearDownPod("uid-1");
+    expect(await mounter.mountPointsUnder(join(root, "pods", "uid-1"))).toEqual([]);
+    await expect(stat(join(root, "pods", "uid-1", "volume-subpaths"))).rejects.toThrow(/ENOENT/);
   });
 
   it("refuses to remove a folder that keeps a mount it cannot undo", async () => {
