@@ -288,7 +288,8 @@ describe("through the control plane", () => {
     expect(streamsSince(before)).toEqual({ "spdy 101": 2 });
   });
 
-  it("an exec client that goes away mid-stream ends the kubelet's stream", async () => {
+  it("an exec client that goes away mid-stream ends the control plane's session and the kubelet's stream", async () => {
+    const before = streamCounts();
     const child = spawn("kubectl", ["--kubeconfig", cluster.adminKubeconfig, "exec", "raw-proxy", "--", "sh", "-c", "echo started-abandoned; exec sleep 600"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString()));
@@ -304,6 +305,8 @@ describe("through the control plane", () => {
     child.kill("SIGKILL");
     // The kubelet logs a stream when both of its ends are closed.
     await eventually(async () => ((await streamEnded()) ? true : undefined), { timeoutMs: 15_000, message: "the kubelet to end the stream" });
+    // The control plane's translator saw its client go (499) and closed its SPDY side.
+    await eventually(() => (streamsSince(before)["websocket-translated 499"] === 1 ? true : undefined), { timeoutMs: 15_000, message: "the translator to end" });
   });
 
   it("kubectl exec -it gets a terminal (driven through a pseudo-terminal), and kubectl cp copies both ways", async () => {
