@@ -5,6 +5,9 @@
  * `exec` (exit code, stdin, large output, a TTY), `cp` both ways, `attach`, `port-forward`, `get --raw` through
  * the node proxy (/healthz, /pods, /metrics checked by promtool, /configz), and direct calls refused as
  * upstream refuses them (401 without or with bad credentials, 403 for a user without rights, RBAC honoured).
+ * kubectl 1.32 streams over WebSocket: exec and attach translated to SPDY by the control plane, port-forward
+ * tunnelled, checked through the control plane's count of how each session was served (no SPDY fallback);
+ * SPDY itself with kubectl's WebSocket switches off; and the kubelet taking WebSocket directly (v4).
  */
 import http from "node:http";
 import tls from "node:tls";
@@ -365,6 +368,29 @@ describe("through the control plane", () => {
       spdy.kill("SIGTERM");
     }
     expect(streamsSince(spdyBefore)).toEqual({ "spdy 101": 1 });
+  });
+
+  it("the kubelet takes a WebSocket port-forward directly too (v4.channel.k8s.io: a data and an error channel per port, each opened with the port)", async () => {
+    const admin = await cluster.controlPlane.issueClientCert("kubernetes-admin", ["system:masters"]);
+    const raw = await suite.node.dial(suite.node.sandbox.nodeIP ?? "", 10250);
+    const socket = tls.connect({ socket: raw, rejectUnauthorized: false, key: admin.keyPem, cert: admin.certPem });
+    await new Promise((resolve) => socket.once("secureConnect", resolve));
+    const channels = new Map<number, Buffer>();
+    const r = await connectWebSocket(
+      socket,
+      { path: "/portForward/default/pf?port=8080", host: "kubelet", protocols: ["v4.channel.k8s.io"] },
+      { message: (d) => d.length > 0 && channels.set(d[0] ?? 0, Buffer.concat([channels.get(d[0] ?? 0) ?? Buffer.alloc(0), d.subarray(1)])), close: () => undefined },
+    );
+    expect(r.head.status).toBe(101);
+    try {
+      r.ws?.send(Buffer.concat([Buffer.from([0]), Buffer.from("GET /index.html HTTP/1.0\r\n\r\n")]));
+      const data = await eventually(() => (channels.get(0)?.includes("hello-through-port-forward") ? channels.get(0) : undefined), { timeoutMs: 15_000, message: "the answer on the data channel" });
+      // Each channel starts with the port, little-endian.
+      expect(data.readUInt16LE(0)).toBe(8080);
+      expect(data.subarray(2).toString()).toMatch(/^HTTP\/1\.[01] 200 OK\r\n/);
+    } finally {
+      r.ws?.destroy();
+    }
   });
 
   it("kubectl attach streams the container's output as it is written", async () => {
