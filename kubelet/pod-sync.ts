@@ -80,6 +80,9 @@ export class PodSync implements PodSyncer {
   private readonly waiting = new Map<string, WaitingReasons>();
   /** The last FailedMount event of each pod (message, time): repeated only after MOUNT_EVENT_INTERVAL_MS. */
   private readonly mountEvents = new Map<string, { key: string; at: number }>();
+  /** Pods whose start (first Running status) was reported to the onPodStarted listeners. */
+  private readonly startReported = new Set<string>();
+  private readonly startListeners: ((seconds: number) => void)[] = [];
 
   constructor(deps: PodSyncDeps) {
     this.d = deps;
@@ -95,6 +98,12 @@ export class PodSync implements PodSyncer {
   forgetPod(uid: string): void {
     this.waiting.delete(uid);
     this.mountEvents.delete(uid);
+    this.startReported.delete(uid);
+  }
+
+  /** A pod's status turned Running for the first time: seconds since the kubelet first saw it (kubelet_pod_start_duration_seconds). */
+  onPodStarted(listener: (seconds: number) => void): void {
+    this.startListeners.push(listener);
   }
 
   /** The runtime's state of the pod from the cache, at least as fresh as the end of the pod's last sync. */
@@ -227,6 +236,11 @@ export class PodSync implements PodSyncer {
     if (activeUntil !== undefined) retryInMs = Math.min(retryInMs ?? Infinity, Math.max(0, activeUntil - this.clock.now()));
     if (refreshAt !== undefined) retryInMs = Math.min(retryInMs ?? Infinity, Math.max(0, refreshAt - this.clock.now()));
     const phase = status.phase;
+    if (phase === "Running" && ctx.firstSeenAt !== undefined && !this.startReported.has(uid)) {
+      this.startReported.add(uid);
+      const seconds = Math.max(0, this.clock.now() - ctx.firstSeenAt) / 1000;
+      for (const l of this.startListeners) l(seconds);
+    }
     const terminal: PodTerminalStatus | undefined = failed ?? (phase === "Succeeded" || phase === "Failed" ? { phase } : undefined);
     return { ...(retryInMs !== undefined && Number.isFinite(retryInMs) ? { retryInMs } : {}), ...(terminal ? { terminal } : {}) };
   }

@@ -172,6 +172,11 @@ export class ControlPlane {
     return this.s.server.activeWatches;
   }
 
+  /** Streaming upgrades served, by way and code ("spdy 101", "websocket-translated 200", "websocket-tunneled 101"). */
+  get streamRequests(): ReadonlyMap<string, number> {
+    return this.s.server.streamRequests;
+  }
+
   /** What each open watch watches: `<resource> <namespace> <fieldSelector>`. */
   get openWatches(): string[] {
     return this.s.server.openWatches;

@@ -18,6 +18,8 @@ import { parseFieldValidation } from "./fields.ts";
 import type { Authenticator } from "./authn.ts";
 import type { KubeletProxy } from "./kubelet-proxy.ts";
 import { METRICS_GROUP, METRICS_VERSION, metricsDiscovery, serveMetrics, type MetricsStore } from "./metrics-api.ts";
+import { isWebSocketUpgrade } from "./websocket.ts";
+import { streamOptions } from "../../kubelet/server/streaming.ts";
 import { isObject, type JsonObject, type KubeObject } from "./types.ts";
 import { listenTcp } from "../../src-shared/listen.ts";
 
@@ -164,6 +166,13 @@ export class ApiServer {
     return this.boundPort;
   }
 
+  /**
+   * Streaming upgrades (exec, attach, port-forward) by how they were served: `spdy` passed through,
+   * `websocket-translated` (exec/attach to SPDY) and `websocket-tunneled` (port-forward), each with the
+   * code logged (`101` for a spliced SPDY session): tests check which way kubectl went.
+   */
+  readonly streamRequests = new Map<string, number>();
+
   get activeWatches(): number {
     return this.watches.size;
   }
@@ -302,7 +311,11 @@ export class ApiServer {
     }
   }
 
-  /** Upgrade requests: pods/exec, pods/attach, pods/portforward (SPDY) through the kubelet. */
+  /**
+   * Upgrade requests: pods/exec, pods/attach, pods/portforward through the kubelet. SPDY is passed through;
+   * WebSocket is translated (exec, attach) or tunnelled (port-forward) as kube-apiserver 1.31+ does, and
+   * needs `create` on the subresource as well as `get` (AuthorizePodWebsocketUpgradeCreatePermission).
+   */
   private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? "/", "https://localhost");
     const ctl = new AbortController();
@@ -310,27 +323,53 @@ export class ApiServer {
     socket.on("error", () => ctl.abort());
     let ctx: RequestContext | undefined;
     let code = 101;
+    const websocket = isWebSocketUpgrade(req);
+    let kind = websocket ? "websocket" : "spdy";
     try {
       ctx = this.authenticate(req);
       if (ctx === undefined) throw unauthorized();
       const segs = url.pathname.split("/").slice(1);
       const sub = segs[6];
       if (!(segs[0] === "api" && segs[1] === "v1" && segs[2] === "namespaces" && segs[4] === "pods" && segs.length === 7 && (sub === "exec" || sub === "attach" || sub === "portforward"))) throw pathNotFound();
-      if (String(req.headers.upgrade ?? "").toLowerCase() === "websocket") throw badRequest("WebSocket streaming is not supported by this API server: use SPDY");
       const namespace = decodeURIComponent(segs[3] ?? "");
       const name = decodeURIComponent(segs[5] ?? "");
-      this.o.api.authorize(ctx, resource("", "pods"), (req.method ?? "GET").toUpperCase() === "POST" ? "create" : "get", sub, namespace, name);
+      const verb = (req.method ?? "GET").toUpperCase() === "POST" ? "create" : "get";
+      this.o.api.authorize(ctx, resource("", "pods"), verb, sub, namespace, name);
+      if (websocket && verb !== "create") this.o.api.authorize(ctx, resource("", "pods"), "create", sub, namespace, name);
       if (this.o.kubelet === undefined) throw serviceUnavailable("no kubelet proxy configured");
       const { nodeName, path } = this.o.kubelet.streamPath(namespace, name, sub, url.searchParams);
-      await this.o.kubelet.upgrade(nodeName, path, req, socket, head, ctl.signal);
+      if (!websocket) {
+        this.count(kind, code);
+        await this.o.kubelet.upgrade(nodeName, path, req, socket, head, ctl.signal);
+      } else if (sub === "portforward") {
+        kind = "websocket-tunneled";
+        code = await this.o.kubelet.tunnel(nodeName, path, req, socket, head, ctl.signal);
+        this.count(kind, code);
+      } else {
+        kind = "websocket-translated";
+        let opts;
+        try {
+          opts = streamOptions(sub === "exec" ? "exec" : "attach", url.searchParams);
+        } catch (e) {
+          throw badRequest(e instanceof Error ? e.message : String(e));
+        }
+        code = await this.o.kubelet.translate(nodeName, path, opts, req, socket, head, ctl.signal);
+        this.count(kind, code);
+      }
     } catch (e) {
       const err = e instanceof ApiError ? e : internalError(e instanceof Error ? e.message : String(e));
       code = err.code;
+      this.count(kind, code);
       const body = JSON.stringify(err.toStatus());
       socket.end(`HTTP/1.1 ${err.code} ${err.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     } finally {
-      this.o.log.debug({ method: req.method, path: url.pathname, query: url.search, upgrade: req.headers.upgrade, code, user: ctx?.user.username }, "upgrade request");
+      this.o.log.debug({ method: req.method, path: url.pathname, query: url.search, upgrade: req.headers.upgrade, protocols: req.headers["sec-websocket-protocol"], served: kind, code, user: ctx?.user.username }, "upgrade request");
     }
+  }
+
+  private count(kind: string, code: number): void {
+    const k = `${kind} ${code}`;
+    this.streamRequests.set(k, (this.streamRequests.get(k) ?? 0) + 1);
   }
 
   /** pods/log, pods/exec|attach|portforward and nodes/proxy: handled through the kubelet. */
