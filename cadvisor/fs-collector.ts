@@ -22,6 +22,7 @@ import type { Logger } from "../src-shared/log.ts";
 import { errorMessage } from "../src-shared/errors.ts";
 import { PeriodicLoop } from "../src-shared/loop.ts";
 import { systemClock, type Clock } from "../src-shared/clock.ts";
+import { mountOf, parseMountInfo, type MountInfo } from "../src-shared/mountinfo.ts";
 import type { CriServices } from "../kubelet/cri/services.ts";
 import { readFsInfo, type FsInfo } from "./machine.ts";
 import { diskUsage, type DiskUsage } from "./disk-usage.ts";
@@ -77,20 +78,6 @@ export interface FsCollectorOptions {
   mountinfoPath?: string;
 }
 
-/** The deepest mount containing `path` in mountinfo text: its mount point and source. Pure. */
-export function mountOf(mountinfo: string, path: string): { mountPoint: string; source: string } | undefined {
-  let best: { mountPoint: string; source: string } | undefined;
-  for (const line of mountinfo.split("\n")) {
-    const sep = line.indexOf(" - ");
-    if (sep < 0) continue;
-    const mountPoint = (line.slice(0, sep).split(" ")[4] ?? "").replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-    const source = line.slice(sep + 3).split(" ")[1] ?? "";
-    const inside = mountPoint === "/" || path === mountPoint || path.startsWith(`${mountPoint}/`);
-    if (inside && (best === undefined || mountPoint.length >= best.mountPoint.length)) best = { mountPoint, source };
-  }
-  return best;
-}
-
 function numberOf(v: { value: string } | null | undefined): number | undefined {
   if (v === null || v === undefined) return undefined;
   const n = Number(v.value);
@@ -141,21 +128,21 @@ export class FsStatsCollector {
   async collect(signal: AbortSignal = new AbortController().signal): Promise<void> {
     const now = this.clock.now();
     const snap: FsSnapshot = { timeMs: now, writableLayers: new Map(), pods: new Map() };
-    let mountinfo = "";
+    let mounts: MountInfo[] = [];
     try {
-      mountinfo = await readFile(this.o.mountinfoPath ?? "/proc/self/mountinfo", "utf8");
+      mounts = parseMountInfo(await readFile(this.o.mountinfoPath ?? "/proc/self/mountinfo", "utf8"));
     } catch {
       // no devices then
     }
     const statfsCache = new Map<string, Promise<FsInfo | undefined>>();
     const statfs = (path: string): Promise<FsInfo | undefined> => {
-      const key = mountOf(mountinfo, path)?.mountPoint ?? path;
+      const key = mountOf(mounts, path)?.mountPoint ?? path;
       let p = statfsCache.get(key);
       if (p === undefined) statfsCache.set(key, (p = readFsInfo(path).catch(() => undefined)));
       return p;
     };
     const device = (path: string): { device?: string } => {
-      const m = mountOf(mountinfo, path);
+      const m = mountOf(mounts, path);
       return m === undefined ? {} : { device: m.source };
     };
 

@@ -9,6 +9,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { constants as osConstants } from "node:os";
 import { DeckhandError } from "../../src-shared/errors.ts";
+import { mountPointsIn, parseMountInfo } from "../../src-shared/mountinfo.ts";
 import { detachHelper, run } from "../../src-shared/exec.ts";
 
 export interface Mounter {
@@ -26,24 +27,6 @@ export interface Mounter {
   mountPointsUnder(dir: string): Promise<string[]>;
   /** Stops what the mounter keeps running (the kubelet's shutdown). */
   close?(): void;
-}
-
-/** Decodes the octal escapes mountinfo uses for spaces and the like (`\040`). */
-function unescapeMountPath(p: string): string {
-  return p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
-/** Mount points listed in a mountinfo text that are `dir` or under it, deepest first. Pure. */
-export function mountPointsIn(mountinfo: string, dir: string): string[] {
-  const base = dir.replace(/\/+$/, "");
-  const out = new Set<string>();
-  for (const line of mountinfo.split("\n")) {
-    const mp = line.split(" ")[4];
-    if (mp === undefined) continue;
-    const path = unescapeMountPath(mp);
-    if (path === base || path.startsWith(`${base}/`)) out.add(path);
-  }
-  return [...out].sort((a, b) => b.length - a.length);
 }
 
 /** mount(2) and umount2(2) per architecture (asm-generic numbering for the newer ones). */
@@ -138,7 +121,7 @@ export class SystemMounter implements Mounter {
   }
 
   async mountPointsUnder(dir: string): Promise<string[]> {
-    return mountPointsIn(await readFile("/proc/self/mountinfo", "utf8"), dir);
+    return mountPointsIn(parseMountInfo(await readFile("/proc/self/mountinfo", "utf8")), dir);
   }
 
   /** Stops the helper (it also exits by itself when the kubelet does: its stdin closes). */

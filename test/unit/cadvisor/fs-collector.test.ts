@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { diskUsage } from "../../../cadvisor/disk-usage.ts";
-import { FsStatsCollector, mountOf, type FsCollectorOptions } from "../../../cadvisor/fs-collector.ts";
+import { FsStatsCollector, type FsCollectorOptions } from "../../../cadvisor/fs-collector.ts";
+import { mountOf, parseMountInfo } from "../../../src-shared/mountinfo.ts";
 import { silentLogger } from "../../../src-shared/log.ts";
 
 const dirs: string[] = [];
@@ -44,9 +45,9 @@ describe("mountOf", () => {
   ].join("\n");
 
   it("is the deepest mount holding the path, not a sibling sharing a prefix", () => {
-    expect(mountOf(mountinfo, "/var/lib/kubelet/pods/u/volumes/kubernetes.io~secret/s")).toEqual({ mountPoint: "/var/lib/kubelet/pods/u/volumes/kubernetes.io~secret/s", source: "tmpfs" });
-    expect(mountOf(mountinfo, "/var/lib/kubelet")).toEqual({ mountPoint: "/", source: "/dev/vda1" });
-    expect(mountOf(mountinfo, "/var/lib/kube/x")).toEqual({ mountPoint: "/var/lib/kube", source: "other" });
+    expect(mountOf(parseMountInfo(mountinfo), "/var/lib/kubelet/pods/u/volumes/kubernetes.io~secret/s")).toMatchObject({ mountPoint: "/var/lib/kubelet/pods/u/volumes/kubernetes.io~secret/s", source: "tmpfs" });
+    expect(mountOf(parseMountInfo(mountinfo), "/var/lib/kubelet")).toMatchObject({ mountPoint: "/", source: "/dev/vda1" });
+    expect(mountOf(parseMountInfo(mountinfo), "/var/lib/kube/x")).toMatchObject({ mountPoint: "/var/lib/kube", source: "other" });
   });
 });
 

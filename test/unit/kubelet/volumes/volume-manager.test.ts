@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { silentLogger } from "../../../../src-shared/log.ts";
 import { memoryVolumeSize, VolumeManager, VolumeSetUpError, volumeReferences, type VolumeSources } from "../../../../kubelet/volumes/volume-manager.ts";
 import type { Mounter } from "../../../../kubelet/volumes/mounter.ts";
-import { mountPointsIn } from "../../../../kubelet/volumes/mounter.ts";
+import { mountPointsIn, parseMountInfo } from "../../../../src-shared/mountinfo.ts";
 import type { TokenRequestSpec } from "../../../../kubelet/objects/token-manager.ts";
 import { FakeClock } from "../../../harness/fake-clock.ts";
 
@@ -211,7 +211,7 @@ describe("volumeReferences and mountPointsIn", () => {
       "41 22 0:41 / /var/lib/kubelet/pods/u/volumes/kubernetes.io~empty-dir/my\\040vol rw - tmpfs tmpfs rw",
       "42 22 0:42 / /var/lib/kubelet/pods/u2 rw - tmpfs tmpfs rw",
     ].join("\n");
-    expect(mountPointsIn(info, "/var/lib/kubelet/pods/u")).toEqual([
+    expect(mountPointsIn(parseMountInfo(info), "/var/lib/kubelet/pods/u")).toEqual([
       "/var/lib/kubelet/pods/u/volumes/kubernetes.io~empty-dir/my vol",
       "/var/lib/kubelet/pods/u/volumes/kubernetes.io~secret/s",
     ]);
