@@ -15,6 +15,7 @@ import { SdNotifier } from "../src-shared/sd-notify.ts";
 import { loadKubeletConfig, usage, type KubeletConfig } from "./config/kubelet-config.ts";
 import { readMachineInfo, type MachineInfo } from "../cadvisor/machine.ts";
 import { Kubelet } from "./kubelet.ts";
+import { readMaxPID, reservedCgroups } from "./cm/qos-cgroups.ts";
 import { startServers } from "./server/wiring.ts";
 import { statsHost } from "./server/stats-host.ts";
 import { StatsCollector } from "../cadvisor/collector.ts";
@@ -25,6 +26,7 @@ import {
   KUBELET_VERSION,
   imagesFromCri,
   initialNode,
+  nodeAllocatableAbsolute,
   nodeResources,
   nodeStatus,
   nodeStatusChanged,
@@ -180,7 +182,12 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     cpuCapacityMilli: machine.numCores * 1000,
     cpuCFSQuota: config.cpuCFSQuota,
     cpuCFSQuotaPeriodUs: Math.round(config.cpuCFSQuotaPeriod * 1000),
+    podPidsLimit: config.podPidsLimit,
   };
+  const maxPID = await readMaxPID().catch((err: unknown) => {
+    log.warn({ err: errorMessage(err) }, "cannot read the node's PID limit; kubepods gets no pids.max");
+    return undefined;
+  });
   const kubelet = new Kubelet({
     nodeName: config.hostname,
     client,
@@ -208,6 +215,9 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
       const { allocatable } = nodeResources(machine, nodeStatusConfig(config, nodeIPs));
       return { cpuMilli: milliValue(allocatable["cpu"] ?? "0"), memoryBytes: quantityValue(allocatable["memory"] ?? "0"), pods: quantityValue(allocatable["pods"] ?? "0") };
     },
+    nodeAllocatableCgroup: () =>
+      nodeAllocatableAbsolute(machine, nodeStatusConfig(config, nodeIPs), { enforce: config.enforceNodeAllocatable.includes("pods"), ...(maxPID === undefined ? {} : { maxPID }) }),
+    reservedCgroups: reservedCgroups(config),
     logger: log,
   });
   // Filesystem figures change; refresh them at the status pace.

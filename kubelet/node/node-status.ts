@@ -379,13 +379,20 @@ export function nodeResources(machine: MachineInfo, config: NodeStatusConfig): {
 }
 
 /**
- * ContainerManager.GetNodeAllocatableAbsolute: capacity − systemReserved − kubeReserved, without the eviction
- * thresholds; what enforceNodeAllocatable=pods puts on the kubepods cgroup.
+ * What the node allocatable cgroup (`kubepods`) carries, upstream's getNodeAllocatableInternalAbsolute: the
+ * internal capacity (the Node's, plus `pid` when `maxPID` is known) − systemReserved − kubeReserved, without the
+ * eviction thresholds (those are for the eviction manager to act on before the kernel's limit). With `enforce`
+ * false (enforceNodeAllocatable without "pods") the capacity itself, as upstream.
  */
-export function nodeAllocatableAbsolute(machine: MachineInfo, config: NodeStatusConfig): Record<string, string> {
+export function nodeAllocatableAbsolute(machine: MachineInfo, config: NodeStatusConfig, internal: { maxPID?: number; enforce?: boolean } = {}): Record<string, string> {
   const capacity = capacityOf(machine, config);
+  if (internal.maxPID !== undefined) capacity.set("pid", Quantity.of(internal.maxPID, "DecimalSI"));
   const out: Resources = new Map();
   for (const [name, cap] of capacity) {
+    if (internal.enforce === false) {
+      out.set(name, cap);
+      continue;
+    }
     const v = cap.sub(reservedOf(config.systemReserved, name, "systemReserved")).sub(reservedOf(config.kubeReserved, name, "kubeReserved"));
     out.set(name, nonNegative(cap, v));
   }

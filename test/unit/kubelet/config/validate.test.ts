@@ -6,6 +6,7 @@ describe("validation", () => {
   const cases: [string, string][] = [
     ["maxPods: -1\n", "maxPods: Invalid value: -1: must not be a negative number"],
     ["cgroupDriver: foo\n", 'cgroupDriver: Unsupported value: "foo": supported values: "cgroupfs", "systemd"'],
+    ["cgroupDriver: systemd\n", 'cgroupDriver: Invalid value: "systemd": the systemd cgroup driver is not implemented by deckhand'],
     ["hairpinMode: bridge\n", 'hairpinMode: Unsupported value: "bridge": supported values: "promiscuous-bridge", "hairpin-veth", "none"'],
     ["port: 70000\n", "port: Invalid value: 70000: must be between 1 and 65535, inclusive"],
     ["readOnlyPort: -5\n", "readOnlyPort: Invalid value: -5: must be between 0 and 65535, inclusive (0 disables it)"],
