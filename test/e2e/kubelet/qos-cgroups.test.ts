@@ -171,7 +171,7 @@ describe("QoS cgroups and node allocatable", () => {
     // pod's limit) and whose task it killed.
     const kills = await oomKills();
     expect(kills.map((k) => k.oomMemcg)).toEqual([`${root}/kubepods`, `${root}/kubepods`]);
-    expect(kills.map((k) => k.taskMemcg.split("/").slice(0, -1).join("/"))).toEqual([`${root}/${podPath(holders[0]!)}`, `${root}/${podPath(holders[1]!)}`]);
+    expect(kills.map((k) => k.taskMemcg.split("/").slice(0, -1).join("/"))).toEqual([`${root}/${podPath(holders[0])}`, `${root}/${podPath(holders[1])}`]);
     // The filler finished its writes (the kills made room), and the guaranteed pod was never touched.
     await eventually(async () => Number(await cgroupFile("memory", podPath(await cluster.client.get<V1Pod>(podsRef(filler))), "memory.usage_in_bytes")) >= 310 * Mi, { timeoutMs: 30_000, message: "the filler's 310 MiB" });
     const g = await cluster.client.get<V1Pod>(podsRef(guaranteed));
