@@ -609,6 +609,18 @@ export function nodeStatusChanged(previous: NodeStatus | undefined, next: NodeSt
   return !deepEqual(rest(previous), rest(next));
 }
 
+/**
+ * The status the API holds when the node lifecycle controller overwrote ours (a condition Unknown that we report
+ * otherwise; `node` is the Node as read), else `sent`: what the next patch must be made against. Only Unknown
+ * counts, since a Node read from a watch may lag our own last patch.
+ */
+export function heldNodeStatus(sent: NodeStatus, node: unknown): NodeStatus {
+  const held = (node as { status?: { conditions?: NodeCondition[] } } | undefined)?.status?.conditions;
+  if (held === undefined) return sent;
+  const overwritten = sent.conditions.some((c) => c.status !== "Unknown" && held.find((h) => h.type === c.type)?.status === "Unknown");
+  return overwritten ? { ...sent, conditions: held } : sent;
+}
+
 /** Two-way strategic-merge diff of plain objects: changed and added keys, null for removed ones; lists replace. */
 function diffObjects(prev: Record<string, unknown>, next: Record<string, unknown>): Record<string, unknown> {
   const patch: Record<string, unknown> = {};

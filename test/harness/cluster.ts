@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ControlPlane } from "../control-plane/control-plane.ts";
+import type { NodeLifecycleOptions } from "../control-plane/controllers/nodelifecycle.ts";
 import { KubeClient } from "../../src-shared/kube/client.ts";
 import { run, type RunResult } from "../../src-shared/exec.ts";
 import { silentLogger, type Logger } from "../../src-shared/log.ts";
@@ -228,6 +229,8 @@ export interface TestClusterOptions {
   serviceCIDR?: string;
   /** The control plane's shortest token lifetime (kube-apiserver's 600 s by default), for token refresh tests. */
   minTokenExpirationSeconds?: number;
+  /** The node lifecycle controller's periods (tests of unreachable nodes shorten the grace period). */
+  nodeLifecycle?: NodeLifecycleOptions;
 }
 
 export class TestCluster {
@@ -256,6 +259,7 @@ export class TestCluster {
         return node.dial(host, port);
       },
       ...(this.options.minTokenExpirationSeconds !== undefined ? { minTokenExpirationSeconds: this.options.minTokenExpirationSeconds } : {}),
+      ...(this.options.nodeLifecycle ? { nodeLifecycle: this.options.nodeLifecycle } : {}),
     });
     await this.cp.start();
     this.admin = KubeClient.fromFile(this.cp.adminKubeconfigPath);
