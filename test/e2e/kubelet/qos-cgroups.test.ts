@@ -12,7 +12,7 @@
  *   process's RSS), so the kernel's choice among the holders is made by their scores, not by who allocates.
  */
 import { readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, rmdir } from "node:fs/promises";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { join } from "node:path";
@@ -22,6 +22,8 @@ import { clusterWithOneNode, podsRef } from "../../harness/cluster-suite.ts";
 import { eventually, eventuallyGone } from "../../harness/wait.ts";
 import { parseMeminfo } from "../../../cadvisor/cgroup-stats.ts";
 import { quantityValue } from "../../../src-shared/quantity.ts";
+import { cgroupHierarchies } from "../../../src-shared/cgroups.ts";
+import { uniqueName } from "../../harness/leaks.ts";
 
 const Mi = 1024 ** 2;
 const KUBEPODS_BYTES = 400 * Mi;
@@ -179,5 +181,21 @@ describe("QoS cgroups and node allocatable", () => {
     expect(g.status?.containerStatuses?.[0]?.restartCount).toBe(0);
     expect(Number(await cgroupFile("memory", "kubepods", "memory.failcnt"))).toBeGreaterThan(0);
     await remove(bestEffort, burstable, guaranteed, filler);
+  });
+
+  it("puts systemReserved on the existing systemReservedCgroup when enforceNodeAllocatable has system-reserved", async () => {
+    // The system's cgroup for its daemons (systemd's system.slice on a real node): made here, as the system would.
+    const name = uniqueName();
+    const hierarchies = await cgroupHierarchies();
+    for (const h of hierarchies) await mkdir(join(h.mountPoint, name));
+    try {
+      await cluster.addNode({ config: { enforceNodeAllocatable: ["pods", "system-reserved"], systemReserved: { memory: "300Mi", cpu: "250m", pid: "500" }, systemReservedCgroup: `/${name}` } });
+      const read = (controller: string, file: string): Promise<string> => readFile(join("/sys/fs/cgroup", controller, name, file), "utf8").then((t) => t.trim());
+      await eventually(async () => ((await read("memory", "memory.limit_in_bytes")) === String(300 * Mi) ? true : undefined), { timeoutMs: 60_000, message: "the system-reserved memory limit" });
+      expect(await read("cpu", "cpu.shares")).toBe("256");
+      expect(await read("pids", "pids.max")).toBe("500");
+    } finally {
+      for (const h of hierarchies) await rmdir(join(h.mountPoint, name)).catch(() => undefined);
+    }
   });
 });
