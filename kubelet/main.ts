@@ -15,7 +15,8 @@ import { SdNotifier } from "../src-shared/sd-notify.ts";
 import { loadKubeletConfig, usage, type KubeletConfig } from "./config/kubelet-config.ts";
 import { readMachineInfo, type MachineInfo } from "../cadvisor/machine.ts";
 import { Kubelet } from "./kubelet.ts";
-import { readMaxPID, reservedCgroups } from "./cm/qos-cgroups.ts";
+import { reservedCgroups } from "./cm/qos-cgroups.ts";
+import { readRlimit } from "../cadvisor/node-facts.ts";
 import { startServers } from "./server/wiring.ts";
 import { statsHost } from "./server/stats-host.ts";
 import { StatsCollector } from "../cadvisor/collector.ts";
@@ -186,10 +187,9 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     cpuCFSQuotaPeriodUs: Math.round(config.cpuCFSQuotaPeriod * 1000),
     podPidsLimit: config.podPidsLimit,
   };
-  const maxPID = await readMaxPID().catch((err: unknown) => {
-    log.warn({ err: errorMessage(err) }, "cannot read the node's PID limit; kubepods gets no pids.max");
-    return undefined;
-  });
+  // The PID capacity node allocatable's pid comes from (upstream's pidlimit: min(pid_max, threads-max)).
+  const maxPID = readRlimit().maxpid;
+  if (maxPID === undefined) log.warn("cannot read the node's PID limit; kubepods gets no pids.max");
   /** Every Node, watched (the CNI config and routes; the node status manager reads its own Node from it). */
   let nodes: Informer<V1Node> | undefined;
   const kubelet = new Kubelet({

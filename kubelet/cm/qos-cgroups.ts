@@ -19,7 +19,6 @@
  * No memory limit on the QoS cgroups (qosReserved and MemoryQoS are not implemented).
  */
 import type { V1Pod } from "@kubernetes/client-node";
-import { readFile } from "node:fs/promises";
 import type { Logger } from "../../src-shared/log.ts";
 import { errorMessage } from "../../src-shared/errors.ts";
 import { PeriodicLoop } from "../../src-shared/loop.ts";
@@ -83,16 +82,6 @@ export function burstableShares(pods: readonly V1Pod[]): number {
   let milli = 0;
   for (const pod of pods) if (qosClass(pod) === "Burstable") milli += podRequests(pod).cpuMilli;
   return milliCPUToShares(milli);
-}
-
-/**
- * The process-ID capacity the kubelet enforces (pkg/kubelet/stats/pidlimit): the smaller of
- * /proc/sys/kernel/pid_max and threads-max.
- */
-export async function readMaxPID(proc = "/proc"): Promise<number> {
-  const read = async (name: string): Promise<number> => Number((await readFile(`${proc}/sys/kernel/${name}`, "utf8")).trim());
-  const [pidMax, threadsMax] = await Promise.all([read("pid_max"), read("threads-max")]);
-  return Math.min(pidMax, threadsMax);
 }
 
 export interface QosCgroupOptions {
