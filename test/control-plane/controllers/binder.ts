@@ -9,22 +9,14 @@ import type { StoreEvent } from "../store.ts";
 import { arr, dig, isObject, rfc3339, str, type KubeObject } from "../types.ts";
 import { Controller, nsName, splitKey } from "./base.ts";
 import { TAINT_NOT_READY, TAINT_UNREACHABLE } from "./nodelifecycle.ts";
+import { matchingTolerations } from "./tolerations.ts";
 
 const pods = resource("", "pods");
 const ALL_PENDING = "*";
 
 function tolerates(pod: KubeObject, taint: unknown): boolean {
-  const effect = str(dig(taint, "effect"));
-  if (effect === "PreferNoSchedule") return true;
-  return arr(dig(pod, "spec", "tolerations")).some((t) => {
-    const te = str(dig(t, "effect")) ?? "";
-    if (te !== "" && te !== effect) return false;
-    const key = str(dig(t, "key")) ?? "";
-    const op = str(dig(t, "operator")) ?? "Equal";
-    if (key === "" && op === "Exists") return true;
-    if (key !== str(dig(taint, "key"))) return false;
-    return op === "Exists" || (str(dig(t, "value")) ?? "") === (str(dig(taint, "value")) ?? "");
-  });
+  // The scheduler's TaintToleration filter looks at NoSchedule and NoExecute taints only.
+  return str(dig(taint, "effect")) === "PreferNoSchedule" || matchingTolerations(pod, taint).length > 0;
 }
 
 export function nodeFits(pod: KubeObject, node: KubeObject): string | undefined {

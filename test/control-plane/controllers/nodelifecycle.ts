@@ -15,7 +15,7 @@
  * - doNoExecuteTaintingPass: Ready False `not-ready:NoExecute`, Ready Unknown `unreachable:NoExecute` (with
  *   timeAdded), removed once Ready is True.
  *
- * Not done: the taint eviction controller (deleting pods that do not tolerate a NoExecute taint) and zone
+ * Pods under a NoExecute taint are the taint eviction controller's (taint-eviction.ts). Not done: zone
  * disruption rate limiting.
  */
 import type { Logger } from "pino";
@@ -156,9 +156,15 @@ export class NodeLifecycleController extends Controller {
     super.close();
   }
 
-  /** monitorNodeHealth: every node looked at again (the passage of time is a change). */
+  /** monitorNodeHealth: every node looked at again now (the passage of time is a change). */
   monitor(): void {
-    for (const n of this.api.store.list(nodes.storage)) this.enqueue(n.metadata.name ?? "");
+    for (const n of this.api.store.list(nodes.storage)) {
+      try {
+        this.reconcile(n.metadata.name ?? "");
+      } catch (err) {
+        this.log.warn({ err, node: n.metadata.name }, "node health check failed; retrying at the next period");
+      }
+    }
   }
 
   protected keysFor(ev: StoreEvent): string[] {

@@ -2,13 +2,14 @@
  * The node lifecycle controller with a real kubelet (periods shortened: a 1 s Lease renewal, a 5 s grace):
  * a node cut off from the API goes Unknown with the unreachable NoSchedule and NoExecute taints after the grace
  * period, not before; the binder holds back pods that do not tolerate them and binds those that do; when the
- * kubelet is back it sets Ready right and the taints go. A pressure condition (written here by hand: the
+ * kubelet is back it sets Ready right and the taints go. A pod tolerating unreachable for 2 s is evicted by the
+ * taint eviction controller. A pressure condition (written here by hand: the
  * eviction manager is another part's) brings its NoSchedule taint, which goes with the condition.
  */
 import type { V1Node, V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { clusterWithOneNode, podsRef } from "../../harness/cluster-suite.ts";
-import { eventually } from "../../harness/wait.ts";
+import { eventually, eventuallyGone } from "../../harness/wait.ts";
 
 const GRACE_MS = 5000;
 const suite = clusterWithOneNode({ config: { nodeLeaseDurationSeconds: 4, nodeStatusUpdateFrequency: "1s" } }, { nodeLifecycle: { monitorPeriodMs: 500, gracePeriodMs: GRACE_MS } });
@@ -20,12 +21,12 @@ const getNode = (): Promise<V1Node> => cluster.client.get<V1Node>(nodeRef());
 const condition = (n: V1Node, type: string) => n.status?.conditions?.find((c) => c.type === type);
 const taints = (n: V1Node): string[] => (n.spec?.taints ?? []).map((t) => `${t.key}:${t.effect}`).sort();
 
-function pod(name: string, tolerations: NonNullable<V1Pod["spec"]>["tolerations"] = []): V1Pod {
+function pod(name: string, tolerations: NonNullable<V1Pod["spec"]>["tolerations"] = [], nodeName?: string): V1Pod {
   return {
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name, namespace: "default" },
-    spec: { terminationGracePeriodSeconds: 1, tolerations, containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sleep", "3600"] }] },
+    spec: { ...(nodeName ? { nodeName } : {}), terminationGracePeriodSeconds: 1, tolerations, containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sleep", "3600"] }] },
   };
 }
 
@@ -39,6 +40,10 @@ async function ready(): Promise<V1Node> {
 describe("node lifecycle controller", () => {
   it("marks a node cut off from the API Unknown and unreachable after the grace period; the binder respects the taints; all is undone when it is back", async () => {
     await ready();
+    // Running on the node, tolerating unreachable for 2 s only: the taint eviction controller deletes it.
+    const short = `short-${run}`;
+    await cluster.client.create(podsRef(), pod(short, [{ key: "node.kubernetes.io/unreachable", operator: "Exists", effect: "NoExecute", tolerationSeconds: 2 }], suite.node.name));
+    await eventually(async () => (await cluster.client.get<V1Pod>(podsRef(short))).status?.phase === "Running", { timeoutMs: 30_000, message: `${short} to run` });
     const cutAt = Date.now();
     suite.node.apiLink.cut();
     try {
@@ -46,11 +51,18 @@ describe("node lifecycle controller", () => {
         const n = await getNode();
         return condition(n, "Ready")?.status === "Unknown" && taints(n).length === 2 ? n : undefined;
       }, { timeoutMs: 30_000, message: "the node to be Unknown and tainted" });
-      expect(Date.now() - cutAt).toBeGreaterThanOrEqual(GRACE_MS);
+      // Not before the grace period after the last heartbeat, which came at most one Lease renewal (1 s) before the cut.
+      expect(Date.now() - cutAt).toBeGreaterThanOrEqual(GRACE_MS - 1000);
       expect(condition(lost, "Ready")).toMatchObject({ reason: "NodeStatusUnknown", message: "Kubelet stopped posting node status." });
       expect(condition(lost, "MemoryPressure")?.status).toBe("Unknown");
       expect(taints(lost)).toEqual(["node.kubernetes.io/unreachable:NoExecute", "node.kubernetes.io/unreachable:NoSchedule"]);
       expect(lost.spec?.taints?.find((t) => t.effect === "NoExecute")?.timeAdded).toBeDefined();
+
+      const evicted = await eventually(async () => {
+        const p = await cluster.client.get<V1Pod>(podsRef(short));
+        return p.metadata?.deletionTimestamp ? p : undefined;
+      }, { timeoutMs: 15_000, message: `${short} to be evicted 2 s after the taint` });
+      expect(evicted.status?.conditions?.find((c) => c.type === "DisruptionTarget")).toMatchObject({ status: "True", reason: "DeletionByTaintManager" });
 
       // The binder: a pod without tolerations waits, one tolerating unreachable is bound.
       await cluster.client.create(podsRef(), pod(`waits-${run}`));
@@ -71,6 +83,8 @@ describe("node lifecycle controller", () => {
     expect(condition(back, "MemoryPressure")?.status).toBe("False");
     const bound = await eventually(async () => (await cluster.client.get<V1Pod>(podsRef(`waits-${run}`))).spec?.nodeName, { timeoutMs: 15_000, message: "the waiting pod to be bound" });
     expect(bound).toBe(suite.node.name);
+    // Back, the kubelet finishes the evicted pod's deletion.
+    await eventuallyGone(() => cluster.client.get(podsRef(short)), { timeoutMs: 30_000, message: `${short} to go` });
     for (const name of [`waits-${run}`, `tolerates-${run}`]) await cluster.client.delete(podsRef(name), { gracePeriodSeconds: 0 });
   }, 120_000);
 

@@ -8,6 +8,7 @@ import { loadSchemas } from "../../control-plane/validation.ts";
 import type { KubeObject } from "../../control-plane/types.ts";
 import { desiredTaints, NodeLifecycleController, reconcileTaints, unknownConditions, type Taint } from "../../control-plane/controllers/nodelifecycle.ts";
 import { BinderController, nodeFits } from "../../control-plane/controllers/binder.ts";
+import { eventually } from "../../harness/wait.ts";
 
 const nodes = resource("", "nodes");
 const pods = resource("", "pods");
@@ -79,7 +80,6 @@ describe("NodeLifecycleController and the binder on the API", () => {
     controllers.push(c);
     return c;
   }
-  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 10));
   const node = (): KubeObject => api.store.get(nodes.storage, undefined, "n1") as KubeObject;
   const taints = (): string[] => ((node().spec as { taints?: Taint[] }).taints ?? []).map((t) => `${t.key}:${t.effect}`);
   const ready = (): unknown => ((node().status as { conditions: { type: string; status: string }[] }).conditions.find((c) => c.type === "Ready") ?? {}).status;
@@ -88,15 +88,14 @@ describe("NodeLifecycleController and the binder on the API", () => {
     const c = setup();
     api.create(ADMIN, nodes, "", { metadata: { name: "n1" }, status: { conditions: healthy() } });
     c.start();
-    await settle();
+    c.monitor();
     expect(taints()).toEqual([]);
     const pressure = healthy().map((x) => (x["type"] === "MemoryPressure" ? { ...x, status: "True" } : x));
     api.patch(ADMIN, nodes, "", "n1", "merge", { status: { conditions: pressure } }, "status");
-    await settle();
+    await eventually(() => taints().length > 0, { timeoutMs: 5000, message: "the memory-pressure taint" });
     expect(taints()).toEqual(["node.kubernetes.io/memory-pressure:NoSchedule"]);
     api.patch(ADMIN, nodes, "", "n1", "merge", { status: { conditions: healthy() } }, "status");
-    await settle();
-    expect(taints()).toEqual([]);
+    await eventually(() => taints().length === 0, { timeoutMs: 5000, message: "the taint to go" });
   });
 
   it("marks a node whose kubelet stopped posting Unknown and unreachable after the grace period, not before; a renewed Lease counts as posting", async () => {
@@ -104,24 +103,21 @@ describe("NodeLifecycleController and the binder on the API", () => {
     api.create(ADMIN, nodes, "", { metadata: { name: "n1" }, status: { conditions: healthy() } });
     api.create(ADMIN, leases, "kube-node-lease", { metadata: { name: "n1" }, spec: { holderIdentity: "n1", renewTime: "2026-12-03T10:00:00.000000Z" } });
     c.start();
-    await settle();
+    c.monitor();
     clock = T0 + 30_000;
     api.patch(ADMIN, leases, "kube-node-lease", "n1", "merge", { spec: { renewTime: "2026-12-03T10:00:30.000000Z" } });
-    await settle();
+    c.monitor();
     // 45 s after the first sighting, but only 15 s after the Lease's renewal.
     clock = T0 + 45_000;
     c.monitor();
-    await settle();
     expect(ready()).toBe("True");
     clock = T0 + 71_000;
     c.monitor();
-    await settle();
     expect(ready()).toBe("Unknown");
     expect(taints()).toEqual(["node.kubernetes.io/unreachable:NoSchedule", "node.kubernetes.io/unreachable:NoExecute"]);
     // The kubelet is back with a Ready=True status: the taints go.
     api.patch(ADMIN, nodes, "", "n1", "merge", { status: { conditions: healthy().map((x) => ({ ...x, lastHeartbeatTime: "2026-12-03T10:01:11Z" })) } }, "status");
-    await settle();
-    expect(taints()).toEqual([]);
+    await eventually(() => taints().length === 0, { timeoutMs: 5000, message: "the taints to go" });
   });
 
   it("the binder binds to a node only if the pod tolerates its NoSchedule and NoExecute taints", async () => {
@@ -144,8 +140,9 @@ describe("NodeLifecycleController and the binder on the API", () => {
     binder.start();
     api.create(ADMIN, pods, "default", { metadata: { name: "p1" }, spec: { containers: [{ name: "c", image: "busybox" }] } });
     api.create(ADMIN, pods, "default", { metadata: { name: "p2" }, spec: { containers: [{ name: "c", image: "busybox" }], tolerations: [{ key: "node.kubernetes.io/disk-pressure", operator: "Exists", effect: "NoSchedule" }] } });
-    await settle();
     const get = (n: string): KubeObject => api.store.get(pods.storage, "default", n) as KubeObject;
+    // p1's Unschedulable condition shows the binder has decided about it (both are in the same batch).
+    await eventually(() => ((get("p1").status as { conditions?: unknown[] }).conditions ?? []).length > 0 && (get("p2").spec as { nodeName?: string }).nodeName !== undefined, { timeoutMs: 5000, message: "the binder's decisions" });
     expect((get("p2").spec as { nodeName?: string }).nodeName).toBe("n1");
     expect((get("p1").spec as { nodeName?: string }).nodeName).toBeUndefined();
     expect((get("p1").status as { conditions?: { message: string }[] }).conditions?.[0]?.message).toContain("1 node(s) had untolerated taint {node.kubernetes.io/disk-pressure: }");
