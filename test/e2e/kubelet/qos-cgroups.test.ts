@@ -9,7 +9,9 @@
  *   the best-effort pod first, then a burstable one, never the guaranteed one. (containerd runs with
  *   restrict_oom_score_adj here: guaranteed containers get containerd's own 0 rather than -997, still the lowest.)
  *   The memory that runs kubepods out is a memory-backed emptyDir's (charged to its writer's cgroup, but in no
- *   process's RSS), so the kernel's choice among the holders is made by their scores, not by who allocates.
+ *   process's RSS), so the kernel's choice among the holders is made by their scores, not by who allocates;
+ * - a pod forking past podPidsLimit is refused by the kernel;
+ * - enforceNodeAllocatable system-reserved puts systemReserved on an existing systemReservedCgroup.
  */
 import { readFileSync } from "node:fs";
 import { mkdir, readFile, rmdir } from "node:fs/promises";
@@ -181,6 +183,23 @@ describe("QoS cgroups and node allocatable", () => {
     expect(g.status?.containerStatuses?.[0]?.restartCount).toBe(0);
     expect(Number(await cgroupFile("memory", "kubepods", "memory.failcnt"))).toBeGreaterThan(0);
     await remove(bestEffort, burstable, guaranteed, filler);
+  });
+
+  it("holds a pod to podPidsLimit: forks past it fail in the kernel", async () => {
+    const name = `forker-${run}`;
+    // 300 sleepers asked for, under a limit of 200 processes for the whole pod (its pause process included). The
+    // inner shell gives up at its first refused fork; the outer one stays.
+    await cluster.client.create(podsRef(), pod(name, "sh -c 'i=0; while [ $i -lt 300 ]; do sleep 3600 & i=$((i+1)); done'; exec sleep 3600"));
+    const p = await running(name);
+    const path = `kubepods/besteffort/pod${p.metadata?.uid ?? ""}`;
+    // cgroup v1 counts a refused fork in the forking process's cgroup (the container's), under the pod's limit.
+    const container = `${path}/${(p.status?.containerStatuses?.[0]?.containerID ?? "").replace(/^containerd:\/\//, "")}`;
+    const refused = async (): Promise<number> => Number(/^max (\d+)$/m.exec(await cgroupFile("pids", container, "pids.events"))?.[1] ?? "0");
+    await eventually(async () => (await refused()) >= 1, { timeoutMs: 30_000, message: "the kernel to refuse a fork past the limit" });
+    expect(await cgroupFile("pids", path, "pids.max")).toBe("200");
+    // At the refusal the pod held 200 processes; the shell that gave up is gone since.
+    await eventually(async () => (await cgroupFile("pids", path, "pids.current")) === "199", { timeoutMs: 10_000, message: "the pod's 199 processes" });
+    await remove(name);
   });
 
   it("puts systemReserved on the existing systemReservedCgroup when enforceNodeAllocatable has system-reserved", async () => {
