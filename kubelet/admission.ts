@@ -4,8 +4,7 @@
  * run, and fails with reason `OutOf<resource>` and upstream's message. Pure.
  */
 import type { V1Pod } from "@kubernetes/client-node";
-import { milliValue, quantityValue } from "../src-shared/quantity.ts";
-import { isSidecar } from "./pod-helpers.ts";
+import { podRequests } from "./cm/pod-resources.ts";
 
 export interface Allocatable {
   cpuMilli: number;
@@ -14,40 +13,6 @@ export interface Allocatable {
 }
 
 export type AdmitResult = { admit: true } | { admit: false; reason: string; message: string };
-
-/** Effective requests as the scheduler counts them: max(sum of app containers, largest init container). */
-export function podRequests(pod: V1Pod): { cpuMilli: number; memoryBytes: number } {
-  const sum = { cpuMilli: 0, memoryBytes: 0 };
-  const of = (c: { resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> } }): { cpuMilli: number; memoryBytes: number } => {
-    const req = (c.resources?.requests ?? {}) as Record<string, string | number>;
-    const lim = (c.resources?.limits ?? {}) as Record<string, string | number>;
-    const cpu = req["cpu"] ?? lim["cpu"];
-    const mem = req["memory"] ?? lim["memory"];
-    return { cpuMilli: cpu === undefined ? 0 : milliValue(cpu), memoryBytes: mem === undefined ? 0 : quantityValue(mem) };
-  };
-  let sidecars = { cpuMilli: 0, memoryBytes: 0 };
-  let initMax = { cpuMilli: 0, memoryBytes: 0 };
-  for (const c of pod.spec?.initContainers ?? []) {
-    const r = of(c);
-    if (isSidecar(c)) {
-      sidecars = { cpuMilli: sidecars.cpuMilli + r.cpuMilli, memoryBytes: sidecars.memoryBytes + r.memoryBytes };
-    } else {
-      initMax = { cpuMilli: Math.max(initMax.cpuMilli, sidecars.cpuMilli + r.cpuMilli), memoryBytes: Math.max(initMax.memoryBytes, sidecars.memoryBytes + r.memoryBytes) };
-    }
-  }
-  for (const c of pod.spec?.containers ?? []) {
-    const r = of(c);
-    sum.cpuMilli += r.cpuMilli;
-    sum.memoryBytes += r.memoryBytes;
-  }
-  sum.cpuMilli += sidecars.cpuMilli;
-  sum.memoryBytes += sidecars.memoryBytes;
-  const overhead = (pod.spec?.overhead ?? {}) as Record<string, string | number>;
-  return {
-    cpuMilli: Math.max(sum.cpuMilli, initMax.cpuMilli) + (overhead["cpu"] === undefined ? 0 : milliValue(overhead["cpu"])),
-    memoryBytes: Math.max(sum.memoryBytes, initMax.memoryBytes) + (overhead["memory"] === undefined ? 0 : quantityValue(overhead["memory"])),
-  };
-}
 
 /** Whether `pod` fits beside `admitted` (the active pods already running or accepted on this node). */
 export function admitPod(pod: V1Pod, admitted: readonly V1Pod[], allocatable: Allocatable): AdmitResult {

@@ -26,6 +26,8 @@ import { CriClient } from "./cri/client.ts";
 import { ApiEventRecorder, LogEventRecorder, type EventRecorder } from "./events.ts";
 import { ImageManager } from "./images/image-manager.ts";
 import { PodCgroupManager } from "./cm/pod-cgroups.ts";
+import { Cgroupfs } from "./cm/cgroupfs.ts";
+import { QosCgroupManager, type ReservedCgroup } from "./cm/qos-cgroups.ts";
 import { RuntimeManager } from "./runtime/runtime-manager.ts";
 import type { NodeContext } from "./runtime/sandbox-config.ts";
 import { DiskTerminationMessageFiles } from "./lifecycle/termination-files.ts";
@@ -79,6 +81,13 @@ export interface KubeletDeps {
   mounter?: Mounter;
   /** The node's allocatable, for admission; undefined admits every pod. */
   allocatable?: () => Allocatable | undefined;
+  /**
+   * What the node allocatable cgroup (`kubepods`) carries (node/node-status.ts nodeAllocatableAbsolute); with it
+   * the kubelet manages the QoS cgroups (cm/qos-cgroups.ts), without it only the pod cgroups.
+   */
+  nodeAllocatableCgroup?: () => Readonly<Record<string, string>>;
+  /** enforceNodeAllocatable's system-reserved / kube-reserved cgroups (cm/qos-cgroups.ts reservedCgroups). */
+  reservedCgroups?: readonly ReservedCgroup[];
   /** Container log rotation (containerLogMaxSize, ...); none when undefined. */
   logRotation?: LogRotationPolicy;
   /** The node's status computation (see node/node-status.ts), built by main with the machine facts. */
@@ -92,6 +101,8 @@ export class Kubelet {
   readonly cri: CriClient;
   readonly events: EventRecorder;
   readonly runtime: RuntimeManager;
+  /** kubepods (node allocatable), kubepods/burstable and kubepods/besteffort. */
+  readonly qosCgroups: QosCgroupManager | undefined;
   readonly pleg: Pleg;
   /** What the runtime holds per pod, filled by the PLEG's relist. */
   readonly podCache = new PodCache();
@@ -147,6 +158,20 @@ export class Kubelet {
       node: () => ({ memoryCapacityBytes: this.d.node.memoryCapacityBytes, cpuCapacityMilli: deps.cpuCapacityMilli?.() ?? 0 }),
       logger,
     });
+    const cgroupfs = new Cgroupfs({ logger });
+    const nodeAllocatableCgroup = deps.nodeAllocatableCgroup;
+    this.qosCgroups = nodeAllocatableCgroup
+      ? new QosCgroupManager({
+          cgroupRoot: deps.node.cgroupRoot,
+          fs: cgroupfs,
+          nodeAllocatable: nodeAllocatableCgroup,
+          activePods: () => this.activePods(),
+          ...(deps.reservedCgroups ? { reserved: deps.reservedCgroups } : {}),
+          nodeName: deps.nodeName,
+          events: this.events,
+          logger,
+        })
+      : undefined;
     this.runtime = new RuntimeManager({
       containerMounts: async (pod, container, env, podIPs) => {
         const uid = pod.metadata?.uid ?? "";
@@ -160,7 +185,7 @@ export class Kubelet {
       }),
       runtime: this.cri,
       images: new ImageManager({ images: this.cri, logger }),
-      cgroups: new PodCgroupManager({ cgroupRoot: deps.node.cgroupRoot, logger }),
+      cgroups: new PodCgroupManager({ cgroupRoot: deps.node.cgroupRoot, fs: cgroupfs, ...(this.qosCgroups ? { qos: this.qosCgroups } : {}) }),
       events: this.events,
       node: () => this.d.node,
       logger,
@@ -274,10 +299,14 @@ export class Kubelet {
     for (const w of supported.warnings) this.events.event(podRef(pod), "Warning", w.reason, w.message);
     const allocatable = this.d.allocatable?.();
     if (!allocatable) return true;
-    const active = this.podManager.pods().filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed" && this.podWorkers.isActive(p.metadata?.uid ?? ""));
-    const result = admitPod(pod, active, allocatable);
+    const result = admitPod(pod, this.activePods(), allocatable);
     if (result.admit) return true;
     return this.refuse(pod, result);
+  }
+
+  /** Upstream's activePods: admitted, not finished, and not yet terminated by their worker. */
+  private activePods(): V1Pod[] {
+    return this.podManager.pods().filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed" && this.podWorkers.isActive(p.metadata?.uid ?? ""));
   }
 
   /** A refused pod fails with the reason in its status and a Warning event, and is never run. */
@@ -315,6 +344,8 @@ export class Kubelet {
     });
     if (version) this.log.info({ runtime: `${version.runtime_name} ${version.runtime_version}`, api: version.runtime_api_version }, "container runtime");
     this.events.event(nodeRef(this.d.nodeName), "Normal", "Starting", "Starting kubelet.");
+    // The QoS cgroups exist (with node allocatable) before any pod cgroup is made below them.
+    await this.qosCgroups?.start(s);
     this.pleg.onEvent((e) => this.podWorkers.wake(e.uid));
     this.pleg.start(s);
     this.podWorkers.start(s);
@@ -455,6 +486,7 @@ export class Kubelet {
       ["pod informer", this.podInformer && (() => this.podInformer?.close())],
       ["static pod source", this.staticPods && (() => this.staticPods?.close())],
       ["housekeeping", () => this.housekeeping.close()],
+      ["QoS cgroups", this.qosCgroups && (() => this.qosCgroups?.close())],
       ["pod workers", () => this.podWorkers.close()],
       ["prober", () => this.prober.close()],
       ["PLEG", () => this.pleg.close()],

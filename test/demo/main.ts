@@ -6,13 +6,27 @@
  * the ConfigMap reaches it), with a readiness probe and a postStart hook; `kubectl logs` and `kubectl exec` go
  * through the control plane to the kubelet's API. It prints kubectl commands to try and keeps
  * running until Ctrl-C; `--once` checks the pod is Running and reachable, tears everything down and exits 0.
+ * `--kubelet-config FILE` merges a KubeletConfiguration over the demo node's (reservations, eviction
+ * thresholds, podPidsLimit...: see demo/kubelet-config.ts); a bad file stops the demo before it starts anything.
  */
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { V1Pod } from "@kubernetes/client-node";
 import { TestCluster, type ClusterNode } from "../harness/cluster.ts";
 import { eventually, pollUntil } from "../harness/wait.ts";
+import { demoKubeletConfig } from "./kubelet-config.ts";
 
-const { values } = parseArgs({ options: { once: { type: "boolean", default: false } } });
+const { values } = parseArgs({ options: { once: { type: "boolean", default: false }, "kubelet-config": { type: "string" } } });
+const userConfigFile = values["kubelet-config"];
+let userConfig: Record<string, unknown> = {};
+if (userConfigFile !== undefined) {
+  try {
+    userConfig = demoKubeletConfig(readFileSync(userConfigFile, "utf8"), userConfigFile);
+  } catch (err) {
+    console.error(`demo: --kubelet-config ${userConfigFile}: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(2);
+  }
+}
 const started = Date.now();
 const say = (text: string): void => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${text}`);
 const indent = (text: string): string => text.trimEnd().replace(/^/gm, "    ");
@@ -35,7 +49,8 @@ async function main(): Promise<void> {
   await cluster.start();
   say(`API at ${cluster.controlPlane.url}; admin kubeconfig ${cluster.adminKubeconfig}`);
   say("starting a worker node: network namespace, mount namespace, containerd, then deckhand's kubelet");
-  node = await cluster.addNode();
+  if (userConfigFile !== undefined) say(`the kubelet's configuration: the demo's, with ${Object.keys(userConfig).join(", ") || "nothing"} from ${userConfigFile}`);
+  node = await cluster.addNode({ config: userConfig });
   const n = node;
   say(`node ${n.name}: netns ${n.sandbox.netnsPath}, node IP ${n.sandbox.nodeIP ?? "?"}, kubelet log ${n.kubelet?.logPath ?? "?"}`);
   await eventually(async () => {
@@ -43,6 +58,10 @@ async function main(): Promise<void> {
     return res.stdout === "True" ? true : undefined;
   }, { timeoutMs: 60_000, message: "the node to be Ready" });
   say(`kubectl get nodes -o wide:\n${indent((await cluster.kubectl(["get", "nodes", "-o", "wide"])).stdout)}`);
+  if (userConfigFile !== undefined) {
+    const res = await cluster.kubectl(["get", "node", n.name, "-o", "jsonpath=capacity: {.status.capacity}{\"\\n\"}allocatable: {.status.allocatable}{\"\\n\"}taints: {.spec.taints}"]);
+    say(`with ${userConfigFile}:\n${indent(res.stdout)}`);
+  }
 
   // The page comes from a ConfigMap mounted as a volume: edits reach the running pod's files.
   const page = (text: string): unknown => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "hello-page", namespace: "default" }, data: { "index.html": `${text}\n` } });

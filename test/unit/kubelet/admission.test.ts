@@ -1,6 +1,7 @@
 import type { V1Pod, V1Volume } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { admitPod, checkSupported, podRequests, UNKNOWN_POD_FIELD, UNSUPPORTED_POD_FIELD } from "../../../kubelet/admission.ts";
+import { admitPod, checkSupported, UNKNOWN_POD_FIELD, UNSUPPORTED_POD_FIELD } from "../../../kubelet/admission.ts";
+import { podRequests } from "../../../kubelet/cm/pod-resources.ts";
 import { serviceAccountVolume } from "../../control-plane/strategies.ts";
 
 const pod = (containers: { cpu?: string; memory?: string; limitOnly?: boolean }[], init: { cpu?: string; sidecar?: boolean }[] = []): V1Pod => ({
