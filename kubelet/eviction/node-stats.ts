@@ -1,0 +1,135 @@
+/**
+ * The eviction manager's figures, read when it asks (upstream's summaryProvider.Get(updateStats=true)): the
+ * memory of the root cgroup and of `<cgroupRoot>/kubepods` and of each pod cgroup (cadvisor/cgroup-reader.ts, the
+ * memory and pids files only), statfs of the kubelet's root dir and of the image store (cadvisor/machine.ts), the
+ * pid figures (cadvisor/node-facts.ts), and the pods' local storage (disk-usage.ts: emptyDir volumes on disk and
+ * container logs, which the stats collector does not report yet). Container writable layers are not measured
+ * (containerd's snapshot usage would need CRI ListContainerStats, which our CRI subset lacks): disk ranking and
+ * ephemeral-storage limits count volumes and logs only.
+ */
+import type { V1Pod } from "@kubernetes/client-node";
+import { join } from "node:path";
+import { cgroupHierarchies, type CgroupHierarchy } from "../../src-shared/cgroups.ts";
+import { systemClock, type Clock } from "../../src-shared/clock.ts";
+import { cgroupLayout, listPodCgroups, readCgroup, type CgroupLayout } from "../../cadvisor/cgroup-reader.ts";
+import { kubepodsPath } from "../../cadvisor/collector.ts";
+import { readFsInfo, type FsInfo } from "../../cadvisor/machine.ts";
+import { readRlimit } from "../../cadvisor/node-facts.ts";
+import { podVolumes } from "../volumes/layout.ts";
+import { podLogDirectory } from "../runtime/sandbox-config.ts";
+import { diskUsage } from "./disk-usage.ts";
+import type { EvictionStats } from "./eviction-manager.ts";
+import type { PodUsage } from "./ranking.ts";
+import type { NodeFigures } from "./signals.ts";
+import type { StarvedResource } from "./thresholds.ts";
+
+export interface NodeStatsOptions {
+  cgroupRoot: string;
+  rootDir: string;
+  imageFsDir: string;
+  podLogsDir: string;
+  memoryCapacityBytes: () => number;
+  /** Capacity − kube/system reserved memory (what enforcing allocatable puts on kubepods). */
+  allocatableMemoryBytes: () => number;
+  /** Container names by CRI id for a pod (the kubelet's pod cache). */
+  containerNames: (uid: string) => ReadonlyMap<string, string>;
+  clock?: Clock;
+  hierarchies?: () => Promise<readonly CgroupHierarchy[]>;
+  procRoot?: string;
+}
+
+export class NodeStats implements EvictionStats {
+  private readonly o: NodeStatsOptions;
+  private readonly clock: Clock;
+  private layout: CgroupLayout | undefined;
+  private memoryLayout: CgroupLayout | undefined;
+
+  constructor(options: NodeStatsOptions) {
+    this.o = options;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /** Finds the cgroup hierarchies (once, before the first read). */
+  async init(): Promise<void> {
+    if (this.layout) return;
+    const layout = cgroupLayout(await (this.o.hierarchies ?? cgroupHierarchies)(), this.o.procRoot);
+    this.layout = layout;
+    // v1: only the memory and pids controllers' files (the watch reads 2 files per cgroup, not 5).
+    if (layout) this.memoryLayout = layout.version === 1 ? { ...layout, mounts: { ...(layout.mounts.memory ? { memory: layout.mounts.memory } : {}), ...(layout.mounts.pids ? { pids: layout.mounts.pids } : {}) } } : layout;
+  }
+
+  /** The memory figures alone, synchronously (the memory watch's poll). */
+  memoryFigures(): NodeFigures {
+    const now = this.clock.now();
+    const f: NodeFigures = { timeMs: now, memoryCapacityBytes: this.o.memoryCapacityBytes(), allocatableMemoryBytes: this.o.allocatableMemoryBytes() };
+    const layout = this.memoryLayout;
+    if (!layout) return f;
+    const node = readCgroup(layout, "/", now)?.memory;
+    if (node) f.nodeWorkingSetBytes = node.workingSetBytes;
+    const pods = readCgroup(layout, kubepodsPath(this.o.cgroupRoot), now)?.memory;
+    if (pods) {
+      f.podsWorkingSetBytes = pods.workingSetBytes;
+      if (pods.limitBytes !== undefined) f.podsLimitBytes = pods.limitBytes;
+    }
+    return f;
+  }
+
+  async figures(): Promise<NodeFigures> {
+    await this.init();
+    const f = this.memoryFigures();
+    const [nodeFs, imageFs] = await Promise.all([readFsInfo(this.o.rootDir).catch(() => undefined), readFsInfo(this.o.imageFsDir).catch(() => undefined)]);
+    const fig = (i: FsInfo | undefined): NodeFigures["nodeFs"] => (i ? { availableBytes: i.availableBytes, capacityBytes: i.capacityBytes, inodesFree: i.inodesFree, inodes: i.inodes } : undefined);
+    const n = fig(nodeFs);
+    const im = fig(imageFs);
+    if (n) f.nodeFs = n;
+    if (im) f.imageFs = im;
+    f.dedicatedImageFs = nodeFs !== undefined && imageFs !== undefined && (nodeFs.capacityBytes !== imageFs.capacityBytes || nodeFs.inodes !== imageFs.inodes);
+    const rl = readRlimit(this.o.procRoot);
+    if (rl.maxpid !== undefined) f.maxPid = rl.maxpid;
+    if (rl.curproc !== undefined) f.processes = rl.curproc;
+    return f;
+  }
+
+  async podUsage(pods: readonly V1Pod[], what: StarvedResource): Promise<Map<string, PodUsage>> {
+    await this.init();
+    const out = new Map<string, PodUsage>();
+    const now = this.clock.now();
+    const layout = this.memoryLayout;
+    const cgroups = layout ? new Map(listPodCgroups(layout, kubepodsPath(this.o.cgroupRoot)).map((c) => [c.uid, c])) : new Map();
+    for (const pod of pods) {
+      const uid = pod.metadata?.uid ?? "";
+      const u: PodUsage = { containers: [], volumes: [] };
+      const cg = cgroups.get(uid);
+      if (layout && cg && (what === "memory" || what === "pids")) {
+        const s = readCgroup(layout, cg.path, now);
+        if (!s) continue;
+        if (s.memory) u.memoryWorkingSetBytes = s.memory.workingSetBytes;
+        if (s.pids) u.processes = s.pids.current;
+        const names = this.o.containerNames(uid);
+        for (const id of cg.containerIds) {
+          const name = names.get(id);
+          if (name === undefined) continue; // the sandbox, or a container the cache does not know yet
+          const c = readCgroup(layout, `${cg.path}/${id}`, now);
+          if (c?.memory) u.containers.push({ name, memoryWorkingSetBytes: c.memory.workingSetBytes });
+        }
+      } else if (what === "memory" || what === "pids") {
+        continue; // no stats: ranked first, as upstream ranks pods without stats
+      } else {
+        for (const [name, v] of podVolumes(this.o.rootDir, pod)) {
+          if (v.plugin !== "emptyDir") continue;
+          const spec = pod.spec?.volumes?.find((x) => x.name === name);
+          if (spec?.emptyDir?.medium === "Memory") continue;
+          const d = await diskUsage(v.path);
+          u.volumes.push({ name, usedBytes: d.bytes, inodesUsed: d.inodes });
+        }
+        const logs = podLogDirectory(this.o.podLogsDir, pod);
+        for (const c of [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])]) {
+          const d = await diskUsage(join(logs, c.name));
+          u.containers.push({ name: c.name, logsBytes: d.bytes, logsInodes: d.inodes });
+        }
+      }
+      out.set(uid, u);
+    }
+    return out;
+  }
+}
