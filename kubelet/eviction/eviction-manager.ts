@@ -12,8 +12,8 @@
  *      <resource>", node-level reclaim first for disk (dead containers, unused images), and no eviction if that
  *      was enough (minimum reclaim included);
  *   7. the active pods ranked for the resource (ranking.ts) and the first that can be evicted is: critical
- *      pods never; grace 0 s for a hard threshold (the pod worker keeps its 1 s floor, as upstream's
- *      immediateEvictionGracePeriodSeconds), evictionMaxPodGracePeriod for a soft one; phase Failed, reason
+ *      pods never; grace 1 s for a hard threshold (upstream's immediateEvictionGracePeriodSeconds: the doc's
+ *      "0s", which the pod worker raises to 1 anyway), evictionMaxPodGracePeriod for a soft one (0: the pod's own); phase Failed, reason
  *      `Evicted`, upstream's message, a DisruptionTarget condition and a Warning `Evicted` event. One pod per pass;
  *      then wait (1 s steps, 30 s at most) for it to be cleaned up, as upstream.
  *
@@ -60,6 +60,8 @@ import {
 
 /** upstream's evictionMonitoringPeriod. */
 export const DEFAULT_MONITORING_INTERVAL_MS = 10_000;
+/** upstream's immediateEvictionGracePeriodSeconds: hard thresholds and local storage limits. */
+export const IMMEDIATE_EVICTION_GRACE_PERIOD_SECONDS = 1;
 /** podCleanupTimeout and podCleanupPollFreq. */
 export const POD_CLEANUP_TIMEOUT_MS = 30_000;
 export const POD_CLEANUP_POLL_MS = 1_000;
@@ -243,7 +245,7 @@ export class EvictionManager {
     const usageOf = (p: V1Pod): PodUsage | undefined => usage.get(p.metadata?.uid ?? "");
     const ranked = rankFor(resource)(activePods, usageOf);
     this.log.info({ pods: ranked.map(name) }, "eviction manager: pods ranked for eviction");
-    const grace = isHard(threshold) ? 0 : this.o.maxPodGracePeriodSeconds;
+    const grace = isHard(threshold) ? IMMEDIATE_EVICTION_GRACE_PERIOD_SECONDS : this.o.maxPodGracePeriodSeconds;
     for (const pod of ranked) {
       const { message, annotations } = evictionMessage(resource, pod, usageOf(pod), sorted, observations);
       const condition: V1PodCondition = { type: "DisruptionTarget", status: "True", reason: TERMINATION_BY_KUBELET, message };
@@ -279,7 +281,7 @@ export class EvictionManager {
       const u = usage.get(pod.metadata?.uid ?? "");
       if (!u) continue;
       const message = localStorageViolation(pod, u);
-      if (message && this.evictPod(pod, 0, message, {}, [], "localStorage")) return pod;
+      if (message && this.evictPod(pod, IMMEDIATE_EVICTION_GRACE_PERIOD_SECONDS, message, {}, [], "localStorage")) return pod;
     }
     return undefined;
   }

@@ -70,7 +70,7 @@ function fixture(config: { hard?: Record<string, string>; soft?: Record<string, 
 }
 
 describe("EvictionManager", () => {
-  it("evicts the best-effort pod over its request first, one per pass, with grace 0, upstream's status, condition and events", async () => {
+  it("evicts the best-effort pod over its request first, one per pass, with grace 1 s, upstream's status, condition and events", async () => {
     const f = fixture();
     f.state.pods = [pod("guaranteed", { memReq: "500Mi" }), pod("hog"), pod("quiet")];
     f.state.usage.set("guaranteed", { memoryWorkingSetBytes: 400 * Mi, containers: [{ name: "c", memoryWorkingSetBytes: 400 * Mi }], volumes: [] });
@@ -84,7 +84,7 @@ describe("EvictionManager", () => {
     const first = await f.manager.synchronize();
     expect(first?.metadata?.name).toBe("hog");
     const message = "The node was low on resource: memory. Threshold quantity: 100Mi, available: 50Mi. Container c was using 450Mi, request is 0, has larger consumption of memory. ";
-    expect(f.evicted).toEqual([{ name: "hog", grace: 0, reason: "Evicted", message, conditions: [{ type: "DisruptionTarget", status: "True", reason: "TerminationByKubelet", message }] }]);
+    expect(f.evicted).toEqual([{ name: "hog", grace: 1, reason: "Evicted", message, conditions: [{ type: "DisruptionTarget", status: "True", reason: "TerminationByKubelet", message }] }]);
     expect(f.events).toEqual(["node Warning EvictionThresholdMet Attempting to reclaim memory", `hog Warning Evicted ${message}`]);
     expect(f.manager.isUnderMemoryPressure()).toBe(true);
     expect(f.conditionsSeen).toEqual([["MemoryPressure"]]);
@@ -149,7 +149,7 @@ describe("EvictionManager", () => {
     f.state.usage.set("fits", { containers: [], volumes: [{ name: "scratch", usedBytes: 2 * Mi, inodesUsed: 1 }] });
     f.state.usage.set("over", { containers: [], volumes: [{ name: "scratch", usedBytes: 2 * Mi, inodesUsed: 1 }] });
     expect((await f.manager.synchronize())?.metadata?.name).toBe("over");
-    expect(f.evicted[0]).toMatchObject({ grace: 0, reason: "Evicted", message: 'Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". ', conditions: [] });
+    expect(f.evicted[0]).toMatchObject({ grace: 1, reason: "Evicted", message: 'Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". ', conditions: [] });
     expect(f.manager.nodeConditions()).toEqual([]);
   });
 });
