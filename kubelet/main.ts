@@ -13,7 +13,8 @@ import { KubeClient } from "../src-shared/kube/client.ts";
 import { Informer } from "../src-shared/kube/informer.ts";
 import { SdNotifier } from "../src-shared/sd-notify.ts";
 import { loadKubeletConfig, usage, type KubeletConfig } from "./config/kubelet-config.ts";
-import { readMachineInfo, type MachineInfo } from "../cadvisor/machine.ts";
+import { DEFAULT_IMAGE_FS, readFsInfo, readMachineInfo, type MachineInfo } from "../cadvisor/machine.ts";
+import { parseThresholdConfig } from "./eviction/thresholds.ts";
 import { Kubelet } from "./kubelet.ts";
 import { startServers } from "./server/wiring.ts";
 import { statsHost } from "./server/stats-host.ts";
@@ -26,12 +27,14 @@ import {
   imagesFromCri,
   initialNode,
   nodeResources,
+  nodeAllocatableAbsolute,
   nodeStatus,
   nodeStatusChanged,
   nodeStatusPatch,
   type NodeStatus,
   type NodeStatusConfig,
   type NodeStatusInput,
+  type PressureFlags,
   type RuntimeFacts,
 } from "./node/node-status.ts";
 import { CniConfigWriter } from "../cni/conflist.ts";
@@ -85,7 +88,7 @@ function nodeStatusConfig(config: KubeletConfig, nodeIPs: string[]): NodeStatusC
 }
 
 /** The Node's status from the machine, the runtime and the PLEG: the pure setters of node/node-status.ts. */
-function nodeStatusSource(config: KubeletConfig, machine: () => MachineInfo, nodeIPs: string[], cri: CriServices, pleg: PodLifecycleEventGenerator, events: EventRecorder): NodeStatusSource<NodeStatus> {
+function nodeStatusSource(config: KubeletConfig, machine: () => MachineInfo, nodeIPs: string[], cri: CriServices, pleg: PodLifecycleEventGenerator, events: EventRecorder, pressure: () => PressureFlags): NodeStatusSource<NodeStatus> {
   const runtime: RuntimeFacts = { name: "containerd" };
   const input = async (): Promise<NodeStatusInput> => {
     try {
@@ -108,6 +111,7 @@ function nodeStatusSource(config: KubeletConfig, machine: () => MachineInfo, nod
       pleg: { lastRelistAt: pleg.hasRelisted ? Date.now() - pleg.healthy().lastSeenMs : undefined },
       images,
       now: Date.now(),
+      pressure: pressure(),
     };
   };
   return {
@@ -203,7 +207,30 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     },
     rootDir: config.rootDir,
     cpuCapacityMilli: () => machine.numCores * 1000,
-    nodeStatus: ({ cri, pleg, events }) => nodeStatusSource(config, () => machine, nodeIPs, cri, pleg, events),
+    nodeStatus: ({ cri, pleg, events, pressure }) => nodeStatusSource(config, () => machine, nodeIPs, cri, pleg, events, pressure),
+    eviction: {
+      thresholds: parseThresholdConfig(config),
+      pressureTransitionPeriodMs: config.evictionPressureTransitionPeriod,
+      maxPodGracePeriodSeconds: config.evictionMaxPodGracePeriod,
+      localStorageCapacityIsolation: config.localStorageCapacityIsolation,
+      stats: {
+        cgroupRoot: config.cgroupRoot,
+        rootDir: config.rootDir,
+        imageFsDir: DEFAULT_IMAGE_FS,
+        podLogsDir: config.podLogsDir,
+        memoryCapacityBytes: () => machine.memoryCapacity,
+        allocatableMemoryBytes: () => quantityValue(nodeAllocatableAbsolute(machine, nodeStatusConfig(config, nodeIPs))["memory"] ?? "0"),
+      },
+    },
+    imageGC: {
+      policy: {
+        highThresholdPercent: config.imageGCHighThresholdPercent,
+        lowThresholdPercent: config.imageGCLowThresholdPercent,
+        minAgeMs: config.imageMinimumGCAge,
+        maxAgeMs: config.imageMaximumGCAge,
+      },
+      imageFs: () => readFsInfo(DEFAULT_IMAGE_FS).then((i) => ({ capacityBytes: i.capacityBytes, availableBytes: i.availableBytes }), () => undefined),
+    },
     allocatable: () => {
       const { allocatable } = nodeResources(machine, nodeStatusConfig(config, nodeIPs));
       return { cpuMilli: milliValue(allocatable["cpu"] ?? "0"), memoryBytes: quantityValue(allocatable["memory"] ?? "0"), pods: quantityValue(allocatable["pods"] ?? "0") };

@@ -343,7 +343,7 @@ export function hasLocalStorageLimit(pod: V1Pod): boolean {
   const spec = pod.spec;
   if (!spec) return false;
   if ((spec.volumes ?? []).some((v) => sizeLimitOf(v.emptyDir?.sizeLimit) !== undefined)) return true;
-  return [...spec.containers, ...(spec.initContainers ?? [])].some((c) => limitOf(c.resources as { limits?: Record<string, unknown> }) !== undefined);
+  return [...spec.containers, ...(spec.initContainers ?? [])].some((c) => limitOf(c.resources) !== undefined);
 }
 
 /**
@@ -367,7 +367,7 @@ export function localStorageViolation(pod: V1Pod, u: PodUsage): string | undefin
     if (total && podUsed > total.value()) return podEphemeralStorageMessage(total.toString());
   }
   for (const c of spec.containers) {
-    const limit = limitOf(c.resources as { limits?: Record<string, unknown> });
+    const limit = limitOf(c.resources);
     if (!limit) continue;
     const cs = u.containers.find((x) => x.name === c.name);
     if (!cs) continue;

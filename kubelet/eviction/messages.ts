@@ -38,7 +38,7 @@ function requestText(v: unknown): string {
   try {
     return Quantity.fromJSON(v).toString();
   } catch {
-    return String(v);
+    return JSON.stringify(v) ?? "";
   }
 }
 
@@ -65,7 +65,7 @@ export function evictionMessage(resource: StarvedResource, pod: V1Pod, usage: Po
     if (resource === "memory") used = cs.memoryWorkingSetBytes;
     else if (resource === "ephemeral-storage" && cs.rootfsBytes !== undefined && cs.logsBytes !== undefined) used = cs.rootfsBytes + cs.logsBytes;
     if (used === undefined) continue;
-    let req = 0;
+    let req: number;
     try {
       req = requested === undefined ? 0 : Quantity.fromJSON(requested).value();
     } catch {

@@ -11,7 +11,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { join } from "node:path";
 import { cgroupHierarchies, type CgroupHierarchy } from "../../src-shared/cgroups.ts";
 import { systemClock, type Clock } from "../../src-shared/clock.ts";
-import { cgroupLayout, listPodCgroups, readCgroup, type CgroupLayout } from "../../cadvisor/cgroup-reader.ts";
+import { cgroupLayout, listPodCgroups, readCgroup, type CgroupLayout, type PodCgroup } from "../../cadvisor/cgroup-reader.ts";
 import { kubepodsPath } from "../../cadvisor/collector.ts";
 import { readFsInfo, type FsInfo } from "../../cadvisor/machine.ts";
 import { readRlimit } from "../../cadvisor/node-facts.ts";
@@ -95,7 +95,7 @@ export class NodeStats implements EvictionStats {
     const out = new Map<string, PodUsage>();
     const now = this.clock.now();
     const layout = this.memoryLayout;
-    const cgroups = layout ? new Map(listPodCgroups(layout, kubepodsPath(this.o.cgroupRoot)).map((c) => [c.uid, c])) : new Map();
+    const cgroups = new Map<string, PodCgroup>(layout ? listPodCgroups(layout, kubepodsPath(this.o.cgroupRoot)).map((c) => [c.uid, c]) : []);
     for (const pod of pods) {
       const uid = pod.metadata?.uid ?? "";
       const u: PodUsage = { containers: [], volumes: [] };

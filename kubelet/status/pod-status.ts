@@ -706,7 +706,7 @@ export function computePodStatus(input: PodStatusInput): PodStatus {
   // The ending's own conditions (an eviction's DisruptionTarget), kept once set: the old status carries them after.
   for (const c of input.terminal?.conditions ?? []) {
     if (findCondition(conditions, c.type)) continue;
-    conditions.push({ ...c, lastTransitionTime: now } as PodCondition);
+    conditions.push({ ...c, lastTransitionTime: now });
   }
   const all = [...initContainerStatuses, ...containerStatuses];
   const generated: GeneratedCondition[] = [
