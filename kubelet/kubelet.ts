@@ -17,6 +17,8 @@
  * runtime runs that no pod source wants, and mirror pods whose static pod is gone.
  */
 import type { V1Pod } from "@kubernetes/client-node";
+import { existsSync } from "node:fs";
+import { podVolumesDir } from "./volumes/layout.ts";
 import type { Logger } from "../src-shared/log.ts";
 import { PeriodicLoop } from "../src-shared/loop.ts";
 import { errorMessage } from "../src-shared/errors.ts";
@@ -244,9 +246,11 @@ export class Kubelet {
       activePods: () => this.podManager.pods().filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed" && this.podWorkers.isActive(p.metadata?.uid ?? "")),
       evictor: {
         evict: (pod, gracePeriodSeconds, status) => this.podWorkers.terminate(pod.metadata?.uid ?? "", { phase: "Failed", ...status }, gracePeriodSeconds),
+        // Upstream's podResourcesAreReclaimed: containers stopped and volumes gone (a memory emptyDir's pages are
+        // freed only when its tmpfs is unmounted).
         isCleanedUp: (uid) => {
           const state = this.podWorkers.state(uid);
-          return state === undefined || state.kind === "terminated";
+          return (state === undefined || state.kind === "terminated") && !existsSync(podVolumesDir(this.d.rootDir, uid));
         },
       },
       reclaimer: {
