@@ -183,8 +183,11 @@ const SECURITY_FIELDS = new Set(["runAsUser", "runAsGroup", "privileged", "readO
   "runAsNonRoot", "seLinuxOptions", "seccompProfile", "appArmorProfile", "windowsOptions", "procMount"]);
 const SECURITY_REFUSED = ["seLinuxOptions", "appArmorProfile", "windowsOptions"];
 
-/** Resources the container config turns into cgroup limits; ephemeral-storage requests are the scheduler's. */
-const LIMITED_RESOURCES = new Set(["cpu", "memory"]);
+/**
+ * Resources the container config turns into cgroup limits, and ephemeral-storage, whose limits the eviction
+ * manager enforces; ephemeral-storage requests are the scheduler's (and rank pods under disk pressure).
+ */
+const LIMITED_RESOURCES = new Set(["cpu", "memory", "ephemeral-storage"]);
 const REQUESTED_RESOURCES = new Set(["cpu", "memory", "ephemeral-storage"]);
 
 /** Volume sources the volume manager implements (volumes/layout.ts); any other is refused. */

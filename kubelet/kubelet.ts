@@ -242,7 +242,11 @@ export class Kubelet {
 
   /** The eviction manager's side of the kubelet (upstream's evictionManager wiring in NewMainKubelet). */
   private newNodePressure(settings: NodePressureSettings): NodePressure {
-    return new NodePressure(settings, {
+    const writableLayers = async (): Promise<Map<string, { bytes: number; inodes: number }>> => {
+      const { stats } = await this.cri.runtime("ListContainerStats", { filter: null }, { signal: this.stop.signal });
+      return new Map(stats.map((s) => [s.attributes?.id ?? "", { bytes: Number(s.writable_layer?.used_bytes?.value ?? 0), inodes: Number(s.writable_layer?.inodes_used?.value ?? 0) }]));
+    };
+    return new NodePressure({ ...settings, stats: { writableLayers, ...settings.stats } }, {
       activePods: () => this.podManager.pods().filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed" && this.podWorkers.isActive(p.metadata?.uid ?? "")),
       evictor: {
         evict: (pod, gracePeriodSeconds, status) => this.podWorkers.terminate(pod.metadata?.uid ?? "", { phase: "Failed", ...status }, gracePeriodSeconds),

@@ -3,9 +3,9 @@
  * memory of the root cgroup and of `<cgroupRoot>/kubepods` and of each pod cgroup (cadvisor/cgroup-reader.ts, the
  * memory and pids files only), statfs of the kubelet's root dir and of the image store (cadvisor/machine.ts), the
  * pid figures (cadvisor/node-facts.ts), and the pods' local storage (disk-usage.ts: emptyDir volumes on disk and
- * container logs, which the stats collector does not report yet). Container writable layers are not measured
- * (containerd's snapshot usage would need CRI ListContainerStats, which our CRI subset lacks): disk ranking and
- * ephemeral-storage limits count volumes and logs only.
+ * container logs, which the stats collector does not report yet) and the containers' writable layers (CRI
+ * ListContainerStats, as upstream's CRI stats provider: containerd measures its snapshots). Disk figures are read
+ * only for the pods asked about: those with a local storage limit each pass, all of them under disk pressure.
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import { join } from "node:path";
@@ -31,8 +31,10 @@ export interface NodeStatsOptions {
   memoryCapacityBytes: () => number;
   /** Capacity − kube/system reserved memory (what enforcing allocatable puts on kubepods). */
   allocatableMemoryBytes: () => number;
-  /** Container names by CRI id for a pod (the kubelet's pod cache). */
+  /** Container names by CRI id for a pod (the kubelet's pod cache), newest first. */
   containerNames: (uid: string) => ReadonlyMap<string, string>;
+  /** Writable layer usage by CRI container id (CRI ListContainerStats); none when absent. */
+  writableLayers?: () => Promise<ReadonlyMap<string, { bytes: number; inodes: number }>>;
   clock?: Clock;
   hierarchies?: () => Promise<readonly CgroupHierarchy[]>;
   procRoot?: string;
@@ -95,6 +97,7 @@ export class NodeStats implements EvictionStats {
     const out = new Map<string, PodUsage>();
     const now = this.clock.now();
     const layout = this.memoryLayout;
+    const layers = what === "memory" || what === "pids" ? new Map<string, { bytes: number; inodes: number }>() : await (this.o.writableLayers?.() ?? Promise.resolve(new Map<string, { bytes: number; inodes: number }>())).catch(() => new Map<string, { bytes: number; inodes: number }>());
     const cgroups = new Map<string, PodCgroup>(layout ? listPodCgroups(layout, kubepodsPath(this.o.cgroupRoot)).map((c) => [c.uid, c]) : []);
     for (const pod of pods) {
       const uid = pod.metadata?.uid ?? "";
@@ -123,9 +126,16 @@ export class NodeStats implements EvictionStats {
           u.volumes.push({ name, usedBytes: d.bytes, inodesUsed: d.inodes });
         }
         const logs = podLogDirectory(this.o.podLogsDir, pod);
+        // The newest container of each name (the pod cache lists newest first).
+        const layerOf = new Map<string, { bytes: number; inodes: number }>();
+        for (const [id, name] of this.o.containerNames(uid)) {
+          const l = layers.get(id);
+          if (l && !layerOf.has(name)) layerOf.set(name, l);
+        }
         for (const c of [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])]) {
           const d = await diskUsage(join(logs, c.name));
-          u.containers.push({ name: c.name, logsBytes: d.bytes, logsInodes: d.inodes });
+          const l = layerOf.get(c.name);
+          u.containers.push({ name: c.name, logsBytes: d.bytes, logsInodes: d.inodes, ...(l ? { rootfsBytes: l.bytes, rootfsInodes: l.inodes } : {}) });
         }
       }
       out.set(uid, u);

@@ -7,7 +7,7 @@
  *   a memory emptyDir past it: it is evicted first (Failed/Evicted, upstream's message, DisruptionTarget, event),
  *   within a couple of seconds (the memory watch), a guaranteed and a burstable pod keep running, MemoryPressure
  *   goes True, a best-effort pod is refused meanwhile, and the condition clears after the transition period;
- * - an emptyDir past its sizeLimit evicts its pod;
+ * - an emptyDir past its sizeLimit, and a container's writable layer past its ephemeral-storage limit, evict the pod;
  * - pid.available set just below what is free now: a fork loop crosses it, PIDPressure and that pod evicted;
  * - image GC (high 1%, low 0%, minimum age 15 s: time for the pod to use its image): an unused image removed, the one a pod uses kept.
  */
@@ -137,6 +137,14 @@ describe("memory pressure", () => {
     const p = await waitFor("scratch", evicted, "evicted for its emptyDir", 40_000);
     expect(p.status?.message).toBe('Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". ');
     await eventually(async () => (await events("scratch")).some((e) => e.reason === "Evicted" && e.message === p.status?.message), { timeoutMs: 10_000, message: "Evicted event" });
+  });
+
+  it("evicts a pod whose container writes past its ephemeral-storage limit (writable layer, as containerd measures it)", async () => {
+    const node = suite.node;
+    await cluster.client.create<V1Pod>(podsRef(), pod("layer", node.name, "dd if=/dev/zero of=/data bs=1M count=4 2>/dev/null; exec sleep 3600", {}, { limits: { "ephemeral-storage": "2Mi" } }));
+    const p = await waitFor("layer", evicted, "evicted for its writable layer", 40_000);
+    // The pod's total is checked before each container's, as upstream.
+    expect(p.status?.message).toBe("Pod ephemeral local storage usage exceeds the total limit of containers 2Mi. ");
   });
 });
 
