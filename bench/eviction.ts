@@ -9,7 +9,7 @@
  *   threshold (the pods' working set is read from the kubepods cgroup first, so the crossing is the write's last
  *   MiB), stamps the time (busybox `adjtimex`, the kernel's clock) when the write is done, and stamps it again in
  *   its SIGTERM trap: the difference is from the crossing to the first kill. Both stamps come from the container's
- *   log.
+ *   log. Between runs, the MemoryPressure condition is let clear (a best-effort pod is refused while it holds).
  * - Cost at rest (P pods, default 100, idle): the eviction manager, its figures and its memory watch run in this
  *   process against the node's real cgroup tree and filesystems, with the kubelet's thresholds and nothing to
  *   evict, for S seconds (default 60); their CPU (process.cpuUsage) over the window, as a share of one core,
@@ -22,7 +22,7 @@
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1Node, V1Pod } from "@kubernetes/client-node";
 import { TestCluster } from "../test/harness/cluster.ts";
 import { eventually } from "../test/harness/wait.ts";
 import { run } from "../src-shared/exec.ts";
@@ -122,7 +122,8 @@ try {
     }
     await cluster.client.delete({ ...podsRef, name }, { gracePeriodSeconds: 0 });
     await eventually(() => podsWorkingSet() < CROSSING - 50 * Mi, { timeoutMs: 60_000, intervalMs: 200, message: "the hog's memory freed" });
-    await sleep(1000);
+    // A best-effort pod is refused while MemoryPressure holds (the transition period, 5 s here).
+    await eventually(async () => (await cluster.client.get<V1Node>({ group: "", version: "v1", resource: "nodes", name: node.name })).status?.conditions?.find((c) => c.type === "MemoryPressure")?.status === "False", { timeoutMs: 60_000, intervalMs: 500, message: "MemoryPressure cleared" });
   }
   console.log("threshold crossing → first kill (SIGTERM in the container)");
   console.log(summaryRow("deckhand (100 ms memory watch)", summarize(reactions)));
@@ -138,7 +139,7 @@ try {
   const stats = new NodeStats({ cgroupRoot: node.sandbox.cgroupRoot, rootDir: "/var/lib/kubelet", imageFsDir: "/var/lib/containerd", podLogsDir: "/var/log/pods", memoryCapacityBytes: () => memTotal, allocatableMemoryBytes: () => 400 * Mi, containerNames: () => new Map() });
   await stats.init();
   const manager = new EvictionManager({ thresholds, pressureTransitionPeriodMs: 5000, maxPodGracePeriodSeconds: 0, localStorageCapacityIsolation: true, stats, activePods: () => pods, evictor: { evict: () => false, isCleanedUp: () => true }, events: { node: () => undefined, pod: () => undefined }, logger: silentLogger() });
-  const watch = new MemoryWatch({ read: () => stats.memoryFigures(), thresholds, onCrossed: () => manager.wake(), logger: silentLogger() });
+  const watch = new MemoryWatch({ read: () => stats.memoryFigures(), readUpperBound: () => stats.memoryUpperBound(), thresholds, onCrossed: () => manager.wake(), logger: silentLogger() });
   const cpuOver = async (f: () => Promise<void>): Promise<number> => {
     const a = process.cpuUsage();
     await f();

@@ -61,6 +61,7 @@ export class NodePressure {
     });
     this.watch = new MemoryWatch({
       read: () => this.stats.memoryFigures(),
+      readUpperBound: () => this.stats.memoryUpperBound(),
       thresholds: settings.thresholds,
       onCrossed: () => this.manager.wake(),
       logger: parts.logger,

@@ -8,6 +8,7 @@
  * only for the pods asked about: those with a local storage limit each pass, all of them under disk pressure.
  */
 import type { V1Pod } from "@kubernetes/client-node";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { cgroupHierarchies, type CgroupHierarchy } from "../../src-shared/cgroups.ts";
 import { systemClock, type Clock } from "../../src-shared/clock.ts";
@@ -45,6 +46,7 @@ export class NodeStats implements EvictionStats {
   private readonly clock: Clock;
   private layout: CgroupLayout | undefined;
   private memoryLayout: CgroupLayout | undefined;
+  private podsLimit: number | undefined;
 
   constructor(options: NodeStatsOptions) {
     this.o = options;
@@ -60,7 +62,27 @@ export class NodeStats implements EvictionStats {
     if (layout) this.memoryLayout = layout.version === 1 ? { ...layout, mounts: { ...(layout.mounts.memory ? { memory: layout.mounts.memory } : {}), ...(layout.mounts.pids ? { pids: layout.mounts.pids } : {}) } } : layout;
   }
 
-  /** The memory figures alone, synchronously (the memory watch's poll). */
+  /**
+   * The memory watch's cheap read: each cgroup's usage alone (one small file), given as its working set. Usage is
+   * never below the working set (usage − inactive_file), so when no threshold is met on these figures none is
+   * met on the exact ones, and memory.stat (whose hierarchical totals are the costly read) is not needed. The
+   * pods cgroup's limit is the last one the exact read saw.
+   */
+  memoryUpperBound(): NodeFigures {
+    const f: NodeFigures = { timeMs: this.clock.now(), memoryCapacityBytes: this.o.memoryCapacityBytes(), allocatableMemoryBytes: this.o.allocatableMemoryBytes() };
+    const layout = this.memoryLayout;
+    if (!layout) return f;
+    const node = readUsage(layout, "/");
+    if (node !== undefined) f.nodeWorkingSetBytes = node;
+    const pods = readUsage(layout, kubepodsPath(this.o.cgroupRoot));
+    if (pods !== undefined) {
+      f.podsWorkingSetBytes = pods;
+      if (this.podsLimit !== undefined) f.podsLimitBytes = this.podsLimit;
+    }
+    return f;
+  }
+
+  /** The memory figures alone, synchronously (the memory watch's exact read). */
   memoryFigures(): NodeFigures {
     const now = this.clock.now();
     const f: NodeFigures = { timeMs: now, memoryCapacityBytes: this.o.memoryCapacityBytes(), allocatableMemoryBytes: this.o.allocatableMemoryBytes() };
@@ -72,6 +94,7 @@ export class NodeStats implements EvictionStats {
     if (pods) {
       f.podsWorkingSetBytes = pods.workingSetBytes;
       if (pods.limitBytes !== undefined) f.podsLimitBytes = pods.limitBytes;
+      this.podsLimit = pods.limitBytes;
     }
     return f;
   }
@@ -141,5 +164,18 @@ export class NodeStats implements EvictionStats {
       out.set(uid, u);
     }
     return out;
+  }
+}
+
+/** A cgroup's memory usage alone (v1 memory.usage_in_bytes, v2 memory.current); undefined when not readable. */
+function readUsage(layout: CgroupLayout, cgroupPath: string): number | undefined {
+  const rel = cgroupPath === "/" ? "" : cgroupPath;
+  const file = layout.version === 1 ? (layout.mounts.memory ? join(layout.mounts.memory, rel, "memory.usage_in_bytes") : undefined) : join(layout.mounts.unified ?? "/sys/fs/cgroup", rel, "memory.current");
+  if (file === undefined) return undefined;
+  try {
+    const v = Number(readFileSync(file, "utf8").trim());
+    return Number.isFinite(v) ? v : undefined;
+  } catch {
+    return undefined; // v2's root has no memory.current: the exact read covers it
   }
 }
