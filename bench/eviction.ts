@@ -31,7 +31,7 @@ import { EvictionManager } from "../kubelet/eviction/eviction-manager.ts";
 import { MemoryWatch } from "../kubelet/eviction/memory-watch.ts";
 import { NodeStats } from "../kubelet/eviction/node-stats.ts";
 import { parseThresholdConfig } from "../kubelet/eviction/thresholds.ts";
-import { summarize, summaryRow } from "./compare.ts";
+import { ADJTIMEX_STAMP, parseStamps, summarize, summaryRow } from "./compare.ts";
 
 const { values: args } = parseArgs({
   options: { runs: { type: "string", default: "20" }, pods: { type: "string", default: "100" }, window: { type: "string", default: "60" }, "from-source": { type: "boolean", default: false } },
@@ -41,27 +41,12 @@ const PODS = Number(args.pods);
 const WINDOW_MS = Number(args.window) * 1000;
 const NS = "bench";
 const Mi = 1024 * 1024;
-const STAMP = "adjtimex | grep -e status: -e tv_";
+const STAMP = ADJTIMEX_STAMP;
 const memTotal = Number(/MemTotal:\s+(\d+) kB/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? "0") * 1024;
 const config = { kubeReserved: { memory: `${memTotal - 400 * Mi}` }, evictionHard: { "memory.available": "250Mi" }, evictionPressureTransitionPeriod: "5s" };
 /** The pods' working set at which allocatableMemory.available crosses 250Mi: 400 Mi − 250 Mi. */
 const CROSSING = 150 * Mi;
 
-/** Times in ms since the epoch from `STAMP` outputs (as bench/probes.ts reads them). */
-function parseStamps(text: string): number[] {
-  const out: number[] = [];
-  let nano = false;
-  let sec = 0;
-  for (const line of text.split("\n")) {
-    const m = /(status|time\.tv_sec|time\.tv_usec):\s+(\d+)/.exec(line);
-    if (!m) continue;
-    const v = Number(m[2]);
-    if (m[1] === "status") nano = (v & 0x2000) !== 0;
-    else if (m[1] === "time.tv_sec") sec = v;
-    else out.push(sec * 1000 + (nano ? v / 1e6 : v / 1e3));
-  }
-  return out;
-}
 
 const cluster = new TestCluster();
 try {
