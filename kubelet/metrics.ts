@@ -36,6 +36,7 @@ export class KubeletMetrics {
   /** Prometheus client_golang's DefBuckets, as upstream's histogram. */
   private readonly relist = new Histogram("kubelet_pleg_relist_duration_seconds", "Duration in seconds for relisting pods in PLEG.", [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
   private readonly plegLastSeen = new Gauge("kubelet_pleg_last_seen_seconds", "Timestamp in seconds when PLEG was last seen active.");
+  private readonly evictions = new Counter("kubelet_evictions", "Cumulative number of pod evictions by eviction signal", { labelled: true });
   private readonly cpu = new Counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.");
   private readonly rss = new Gauge("process_resident_memory_bytes", "Resident memory size in bytes.");
   private readonly start = new Gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.");
@@ -48,6 +49,11 @@ export class KubeletMetrics {
     this.nodeName.set(1, { node: o.nodeName });
     this.pods = o.pods;
     this.lastRelistAt = o.lastRelistAt ?? (() => undefined);
+  }
+
+  /** The eviction manager evicted a pod for this signal (a threshold's, or a local storage limit's). */
+  observeEviction(signal: string): void {
+    this.evictions.inc({ eviction_signal: signal });
   }
 
   /** One PLEG relist took this long. */
@@ -76,7 +82,7 @@ export class KubeletMetrics {
     if (max !== undefined) this.maxFds.set(max);
     const seen = this.lastRelistAt();
     if (seen !== undefined) this.plegLastSeen.set(seen / 1000);
-    const all: Metric[] = [this.nodeName, this.plegLastSeen, this.relist, this.runningContainers, this.runningPods, this.cpu, this.fds, this.maxFds, this.rss, this.start];
+    const all: Metric[] = [this.evictions, this.nodeName, this.plegLastSeen, this.relist, this.runningContainers, this.runningPods, this.cpu, this.fds, this.maxFds, this.rss, this.start];
     return all.map((m) => m.render()).join("");
   }
 }

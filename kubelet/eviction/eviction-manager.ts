@@ -114,10 +114,14 @@ export interface EvictionManagerOptions {
   cleanupPollMs?: number;
 }
 
+/** upstream's metric labels for local storage limit evictions. */
+export type LocalStorageSignal = "emptydirfs.limit" | "ephemeralpodfs.limit" | "ephemeralcontainerfs.limit";
+
 /** One eviction, for the caller and the tests. */
 export interface Eviction {
   pod: V1Pod;
-  signal: Signal | "localStorage";
+  /** The threshold's signal, or the local storage limit (the `kubelet_evictions` label). */
+  signal: Signal | LocalStorageSignal;
   message: string;
   gracePeriodSeconds: number;
   /** When the evictor was told (ms). */
@@ -280,13 +284,13 @@ export class EvictionManager {
     for (const pod of limited) {
       const u = usage.get(pod.metadata?.uid ?? "");
       if (!u) continue;
-      const message = localStorageViolation(pod, u);
-      if (message && this.evictPod(pod, IMMEDIATE_EVICTION_GRACE_PERIOD_SECONDS, message, {}, [], "localStorage")) return pod;
+      const v = localStorageViolation(pod, u);
+      if (v && this.evictPod(pod, IMMEDIATE_EVICTION_GRACE_PERIOD_SECONDS, v.message, {}, [], v.signal)) return pod;
     }
     return undefined;
   }
 
-  private evictPod(pod: V1Pod, gracePeriodSeconds: number, message: string, annotations: Record<string, string>, conditions: V1PodCondition[], sig: Signal | "localStorage"): boolean {
+  private evictPod(pod: V1Pod, gracePeriodSeconds: number, message: string, annotations: Record<string, string>, conditions: V1PodCondition[], sig: Eviction["signal"]): boolean {
     if (isCriticalPod(pod)) {
       this.log.error({ pod: name(pod) }, "eviction manager: cannot evict a critical pod");
       return false;
@@ -348,23 +352,23 @@ export function hasLocalStorageLimit(pod: V1Pod): boolean {
 
 /**
  * The first local storage limit the pod is over, as upstream checks them: an emptyDir past its sizeLimit, the
- * pod's total past the sum of its containers' ephemeral-storage limits, a container past its own. The message,
- * or undefined. Pure.
+ * pod's total past the sum of its containers' ephemeral-storage limits, a container past its own. The message
+ * and the metric's signal label, or undefined. Pure.
  */
-export function localStorageViolation(pod: V1Pod, u: PodUsage): string | undefined {
+export function localStorageViolation(pod: V1Pod, u: PodUsage): { message: string; signal: LocalStorageSignal } | undefined {
   const spec = pod.spec;
   if (!spec) return undefined;
   for (const v of spec.volumes ?? []) {
     const size = sizeLimitOf(v.emptyDir?.sizeLimit);
     const used = u.volumes.find((x) => x.name === v.name)?.usedBytes;
-    if (size && used !== undefined && used > size.value()) return emptyDirMessage(v.name, size.toString());
+    if (size && used !== undefined && used > size.value()) return { message: emptyDirMessage(v.name, size.toString()), signal: "emptydirfs.limit" };
   }
   const limits = spec.containers.map((c) => limitOf(c.resources as { limits?: Record<string, unknown> }));
   if (limits.some((l) => l !== undefined)) {
     // PodLimits: the sum of the limits the containers set.
     const total = limits.reduce<Quantity | undefined>((acc, l) => (l === undefined ? acc : acc === undefined ? l : acc.add(l)), undefined);
     const podUsed = u.volumes.reduce((a, v) => a + v.usedBytes, 0) + u.containers.reduce((a, c) => a + (c.rootfsBytes ?? 0) + (c.logsBytes ?? 0), 0);
-    if (total && podUsed > total.value()) return podEphemeralStorageMessage(total.toString());
+    if (total && podUsed > total.value()) return { message: podEphemeralStorageMessage(total.toString()), signal: "ephemeralpodfs.limit" };
   }
   for (const c of spec.containers) {
     const limit = limitOf(c.resources);
@@ -372,7 +376,7 @@ export function localStorageViolation(pod: V1Pod, u: PodUsage): string | undefin
     const cs = u.containers.find((x) => x.name === c.name);
     if (!cs) continue;
     const used = (cs.logsBytes ?? 0) + (cs.rootfsBytes ?? 0);
-    if (used > limit.value()) return containerEphemeralStorageMessage(c.name, limit.toString());
+    if (used > limit.value()) return { message: containerEphemeralStorageMessage(c.name, limit.toString()), signal: "ephemeralcontainerfs.limit" };
   }
   return undefined;
 }

@@ -130,6 +130,7 @@ export async function startServers(config: KubeletConfig, kubelet: Kubelet, clie
       lastRelistAt: () => (kubelet.pleg.hasRelisted ? Date.now() - kubelet.pleg.healthy().lastSeenMs : undefined),
     });
     kubelet.pleg.onRelist((ms) => metrics.observeRelist(ms));
+    kubelet.nodePressure?.manager.onEviction((e) => metrics.observeEviction(e.signal));
     api = new KubeletServer({
       host: { ...serverHost(kubelet, config, metrics), ...stats },
       nodeName: config.hostname,

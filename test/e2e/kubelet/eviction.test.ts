@@ -117,6 +117,9 @@ describe("memory pressure", () => {
     await eventually(async () => (await events("hog")).find((e) => e.reason === "Evicted" && e.type === "Warning" && e.message === message), { timeoutMs: 10_000, message: "Evicted event" });
     await eventually(async () => (await nodeCondition(node.name, "MemoryPressure"))?.reason === "KubeletHasInsufficientMemory", { timeoutMs: 10_000, message: "MemoryPressure True" });
 
+    const metrics = await cluster.kubectl(["get", "--raw", `/api/v1/nodes/${node.name}/proxy/metrics`]);
+    expect(metrics.stdout).toContain('kubelet_evictions{eviction_signal="allocatableMemory.available"} 1\n');
+
     // Under memory pressure, a best-effort pod is refused with upstream's reason.
     await cluster.client.create<V1Pod>(podsRef(), pod("late", node.name, "exec sleep 3600"));
     const late = await waitFor("late", (p) => p.status?.phase === "Failed", "refused", 20_000);

@@ -14,7 +14,12 @@ describe("the kubelet's /metrics", () => {
   it("reports upstream's names from the runtime pod cache and the PLEG", () => {
     const m = new KubeletMetrics({ nodeName: "node-1", pods: () => [pod("ready", ["running", "exited"]), pod("notready", ["exited"])], lastRelistAt: () => 1_700_000_000_000 });
     m.observeRelist(30);
+    m.observeEviction("memory.available");
+    m.observeEviction("memory.available");
+    m.observeEviction("emptydirfs.limit");
     const text = m.render();
+    expect(text).toContain('kubelet_evictions{eviction_signal="memory.available"} 2\n');
+    expect(text).toContain('kubelet_evictions{eviction_signal="emptydirfs.limit"} 1\n');
     expect(text).toContain('# HELP kubelet_node_name [ALPHA] The node\'s name. The count is always 1.\n# TYPE kubelet_node_name gauge\nkubelet_node_name{node="node-1"} 1\n');
     expect(text).toContain("kubelet_running_pods 1\n");
     expect(text).toContain('kubelet_running_containers{container_state="running"} 1\n');

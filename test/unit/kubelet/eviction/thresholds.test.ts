@@ -151,11 +151,14 @@ describe("messages", () => {
 
   it("local storage limits: emptyDir sizeLimit, then the pod's total, then a container's", () => {
     const p = pod("w", { volumes: [{ name: "scratch", emptyDir: { sizeLimit: "1Mi" } }] });
-    expect(localStorageViolation(p, { containers: [], volumes: [{ name: "scratch", usedBytes: 2 * Mi, inodesUsed: 2 }] })).toBe('Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". ');
+    expect(localStorageViolation(p, { containers: [], volumes: [{ name: "scratch", usedBytes: 2 * Mi, inodesUsed: 2 }] })).toEqual({ message: 'Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". ', signal: "emptydirfs.limit" });
     expect(localStorageViolation(p, { containers: [], volumes: [{ name: "scratch", usedBytes: Mi, inodesUsed: 2 }] })).toBeUndefined();
     const l = pod("l", { limit: "2Mi", volumes: [{ name: "v", emptyDir: {} }] });
-    expect(localStorageViolation(l, { containers: [{ name: "c", logsBytes: Mi }], volumes: [{ name: "v", usedBytes: 1.5 * Mi, inodesUsed: 1 }] })).toBe("Pod ephemeral local storage usage exceeds the total limit of containers 2Mi. ");
-    expect(localStorageViolation(l, { containers: [{ name: "c", logsBytes: 3 * Mi }], volumes: [] })).toBe("Pod ephemeral local storage usage exceeds the total limit of containers 2Mi. ");
+    expect(localStorageViolation(l, { containers: [{ name: "c", logsBytes: Mi }], volumes: [{ name: "v", usedBytes: 1.5 * Mi, inodesUsed: 1 }] })).toEqual({ message: "Pod ephemeral local storage usage exceeds the total limit of containers 2Mi. ", signal: "ephemeralpodfs.limit" });
+    expect(localStorageViolation(l, { containers: [{ name: "c", logsBytes: 3 * Mi }], volumes: [] })?.signal).toBe("ephemeralpodfs.limit");
+    // Two containers, one over its own limit while the pod's total is within the sum.
+    const two: V1Pod = { metadata: { name: "two", uid: "two" }, spec: { containers: [{ name: "a", resources: { limits: { "ephemeral-storage": "1Mi" } } }, { name: "b", resources: { limits: { "ephemeral-storage": "10Mi" } } }] } };
+    expect(localStorageViolation(two, { containers: [{ name: "a", rootfsBytes: 2 * Mi }, { name: "b" }], volumes: [] })).toEqual({ message: 'Container a exceeded its local ephemeral storage limit "1Mi". ', signal: "ephemeralcontainerfs.limit" });
   });
 
   it("admission under pressure: best effort refused under memory pressure unless tolerating it, all under disk pressure, critical always admitted", () => {
