@@ -8,12 +8,14 @@
  *   within a couple of seconds (the memory watch), a guaranteed and a burstable pod keep running, MemoryPressure
  *   goes True, a best-effort pod is refused meanwhile, and the condition clears after the transition period;
  * - an emptyDir past its sizeLimit, and a container's writable layer past its ephemeral-storage limit, evict the pod;
+ * - nodefs.available set just below what is free now: a pod filling an emptyDir crosses it, DiskPressure, node
+ *   reclaim attempted (EvictionThresholdMet), the pod evicted, the condition cleared;
  * - pid.available set just below what is free now: a fork loop crosses it, PIDPressure and that pod evicted;
  * - image GC (high 1%, low 0%, minimum age 15 s: time for the pod to use its image): an unused image removed, the one a pod uses kept.
  */
 import type { CoreV1Event, V1Node, V1Pod } from "@kubernetes/client-node";
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, statfs } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -148,6 +150,28 @@ describe("memory pressure", () => {
     const p = await waitFor("layer", evicted, "evicted for its writable layer", 40_000);
     // The pod's total is checked before each container's, as upstream.
     expect(p.status?.message).toBe("Pod ephemeral local storage usage exceeds the total limit of containers 2Mi. ");
+  });
+});
+
+describe("disk pressure", () => {
+  let node: ClusterNode;
+  beforeAll(async () => {
+    // nodefs.available now, less a margin a pod's write passes (the disk is shared: others' writes move it too).
+    const fs = await statfs("/var/lib");
+    const available = fs.bavail * fs.bsize;
+    node = await cluster.addNode({ config: { evictionHard: { "nodefs.available": String(available - 300 * Mi) }, evictionPressureTransitionPeriod: `${TRANSITION_S}s` } });
+  });
+
+  it("a pod filling the node's filesystem past nodefs.available sets DiskPressure and is evicted after node-level reclaim", async () => {
+    await cluster.client.create<V1Pod>(podsRef(), pod("writer", node.name, "dd if=/dev/zero of=/data/fill bs=1M count=700 2>/dev/null; exec sleep 3600", { volumes: [{ name: "data", emptyDir: {} }] }));
+    const p = await waitFor("writer", evicted, "evicted for disk pressure", 90_000);
+    // Upstream's container part counts the writable layer and logs (not volumes): the writer's shell wrote little.
+    expect(p.status?.message).toMatch(/^The node was low on resource: ephemeral-storage\. Threshold quantity: \d+, available: \d+(Ki|Mi)?\. Container writer was using \d+(Ki|Mi)?, request is 0, has larger consumption of ephemeral-storage\. $/);
+    await eventually(async () => (await nodeCondition(node.name, "DiskPressure"))?.reason === "KubeletHasDiskPressure", { timeoutMs: 10_000, message: "DiskPressure True" });
+    const nodeEvents = JSON.parse((await cluster.kubectl(["get", "events", "-n", "default", "--field-selector", `involvedObject.kind=Node,involvedObject.name=${node.name},reason=EvictionThresholdMet`, "-o", "json"])).stdout) as { items: CoreV1Event[] };
+    expect(nodeEvents.items[0]).toMatchObject({ type: "Warning", message: "Attempting to reclaim ephemeral-storage" });
+    // Its emptyDir goes with it: the pressure ends, and the condition after the transition period.
+    await eventually(async () => (await nodeCondition(node.name, "DiskPressure"))?.reason === "KubeletHasNoDiskPressure", { timeoutMs: (TRANSITION_S + 30) * 1000, message: "DiskPressure back to False" });
   });
 });
 
