@@ -17,8 +17,9 @@
  *      `Evicted`, upstream's message, a DisruptionTarget condition and a Warning `Evicted` event. One pod per pass;
  *      then wait (1 s steps, 30 s at most) for it to be cleaned up, as upstream.
  *
- * When it runs: every `monitoringIntervalMs` (upstream's 10 s), and at once when `wake()` is called (the memory
- * watch, memory-watch.ts, calls it as soon as a memory threshold is crossed: that is what makes the reaction fast).
+ * When it runs: every `monitoringIntervalMs` (upstream's 10 s), when a held condition's transition period ends,
+ * and at once when `wake()` is called (the memory watch, memory-watch.ts, calls it as soon as a memory threshold
+ * is crossed: that is what makes the reaction fast).
  *
  * Lifecycle: the constructor does no I/O; start(signal); close() waits for the pass under way.
  */
@@ -189,9 +190,17 @@ export class EvictionManager {
     return this.conditions.includes("PIDPressure");
   }
 
-  private async pass(signal: AbortSignal): Promise<void> {
+  /**
+   * One pass, then the delay before the next: the monitoring interval, or less when a held condition's transition
+   * period ends sooner (it then clears on time, where upstream's clears at the first 10 s pass after).
+   */
+  private async pass(signal: AbortSignal): Promise<number | undefined> {
     const evicted = await this.synchronize(signal);
     if (evicted) await this.waitForCleanup(evicted, signal);
+    const now = this.clock.now();
+    const expiries = [...this.conditionsLastObserved.values()].map((at) => at + this.o.pressureTransitionPeriodMs - now).filter((d) => d >= 0);
+    const interval = this.o.monitoringIntervalMs ?? DEFAULT_MONITORING_INTERVAL_MS;
+    return Math.min(interval, ...expiries.map((d) => d + 1));
   }
 
   /** One synchronize; returns the pod evicted, if any. Exported for tests. */

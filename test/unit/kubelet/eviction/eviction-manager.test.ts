@@ -6,7 +6,7 @@ import { parseThresholdConfig } from "../../../../kubelet/eviction/thresholds.ts
 import type { NodeFigures } from "../../../../kubelet/eviction/signals.ts";
 import type { PodUsage } from "../../../../kubelet/eviction/ranking.ts";
 import { silentLogger } from "../../../../src-shared/log.ts";
-import { FakeClock } from "../../../harness/fake-clock.ts";
+import { FakeClock, flush } from "../../../harness/fake-clock.ts";
 
 const Mi = 1024 * 1024;
 
@@ -122,6 +122,24 @@ describe("EvictionManager", () => {
     await f.manager.synchronize();
     expect(f.manager.nodeConditions()).toEqual([]);
     expect(f.conditionsSeen).toEqual([["MemoryPressure"], []]);
+  });
+
+  it("running, the next pass comes when a held condition's transition period ends, not at the next 10 s", async () => {
+    const f = fixture({ transitionMs: 15_000 });
+    f.state.figures.nodeWorkingSetBytes = 950 * Mi;
+    const stop = new AbortController();
+    f.manager.start(stop.signal);
+    await flush();
+    expect(f.manager.isUnderMemoryPressure()).toBe(true);
+    f.state.figures.nodeWorkingSetBytes = 100 * Mi;
+    await f.clock.advance(10_000); // the regular pass: still held
+    expect(f.manager.isUnderMemoryPressure()).toBe(true);
+    const passes = f.manager.passes;
+    await f.clock.advance(5_001); // 15 s after the last observation, not 20 s
+    expect(f.manager.nodeConditions()).toEqual([]);
+    expect(f.manager.passes).toBe(passes + 1);
+    stop.abort();
+    await f.manager.close();
   });
 
   it("disk pressure: reclaims containers and images first, evicts nobody when that is enough", async () => {
