@@ -9,12 +9,20 @@
  * Served: container_cpu_usage_seconds_total{cpu="total"}, _user_, _system_; container_memory_usage_bytes,
  * _working_set_bytes, _rss, _cache, _swap; container_spec_memory_limit_bytes (0 when unlimited);
  * container_processes; container_start_time_seconds (cgroup creation); container_last_seen;
- * machine_cpu_cores, machine_memory_bytes; container_scrape_error. Not yet: network, filesystem, block I/O,
- * CFS throttling, tasks state, memory failures.
+ * container_fs_reads_bytes_total, _reads_total, _writes_bytes_total, _writes_total per block device (blkio /
+ * io.stat); container_network_{receive,transmit}_{bytes,packets,errors,packets_dropped}_total per interface on the
+ * pod's series (container="": the pod's network namespace, once) and the node's (id="/"); container_fs_usage_bytes,
+ * _limit_bytes, _inodes_free per device for each container's writable layer (CRI) and the node's root and image
+ * filesystems (the fs collector's snapshot); machine_cpu_cores, machine_memory_bytes; container_scrape_error.
+ * Left out: container_fs_inodes_total (a gauge named _total: promtool's lint refuses it), CFS throttling, tasks
+ * state, memory failures.
  */
 import type { CgroupStats, StatsSnapshot } from "./collector.ts";
 import type { MachineInfo } from "./machine.ts";
 import type { PodInfo } from "./summary.ts";
+import type { InterfaceSample } from "./cgroup-stats.ts";
+import type { FsSnapshot } from "./fs-collector.ts";
+import type { FsInfo } from "./machine.ts";
 
 export interface CadvisorMetricsInput {
   snapshot: StatsSnapshot | undefined;
@@ -23,6 +31,8 @@ export interface CadvisorMetricsInput {
   /** The kubelet's cgroupRoot: the pods root is `<cgroupRoot>/kubepods`. */
   kubepodsPath: string;
   nowMs: number;
+  /** The fs collector's snapshot: the containers' writable layers, the node's root and image filesystems. */
+  fs?: FsSnapshot;
 }
 
 type Labels = [string, string][];
@@ -67,6 +77,27 @@ export function cadvisorMetrics(i: CadvisorMetricsInput): string {
       add("container_spec_memory_limit_bytes", "gauge", "Memory limit for the container.", labels, m.limitBytes ?? 0);
     }
     if (s.sample.pids !== undefined) add("container_processes", "gauge", "Number of processes running inside the container.", labels, s.sample.pids.current, t);
+    for (const d of s.sample.io ?? []) {
+      const l: Labels = [...labels, ["device", d.device ?? `${d.major}:${d.minor}`]];
+      add("container_fs_reads_bytes_total", "counter", "Cumulative count of bytes read", l, d.readBytes, t);
+      add("container_fs_reads_total", "counter", "Cumulative count of reads completed", l, d.reads, t);
+      add("container_fs_writes_bytes_total", "counter", "Cumulative count of bytes written", l, d.writeBytes, t);
+      add("container_fs_writes_total", "counter", "Cumulative count of writes completed", l, d.writes, t);
+    }
+  };
+  // cAdvisor's network families (metrics/prometheus.go), one series per interface.
+  const NETWORK: [keyof InterfaceSample, string, string][] = [
+    ["rxBytes", "container_network_receive_bytes_total", "Cumulative count of bytes received"],
+    ["rxErrors", "container_network_receive_errors_total", "Cumulative count of errors encountered while receiving"],
+    ["rxDropped", "container_network_receive_packets_dropped_total", "Cumulative count of packets dropped while receiving"],
+    ["rxPackets", "container_network_receive_packets_total", "Cumulative count of packets received"],
+    ["txBytes", "container_network_transmit_bytes_total", "Cumulative count of bytes transmitted"],
+    ["txErrors", "container_network_transmit_errors_total", "Cumulative count of errors encountered while transmitting"],
+    ["txDropped", "container_network_transmit_packets_dropped_total", "Cumulative count of packets dropped while transmitting"],
+    ["txPackets", "container_network_transmit_packets_total", "Cumulative count of packets transmitted"],
+  ];
+  const emitNetwork = (interfaces: readonly InterfaceSample[], labels: Labels, timeMs: number): void => {
+    for (const x of interfaces) for (const [key, name, help] of NETWORK) add(name, "counter", help, [...labels, ["interface", x.name]], x[key] as number, timeMs);
   };
   const base = (id: string, o: { container?: string; image?: string; name?: string; namespace?: string; pod?: string } = {}): Labels => [
     ["container", o.container ?? ""],
@@ -76,17 +107,41 @@ export function cadvisorMetrics(i: CadvisorMetricsInput): string {
     ["namespace", o.namespace ?? ""],
     ["pod", o.pod ?? ""],
   ];
+  // cAdvisor's filesystem families, one series per device: a container's writable layer, the node's filesystems.
+  const emitFs = (labels: Labels, device: string, usedBytes: number, fs: FsInfo | undefined, timeMs: number): void => {
+    const l: Labels = [...labels, ["device", device]];
+    add("container_fs_usage_bytes", "gauge", "Number of bytes that are consumed by the container on this filesystem.", l, usedBytes, timeMs);
+    if (fs === undefined) return;
+    add("container_fs_limit_bytes", "gauge", "Number of bytes that can be consumed by the container on this filesystem.", l, fs.capacityBytes, timeMs);
+    add("container_fs_inodes_free", "gauge", "Number of available Inodes", l, fs.inodesFree, timeMs);
+    // cAdvisor's container_fs_inodes_total is left out: a gauge named _total fails promtool's lint.
+  };
+  const fsSnap = i.fs;
+  if (fsSnap !== undefined) {
+    const seen = new Set<string>();
+    for (const [fs, device] of [[fsSnap.rootFs, fsSnap.rootFsDevice], [fsSnap.imageFs?.fs, fsSnap.imageFs?.device]] as const) {
+      if (fs === undefined || device === undefined || seen.has(device)) continue;
+      seen.add(device);
+      emitFs(base("/"), device, fs.usedBytes, fs, fsSnap.timeMs);
+    }
+  }
   const snap = i.snapshot;
   if (snap !== undefined) {
     if (snap.node !== undefined) emit(snap.node, base("/"));
+    if (snap.nodeNetwork !== undefined) emitNetwork(snap.nodeNetwork, base("/"), snap.timeMs);
     if (snap.pods !== undefined) emit(snap.pods, base(i.kubepodsPath));
     for (const p of i.pods) {
       const cg = snap.podCgroups.get(p.uid);
       if (cg === undefined) continue;
       emit(cg.stats, base(cg.path, { namespace: p.namespace, pod: p.name }));
+      if (cg.network !== undefined) emitNetwork(cg.network, base(cg.path, { namespace: p.namespace, pod: p.name }), cg.stats.sample.timeMs);
       for (const c of p.containers) {
         const cs = cg.containers.get(c.id);
-        if (cs !== undefined) emit(cs, base(`${cg.path}/${c.id}`, { container: c.name, image: c.image ?? "", name: c.id, namespace: p.namespace, pod: p.name }));
+        if (cs === undefined) continue;
+        const labels = base(`${cg.path}/${c.id}`, { container: c.name, image: c.image ?? "", name: c.id, namespace: p.namespace, pod: p.name });
+        emit(cs, labels);
+        const layer = fsSnap?.writableLayers.get(c.id);
+        if (layer !== undefined) emitFs(labels, layer.device ?? "", layer.usedBytes, layer.fs, layer.timeMs);
       }
     }
   }

@@ -13,6 +13,7 @@
  *   swap            total_swap                                     memory.swap.current
  *   limit           memory.limit_in_bytes                          memory.max ("max": none)
  *   pids            pids.current                                   pids.current
+ *   block I/O       blkio.throttle.io_service{_bytes,d}_recursive  io.stat rbytes/wbytes/rios/wios
  *
  * A limit at or above 2^62 is "unlimited" (the kubelet's isMemoryUnlimited); v1 writes its unlimited as
  * 9223372036854771712. Pure functions of the files' text: the reader (cgroup-reader.ts) does the I/O.
@@ -26,6 +27,19 @@ export interface CgroupSample {
   cpu?: { usageNanos: number; userNanos?: number; systemNanos?: number };
   memory?: MemorySample;
   pids?: { current: number };
+  /** Block I/O per device (v1 blkio throttle counters, v2 io.stat). */
+  io?: DeviceIo[];
+}
+
+export interface DeviceIo {
+  major: number;
+  minor: number;
+  /** /dev/<name> (the reader resolves it through /sys/dev/block), cAdvisor's `device` label. */
+  device?: string;
+  readBytes: number;
+  writeBytes: number;
+  reads: number;
+  writes: number;
 }
 
 export interface MemorySample {
@@ -79,6 +93,44 @@ export interface V1Files {
   "memory.limit_in_bytes"?: string;
   "memory.stat"?: string;
   "pids.current"?: string;
+  "blkio.throttle.io_service_bytes_recursive"?: string;
+  "blkio.throttle.io_serviced_recursive"?: string;
+}
+
+/**
+ * v1 blkio's throttle counters as runc reads them when the CFQ/BFQ files are empty (the default with blk-mq):
+ * `MAJ:MIN Read|Write|Sync|Async|Discard|Total N` lines and a final `Total N`; bytes from
+ * io_service_bytes_recursive, operations from io_serviced_recursive. Devices sorted by major, minor.
+ */
+export function parseBlkioV1(serviceBytes: string | undefined, serviced: string | undefined): DeviceIo[] {
+  const devices = new Map<string, DeviceIo>();
+  const take = (text: string | undefined, read: "readBytes" | "reads", write: "writeBytes" | "writes"): void => {
+    for (const line of (text ?? "").split("\n")) {
+      const m = /^(\d+):(\d+) (Read|Write) (\d+)$/.exec(line.trim());
+      if (m === null) continue;
+      const key = `${m[1]}:${m[2]}`;
+      let d = devices.get(key);
+      if (d === undefined) devices.set(key, (d = { major: Number(m[1]), minor: Number(m[2]), readBytes: 0, writeBytes: 0, reads: 0, writes: 0 }));
+      d[m[3] === "Read" ? read : write] = Number(m[4]);
+    }
+  };
+  take(serviceBytes, "readBytes", "writeBytes");
+  take(serviced, "reads", "writes");
+  return [...devices.values()].sort((a, b) => a.major - b.major || a.minor - b.minor);
+}
+
+/** v2 io.stat: `MAJ:MIN rbytes=N wbytes=N rios=N wios=N dbytes=N dios=N` per device (cgroup-v2.rst). */
+export function parseIoStat(text: string): DeviceIo[] {
+  const out: DeviceIo[] = [];
+  for (const line of text.split("\n")) {
+    const [dev, ...kvs] = line.trim().split(/\s+/);
+    const m = /^(\d+):(\d+)$/.exec(dev ?? "");
+    if (m === null) continue;
+    const kv = new Map(kvs.map((x) => x.split("=") as [string, string]));
+    const n = (k: string): number => Number(kv.get(k) ?? 0) || 0;
+    out.push({ major: Number(m[1]), minor: Number(m[2]), readBytes: n("rbytes"), writeBytes: n("wbytes"), reads: n("rios"), writes: n("wios") });
+  }
+  return out.sort((a, b) => a.major - b.major || a.minor - b.minor);
 }
 
 export function v1Sample(files: V1Files, timeMs: number): CgroupSample {
@@ -119,6 +171,7 @@ export function v1Sample(files: V1Files, timeMs: number): CgroupSample {
   }
   const pids = files["pids.current"];
   if (pids !== undefined) s.pids = { current: parseSingleValue(pids, "pids.current") ?? 0 };
+  if (files["blkio.throttle.io_service_bytes_recursive"] !== undefined) s.io = parseBlkioV1(files["blkio.throttle.io_service_bytes_recursive"], files["blkio.throttle.io_serviced_recursive"]);
   return s;
 }
 
@@ -130,6 +183,7 @@ export interface V2Files {
   "memory.stat"?: string;
   "memory.swap.current"?: string;
   "pids.current"?: string;
+  "io.stat"?: string;
   /** The root cgroup only: memory usage is MemTotal − MemFree, as runc emulates it. */
   meminfo?: string;
 }
@@ -182,6 +236,7 @@ export function v2Sample(files: V2Files, timeMs: number): CgroupSample {
   }
   const pids = files["pids.current"];
   if (pids !== undefined) s.pids = { current: parseSingleValue(pids, "pids.current") ?? 0 };
+  if (files["io.stat"] !== undefined) s.io = parseIoStat(files["io.stat"]);
   return s;
 }
 
@@ -202,9 +257,13 @@ export function usageNanoCores(previous: CgroupSample | undefined, current: Cgro
 export interface InterfaceSample {
   name: string;
   rxBytes: number;
+  rxPackets: number;
   rxErrors: number;
+  rxDropped: number;
   txBytes: number;
+  txPackets: number;
   txErrors: number;
+  txDropped: number;
 }
 
 /** cAdvisor's ignored interfaces (networkStatsFromProc): lo, veth*, docker*. */
@@ -225,7 +284,7 @@ export function parseNetDev(text: string): InterfaceSample[] {
     const name = fields[0] ?? "";
     if (IGNORED_INTERFACES.test(name)) continue;
     const n = (i: number): number => Number(fields[i]);
-    out.push({ name, rxBytes: n(1), rxErrors: n(3), txBytes: n(9), txErrors: n(11) });
+    out.push({ name, rxBytes: n(1), rxPackets: n(2), rxErrors: n(3), rxDropped: n(4), txBytes: n(9), txPackets: n(10), txErrors: n(11), txDropped: n(12) });
   }
   return out;
 }

@@ -12,7 +12,7 @@ import { cgroupHierarchies, type CgroupHierarchy } from "../src-shared/cgroups.t
 import { PeriodicLoop } from "../src-shared/loop.ts";
 import { systemClock, type Clock } from "../src-shared/clock.ts";
 import { usageNanoCores, type CgroupSample, type InterfaceSample } from "./cgroup-stats.ts";
-import { cgroupCreationMs, cgroupLayout, listPodCgroups, readCgroup, readPodNetwork, type CgroupLayout } from "./cgroup-reader.ts";
+import { cgroupCreationMs, cgroupLayout, listPodCgroups, readCgroup, processCgroup, readNodeNetwork, readPodNetwork, type CgroupLayout, type CgroupRef } from "./cgroup-reader.ts";
 
 /** upstream's defaultHousekeepingInterval (pkg/kubelet/cadvisor/cadvisor_linux.go). */
 export const DEFAULT_HOUSEKEEPING_INTERVAL_MS = 10_000;
@@ -44,6 +44,16 @@ export interface StatsSnapshot {
   /** `<cgroupRoot>/kubepods`: the "pods" system container. */
   pods: CgroupStats | undefined;
   podCgroups: Map<string, PodCgroupStats>;
+  /** The node's interfaces (the kubelet's network namespace; lo, veth*, docker* left out). */
+  nodeNetwork?: InterfaceSample[];
+  /** The Summary's "kubelet" and "runtime" system containers (the pods one is `pods`). */
+  systemContainers?: { kubelet?: SystemCgroupStats; runtime?: SystemCgroupStats };
+}
+
+export interface SystemCgroupStats {
+  /** Its cgroup (the memory hierarchy's on v1). */
+  path: string;
+  stats: CgroupStats;
 }
 
 export interface StatsCollectorOptions {
@@ -56,6 +66,11 @@ export interface StatsCollectorOptions {
   hierarchies?: () => Promise<readonly CgroupHierarchy[]>;
   /** Prefix for /proc (tests). */
   procRoot?: string;
+  /**
+   * The system containers' cgroups (upstream's --kubelet-cgroups, --runtime-cgroups). Without one, the kubelet's
+   * is the cgroup this process is in, as upstream finds its own; the runtime's is left out.
+   */
+  systemCgroups?: { kubelet?: string; runtime?: string };
 }
 
 export function kubepodsPath(cgroupRoot: string): string {
@@ -113,16 +128,17 @@ export class StatsCollector {
     const layout = this.layout;
     const now = this.clock.now();
     const next = new Map<string, CgroupStats>();
-    const take = (path: string): CgroupStats | undefined => {
-      const sample = readCgroup(layout, path, now);
+    const take = (ref: CgroupRef): CgroupStats | undefined => {
+      const sample = readCgroup(layout, ref, now);
       if (sample === undefined) return undefined;
-      const prev = this.previous.get(path);
+      const key = typeof ref === "string" ? ref : JSON.stringify(ref);
+      const prev = this.previous.get(key);
       const s: CgroupStats = { sample };
       const rate = usageNanoCores(prev?.sample, sample);
       if (rate !== undefined) s.usageNanoCores = rate;
-      const created = prev?.creationMs ?? cgroupCreationMs(layout, path);
+      const created = prev?.creationMs ?? cgroupCreationMs(layout, typeof ref === "string" ? ref : (ref.memory ?? "/"));
       if (created !== undefined) s.creationMs = created;
-      next.set(path, s);
+      next.set(key, s);
       return s;
     };
     const kubepods = kubepodsPath(this.o.cgroupRoot);
@@ -138,6 +154,16 @@ export class StatsCollector {
       const network = readPodNetwork(layout, pod.path, pod.containerIds);
       snapshot.podCgroups.set(pod.uid, { uid: pod.uid, path: pod.path, stats, containers, ...(network === undefined ? {} : { network }) });
     }
+    const system: NonNullable<StatsSnapshot["systemContainers"]> = {};
+    const kubeletRef = this.o.systemCgroups?.kubelet ?? processCgroup(layout);
+    const kubeletStats = kubeletRef === undefined ? undefined : take(kubeletRef);
+    if (kubeletRef !== undefined && kubeletStats !== undefined) system.kubelet = { path: typeof kubeletRef === "string" ? kubeletRef : (kubeletRef.memory ?? "/"), stats: kubeletStats };
+    const runtimePath = this.o.systemCgroups?.runtime;
+    const runtimeStats = runtimePath === undefined ? undefined : take(runtimePath);
+    if (runtimePath !== undefined && runtimeStats !== undefined) system.runtime = { path: runtimePath, stats: runtimeStats };
+    if (system.kubelet !== undefined || system.runtime !== undefined) snapshot.systemContainers = system;
+    const nodeNetwork = readNodeNetwork(layout);
+    if (nodeNetwork !== undefined) snapshot.nodeNetwork = nodeNetwork;
     // Cgroups gone since the last pass are forgotten with it.
     this.previous = next;
     this.latest = snapshot;

@@ -6,12 +6,14 @@
  * figure is an omitempty pointer, so an unknown figure is an absent key, never 0; times are metav1.Time
  * (RFC 3339, seconds). Filled as pkg/kubelet/stats/helper.go fills them from cAdvisor: usageNanoCores from the
  * last two samples, availableBytes = limit − workingSet only when there is a limit (the node's is MemTotal).
- * Not filled yet, hence absent: node network, swap, system containers other than `pods`; per pod volume,
- * ephemeral-storage; per container rootfs, logs. Pod network is the sandbox netns's /proc/<pid>/net/dev.
+ * Pod network is the sandbox netns's /proc/<pid>/net/dev, the node's the kubelet's own; filesystem figures come
+ * from the fs collector's snapshot (fs-collector.ts) and are absent until its first pass.
  */
 import type { FsInfo } from "./machine.ts";
 import type { CgroupStats, StatsSnapshot } from "./collector.ts";
 import type { InterfaceSample } from "./cgroup-stats.ts";
+import type { FsSnapshot, PodFsUsage } from "./fs-collector.ts";
+import type { DiskUsage } from "./disk-usage.ts";
 
 export interface CPUStats {
   time: string;
@@ -39,11 +41,25 @@ export interface FsStats {
   inodesUsed?: number;
 }
 
+export interface SwapStats {
+  time: string;
+  swapAvailableBytes?: number;
+  swapUsageBytes?: number;
+}
+
 export interface ContainerStats {
   name: string;
   startTime: string;
   cpu?: CPUStats;
   memory?: MemoryStats;
+  swap?: SwapStats;
+  rootfs?: FsStats;
+  logs?: FsStats;
+}
+
+/** upstream's VolumeStats: FsStats inline, the volume's name (pvcRef: no PVC volumes here). */
+export interface VolumeStats extends FsStats {
+  name: string;
 }
 
 export interface InterfaceStats {
@@ -67,7 +83,10 @@ export interface PodStats {
   cpu?: CPUStats;
   memory?: MemoryStats;
   network?: NetworkStats;
+  volume?: VolumeStats[];
+  "ephemeral-storage"?: FsStats;
   process_stats?: { process_count?: number };
+  swap?: SwapStats;
 }
 
 export interface NodeStats {
@@ -76,14 +95,28 @@ export interface NodeStats {
   startTime: string;
   cpu?: CPUStats;
   memory?: MemoryStats;
+  network?: NetworkStats;
   fs?: FsStats;
   runtime?: { imageFs?: FsStats };
   rlimit?: { time: string; maxpid?: number; curproc?: number };
+  swap?: SwapStats;
 }
 
 export interface Summary {
   node: NodeStats;
   pods: PodStats[];
+}
+
+/**
+ * The latest node and pod statistics for the kubelet's own consumers (the eviction manager reads its signals
+ * here, as upstream's reads summaryProvider.Get): the Summary built from the collectors' latest snapshots, from
+ * memory, no I/O. Before the first housekeeping pass the node has no cpu/memory and there are no pods; figures
+ * the collectors could not read are absent keys, never 0. `onlyCpuAndMemory` leaves out network, fs, volumes,
+ * ephemeral storage, rlimit, swap and process stats (cheaper). Kept stable: the kubelet server's StatsHost
+ * implements it (kubelet/server/stats-host.ts) and main.ts hands that one object to every consumer.
+ */
+export interface SummaryProvider {
+  statsSummary(onlyCpuAndMemory: boolean): Summary;
 }
 
 /** What the kubelet knows of a pod on the node. */
@@ -103,10 +136,16 @@ export interface SummaryInput {
   bootTimeMs: number;
   /** MemTotal (bytes): the node's memory limit. */
   memoryCapacityBytes: number;
+  /** SwapTotal (bytes): the node's swap limit; 0 or absent: no swap. */
+  swapCapacityBytes?: number;
   snapshot: StatsSnapshot | undefined;
   pods: PodInfo[];
+  /** statfs of the kubelet root dir (the fs collector's when it has one). */
   rootFs?: FsInfo;
+  /** statfs of the image store (replaced by the fs collector's CRI ImageFsInfo when it has one). */
   imageFs?: FsInfo;
+  /** The filesystem side (fs-collector.ts): rootfs, logs, volumes, ephemeral storage, imageFs usage. */
+  fs?: FsSnapshot;
   rlimit?: { maxpid?: number; curproc?: number };
   onlyCpuAndMemory: boolean;
 }
@@ -143,6 +182,44 @@ function fsStats(fs: FsInfo, timeMs: number): FsStats {
   return { time: metaTime(timeMs), availableBytes: fs.availableBytes, capacityBytes: fs.capacityBytes, usedBytes: fs.usedBytes, inodesFree: fs.inodesFree, inodes: fs.inodes, inodesUsed: fs.inodesUsed };
 }
 
+/** statfs figures with a du-measured usage in place of the filesystem's (a directory's share of it). */
+function usageOn(fs: FsInfo | undefined, usage: DiskUsage, timeMs: number): FsStats {
+  const out: FsStats = { time: metaTime(timeMs) };
+  if (fs !== undefined) {
+    out.availableBytes = fs.availableBytes;
+    out.capacityBytes = fs.capacityBytes;
+  }
+  out.usedBytes = usage.usedBytes;
+  if (fs !== undefined) {
+    out.inodesFree = fs.inodesFree;
+    out.inodes = fs.inodes;
+  }
+  out.inodesUsed = usage.inodesUsed;
+  return out;
+}
+
+/**
+ * upstream's calcEphemeralStorage (pkg/kubelet/stats/helper.go, CRI provider): the root fs's capacity and free
+ * space; used = every container's rootfs and (when it has a rootfs) logs, the ephemeral volumes (all of them
+ * here: no persistent volume is supported), the pod's other log files and its etc-hosts.
+ */
+function ephemeralStorage(containers: readonly ContainerStats[], volumes: readonly VolumeStats[], pod: PodFsUsage, rootFs: FsInfo | undefined, timeMs: number): FsStats {
+  const used = { usedBytes: 0, inodesUsed: 0 };
+  const add = (u: { usedBytes?: number; inodesUsed?: number } | undefined): void => {
+    used.usedBytes += u?.usedBytes ?? 0;
+    used.inodesUsed += u?.inodesUsed ?? 0;
+  };
+  for (const c of containers) {
+    if (c.rootfs === undefined) continue;
+    add(c.rootfs);
+    add(c.logs);
+  }
+  for (const v of volumes) add(v);
+  add(pod.podLogs);
+  add(pod.etcHosts);
+  return usageOn(rootFs, used, timeMs);
+}
+
 function withCpuMemory<T extends { cpu?: CPUStats; memory?: MemoryStats }>(target: T, s: CgroupStats | undefined, limitOverride?: number): T {
   if (s === undefined) return target;
   const cpu = cpuStats(s);
@@ -150,6 +227,25 @@ function withCpuMemory<T extends { cpu?: CPUStats; memory?: MemoryStats }>(targe
   if (cpu !== undefined) target.cpu = cpu;
   if (memory !== undefined) target.memory = memory;
   return target;
+}
+
+/**
+ * upstream's swap stats (helper.go cadvisorInfoToSwapStats): the usage the kernel accounts (v1 total_swap, v2
+ * memory.swap.current), with swapAvailableBytes only under a known limit (the node's: SwapTotal). Absent where
+ * swap is not accounted.
+ */
+function swapStats(s: CgroupStats | undefined, limit?: number): SwapStats | undefined {
+  const used = s?.sample.memory?.swapBytes;
+  if (s === undefined || used === undefined) return undefined;
+  return { time: metaTime(s.sample.timeMs), ...(limit ? { swapAvailableBytes: Math.max(0, limit - used) } : {}), swapUsageBytes: used };
+}
+
+/** A system container ("kubelet", "runtime", "pods") as upstream lists them under the node. */
+function systemContainer(name: string, s: CgroupStats, bootTimeMs: number, onlyCpuAndMemory: boolean): ContainerStats {
+  const c = withCpuMemory<ContainerStats>({ name, startTime: metaTime(s.creationMs ?? bootTimeMs) }, s);
+  const swap = onlyCpuAndMemory ? undefined : swapStats(s);
+  if (swap !== undefined) c.swap = swap;
+  return c;
 }
 
 /** upstream's defaultNetworkInterfaceName: the interface copied inline. */
@@ -164,16 +260,26 @@ function networkStats(interfaces: readonly InterfaceSample[], timeMs: number): N
 export function buildSummary(i: SummaryInput): Summary {
   const snap = i.snapshot;
   const now = snap?.timeMs ?? Date.now();
-  const node: NodeStats = { nodeName: i.nodeName, startTime: metaTime(i.bootTimeMs) };
-  if (snap?.pods !== undefined) {
-    const pods = withCpuMemory<ContainerStats>({ name: "pods", startTime: metaTime(snap.pods.creationMs ?? i.bootTimeMs) }, snap.pods);
-    node.systemContainers = [pods];
-  }
+  // upstream's key order: nodeName, systemContainers, startTime, cpu, memory, network, fs, runtime, rlimit, swap.
+  const system: ContainerStats[] = [];
+  const sys = snap?.systemContainers;
+  if (sys?.kubelet !== undefined) system.push(systemContainer("kubelet", sys.kubelet.stats, i.bootTimeMs, i.onlyCpuAndMemory));
+  if (sys?.runtime !== undefined) system.push(systemContainer("runtime", sys.runtime.stats, i.bootTimeMs, i.onlyCpuAndMemory));
+  if (snap?.pods !== undefined) system.push(systemContainer("pods", snap.pods, i.bootTimeMs, i.onlyCpuAndMemory));
+  const node: NodeStats = { nodeName: i.nodeName, ...(system.length > 0 ? { systemContainers: system } : {}), startTime: metaTime(i.bootTimeMs) };
   withCpuMemory(node, snap?.node, i.memoryCapacityBytes);
+  const fsSnap = i.onlyCpuAndMemory ? undefined : i.fs;
+  const rootFs = fsSnap?.rootFs ?? i.rootFs;
   if (!i.onlyCpuAndMemory) {
-    if (i.rootFs !== undefined) node.fs = fsStats(i.rootFs, now);
-    if (i.imageFs !== undefined) node.runtime = { imageFs: fsStats(i.imageFs, now) };
+    if (snap?.nodeNetwork !== undefined) node.network = networkStats(snap.nodeNetwork, snap.timeMs);
+    if (rootFs !== undefined) node.fs = fsStats(rootFs, fsSnap?.rootFs !== undefined ? fsSnap.timeMs : now);
+    const img = fsSnap?.imageFs;
+    // upstream's ImageFsStats: the mount point's capacity and free space, the runtime's own used bytes and inodes.
+    if (img !== undefined) node.runtime = { imageFs: img.usage === undefined ? fsStats(img.fs, img.timeMs) : usageOn(img.fs, img.usage, img.timeMs) };
+    else if (i.imageFs !== undefined) node.runtime = { imageFs: fsStats(i.imageFs, now) };
     if (i.rlimit !== undefined) node.rlimit = { time: metaTime(now), ...i.rlimit };
+    const swap = swapStats(snap?.node, i.swapCapacityBytes);
+    if (swap !== undefined) node.swap = swap;
   }
   const pods: PodStats[] = [];
   for (const p of i.pods) {
@@ -183,12 +289,27 @@ export function buildSummary(i: SummaryInput): Summary {
     for (const c of p.containers) {
       const cs = cg.containers.get(c.id);
       if (cs === undefined) continue;
-      containers.push(withCpuMemory<ContainerStats>({ name: c.name, startTime: metaTime(c.startTimeMs) }, cs));
+      const out = withCpuMemory<ContainerStats>({ name: c.name, startTime: metaTime(c.startTimeMs) }, cs);
+      const swap = i.onlyCpuAndMemory ? undefined : swapStats(cs);
+      if (swap !== undefined) out.swap = swap;
+      const layer = fsSnap?.writableLayers.get(c.id);
+      if (layer !== undefined) out.rootfs = usageOn(layer.fs, layer, layer.timeMs);
+      const logs = fsSnap?.pods.get(p.uid)?.containerLogs.get(c.name);
+      if (logs !== undefined && fsSnap !== undefined) out.logs = usageOn(rootFs, logs, fsSnap.timeMs);
+      containers.push(out);
     }
     const ps = withCpuMemory<PodStats>({ podRef: { name: p.name, namespace: p.namespace, uid: p.uid }, startTime: metaTime(p.startTimeMs ?? cg.stats.creationMs ?? now), containers }, cg.stats);
     if (!i.onlyCpuAndMemory && cg.network !== undefined) ps.network = networkStats(cg.network, cg.stats.sample.timeMs);
+    const podFs = fsSnap?.pods.get(p.uid);
+    if (podFs !== undefined && fsSnap !== undefined) {
+      const volumes = podFs.volumes.map((v): VolumeStats => ({ ...usageOn(v.fs, v, fsSnap.timeMs), name: v.name }));
+      if (volumes.length > 0) ps.volume = volumes;
+      ps["ephemeral-storage"] = ephemeralStorage(containers, volumes, podFs, rootFs, fsSnap.timeMs);
+    }
     const pids = cg.stats.sample.pids;
     if (!i.onlyCpuAndMemory && pids !== undefined) ps.process_stats = { process_count: pids.current };
+    const podSwap = i.onlyCpuAndMemory ? undefined : swapStats(cg.stats);
+    if (podSwap !== undefined) ps.swap = podSwap;
     pods.push(ps);
   }
   return { node, pods };

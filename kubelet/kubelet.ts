@@ -162,7 +162,8 @@ export class Kubelet {
     });
     this.runtime = new RuntimeManager({
       containerMounts: async (pod, container, env, podIPs) => {
-        const mounts = await containerVolumeMounts(container, this.volumes.volumesOf(pod), env);
+        const uid = pod.metadata?.uid ?? "";
+        const mounts = await containerVolumeMounts(container, this.volumes.volumesOf(pod), env, (p) => this.volumes.pinSubPath(uid, p));
         const hosts = await etcHostsMount(deps.rootDir, pod, container, podIPs, this.d.node.clusterDomain);
         return hosts ? [...mounts, hosts] : mounts;
       },

@@ -13,12 +13,14 @@ import { KubeClient } from "../src-shared/kube/client.ts";
 import { Informer } from "../src-shared/kube/informer.ts";
 import { SdNotifier } from "../src-shared/sd-notify.ts";
 import { loadKubeletConfig, usage, type KubeletConfig } from "./config/kubelet-config.ts";
-import { DEFAULT_IMAGE_FS, readFsInfo, readMachineInfo, type MachineInfo } from "../cadvisor/machine.ts";
+import { DEFAULT_IMAGE_FS, readFsInfo, type MachineInfo } from "../cadvisor/machine.ts";
+import { MachineFacts } from "../cadvisor/machine-facts.ts";
 import { parseThresholdConfig } from "./eviction/thresholds.ts";
 import { Kubelet } from "./kubelet.ts";
 import { startServers } from "./server/wiring.ts";
 import { statsHost } from "./server/stats-host.ts";
 import { StatsCollector } from "../cadvisor/collector.ts";
+import { FsStatsCollector } from "../cadvisor/fs-collector.ts";
 import type { CriServices } from "./cri/services.ts";
 import type { PodLifecycleEventGenerator } from "./pleg.ts";
 import type { NodeStatusSource } from "./node/node-status-manager.ts";
@@ -165,7 +167,10 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
       })
     : undefined;
   const eventClient = client?.withRateLimit(config.eventRecordQPS > 0 ? { qps: config.eventRecordQPS, burst: config.eventBurst } : {});
-  let machine = await readMachineInfo({ rootFs: config.rootDir });
+  // The machine's facts: one copy for the Node's capacity, allocatable and the stats (cadvisor/machine-facts.ts).
+  const machineFacts = new MachineFacts({ rootFs: config.rootDir, intervalMs: config.nodeStatusUpdateFrequency, log });
+  const machine = (): MachineInfo => machineFacts.get();
+  await machineFacts.load();
   let hostDNS: NodeContext["hostDNS"] = { servers: [], searches: [], options: [] };
   try {
     hostDNS = parseResolvConf(readFileSync(config.resolvConf, "utf8"));
@@ -180,8 +185,8 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     clusterDomain: config.clusterDomain,
     hostDNS,
     hostIPs: nodeIPs,
-    memoryCapacityBytes: machine.memoryCapacity,
-    cpuCapacityMilli: machine.numCores * 1000,
+    memoryCapacityBytes: machine().memoryCapacity,
+    cpuCapacityMilli: machine().numCores * 1000,
     cpuCFSQuota: config.cpuCFSQuota,
     cpuCFSQuotaPeriodUs: Math.round(config.cpuCFSQuotaPeriod * 1000),
   };
@@ -206,8 +211,8 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
       intervalMs: config.containerLogMonitorInterval,
     },
     rootDir: config.rootDir,
-    cpuCapacityMilli: () => machine.numCores * 1000,
-    nodeStatus: ({ cri, pleg, events, pressure }) => nodeStatusSource(config, () => machine, nodeIPs, cri, pleg, events, pressure),
+    cpuCapacityMilli: () => machine().numCores * 1000,
+    nodeStatus: ({ cri, pleg, events, pressure }) => nodeStatusSource(config, machine, nodeIPs, cri, pleg, events, pressure),
     eviction: {
       thresholds: parseThresholdConfig(config),
       pressureTransitionPeriodMs: config.evictionPressureTransitionPeriod,
@@ -218,8 +223,8 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
         rootDir: config.rootDir,
         imageFsDir: DEFAULT_IMAGE_FS,
         podLogsDir: config.podLogsDir,
-        memoryCapacityBytes: () => machine.memoryCapacity,
-        allocatableMemoryBytes: () => quantityValue(nodeAllocatableAbsolute(machine, nodeStatusConfig(config, nodeIPs))["memory"] ?? "0"),
+        memoryCapacityBytes: () => machine().memoryCapacity,
+        allocatableMemoryBytes: () => quantityValue(nodeAllocatableAbsolute(machine(), nodeStatusConfig(config, nodeIPs))["memory"] ?? "0"),
       },
     },
     imageGC: {
@@ -232,18 +237,14 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
       imageFs: () => readFsInfo(DEFAULT_IMAGE_FS).then((i) => ({ capacityBytes: i.capacityBytes, availableBytes: i.availableBytes }), () => undefined),
     },
     allocatable: () => {
-      const { allocatable } = nodeResources(machine, nodeStatusConfig(config, nodeIPs));
+      const { allocatable } = nodeResources(machine(), nodeStatusConfig(config, nodeIPs));
       return { cpuMilli: milliValue(allocatable["cpu"] ?? "0"), memoryBytes: quantityValue(allocatable["memory"] ?? "0"), pods: quantityValue(allocatable["pods"] ?? "0") };
     },
     logger: log,
   });
   // Filesystem figures change; refresh them at the status pace.
-  const refresh = setInterval(() => {
-    void readMachineInfo({ rootFs: config.rootDir }).then((m) => (machine = m), () => undefined);
-  }, config.nodeStatusUpdateFrequency).unref();
-  signal.addEventListener("abort", () => clearInterval(refresh), { once: true });
-
-  const closers: (() => Promise<void>)[] = [];
+  machineFacts.start(signal);
+  const closers: (() => Promise<void>)[] = [() => machineFacts.close()];
   if (config.cniDaemonSocket) {
     // The fast path of every CNI call: containerd's deckhand-bridge forwards to it (cni/daemon.ts).
     const daemon = new CniDaemon({ log, socketPath: config.cniDaemonSocket });
@@ -265,10 +266,15 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
   // Resource statistics (cgroups, every 10 s) for /stats/summary, /metrics/resource and /metrics/cadvisor.
   const stats = new StatsCollector({ cgroupRoot: config.cgroupRoot, log });
   stats.start(signal);
-  closers.push(() => stats.close());
+  // Filesystem figures (CRI writable layers and image fs, du of logs and volumes) every volumeStatsAggPeriod.
+  const fsStats = new FsStatsCollector({ runtime: kubelet.cri, rootDir: config.rootDir, podLogsDir: config.podLogsDir, intervalMs: config.volumeStatsAggPeriod, log });
+  fsStats.start(signal);
+  closers.push(() => stats.close(), () => fsStats.close());
+  // One source of the latest node and pod statistics: the stats routes and the kubelet's own readers (eviction).
+  const statsProvider = statsHost(kubelet, config.hostname, config.cgroupRoot, stats, machine, fsStats);
   // The kubelet API (:10250) and the health server (:10248); a server that cannot start stops the kubelet.
   try {
-    const servers = await startServers(config, kubelet, client, log, signal, statsHost(kubelet, config.hostname, config.cgroupRoot, stats, () => machine));
+    const servers = await startServers(config, kubelet, client, log, signal, statsProvider);
     closers.unshift(() => servers.close());
   } catch (err) {
     await kubelet.close().catch(() => undefined);

@@ -39,7 +39,6 @@ export type PodProber = Pick<ProberManager, "addPod" | "updatePodStatus" | "stop
 export type PodVolumes = Pick<VolumeManager, "setUpPod" | "tearDownPod" | "removePod">;
 
 /** How soon a pod whose volumes could not be set up tries again (a watched object appearing wakes it sooner). */
-const MOUNT_RETRY_MS = 2000;
 /** The same FailedMount event is not sent again sooner than this (the retries are more frequent). */
 const MOUNT_EVENT_INTERVAL_MS = 30_000;
 
@@ -81,6 +80,9 @@ export class PodSync implements PodSyncer {
   private readonly waiting = new Map<string, WaitingReasons>();
   /** The last FailedMount event of each pod (message, time): repeated only after MOUNT_EVENT_INTERVAL_MS. */
   private readonly mountEvents = new Map<string, { key: string; at: number }>();
+  /** Pods whose start (first Running status) was reported to the onPodStarted listeners. */
+  private readonly startReported = new Set<string>();
+  private readonly startListeners: ((seconds: number) => void)[] = [];
 
   constructor(deps: PodSyncDeps) {
     this.d = deps;
@@ -96,6 +98,12 @@ export class PodSync implements PodSyncer {
   forgetPod(uid: string): void {
     this.waiting.delete(uid);
     this.mountEvents.delete(uid);
+    this.startReported.delete(uid);
+  }
+
+  /** A pod's status turned Running for the first time: seconds since the kubelet first saw it (kubelet_pod_start_duration_seconds). */
+  onPodStarted(listener: (seconds: number) => void): void {
+    this.startListeners.push(listener);
   }
 
   /** The runtime's state of the pod from the cache, at least as fresh as the end of the pod's last sync. */
@@ -209,8 +217,9 @@ export class PodSync implements PodSyncer {
           this.d.events.event(podRef(pod), "Warning", "FailedMount", event.text);
           this.mountEvents.set(uid, { key, at: now });
         }
-        log.warn({ volume: err.volume, err: err.message }, "volume set-up failed; the pod waits");
-        return { retryInMs: MOUNT_RETRY_MS };
+        // Back to the pod worker, whose jittered back-off paces the retries (upstream: the volume manager's
+        // exponential back-off); the object's watch wakes the pod as soon as a missing object appears.
+        throw err;
       }
     }
     const result = await this.d.runtime.syncPod(pod, before, () => this.pullSecrets(pod), failures, signal);
@@ -227,6 +236,11 @@ export class PodSync implements PodSyncer {
     if (activeUntil !== undefined) retryInMs = Math.min(retryInMs ?? Infinity, Math.max(0, activeUntil - this.clock.now()));
     if (refreshAt !== undefined) retryInMs = Math.min(retryInMs ?? Infinity, Math.max(0, refreshAt - this.clock.now()));
     const phase = status.phase;
+    if (phase === "Running" && ctx.firstSeenAt !== undefined && !this.startReported.has(uid)) {
+      this.startReported.add(uid);
+      const seconds = Math.max(0, this.clock.now() - ctx.firstSeenAt) / 1000;
+      for (const l of this.startListeners) l(seconds);
+    }
     const terminal: PodTerminalStatus | undefined = failed ?? (phase === "Succeeded" || phase === "Failed" ? { phase } : undefined);
     return { ...(retryInMs !== undefined && Number.isFinite(retryInMs) ? { retryInMs } : {}), ...(terminal ? { terminal } : {}) };
   }

@@ -66,7 +66,16 @@ export interface PodSyncContext {
   startedAt: number | undefined;
   /** How the pod ended, once a sync said so. */
   terminal: PodTerminalStatus | undefined;
+  /** When the worker was made for the pod (upstream's first-seen time; undefined in tests that make contexts by hand). */
+  firstSeenAt?: number;
 }
+
+/**
+ * What a sync served, as upstream's UpdateType for kubelet_pod_worker_duration_seconds: `create` (a new
+ * pod), `update` (a changed pod), `sync` (a resync or runtime change), `kill` (termination); the
+ * terminated phase is reported as `terminated`.
+ */
+export type PodUpdateType = "create" | "update" | "sync" | "kill";
 
 export interface SyncPodOutcome {
   /** Sync again after this long (a back-off ends, the active deadline falls); default: the periodic resync. */
@@ -109,6 +118,9 @@ interface Worker {
   restartRequested: boolean;
   /** Aborts the sync under way: replaced by a fresh one when the phase changes. */
   work: AbortController;
+  firstSeenAt: number;
+  /** The update the next sync serves, and when it came (the latest replaces an earlier one, as upstream's pendingUpdate). */
+  update: { type: PodUpdateType; at: number } | undefined;
   wakeup: Wakeup;
   pending: boolean;
   nextSyncAt: number;
@@ -135,6 +147,7 @@ export class PodWorkers {
   private readonly random: () => number;
   private readonly onPodFinished: (uid: string) => void;
   private readonly workers = new Map<string, Worker>();
+  private readonly syncDoneListeners: ((operation: PodUpdateType | "terminated", seconds: number) => void)[] = [];
   private readonly startedStaticPodsByFullname = new Map<string, string>();
   private readonly waitingToStartStaticPodsByFullname = new Map<string, string[]>();
   private readonly stop = new AbortController();
@@ -193,8 +206,9 @@ export class PodWorkers {
       w = this.newWorker(uid, pod);
       this.workers.set(uid, w);
       w.loop = this.run(w);
-    } else if (w.removed) {
-      w.restartRequested = true;
+    } else {
+      if (w.removed) w.restartRequested = true;
+      this.noteUpdate(w, "update");
     }
     w.pod = pod;
     if (pod.metadata?.deletionTimestamp) this.requestTermination(w, "Deleted");
@@ -235,7 +249,25 @@ export class PodWorkers {
   /** Something about the pod changed in the runtime (PLEG) or a timer fired: sync it soon. */
   wake(uid: string): void {
     const w = this.workers.get(uid);
-    if (w) this.trigger(w);
+    if (!w) return;
+    if (w.update === undefined) w.update = { type: "sync", at: this.clock.now() };
+    this.trigger(w);
+  }
+
+  /** Each finished sync: the update it served (or `terminated`) and the seconds since that update came. */
+  onSyncDone(listener: (operation: PodUpdateType | "terminated", seconds: number) => void): void {
+    this.syncDoneListeners.push(listener);
+  }
+
+  private noteUpdate(w: Worker, type: PodUpdateType): void {
+    // A pod not yet synced stays a creation; a kill is not downgraded by a later change.
+    if (w.update?.type === "create" || w.update?.type === "kill") return;
+    w.update = { type, at: this.clock.now() };
+  }
+
+  private syncDone(operation: PodUpdateType | "terminated", since: number): void {
+    const seconds = Math.max(0, this.clock.now() - since) / 1000;
+    for (const l of this.syncDoneListeners) l(operation, seconds);
   }
 
   private newWorker(uid: string, pod: V1Pod): Worker {
@@ -250,6 +282,8 @@ export class PodWorkers {
       removed: false,
       restartRequested: false,
       work: new AbortController(),
+      firstSeenAt: this.clock.now(),
+      update: { type: "create", at: this.clock.now() },
       wakeup: new Wakeup(),
       pending: true,
       nextSyncAt: 0,
@@ -278,6 +312,7 @@ export class PodWorkers {
     // Upstream's calculateEffectiveGracePeriod: the deletion's grace, a shorter override, else the pod's own.
     const gracePeriodSeconds = effectiveTerminationGrace(s.kind === "terminating" ? s.gracePeriodSeconds : 0, w.pod, override);
     if (s.kind === "syncing") {
+      w.update = { type: "kill", at: this.clock.now() };
       w.state = { kind: "terminating", gracePeriodSeconds, requestedAt: this.clock.now(), reason };
       this.restartWork(w);
       return;
@@ -333,8 +368,15 @@ export class PodWorkers {
     }
   }
 
+  /** The update this sync serves: the pending one, else a periodic resync due now. */
+  private takeUpdate(w: Worker): { type: PodUpdateType; at: number } {
+    const u = w.update ?? { type: "sync", at: this.clock.now() };
+    w.update = undefined;
+    return u;
+  }
+
   private context(w: Worker): PodSyncContext {
-    return { signal: w.work.signal, lastSyncEnd: w.lastSyncEnd, startedAt: w.startedAt, terminal: w.terminal };
+    return { signal: w.work.signal, lastSyncEnd: w.lastSyncEnd, startedAt: w.startedAt, terminal: w.terminal, firstSeenAt: w.firstSeenAt };
   }
 
   private async run(w: Worker): Promise<void> {
@@ -357,7 +399,12 @@ export class PodWorkers {
             w.startedAt = this.clock.now();
           }
           this.syncs++;
-          const outcome = await this.syncer.syncPod(w.pod, this.context(w));
+          const served = this.takeUpdate(w);
+          const outcome = await this.syncer.syncPod(w.pod, this.context(w)).catch((err: unknown) => {
+            w.update ??= served; // served again by the retry
+            throw err;
+          });
+          this.syncDone(served.type, served.at);
           w.lastSyncEnd = this.clock.now();
           w.backoff.reset();
           if (outcome.terminal && w.state.kind === "syncing") {
@@ -372,7 +419,12 @@ export class PodWorkers {
           w.nextSyncAt = this.clock.now() + Math.min(resync, outcome.retryInMs ?? Infinity);
         } else if (state.kind === "terminating") {
           this.syncs++;
-          await this.syncer.syncTerminatingPod(w.pod, state.gracePeriodSeconds, this.context(w));
+          const served = this.takeUpdate(w);
+          await this.syncer.syncTerminatingPod(w.pod, state.gracePeriodSeconds, this.context(w)).catch((err: unknown) => {
+            w.update ??= served;
+            throw err;
+          });
+          this.syncDone(served.type, served.at);
           w.lastSyncEnd = this.clock.now();
           w.backoff.reset();
           // A shorter grace that arrived meanwhile restarts the kill; otherwise the pod has terminated.
@@ -385,14 +437,19 @@ export class PodWorkers {
           w.pending = true;
         } else {
           this.syncs++;
-          await this.syncer.syncTerminatedPod(w.pod, w.removed, this.context(w));
+          const served = this.takeUpdate(w);
+          await this.syncer.syncTerminatedPod(w.pod, w.removed, this.context(w)).catch((err: unknown) => {
+            w.update ??= served;
+            throw err;
+          });
+          this.syncDone("terminated", served.at);
           w.lastSyncEnd = this.clock.now();
           w.backoff.reset();
           this.releaseFullname(w);
           if (w.removed && w.restartRequested) {
             // Removed and added back while it was stopping (a manifest moved out and in): it runs anew.
             log.info("pod came back while terminating; starting it again");
-            Object.assign(w, { state: { kind: "syncing" }, startedAt: undefined, terminal: undefined, removed: false, restartRequested: false, pending: true });
+            Object.assign(w, { state: { kind: "syncing" }, startedAt: undefined, terminal: undefined, removed: false, restartRequested: false, pending: true, update: { type: "create", at: this.clock.now() } });
             w.work = new AbortController();
             if (w.isStatic) this.queueStaticPod(w);
             continue;

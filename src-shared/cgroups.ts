@@ -1,6 +1,7 @@
 import { readFile, readdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { parseMountInfo } from "./mountinfo.ts";
 
 /** One mounted cgroup hierarchy: a v1 controller set (cpu, memory, name=systemd...) or the v2 tree. */
 export interface CgroupHierarchy {
@@ -15,21 +16,9 @@ export interface CgroupHierarchy {
  * (v1 controllers plus cgroup2 at /sys/fs/cgroup/unified) and pure v2 (cgroup2 at /sys/fs/cgroup).
  */
 export function parseCgroupMounts(mountinfo: string): CgroupHierarchy[] {
-  const found: CgroupHierarchy[] = [];
-  for (const line of mountinfo.split("\n")) {
-    // <id> <parent> <maj:min> <root> <mount point> <mount options> [optional fields] - <fs type> <source> <super options>
-    const sep = line.indexOf(" - ");
-    if (sep < 0) continue;
-    const before = line.slice(0, sep).split(" ");
-    const after = line.slice(sep + 3).split(" ");
-    const mountPoint = before[4];
-    const fsType = after[0];
-    const options = after[2] ?? "";
-    if (mountPoint === undefined || (fsType !== "cgroup" && fsType !== "cgroup2")) continue;
-    if (mountPoint !== "/sys/fs/cgroup" && !mountPoint.startsWith("/sys/fs/cgroup/")) continue;
-    found.push({ mountPoint, fsType, options });
-  }
-  return found;
+  return parseMountInfo(mountinfo)
+    .filter((m) => (m.fsType === "cgroup" || m.fsType === "cgroup2") && (m.mountPoint === "/sys/fs/cgroup" || m.mountPoint.startsWith("/sys/fs/cgroup/")))
+    .map((m) => ({ mountPoint: m.mountPoint, fsType: m.fsType as CgroupHierarchy["fsType"], options: m.superOptions }));
 }
 
 export async function cgroupHierarchies(): Promise<CgroupHierarchy[]> {

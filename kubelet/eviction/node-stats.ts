@@ -2,8 +2,8 @@
  * The eviction manager's figures, read when it asks (upstream's summaryProvider.Get(updateStats=true)): the
  * memory of the root cgroup and of `<cgroupRoot>/kubepods` and of each pod cgroup (cadvisor/cgroup-reader.ts, the
  * memory and pids files only), statfs of the kubelet's root dir and of the image store (cadvisor/machine.ts), the
- * pid figures (cadvisor/node-facts.ts), and the pods' local storage (disk-usage.ts: emptyDir volumes on disk and
- * container logs, which the stats collector does not report yet) and the containers' writable layers (CRI
+ * pid figures (cadvisor/node-facts.ts), and the pods' local storage (cadvisor/disk-usage.ts: emptyDir volumes on
+ * disk and container logs, read now: the filesystem stats collector's pass is a minute apart) and the containers' writable layers (CRI
  * ListContainerStats, as upstream's CRI stats provider: containerd measures its snapshots). Disk figures are read
  * only for the pods asked about: those with a local storage limit each pass, all of them under disk pressure.
  */
@@ -18,7 +18,7 @@ import { readFsInfo, type FsInfo } from "../../cadvisor/machine.ts";
 import { readRlimit } from "../../cadvisor/node-facts.ts";
 import { podVolumes } from "../volumes/layout.ts";
 import { podLogDirectory } from "../runtime/sandbox-config.ts";
-import { diskUsage } from "./disk-usage.ts";
+import { diskUsage } from "../../cadvisor/disk-usage.ts";
 import type { EvictionStats } from "./eviction-manager.ts";
 import type { PodUsage } from "./ranking.ts";
 import type { NodeFigures } from "./signals.ts";
@@ -146,7 +146,7 @@ export class NodeStats implements EvictionStats {
           const spec = pod.spec?.volumes?.find((x) => x.name === name);
           if (spec?.emptyDir?.medium === "Memory") continue;
           const d = await diskUsage(v.path);
-          u.volumes.push({ name, usedBytes: d.bytes, inodesUsed: d.inodes });
+          u.volumes.push({ name, usedBytes: d?.usedBytes ?? 0, inodesUsed: d?.inodesUsed ?? 0 });
         }
         const logs = podLogDirectory(this.o.podLogsDir, pod);
         // The newest container of each name (the pod cache lists newest first).
@@ -158,7 +158,7 @@ export class NodeStats implements EvictionStats {
         for (const c of [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])]) {
           const d = await diskUsage(join(logs, c.name));
           const l = layerOf.get(c.name);
-          u.containers.push({ name: c.name, logsBytes: d.bytes, logsInodes: d.inodes, ...(l ? { rootfsBytes: l.bytes, rootfsInodes: l.inodes } : {}) });
+          u.containers.push({ name: c.name, logsBytes: d?.usedBytes ?? 0, logsInodes: d?.inodesUsed ?? 0, ...(l ? { rootfsBytes: l.bytes, rootfsInodes: l.inodes } : {}) });
         }
       }
       out.set(uid, u);

@@ -78,7 +78,15 @@ export class ObjectWatchManager<T extends KubernetesObject> {
     const changed = (): void => {
       for (const l of this.listeners) l(namespace, name, w.pods);
     };
-    informer.on({ added: changed, updated: changed, deleted: changed });
+    // An immutable object never changes again: its watch stops and the cache keeps it, as upstream's objectCache
+    // stops the reflector (a node with many pods on immutable objects holds that many fewer watches).
+    const seen = (object: KubernetesObject): void => {
+      changed();
+      if ((object as { immutable?: boolean }).immutable !== true) return;
+      this.log.debug({ object: key }, "object is immutable; its watch stops");
+      void informer.close();
+    };
+    informer.on({ added: seen, updated: (_previous, object) => seen(object), deleted: changed });
     if (this.signal) informer.start(this.signal);
     this.watches.set(key, w);
     return w;

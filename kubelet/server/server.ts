@@ -13,8 +13,11 @@
  *   /stats/summary      stats/v1alpha1 Summary ([?only_cpu_and_memory=true]); /metrics/resource (cadvisor/summary.ts)
  *   /metrics/cadvisor   cAdvisor's container and machine metrics (cadvisor/cadvisor-metrics.ts)
  *
- * Not implemented yet, answered 501 with a message: /exec, /attach, /portForward, /run (CRI streaming), and the
- * other stats routes (/stats/<container>). With enableDebuggingHandlers
+ *   /exec, /attach, /portForward  upgrade requests (SPDY, or WebSocket channel.k8s.io as older API servers and
+ *                      direct clients send), proxied to the runtime's streaming server (streaming.ts)
+ *
+ * Not implemented yet, answered 501 with a message: /run, and the other stats routes (/stats/<container>).
+ * With enableDebuggingHandlers
  * false the debugging routes answer 405 "Debug endpoints are disabled." as upstream's.
  *
  * The health server (`healthzBindAddress:healthzPort`, 127.0.0.1:10248) is plain HTTP with /healthz alone,
@@ -163,6 +166,12 @@ export class KubeletServer {
     signal.addEventListener("abort", () => void this.close(), { once: true });
   }
 
+  /** New connections get this serving certificate (the one given is replaced on disk: ServingCertReloader). */
+  setCertificate(pair: { certPem: string; keyPem: string }): void {
+    const t = this.o.tls;
+    this.server?.setSecureContext({ key: pair.keyPem, cert: pair.certPem, ...(t.clientCAPem === undefined ? {} : { ca: t.clientCAPem }), ...t.settings });
+  }
+
   async close(): Promise<void> {
     for (const s of this.streams) s.abort();
     const s = this.server;
@@ -171,30 +180,66 @@ export class KubeletServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = Date.now();
-    const url = new URL(req.url ?? "/", "https://kubelet");
-    const method = (req.method ?? "GET").toUpperCase();
     const ctl = new AbortController();
     const onClose = (): void => ctl.abort();
     res.on("close", onClose);
+    try {
+      await this.authorizedCall(req, ctl.signal, "kubelet API request", {
+        serve: (method, url) => this.route(method, url, res, ctl.signal),
+        fail: (e) => sendText(res, e.status, e.message),
+        logFields: () => ({ code: res.statusCode }),
+      });
+    } finally {
+      res.off("close", onClose);
+    }
+  }
+
+  /** exec, attach, portForward: the upgrade request proxied to the runtime's streaming server. */
+  private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const ctl = new AbortController();
+    socket.once("close", () => ctl.abort());
+    socket.on("error", () => ctl.abort());
+    await this.authorizedCall(req, ctl.signal, "kubelet API stream", {
+      serve: (_method, url) => this.stream(req, url, socket, head, ctl),
+      fail: (e) => rawHttpError(socket, e.status, http.STATUS_CODES[e.status] ?? "Error", e.message),
+      logFields: () => ({ upgrade: req.headers.upgrade }),
+    });
+  }
+
+  /**
+   * The frame of every request: authentication and authorization (401/403 as upstream's), then `serve`;
+   * failures answered through `fail` (an unexpected error as 500, a missing pod or container as 404); one
+   * debug line at the end with the identity, the verdict and the time taken.
+   */
+  private async authorizedCall(
+    req: IncomingMessage,
+    signal: AbortSignal,
+    msg: string,
+    h: { serve: (method: string, url: URL) => Promise<void>; fail: (e: HttpError) => void; logFields: () => Record<string, unknown> },
+  ): Promise<void> {
+    const started = Date.now();
+    const url = new URL(req.url ?? "/", "https://kubelet");
+    const method = (req.method ?? "GET").toUpperCase();
     let user: KubeletUser | undefined;
     let verdict = "allowed";
     try {
-      const who = await this.authorize(req, method, url.pathname, ctl.signal);
+      const who = await this.authorize(req, method, url.pathname, signal);
       user = who.user;
       verdict = who.verdict;
       if (who.error !== undefined) throw who.error;
-      await this.route(method, url, res, ctl.signal);
+      await h.serve(method, url);
     } catch (err) {
-      if (err instanceof HttpError) sendText(res, err.status, err.message);
+      let e: HttpError;
+      if (err instanceof HttpError) e = err;
+      else if (isDeckhandError(err, "NotFound")) e = new HttpError(404, errorMessage(err));
       else {
         this.log.error({ err: errorMessage(err), path: url.pathname }, "kubelet API request failed");
-        sendText(res, 500, errorMessage(err));
+        e = new HttpError(500, errorMessage(err));
       }
-      if (verdict === "allowed") verdict = "error";
+      if (verdict === "allowed") verdict = `error: ${e.message}`;
+      h.fail(e);
     } finally {
-      res.off("close", onClose);
-      this.log.debug({ method, path: url.pathname, query: url.search, user: user?.username, groups: user?.groups, verdict, code: res.statusCode, ms: Date.now() - started }, "kubelet API request");
+      this.log.debug({ method, path: url.pathname, query: url.search, user: user?.username, groups: user?.groups, verdict, ...h.logFields(), ms: Date.now() - started }, msg);
     }
   }
 
@@ -216,45 +261,25 @@ export class KubeletServer {
     return { user, verdict: "forbidden", error: new HttpError(403, last === undefined ? "Forbidden" : forbiddenMessage(last)) };
   }
 
-  /** exec, attach, portForward: the upgrade request proxied to the runtime's streaming server. */
-  private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const started = Date.now();
-    const url = new URL(req.url ?? "/", "https://kubelet");
-    const method = (req.method ?? "GET").toUpperCase();
-    const ctl = new AbortController();
-    socket.once("close", () => ctl.abort());
-    socket.on("error", () => ctl.abort());
-    let user: KubeletUser | undefined;
-    let verdict = "allowed";
+  /** An authorized upgrade: the runtime's streaming URL for the target, then the connection spliced to it. */
+  private async stream(req: IncomingMessage, url: URL, socket: Duplex, head: Buffer, ctl: AbortController): Promise<void> {
+    if (!this.o.enableDebuggingHandlers) throw new HttpError(405, "Debug endpoints are disabled.");
+    let target: StreamTarget | undefined;
+    let options: StreamOptions;
     try {
-      const who = await this.authorize(req, method, url.pathname, ctl.signal);
-      user = who.user;
-      verdict = who.verdict;
-      if (who.error !== undefined) throw who.error;
-      if (!this.o.enableDebuggingHandlers) throw new HttpError(405, "Debug endpoints are disabled.");
-      let target: StreamTarget | undefined;
-      let options: StreamOptions;
-      try {
-        target = parseStreamPath(url.pathname);
-        if (target === undefined) throw new HttpError(404, "404 page not found\n");
-        options = streamOptions(target.kind, url.searchParams);
-      } catch (err) {
-        throw err instanceof HttpError ? err : new HttpError(400, errorMessage(err));
-      }
-      const streamUrl = new URL(await this.o.host.streamURL(target, options, ctl.signal));
-      const upstream = await connectTo(streamUrl);
-      this.streams.add(ctl);
-      try {
-        await spliceUpgrade(req, socket, head, upstream, streamUrl, ctl.signal);
-      } finally {
-        this.streams.delete(ctl);
-      }
+      target = parseStreamPath(url.pathname);
+      if (target === undefined) throw new HttpError(404, "404 page not found\n");
+      options = streamOptions(target.kind, url.searchParams);
     } catch (err) {
-      const e = err instanceof HttpError ? err : new HttpError(isDeckhandError(err, "NotFound") ? 404 : 500, errorMessage(err));
-      if (verdict === "allowed") verdict = `error: ${e.message}`;
-      rawHttpError(socket, e.status, http.STATUS_CODES[e.status] ?? "Error", e.message);
+      throw err instanceof HttpError ? err : new HttpError(400, errorMessage(err));
+    }
+    const streamUrl = new URL(await this.o.host.streamURL(target, options, ctl.signal));
+    const upstream = await connectTo(streamUrl);
+    this.streams.add(ctl);
+    try {
+      await spliceUpgrade(req, socket, head, upstream, streamUrl, ctl.signal);
     } finally {
-      this.log.debug({ method, path: url.pathname, query: url.search, user: user?.username, groups: user?.groups, verdict, upgrade: req.headers.upgrade, ms: Date.now() - started }, "kubelet API stream");
+      this.streams.delete(ctl);
     }
   }
 

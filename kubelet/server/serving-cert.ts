@@ -1,11 +1,12 @@
 /**
  * The kubelet's serving certificate, as upstream's InitializeTLS: `tlsCertFile`/`tlsPrivateKeyFile` when set;
  * otherwise `<certDir>/kubelet.crt` and `kubelet.key`, made self-signed for the node name (self-signed.ts) and
- * written there the first time, then reused.
+ * written there the first time, then reused. Given files are reloaded when they change (ServingCertReloader).
  */
+import { watch, type FSWatcher } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { DeckhandError, errorMessage } from "../../src-shared/errors.ts";
 import type { Logger } from "../../src-shared/log.ts";
 import { selfSignedServingCert } from "./self-signed.ts";
@@ -34,4 +35,88 @@ export async function servingCertificate(o: { tlsCertFile: string; tlsPrivateKey
   await writeFile(keyFile, made.keyPem, { mode: 0o600 });
   o.log.info({ cert: certFile, key: keyFile }, "wrote a self-signed serving certificate");
   return made;
+}
+
+/**
+ * Upstream's dynamic serving certificate (DynamicServingContentFromFiles, the kubelet's
+ * ReloadKubeletServerCertificate): `tlsCertFile` and `tlsPrivateKeyFile` are watched (their folders, so that a
+ * file replaced by rename or a symlink swap is seen) and checked every minute as well; a new pair that
+ * loads and matches is handed to `onChange`, which gives it to new connections; a broken one is logged and
+ * the pair in use kept.
+ */
+export class ServingCertReloader {
+  private readonly o: { certFile: string; keyFile: string; current: { certPem: string; keyPem: string }; onChange: (pair: { certPem: string; keyPem: string }) => void; log: Logger; pollMs?: number };
+  private current: { certPem: string; keyPem: string };
+  private watchers: FSWatcher[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private checking: Promise<void> = Promise.resolve();
+  private signal: AbortSignal | undefined;
+  private refused = 0;
+
+  constructor(o: { certFile: string; keyFile: string; current: { certPem: string; keyPem: string }; onChange: (pair: { certPem: string; keyPem: string }) => void; log: Logger; pollMs?: number }) {
+    this.o = o;
+    this.current = o.current;
+  }
+
+  /** Pairs found on disk and not taken (unreadable, not matching): for tests and diagnostics. */
+  get refusals(): number {
+    return this.refused;
+  }
+
+  start(signal: AbortSignal): void {
+    this.signal = signal;
+    for (const dir of new Set([dirname(this.o.certFile), dirname(this.o.keyFile)])) {
+      try {
+        const w = watch(dir, { persistent: false, signal }, () => this.soon());
+        w.on("error", () => undefined);
+        this.watchers.push(w);
+      } catch (err) {
+        this.o.log.warn({ dir, err: errorMessage(err) }, "cannot watch the serving certificate's folder; checking it every minute only");
+      }
+    }
+    this.timer = setInterval(() => this.soon(), this.o.pollMs ?? 60_000);
+    this.timer.unref();
+    signal.addEventListener("abort", () => void this.close(), { once: true });
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.watchers.splice(0)) w.close();
+    clearInterval(this.timer);
+    clearTimeout(this.debounce);
+    await this.checking;
+  }
+
+  /** Several events come for one replacement (both files, rename then write): one check a little after the first. */
+  private soon(): void {
+    if (this.signal?.aborted || this.debounce !== undefined) return;
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      this.checking = this.checking.then(() => this.check());
+    }, 200);
+  }
+
+  private async check(): Promise<void> {
+    let next: { certPem: string; keyPem: string };
+    try {
+      const [certPem, keyPem] = await Promise.all([readFile(this.o.certFile, "utf8"), readFile(this.o.keyFile, "utf8")]);
+      if (certPem === this.current.certPem && keyPem === this.current.keyPem) return;
+      const cert = new X509Certificate(certPem);
+      if (!cert.checkPrivateKey(createPrivateKey(keyPem))) throw new DeckhandError("InvalidArgument", "the private key does not match the certificate");
+      next = { certPem, keyPem };
+    } catch (err) {
+      this.refused++;
+      this.o.log.error({ cert: this.o.certFile, key: this.o.keyFile, err: errorMessage(err) }, "serving certificate not reloaded; keeping the one in use");
+      return;
+    }
+    try {
+      this.o.onChange(next);
+    } catch (err) {
+      this.refused++;
+      this.o.log.error({ err: errorMessage(err) }, "serving certificate not reloaded; keeping the one in use");
+      return;
+    }
+    this.current = next;
+    this.o.log.info({ cert: this.o.certFile, subject: new X509Certificate(next.certPem).subject }, "serving certificate reloaded");
+  }
 }

@@ -5,13 +5,14 @@
  */
 import type { Kubelet } from "../kubelet.ts";
 import { kubepodsPath, type StatsCollector } from "../../cadvisor/collector.ts";
+import type { FsStatsCollector } from "../../cadvisor/fs-collector.ts";
 import type { MachineInfo } from "../../cadvisor/machine.ts";
 import { readBootTime, readRlimit } from "../../cadvisor/node-facts.ts";
-import { buildSummary, resourceMetrics, type PodInfo, type Summary } from "../../cadvisor/summary.ts";
+import { buildSummary, resourceMetrics, type PodInfo, type Summary, type SummaryProvider } from "../../cadvisor/summary.ts";
 import { cadvisorMetrics } from "../../cadvisor/cadvisor-metrics.ts";
 
-export interface StatsHost {
-  statsSummary(onlyCpuAndMemory: boolean): Summary;
+/** The stats routes' source; its statsSummary is the SummaryProvider the eviction manager reads. */
+export interface StatsHost extends SummaryProvider {
   resourceMetrics(): string;
   cadvisorMetrics(): string;
 }
@@ -35,18 +36,21 @@ function podInfos(kubelet: Kubelet): PodInfo[] {
   return out;
 }
 
-export function statsHost(kubelet: Kubelet, nodeName: string, cgroupRoot: string, collector: StatsCollector, machine: () => MachineInfo): StatsHost {
+export function statsHost(kubelet: Kubelet, nodeName: string, cgroupRoot: string, collector: StatsCollector, machine: () => MachineInfo, fsCollector?: Pick<FsStatsCollector, "snapshot">): StatsHost {
   const bootTimeMs = readBootTime();
   const summary = (onlyCpuAndMemory: boolean): Summary => {
     const m = machine();
+    const fs = onlyCpuAndMemory ? undefined : fsCollector?.snapshot();
     return buildSummary({
       nodeName,
       bootTimeMs,
       memoryCapacityBytes: m.memoryCapacity,
+      swapCapacityBytes: m.swapCapacity,
       snapshot: collector.snapshot(),
       pods: podInfos(kubelet),
       ...(m.rootFs ? { rootFs: m.rootFs } : {}),
       ...(m.imageFs ? { imageFs: m.imageFs } : {}),
+      ...(fs ? { fs } : {}),
       ...(onlyCpuAndMemory ? {} : { rlimit: readRlimit() }),
       onlyCpuAndMemory,
     });
@@ -54,6 +58,9 @@ export function statsHost(kubelet: Kubelet, nodeName: string, cgroupRoot: string
   return {
     statsSummary: summary,
     resourceMetrics: () => resourceMetrics(collector.snapshot() === undefined ? undefined : summary(true)),
-    cadvisorMetrics: () => cadvisorMetrics({ snapshot: collector.snapshot(), pods: podInfos(kubelet), machine: machine(), kubepodsPath: kubepodsPath(cgroupRoot), nowMs: Date.now() }),
+    cadvisorMetrics: () => {
+      const fs = fsCollector?.snapshot();
+      return cadvisorMetrics({ snapshot: collector.snapshot(), pods: podInfos(kubelet), machine: machine(), kubepodsPath: kubepodsPath(cgroupRoot), nowMs: Date.now(), ...(fs ? { fs } : {}) });
+    },
   };
 }

@@ -17,7 +17,7 @@ import { KubeletAuthenticator } from "./authn.ts";
 import { alwaysAllow, WebhookAuthorizer, type KubeletAuthorizer } from "./authz.ts";
 import { configz } from "./configz.ts";
 import { HealthzServer, KubeletServer, type ServerHost } from "./server.ts";
-import { servingCertificate } from "./serving-cert.ts";
+import { ServingCertReloader, servingCertificate } from "./serving-cert.ts";
 import { tlsSettings } from "./tls-options.ts";
 import type { StatsHost } from "./stats-host.ts";
 
@@ -94,6 +94,7 @@ export interface Servers {
 export async function startServers(config: KubeletConfig, kubelet: Kubelet, client: KubeClient | undefined, log: Logger, signal: AbortSignal, stats?: StatsHost): Promise<Servers> {
   let api: KubeletServer | undefined;
   let healthz: HealthzServer | undefined;
+  let reloader: ServingCertReloader | undefined;
   if (config.enableServer) {
     const cert = await servingCertificate({ tlsCertFile: config.tlsCertFile, tlsPrivateKeyFile: config.tlsPrivateKeyFile, certDir: config.certDir, nodeName: config.hostname, log });
     let clientCAPem: string | undefined;
@@ -131,6 +132,8 @@ export async function startServers(config: KubeletConfig, kubelet: Kubelet, clie
     });
     kubelet.pleg.onRelist((ms) => metrics.observeRelist(ms));
     kubelet.nodePressure?.manager.onEviction((e) => metrics.observeEviction(e.signal));
+    kubelet.podWorkers.onSyncDone((operation, seconds) => metrics.observePodWorker(operation, seconds));
+    kubelet.podSync.onPodStarted((seconds) => metrics.observePodStart(seconds));
     api = new KubeletServer({
       host: { ...serverHost(kubelet, config, metrics), ...stats },
       nodeName: config.hostname,
@@ -145,6 +148,11 @@ export async function startServers(config: KubeletConfig, kubelet: Kubelet, clie
       log,
     });
     await api.start(signal);
+    if (config.tlsCertFile !== "") {
+      const server = api;
+      reloader = new ServingCertReloader({ certFile: config.tlsCertFile, keyFile: config.tlsPrivateKeyFile, current: cert, onChange: (pair) => server.setCertificate(pair), log: log.child({ component: "serving-cert" }) });
+      reloader.start(signal);
+    }
   }
   if (config.healthzPort > 0) {
     healthz = new HealthzServer({ address: config.healthzBindAddress, port: config.healthzPort, checks: healthChecks(kubelet, config), log });
@@ -154,6 +162,7 @@ export async function startServers(config: KubeletConfig, kubelet: Kubelet, clie
     api,
     healthz,
     close: async () => {
+      await reloader?.close();
       await api?.close();
       await healthz?.close();
     },

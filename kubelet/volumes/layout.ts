@@ -32,6 +32,11 @@ export function podVolumesDir(rootDir: string, uid: string): string {
   return join(podDir(rootDir, uid), "volumes");
 }
 
+/** Where checked subPaths are pinned by bind mounts, as upstream: `<pod>/volume-subpaths/<volume>/<container>/<index>`. */
+export function podSubPathsDir(rootDir: string, uid: string): string {
+  return join(podDir(rootDir, uid), "volume-subpaths");
+}
+
 /** The source field of a volume (its plugin), or undefined when it has none this kubelet knows. */
 export function pluginOf(v: V1Volume): PluginName | undefined {
   const r = v as unknown as Record<string, unknown>;

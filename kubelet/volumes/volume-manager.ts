@@ -14,8 +14,9 @@
  *   owns, e.g. of pods deleted while the kubelet was down.
  */
 import type { V1Pod, V1Volume, V1Container } from "@kubernetes/client-node";
-import { chmod, mkdir, readdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { chmodSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readdir, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { DeckhandError, errorMessage, isDeckhandError } from "../../src-shared/errors.ts";
 import type { Logger } from "../../src-shared/log.ts";
 import { quantityValue } from "../../src-shared/quantity.ts";
@@ -24,7 +25,7 @@ import { writeAtomically } from "./atomic-writer.ts";
 import type { PodVolume } from "./container-mounts.ts";
 import { checkHostPathType } from "./host-path.ts";
 import { setVolumeOwnership } from "./ownership.ts";
-import { pluginOf, podDir, podsDir, podVolumes, podVolumesDir } from "./layout.ts";
+import { pluginOf, podDir, podsDir, podSubPathsDir, podVolumes, podVolumesDir } from "./layout.ts";
 import type { Mounter } from "./mounter.ts";
 import { VolumeError, configMapData, downwardPayload, keysPayload, payloadKey, secretData, type ApiData, type Payload } from "./payload.ts";
 import type { Token, TokenRequestSpec } from "../objects/token-manager.ts";
@@ -107,6 +108,24 @@ export class VolumeManager {
     return podVolumes(this.o.rootDir, pod);
   }
 
+  /**
+   * Pins a checked subPath of the pod's `index`-th volumeMount of `container` by a bind mount at upstream's
+   * `<pod>/volume-subpaths/<volume>/<container>/<index>` (see Mounter.bindPinned), made anew for each container
+   * created (a restarted container's old pin is replaced). Returns the path the runtime mounts.
+   */
+  async pinSubPath(uid: string, p: { volume: string; container: string; index: number; root: string; rel: string }, signal?: AbortSignal): Promise<string> {
+    const target = join(podSubPathsDir(this.o.rootDir, uid), p.volume, p.container, String(p.index));
+    if ((await this.o.mounter.mountPointsUnder(target)).includes(target)) await this.o.mounter.unmount(target, signal);
+    // The mount point is of the pinned path's type: a folder, or an empty file for a file.
+    const isDir = statSync(join(p.root, p.rel)).isDirectory();
+    mkdirSync(dirname(target), { recursive: true, mode: 0o750 });
+    rmSync(target, { recursive: true, force: true }); // not a mount point (checked above): what a previous pin left
+    if (isDir) mkdirSync(target, { mode: 0o750 });
+    else writeFileSync(target, "", { mode: 0o640 });
+    await this.o.mounter.bindPinned(p.root, p.rel, target, signal);
+    return target;
+  }
+
   async setUpPod(pod: V1Pod, signal?: AbortSignal): Promise<PodVolumesSetUp> {
     const volumes = this.volumesOf(pod);
     const result: PodVolumesSetUp = { volumes };
@@ -143,9 +162,9 @@ export class VolumeManager {
     if (plugin === "emptyDir") {
       const medium = v.emptyDir?.medium ?? "";
       if (medium !== "" && medium !== "Memory") throw new VolumeError("InvalidArgument", `emptyDir.medium: Unsupported value: ${JSON.stringify(medium)}`);
-      const fresh = await this.ensureDir(target.path, 0o777);
-      if (medium === "Memory") await this.ensureTmpfs(target.path, memoryVolumeSize(pod, v.emptyDir?.sizeLimit, this.o.node().memoryCapacityBytes), signal);
-      if (fresh || medium === "Memory") await chmod(target.path, 0o777); // upstream's emptyDir is world-writable
+      const fresh = this.ensureDir(target.path, 0o777);
+      if (medium === "Memory") await this.ensureTmpfs(target.path, fresh, memoryVolumeSize(pod, v.emptyDir?.sizeLimit, this.o.node().memoryCapacityBytes), signal);
+      if (fresh || medium === "Memory") chmodSync(target.path, 0o777); // upstream's emptyDir is world-writable
       // Once per volume and kubelet run, as upstream sets ownership when it sets the volume up, not on every sync.
       if (!this.owned.has(target.path)) {
         await this.applyFsGroup(pod, target.path, false);
@@ -153,12 +172,12 @@ export class VolumeManager {
       }
       return undefined;
     }
-    await this.ensureDir(target.path, 0o755);
-    if (plugin !== undefined && ON_TMPFS.has(plugin)) await this.ensureTmpfs(target.path, memoryVolumeSize(pod, undefined, this.o.node().memoryCapacityBytes), signal);
+    const fresh = this.ensureDir(target.path, 0o755);
+    if (plugin !== undefined && ON_TMPFS.has(plugin)) await this.ensureTmpfs(target.path, fresh, memoryVolumeSize(pod, undefined, this.o.node().memoryCapacityBytes), signal);
     const { payload, refreshAt } = await this.payloadOf(pod, v, signal);
     const key = payloadKey(payload);
     if (this.written.get(target.path) !== key) {
-      const changed = await writeAtomically(target.path, payload, this.clock.now());
+      const changed = writeAtomically(target.path, payload, this.clock.now());
       // New files: the group again (the walk is short, these volumes are small).
       if (changed) await this.applyFsGroup(pod, target.path, true, true);
       if (changed) this.log.info({ pod: `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`, volume: v.name, files: payload.size }, "volume content written");
@@ -226,23 +245,29 @@ export class VolumeManager {
     await setVolumeOwnership(path, sc.fsGroup, readOnly, always ? "Always" : sc.fsGroupChangePolicy);
   }
 
-  /** Makes the folder (with `mode`); true when it did not exist. */
-  private async ensureDir(path: string, mode: number): Promise<boolean> {
+  /**
+   * Makes the folder (with `mode`); true when it did not exist. Synchronous, as the atomic writer (see there):
+   * two or three syscalls cost less than thread-pool round trips on the pod's start path.
+   */
+  private ensureDir(path: string, mode: number): boolean {
     try {
-      await mkdir(path, { mode });
+      mkdirSync(path, { mode });
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
-    await mkdir(path, { recursive: true, mode });
+    mkdirSync(path, { recursive: true, mode });
     return true;
   }
 
-  /** Mounts a tmpfs at `path` unless one is there (checked once per kubelet run, then remembered). */
-  private async ensureTmpfs(path: string, sizeBytes: number, signal?: AbortSignal): Promise<void> {
+  /**
+   * Mounts a tmpfs at `path` unless one is there (checked once per kubelet run, then remembered). A folder just
+   * made (`fresh`) has nothing mounted on it: the mount table, which grows with the node's pods, is not read.
+   */
+  private async ensureTmpfs(path: string, fresh: boolean, sizeBytes: number, signal?: AbortSignal): Promise<void> {
     if (this.tmpfs.has(path)) return;
-    if (!(await this.o.mounter.mountPointsUnder(path)).includes(path)) await this.o.mounter.mountTmpfs(path, sizeBytes, signal);
+    if (fresh || !(await this.o.mounter.mountPointsUnder(path)).includes(path)) await this.o.mounter.mountTmpfs(path, sizeBytes, signal);
     this.tmpfs.add(path);
   }
 
@@ -251,6 +276,9 @@ export class VolumeManager {
    * stay). Refuses to remove anything while a mount under the folder remains.
    */
   async tearDownPod(uid: string, signal?: AbortSignal): Promise<void> {
+    const subPaths = podSubPathsDir(this.o.rootDir, uid);
+    await this.unmountAll(subPaths, signal);
+    await rm(subPaths, { recursive: true, force: true });
     const dir = podVolumesDir(this.o.rootDir, uid);
     await this.unmountAll(dir, signal);
     await rm(dir, { recursive: true, force: true });

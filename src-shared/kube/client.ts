@@ -15,6 +15,7 @@ import { createInterface } from "node:readline";
 import { TokenBucket } from "../rate-limit.ts";
 import { DeckhandError, type ErrorCode } from "../errors.ts";
 import { loadKubeconfig, type ClusterCredentials } from "./kubeconfig.ts";
+import { countRequest } from "./client-metrics.ts";
 
 /** The API's error body (meta/v1 Status). */
 export interface ApiStatus {
@@ -197,8 +198,10 @@ export class KubeClient {
     if (options.signal) signals.push(options.signal);
     reqOpts.signal = AbortSignal.any(signals);
     const mod = reqOpts.protocol === "https:" ? https : http;
+    const host = this.server.host;
     return new Promise<T>((resolve, reject) => {
       const req = mod.request(reqOpts, (res) => {
+        countRequest(res.statusCode, method, host);
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("error", (err) => reject(new ApiError(0, method, path, undefined, err.message)));
@@ -216,6 +219,7 @@ export class KubeClient {
         });
       });
       req.on("error", (err) => {
+        countRequest(undefined, method, host);
         if (options.signal?.aborted) reject(new DeckhandError("Cancelled", `${method} ${path}: aborted`, { cause: err }));
         else if (err.name === "AbortError" || err.name === "TimeoutError") reject(new ApiError(0, method, path, undefined, "timed out"));
         else reject(new ApiError(0, method, path, undefined, err.message));
@@ -254,8 +258,13 @@ export class KubeClient {
     const reqOpts = await this.requestOptions("GET", path, { ...query, watch: "true" }, {});
     if (signal) reqOpts.signal = signal;
     const mod = reqOpts.protocol === "https:" ? https : http;
+    const host = this.server.host;
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = mod.request(reqOpts, resolve);
+      const req = mod.request(reqOpts, (r) => {
+        countRequest(r.statusCode, "GET", host);
+        resolve(r);
+      });
+      req.on("error", () => countRequest(undefined, "GET", host));
       req.on("error", (err) => reject(signal?.aborted ? new DeckhandError("Cancelled", `watch ${path}: aborted`, { cause: err }) : new ApiError(0, "WATCH", path, undefined, err.message)));
       req.end();
     });

@@ -226,7 +226,7 @@ export class Api {
   // Authorization
   // -------------------------------------------------------------------------------------------------------
 
-  authorize(ctx: RequestContext, r: ResourceDescriptor, verb: string, subresource: string, namespace: string, name: string, fieldSelectorName?: string): void {
+  authorize(ctx: RequestContext, r: Pick<ResourceDescriptor, "group" | "plural">, verb: string, subresource: string, namespace: string, name: string, fieldSelectorName?: string): void {
     const a: Attributes = { user: ctx.user, verb, group: r.group, resource: r.plural, subresource, namespace, name };
     if (fieldSelectorName !== undefined) a.fieldSelectorName = fieldSelectorName;
     const d = this.authorizer.authorize(a);

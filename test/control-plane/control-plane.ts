@@ -31,6 +31,7 @@ import { NamespaceController } from "./controllers/namespaces.ts";
 import type { Controller } from "./controllers/base.ts";
 import { RESOURCES, apiVersionOf } from "./registry.ts";
 import { KubeletProxy, type ClusterDialer } from "./kubelet-proxy.ts";
+import { MetricsScraper } from "./metrics-api.ts";
 
 export const KUBERNETES_VERSION = { major: "1", minor: "33", gitVersion: "v1.33.0" } as const;
 
@@ -59,6 +60,11 @@ export interface ControlPlaneOptions {
   kubeletPreferredAddressTypes?: string[];
   /** The shortest TokenRequest lifetime (default 600 s as kube-apiserver); tests of token refresh lower it. */
   minTokenExpirationSeconds?: number;
+  /**
+   * Serve metrics.k8s.io (`kubectl top`) as metrics-server does, scraping every kubelet's /metrics/resource at
+   * this interval (metrics-server's --metric-resolution, 15 s there). Off when unset.
+   */
+  metricsResolutionMs?: number;
   /** Controllers to run (all by default). */
   controllers?: { endpointSlices?: boolean; nodeIpam?: boolean; binder?: boolean; namespaces?: boolean };
   log?: Logger;
@@ -115,7 +121,7 @@ async function readIfExists(path: string): Promise<string | undefined> {
 export class ControlPlane {
   readonly options: Readonly<ControlPlaneOptions>;
   readonly log: Logger;
-  private started: { api: Api; store: Store; server: ApiServer; ca: CertificateAuthority; authn: Authenticator; controllers: Controller[]; adminToken: string } | undefined;
+  private started: { api: Api; store: Store; server: ApiServer; ca: CertificateAuthority; authn: Authenticator; controllers: Controller[]; adminToken: string; scraper?: MetricsScraper } | undefined;
 
   constructor(options: ControlPlaneOptions) {
     this.options = options;
@@ -164,6 +170,16 @@ export class ControlPlane {
 
   get activeWatches(): number {
     return this.s.server.activeWatches;
+  }
+
+  /** Streaming upgrades served, by way and code ("spdy 101", "websocket-translated 200", "websocket-tunneled 101"). */
+  get streamRequests(): ReadonlyMap<string, number> {
+    return this.s.server.streamRequests;
+  }
+
+  /** What each open watch watches: `<resource> <namespace> <fieldSelector>`. */
+  get openWatches(): string[] {
+    return this.s.server.openWatches;
   }
 
   async start(signal?: AbortSignal): Promise<void> {
@@ -225,9 +241,12 @@ export class ControlPlane {
       ...(o.kubeletDialer === undefined ? {} : { dial: o.kubeletDialer }),
       ...(o.kubeletPreferredAddressTypes === undefined ? {} : { preferredAddressTypes: o.kubeletPreferredAddressTypes }),
     });
+    const scraper =
+      o.metricsResolutionMs === undefined ? undefined : new MetricsScraper({ store, get: (node, path, sig) => kubelet.get(node, path, sig), resolutionMs: o.metricsResolutionMs, log: this.log.child({ component: "metrics-server" }) });
     const server = new ApiServer({
       api,
       kubelet,
+      ...(scraper === undefined ? {} : { metrics: scraper.metrics }),
       authenticator: authn,
       log: this.log.child({ component: "apiserver" }),
       host,
@@ -247,7 +266,8 @@ export class ControlPlane {
       maxWatchBacklogBytes: o.maxWatchBacklogBytes ?? 64 * 1024 * 1024,
     });
     await server.start();
-    this.started = { api, store, server, ca, authn, controllers: [], adminToken };
+    scraper?.start();
+    this.started = { api, store, server, ca, authn, controllers: [], adminToken, ...(scraper === undefined ? {} : { scraper }) };
 
     this.bootstrap(kubernetesIP, server.port);
     const admin = await issueCert(ca, { commonName: "kubernetes-admin", organizations: ["system:masters"] });
@@ -371,6 +391,7 @@ export class ControlPlane {
     if (s === undefined) return;
     this.started = undefined;
     for (const c of s.controllers) c.close();
+    await s.scraper?.close();
     await s.server.close();
     this.log.info("control plane stopped");
   }

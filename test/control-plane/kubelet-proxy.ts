@@ -8,18 +8,22 @@
  * (no `--kubelet-certificate-authority`, kube-apiserver's default). Connections go through an optional dialer,
  * as kube-apiserver's egress selector (`cluster` network context) sends them through a konnectivity proxy.
  *
- * pods/exec, pods/attach and pods/portforward: the SPDY upgrade request passed to the kubelet's /exec, /attach
- * and /portForward and the connection spliced both ways. Deliberate difference: a WebSocket upgrade (kubectl
- * 1.30+ tries it first) is answered 400, as by an API server without WebSocket streaming, and kubectl falls
- * back to SPDY: the runtime's streaming server (containerd 1.6) lacks the v5 channel protocol that
- * kube-apiserver would translate to SPDY.
+ * pods/exec, pods/attach and pods/portforward: a SPDY upgrade request is passed to the kubelet's /exec,
+ * /attach and /portForward and the connection spliced both ways. A WebSocket one (kubectl 1.30+ tries it
+ * first) is handled as kube-apiserver 1.31+ does: exec and attach translated to SPDY towards the kubelet
+ * (stream-translator.ts), port-forward's SPDY carried inside the WebSocket and unwrapped (stream-tunnel.ts).
+ * The kubelet thus only ever gets SPDY from the control plane, as from a real API server.
  */
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import net from "node:net";
 import tls from "node:tls";
 import type { Duplex } from "node:stream";
 import { spliceUpgrade } from "../../kubelet/server/streaming.ts";
+import { readBody, readHead, type ResponseHead } from "./http-head.ts";
 import type { KeyAndCert } from "./pki.ts";
+import { SpdySession } from "./spdy.ts";
+import { REMOTE_COMMAND_V4, TranslatorError, translateStream, type TranslateOptions } from "./stream-translator.ts";
+import { tunnelStream } from "./stream-tunnel.ts";
 import type { Store } from "./store.ts";
 import { ApiError, badRequest, internalError, invalid, invalidValue, forbidden, notFound, type FieldError } from "./status.ts";
 import { arr, dig, str, type KubeObject } from "./types.ts";
@@ -176,8 +180,8 @@ export class KubeletProxy {
     return { nodeName, path: `/${kubeletSub}/${enc(namespace)}/${enc(name)}/${enc(container)}${qs}` };
   }
 
-  /** The client's upgrade request passed to the kubelet over TLS, then the connection spliced both ways. */
-  async upgrade(nodeName: string, path: string, req: IncomingMessage, socket: Duplex, head: Buffer, signal: AbortSignal): Promise<void> {
+  /** A TLS connection to the node's kubelet with the kubelet-client certificate, handshake done. */
+  private async dialKubelet(nodeName: string): Promise<{ socket: tls.TLSSocket; host: string; port: number }> {
     const target = this.location(nodeName);
     let raw: Duplex;
     try {
@@ -185,12 +189,65 @@ export class KubeletProxy {
     } catch (err) {
       throw new ApiError(503, "ServiceUnavailable", `error dialing backend: ${err instanceof Error ? err.message : String(err)}`);
     }
-    const up = tls.connect({ socket: raw, key: this.o.clientCert.keyPem, cert: this.o.clientCert.certPem, rejectUnauthorized: false, ...(net.isIP(target.host) === 0 ? { servername: target.host } : {}) });
+    const socket = tls.connect({ socket: raw, key: this.o.clientCert.keyPem, cert: this.o.clientCert.certPem, rejectUnauthorized: false, ...(net.isIP(target.host) === 0 ? { servername: target.host } : {}) });
     await new Promise<void>((resolve, reject) => {
-      up.once("secureConnect", resolve);
-      up.once("error", (err: Error) => reject(new ApiError(503, "ServiceUnavailable", `error dialing backend: ${err.message}`)));
+      socket.once("secureConnect", resolve);
+      socket.once("error", (err: Error) => reject(new ApiError(503, "ServiceUnavailable", `error dialing backend: ${err.message}`)));
     });
-    await spliceUpgrade(req, socket, head, up, new URL(`https://${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}${path}`), signal);
+    return { socket, host: target.host.includes(":") ? `[${target.host}]` : target.host, port: target.port };
+  }
+
+  /** The client's upgrade request passed to the kubelet over TLS, then the connection spliced both ways. */
+  async upgrade(nodeName: string, path: string, req: IncomingMessage, socket: Duplex, head: Buffer, signal: AbortSignal): Promise<void> {
+    const up = await this.dialKubelet(nodeName);
+    await spliceUpgrade(req, socket, head, up.socket, new URL(`https://${up.host}:${up.port}${path}`), signal);
+  }
+
+  /** A SPDY upgrade request of our own to the kubelet (as upstream's, POST), for the protocols given: its answer's head and the connection. */
+  async spdyUpgrade(nodeName: string, path: string, protocols: string[]): Promise<{ socket: Duplex; head: ResponseHead }> {
+    const up = await this.dialKubelet(nodeName);
+    const lines = [`POST ${path} HTTP/1.1`, `Host: ${up.host}:${up.port}`, "Connection: Upgrade", "Upgrade: SPDY/3.1", ...protocols.map((p) => `X-Stream-Protocol-Version: ${p}`), "Content-Length: 0"];
+    up.socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+    try {
+      return { socket: up.socket, head: await readHead(up.socket) };
+    } catch (err) {
+      up.socket.destroy();
+      throw new ApiError(503, "ServiceUnavailable", `error dialing backend: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** pods/exec and pods/attach over WebSocket: translated to SPDY towards the kubelet. Resolves with the code for the log. */
+  translate(nodeName: string, path: string, opts: TranslateOptions, req: IncomingMessage, socket: Duplex, head: Buffer, signal: AbortSignal): Promise<number> {
+    const openSpdy = async (): Promise<SpdySession> => {
+      const up = await this.spdyUpgrade(nodeName, path, [REMOTE_COMMAND_V4]);
+      const h = up.head;
+      if (h.status !== 101 || !(h.headers["upgrade"] ?? "").toLowerCase().includes("spdy/3.1")) {
+        const body = await readBody(up.socket, h);
+        up.socket.destroy();
+        throw new TranslatorError(`unable to upgrade connection: ${body.trim()}`);
+      }
+      if ((h.headers["x-stream-protocol-version"] ?? "") !== REMOTE_COMMAND_V4) {
+        up.socket.destroy();
+        throw new TranslatorError(`unable to upgrade streaming request: the kubelet chose protocol ${JSON.stringify(h.headers["x-stream-protocol-version"] ?? "")}, want ${REMOTE_COMMAND_V4}`);
+      }
+      return new SpdySession(up.socket);
+    };
+    return translateStream(req, socket, head, opts, openSpdy, signal);
+  }
+
+  /** pods/portforward over WebSocket: the client's SPDY tunnelled to the kubelet. Resolves with the code for the log. */
+  tunnel(nodeName: string, path: string, req: IncomingMessage, socket: Duplex, head: Buffer, signal: AbortSignal): Promise<number> {
+    return tunnelStream(req, socket, head, (protocols) => this.spdyUpgrade(nodeName, path, protocols), signal);
+  }
+
+  /** GET of a path on the node's kubelet, the body as text (metrics-server's scrape); an error status throws. */
+  async get(nodeName: string, path: string, signal: AbortSignal): Promise<string> {
+    const up = await this.request(this.location(nodeName), "GET", path, { accept: "text/plain" }, signal);
+    const chunks: Buffer[] = [];
+    for await (const c of up) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks).toString("utf8");
+    if ((up.statusCode ?? 0) !== 200) throw kubeletError(up.statusCode ?? 502, body, "nodes", nodeName);
+    return body;
   }
 
   /** Any method on nodes/{name}/proxy/{path}: the kubelet's answer as it is. */

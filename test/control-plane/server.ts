@@ -17,6 +17,9 @@ import { decodeProtobufBody } from "./protobuf.ts";
 import { parseFieldValidation } from "./fields.ts";
 import type { Authenticator } from "./authn.ts";
 import type { KubeletProxy } from "./kubelet-proxy.ts";
+import { METRICS_GROUP, METRICS_VERSION, metricsDiscovery, serveMetrics, type MetricsStore } from "./metrics-api.ts";
+import { isWebSocketUpgrade } from "./websocket.ts";
+import { streamOptions } from "../../kubelet/server/streaming.ts";
 import { isObject, type JsonObject, type KubeObject } from "./types.ts";
 import { listenTcp } from "../../src-shared/listen.ts";
 
@@ -36,6 +39,8 @@ export interface ServerOptions {
   maxWatchBacklogBytes: number;
   /** pods/log and nodes/proxy, through the kubelet. */
   kubelet?: KubeletProxy;
+  /** metrics.k8s.io, as metrics-server serves it (when the control plane scrapes the kubelets). */
+  metrics?: MetricsStore;
 }
 
 const MAX_BODY = 3 * 1024 * 1024;
@@ -147,7 +152,8 @@ function listOptions(q: URLSearchParams): ListOptions & WatchOptions {
 export class ApiServer {
   private readonly o: ServerOptions;
   private server: https.Server | undefined;
-  private readonly watches = new Set<() => void>();
+  /** Open watches: how to end each, and what it watches (`<resource> <namespace> <fieldSelector>`). */
+  private readonly watches = new Map<() => void, string>();
   private readonly fullJson = new WeakMap<object, string>();
   private readonly itemJson = new WeakMap<object, string>();
   private boundPort = 0;
@@ -160,8 +166,20 @@ export class ApiServer {
     return this.boundPort;
   }
 
+  /**
+   * Streaming upgrades (exec, attach, port-forward) by how they were served: `spdy` passed through,
+   * `websocket-translated` (exec/attach to SPDY) and `websocket-tunneled` (port-forward), each with the
+   * code logged (`101` for a spliced SPDY session): tests check which way kubectl went.
+   */
+  readonly streamRequests = new Map<string, number>();
+
   get activeWatches(): number {
     return this.watches.size;
+  }
+
+  /** What each open watch watches: `<resource> <namespace> <fieldSelector>` (tests check who watches what). */
+  get openWatches(): string[] {
+    return [...this.watches.values()];
   }
 
   async start(signal?: AbortSignal): Promise<void> {
@@ -188,7 +206,7 @@ export class ApiServer {
   }
 
   async close(): Promise<void> {
-    for (const stop of [...this.watches]) stop();
+    for (const stop of [...this.watches.keys()]) stop();
     this.watches.clear();
     const s = this.server;
     this.server = undefined;
@@ -293,7 +311,11 @@ export class ApiServer {
     }
   }
 
-  /** Upgrade requests: pods/exec, pods/attach, pods/portforward (SPDY) through the kubelet. */
+  /**
+   * Upgrade requests: pods/exec, pods/attach, pods/portforward through the kubelet. SPDY is passed through;
+   * WebSocket is translated (exec, attach) or tunnelled (port-forward) as kube-apiserver 1.31+ does, and
+   * needs `create` on the subresource as well as `get` (AuthorizePodWebsocketUpgradeCreatePermission).
+   */
   private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? "/", "https://localhost");
     const ctl = new AbortController();
@@ -301,27 +323,53 @@ export class ApiServer {
     socket.on("error", () => ctl.abort());
     let ctx: RequestContext | undefined;
     let code = 101;
+    const websocket = isWebSocketUpgrade(req);
+    let kind = websocket ? "websocket" : "spdy";
     try {
       ctx = this.authenticate(req);
       if (ctx === undefined) throw unauthorized();
       const segs = url.pathname.split("/").slice(1);
       const sub = segs[6];
       if (!(segs[0] === "api" && segs[1] === "v1" && segs[2] === "namespaces" && segs[4] === "pods" && segs.length === 7 && (sub === "exec" || sub === "attach" || sub === "portforward"))) throw pathNotFound();
-      if (String(req.headers.upgrade ?? "").toLowerCase() === "websocket") throw badRequest("WebSocket streaming is not supported by this API server: use SPDY");
       const namespace = decodeURIComponent(segs[3] ?? "");
       const name = decodeURIComponent(segs[5] ?? "");
-      this.o.api.authorize(ctx, resource("", "pods"), (req.method ?? "GET").toUpperCase() === "POST" ? "create" : "get", sub, namespace, name);
+      const verb = (req.method ?? "GET").toUpperCase() === "POST" ? "create" : "get";
+      this.o.api.authorize(ctx, resource("", "pods"), verb, sub, namespace, name);
+      if (websocket && verb !== "create") this.o.api.authorize(ctx, resource("", "pods"), "create", sub, namespace, name);
       if (this.o.kubelet === undefined) throw serviceUnavailable("no kubelet proxy configured");
       const { nodeName, path } = this.o.kubelet.streamPath(namespace, name, sub, url.searchParams);
-      await this.o.kubelet.upgrade(nodeName, path, req, socket, head, ctl.signal);
+      if (!websocket) {
+        this.count(kind, code);
+        await this.o.kubelet.upgrade(nodeName, path, req, socket, head, ctl.signal);
+      } else if (sub === "portforward") {
+        kind = "websocket-tunneled";
+        code = await this.o.kubelet.tunnel(nodeName, path, req, socket, head, ctl.signal);
+        this.count(kind, code);
+      } else {
+        kind = "websocket-translated";
+        let opts;
+        try {
+          opts = streamOptions(sub === "exec" ? "exec" : "attach", url.searchParams);
+        } catch (e) {
+          throw badRequest(e instanceof Error ? e.message : String(e));
+        }
+        code = await this.o.kubelet.translate(nodeName, path, opts, req, socket, head, ctl.signal);
+        this.count(kind, code);
+      }
     } catch (e) {
       const err = e instanceof ApiError ? e : internalError(e instanceof Error ? e.message : String(e));
       code = err.code;
+      this.count(kind, code);
       const body = JSON.stringify(err.toStatus());
       socket.end(`HTTP/1.1 ${err.code} ${err.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     } finally {
-      this.o.log.debug({ method: req.method, path: url.pathname, query: url.search, upgrade: req.headers.upgrade, code, user: ctx?.user.username }, "upgrade request");
+      this.o.log.debug({ method: req.method, path: url.pathname, query: url.search, upgrade: req.headers.upgrade, protocols: req.headers["sec-websocket-protocol"], served: kind, code, user: ctx?.user.username }, "upgrade request");
     }
+  }
+
+  private count(kind: string, code: number): void {
+    const k = `${kind} ${code}`;
+    this.streamRequests.set(k, (this.streamRequests.get(k) ?? 0) + 1);
   }
 
   /** pods/log, pods/exec|attach|portforward and nodes/proxy: handled through the kubelet. */
@@ -370,7 +418,10 @@ export class ApiServer {
         .map((x) => ({ groupVersion: `${g}/${x.version}`, version: x.version }));
       return { name: g, versions, preferredVersion: versions[0] };
     };
-    if (path === "/apis") return { kind: "APIGroupList", apiVersion: "v1", groups: groups.map(groupDoc) };
+    if (path === "/apis") {
+      const metrics = this.o.metrics === undefined ? [] : [{ name: METRICS_GROUP, versions: [{ groupVersion: `${METRICS_GROUP}/${METRICS_VERSION}`, version: METRICS_VERSION }], preferredVersion: { groupVersion: `${METRICS_GROUP}/${METRICS_VERSION}`, version: METRICS_VERSION } }];
+      return { kind: "APIGroupList", apiVersion: "v1", groups: [...groups.map(groupDoc), ...metrics] };
+    }
     if (segs[0] === "apis" && segs.length === 2) {
       const g = segs[1] ?? "";
       if (!groups.includes(g)) return undefined;
@@ -415,6 +466,12 @@ export class ApiServer {
             : segs[2] === "apis" && segs.length === 5
               ? openapiV3Doc(segs[3] ?? "", segs[4] ?? "")
               : undefined;
+      if (doc === undefined) throw pathNotFound();
+      this.sendJson(res, 200, doc);
+      return;
+    }
+    if (this.o.metrics !== undefined && segs[0] === "apis" && segs[1] === METRICS_GROUP) {
+      const doc = segs.length <= 3 ? (method === "GET" ? metricsDiscovery(path) : undefined) : serveMetrics(ctx, this.o.api, this.o.api.store, this.o.metrics, method, segs, q);
       if (doc === undefined) throw pathNotFound();
       this.sendJson(res, 200, doc);
       return;
@@ -637,7 +694,7 @@ export class ApiServer {
         finish();
       }
     };
-    this.watches.add(finish);
+    this.watches.set(finish, `${r.plural} ${namespace} ${o.fieldSelector ?? ""}`);
     const bookmarks = o.allowWatchBookmarks === true;
     const bookmarkTimer = setInterval(() => {
       if (bookmarks) write(line(api.bookmark(r)));

@@ -17,7 +17,8 @@ const started = Date.now();
 const say = (text: string): void => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${text}`);
 const indent = (text: string): string => text.trimEnd().replace(/^/gm, "    ");
 
-const cluster = new TestCluster();
+// metrics.k8s.io as metrics-server serves it (its default 15 s resolution): `kubectl top` works on the demo.
+const cluster = new TestCluster({ metricsResolutionMs: 15_000 });
 let node: ClusterNode | undefined;
 let tornDown = false;
 
@@ -118,6 +119,7 @@ The cluster is up. Try, in another shell:
   ${kc} get nodes -o wide
   ${kc} get pods -o wide
   ${kc} describe pod hello
+  ${kc} top pods; ${kc} top node     (once the kubelet has sampled twice, ~20 s)
   ${kc} logs -f hello
   ${kc} exec -it hello -- sh
   ${kc} edit configmap hello-page

@@ -228,6 +228,8 @@ export interface TestClusterOptions {
   serviceCIDR?: string;
   /** The control plane's shortest token lifetime (kube-apiserver's 600 s by default), for token refresh tests. */
   minTokenExpirationSeconds?: number;
+  /** Serve metrics.k8s.io (kubectl top), scraping the kubelets at this interval (see ControlPlaneOptions). */
+  metricsResolutionMs?: number;
 }
 
 export class TestCluster {
@@ -256,6 +258,7 @@ export class TestCluster {
         return node.dial(host, port);
       },
       ...(this.options.minTokenExpirationSeconds !== undefined ? { minTokenExpirationSeconds: this.options.minTokenExpirationSeconds } : {}),
+      ...(this.options.metricsResolutionMs !== undefined ? { metricsResolutionMs: this.options.metricsResolutionMs } : {}),
     });
     await this.cp.start();
     this.admin = KubeClient.fromFile(this.cp.adminKubeconfigPath);

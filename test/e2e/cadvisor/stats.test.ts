@@ -14,13 +14,14 @@ import { describe, expect, it } from "vitest";
 import { clusterWithOneNode, podsRef } from "../../harness/cluster-suite.ts";
 import { eventually } from "../../harness/wait.ts";
 import { hasPromtool, promtoolCheck } from "../../harness/promtool.ts";
-import type { ContainerStats, PodStats, Summary } from "../../../cadvisor/summary.ts";
+import type { ContainerStats, NetworkStats, PodStats, Summary } from "../../../cadvisor/summary.ts";
 
-const suite = clusterWithOneNode();
+// Filesystem figures every 2 s (upstream's default volumeStatsAggPeriod is a minute).
+const suite = clusterWithOneNode({ config: { volumeStatsAggPeriod: "2s" } });
 const cluster = suite.cluster;
 const MiB = 1024 * 1024;
 
-async function runningPod(name: string, script: string, cpuRequest?: string): Promise<V1Pod> {
+async function runningPod(name: string, script: string, cpuRequest?: string, scratch = false): Promise<V1Pod> {
   await cluster.client.create(podsRef(), {
     apiVersion: "v1",
     kind: "Pod",
@@ -28,7 +29,17 @@ async function runningPod(name: string, script: string, cpuRequest?: string): Pr
     spec: {
       nodeName: suite.node.name,
       terminationGracePeriodSeconds: 1,
-      containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sh", "-c", script], ...(cpuRequest ? { resources: { requests: { cpu: cpuRequest } } } : {}) }],
+      containers: [
+        {
+          name: "main",
+          image: "localhost/busybox:1",
+          imagePullPolicy: "IfNotPresent",
+          command: ["sh", "-c", script],
+          ...(cpuRequest ? { resources: { requests: { cpu: cpuRequest } } } : {}),
+          ...(scratch ? { volumeMounts: [{ name: "scratch", mountPath: "/scratch" }] } : {}),
+        },
+      ],
+      ...(scratch ? { volumes: [{ name: "scratch", emptyDir: {} }] } : {}),
     },
   });
   return eventually(async () => {
@@ -97,7 +108,10 @@ describe("/stats/summary through the control plane", () => {
     expect(s.node.nodeName).toBe(suite.node.name);
     expect(s.node.cpu?.usageNanoCores ?? 0).toBeGreaterThanOrEqual(burning * 0.9);
     expect(s.node.memory?.availableBytes).toBeGreaterThan(0);
-    expect(s.node.systemContainers?.map((c) => c.name)).toEqual(["pods"]);
+    // The kubelet's own cgroup (no --kubelet-cgroups: the one it runs in) and the pods root; no runtime cgroup given.
+    expect(s.node.systemContainers?.map((c) => c.name)).toEqual(["kubelet", "pods"]);
+    expect(s.node.systemContainers?.[0]?.cpu?.usageCoreNanoSeconds).toBeGreaterThan(0);
+    expect(s.node.systemContainers?.[0]?.memory?.workingSetBytes).toBeGreaterThan(0);
     expect(s.node.rlimit?.maxpid).toBeGreaterThan(0);
     expect(podIn(s, "burner")?.podRef.uid).toBe(burner.metadata?.uid);
     expect(podIn(s, "burner")?.process_stats?.process_count).toBeGreaterThanOrEqual(1);
@@ -122,17 +136,91 @@ describe("/stats/summary through the control plane", () => {
     }, { timeoutMs: 60_000, intervalMs: 1000, message: "the working set falling after the file is removed" });
   });
 
-  it("a pod's network figures are its own network namespace's eth0 (/proc/<pid>/net/dev of its process)", async () => {
-    const pod = await runningPod("netpod", "exec sleep 3600");
-    const net = await eventually(async () => podIn(await summary(), "netpod")?.network, { timeoutMs: 30_000, intervalMs: 1000, message: "network figures for the pod" });
+  it("a pod's network figures are its own namespace's eth0, and move with traffic between two pods as the kernel's counters", async () => {
+    const target = await runningPod("net-target", "exec sleep 3600");
+    await runningPod("net-pinger", "exec sleep 3600");
+    const targetIP = target.status?.podIP ?? (await cluster.client.get<V1Pod>(podsRef("net-target"))).status?.podIP;
+    expect(targetIP).toBeTruthy();
+    const nets = async (): Promise<{ target: NetworkStats | undefined; pinger: NetworkStats | undefined }> => {
+      const s = await summary();
+      return { target: podIn(s, "net-target")?.network, pinger: podIn(s, "net-pinger")?.network };
+    };
+    const before = await eventually(async () => {
+      const n = await nets();
+      return n.target !== undefined && n.pinger !== undefined ? { target: n.target, pinger: n.pinger } : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 1000, message: "network figures for both pods" });
     // The pod's namespace has lo (left out) and eth0 only: not the node's interfaces.
-    expect(net.interfaces?.map((i) => i.name)).toEqual(["eth0"]);
-    expect(net.name).toBe("eth0");
-    expect(net.rxBytes).toBeGreaterThan(0);
+    expect(before.target.interfaces?.map((i) => i.name)).toEqual(["eth0"]);
+    expect(before.target.name).toBe("eth0");
+    // 5 echo requests of 16000 bytes, each answered in full: at least 80 kB each way, inside the node's netns.
+    const ping = await cluster.kubectl(["exec", "net-pinger", "--", "ping", "-c", "5", "-s", "16000", targetIP ?? ""]);
+    expect(ping.stdout).toContain("5 packets received");
+    const sent = 5 * 16000;
+    const after = await eventually(async () => {
+      const n = await nets();
+      return n.target !== undefined && (n.target.rxBytes ?? 0) >= (before.target.rxBytes ?? Infinity) + sent && n.pinger !== undefined && (n.pinger.txBytes ?? 0) >= (before.pinger.txBytes ?? Infinity) + sent ? { target: n.target, pinger: n.pinger } : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 1000, message: "the counters moving by the pings' bytes" });
+    expect(after.target.txBytes ?? 0).toBeGreaterThanOrEqual((before.target.txBytes ?? Infinity) + sent);
+    expect(after.pinger.rxBytes ?? 0).toBeGreaterThanOrEqual((before.pinger.rxBytes ?? Infinity) + sent);
     // The kernel's counter, read afterwards through the pod's process, is at least what was reported.
-    const pid = (await readFile(join(containerCgroup(pod, "memory"), "cgroup.procs"), "utf8")).split("\n")[0] ?? "";
+    const pid = (await readFile(join(containerCgroup(target, "memory"), "cgroup.procs"), "utf8")).split("\n")[0] ?? "";
     const eth0 = /^\s*eth0:\s*(\d+)/m.exec(await readFile(`/proc/${pid}/net/dev`, "utf8"))?.[1];
-    expect(Number(eth0)).toBeGreaterThanOrEqual(net.rxBytes ?? Infinity);
+    expect(Number(eth0)).toBeGreaterThanOrEqual(after.target.rxBytes ?? Infinity);
+    // The same counter on /metrics/cadvisor, on the pod's series (container="").
+    const text = await raw("/metrics/cadvisor");
+    const m = new RegExp(`^container_network_receive_bytes_total\\{container="",id="${podCgroup(target)}",image="",interface="eth0",name="",namespace="default",pod="net-target"\\} (\\d+) \\d{13}$`, "m").exec(text);
+    expect(Number(m?.[1])).toBeGreaterThanOrEqual((before.target.rxBytes ?? Infinity) + sent);
+  });
+
+  it("the node's network figures are the node's own namespace's interfaces (the kubelet's /proc/<pid>/net/dev)", async () => {
+    const s = await summary();
+    const pid = suite.node.kubelet?.pid;
+    const kernel = (await readFile(`/proc/${pid}/net/dev`, "utf8")).split("\n").slice(2).map((l) => l.split(":")[0]?.trim() ?? "").filter((n) => n !== "" && !/^(lo|veth|docker)/.test(n));
+    expect(s.node.network?.interfaces?.map((i) => i.name).sort()).toEqual(kernel.sort());
+    expect(kernel).toContain("eth0");
+    expect(s.node.network?.name).toBe("eth0");
+  });
+
+  it("log usage grows with output, an emptyDir's usedBytes and the rootfs with what the pod writes, all in its ephemeral storage", async () => {
+    await runningPod("writer", "exec sleep 3600", undefined, true);
+    const fsOf = async (): Promise<PodStats | undefined> => {
+      const p = podIn(await summary(), "writer");
+      return p?.containers[0]?.logs !== undefined && p.containers[0].rootfs !== undefined && p.volume !== undefined ? p : undefined;
+    };
+    const before = await eventually(fsOf, { timeoutMs: 40_000, intervalMs: 1000, message: "filesystem figures for the writer" });
+    expect(before.volume?.map((v) => v.name).sort()).toContain("scratch");
+    const scratch = (p: PodStats): number => p.volume?.find((v) => v.name === "scratch")?.usedBytes ?? 0;
+    // 300 kB on the container's stdout (its pid 1's), 2 MiB in the emptyDir, 1 MiB in its writable layer.
+    const out = await cluster.kubectl(["exec", "writer", "--", "sh", "-c", "head -c 300000 /dev/zero | tr '\\0' x | fold -w 100 > /proc/1/fd/1; dd if=/dev/zero of=/scratch/f bs=1k count=2048 2>/dev/null; dd if=/dev/zero of=/tmp/f bs=1k count=1024 2>/dev/null; sync; du -sk /scratch"]);
+    expect(out.code).toBe(0);
+    const duScratch = Number(/^(\d+)/.exec(out.stdout)?.[1]) * 1024;
+    const grown = (p: PodStats): boolean =>
+      (p.containers[0]?.logs?.usedBytes ?? 0) >= (before.containers[0]?.logs?.usedBytes ?? Infinity) + 300_000 &&
+      scratch(p) >= scratch(before) + 2 * MiB &&
+      (p.containers[0]?.rootfs?.usedBytes ?? 0) >= (before.containers[0]?.rootfs?.usedBytes ?? Infinity) + MiB;
+    const after = await eventually(async () => {
+      const p = await fsOf();
+      return p !== undefined && grown(p) ? p : undefined;
+    }, { timeoutMs: 40_000, intervalMs: 1000, message: "logs, the emptyDir and the rootfs growing" });
+    // The emptyDir as du sees it inside the pod (the kubelet's figure counts the directory too).
+    expect(Math.abs(scratch(after) - duScratch)).toBeLessThanOrEqual(64 * 1024);
+    // The log file holds at least what the API serves of it.
+    const logs = await cluster.kubectl(["logs", "writer"]);
+    expect(after.containers[0]?.logs?.usedBytes ?? 0).toBeGreaterThanOrEqual(logs.stdout.length);
+    const c = after.containers[0];
+    const eph = after["ephemeral-storage"];
+    const volumes = (after.volume ?? []).reduce((a, v) => a + (v.usedBytes ?? 0), 0);
+    expect(eph?.usedBytes ?? 0).toBeGreaterThanOrEqual((c?.rootfs?.usedBytes ?? Infinity) + (c?.logs?.usedBytes ?? 0) + volumes);
+    expect(eph?.capacityBytes).toBeGreaterThan(0);
+    // The runtime's image store: its own usage on a filesystem with room.
+    const s = await summary();
+    expect(s.node.runtime?.imageFs?.usedBytes).toBeGreaterThan(0);
+    expect(s.node.runtime?.imageFs?.usedBytes ?? Infinity).toBeLessThanOrEqual(s.node.runtime?.imageFs?.capacityBytes ?? 0);
+    expect(s.node.runtime?.imageFs?.inodesUsed).toBeGreaterThan(0);
+    // The writable layer on /metrics/cadvisor.
+    const id = ((await cluster.client.get<V1Pod>(podsRef("writer"))).status?.containerStatuses?.[0]?.containerID ?? "").replace(/^containerd:\/\//, "");
+    const m = new RegExp(`^container_fs_usage_bytes\\{container="main",device="[^"]*",id="[^"]*/${id}",[^}]*pod="writer"\\} (\\d+)`, "m").exec(await raw("/metrics/cadvisor"));
+    expect(Number(m?.[1])).toBeGreaterThanOrEqual(MiB);
   });
 
   it("only_cpu_and_memory leaves out fs, runtime and rlimit", async () => {

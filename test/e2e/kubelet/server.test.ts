@@ -5,9 +5,11 @@
  * `exec` (exit code, stdin, large output, a TTY), `cp` both ways, `attach`, `port-forward`, `get --raw` through
  * the node proxy (/healthz, /pods, /metrics checked by promtool, /configz), and direct calls refused as
  * upstream refuses them (401 without or with bad credentials, 403 for a user without rights, RBAC honoured).
+ * kubectl 1.32 streams over WebSocket: exec and attach translated to SPDY by the control plane, port-forward
+ * tunnelled, checked through the control plane's count of how each session was served (no SPDY fallback);
+ * SPDY itself with kubectl's WebSocket switches off; and the kubelet taking WebSocket directly (v4).
  */
 import http from "node:http";
-import { existsSync } from "node:fs";
 import tls from "node:tls";
 import { spawn } from "node:child_process";
 import { readFile, readdir, readlink, writeFile, mkdtemp, rm } from "node:fs/promises";
@@ -19,16 +21,28 @@ import { afterAll, describe, expect, it } from "vitest";
 import { clusterWithOneNode, podsRef } from "../../harness/cluster-suite.ts";
 import { eventually } from "../../harness/wait.ts";
 import { run } from "../../../src-shared/exec.ts";
+import { hasPromtool, promtoolCheck } from "../../harness/promtool.ts";
 import { createCA, issueCert, type KeyAndCert } from "../../control-plane/pki.ts";
+import { connectWebSocket } from "../../control-plane/websocket.ts";
 
-/** promtool comes with Debian's prometheus package (test/setup.sh installs it). */
-const hasPromtool = existsSync("/usr/bin/promtool");
 // Small logs rotate within a test: 4 KiB, looked at every 3 s (upstream's minimum).
 // --v=2: debug, where the kubelet logs each API request and stream with its identity and verdict.
 const suite = clusterWithOneNode({ config: { containerLogMaxSize: "4Ki", containerLogMonitorInterval: "3s", containerLogMaxFiles: 3 }, flags: ["--v=2"] });
 const cluster = suite.cluster;
 const scratch = mkdtemp(join(tmpdir(), "deckhand-kubelet-api-"));
 afterAll(async () => rm(await scratch, { recursive: true, force: true }));
+
+/** How the control plane served streaming upgrades since `before` ("spdy 101", "websocket-translated 200", …). */
+function streamCounts(): Map<string, number> {
+  return new Map(cluster.controlPlane.streamRequests);
+}
+function streamsSince(before: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of cluster.controlPlane.streamRequests) if (v !== (before.get(k) ?? 0)) out[k] = v - (before.get(k) ?? 0);
+  return out;
+}
+/** kubectl with WebSocket streaming turned off: it speaks SPDY (remote command and port-forward). */
+const SPDY_ONLY = { ...process.env, KUBECTL_REMOTE_COMMAND_WEBSOCKETS: "false", KUBECTL_PORT_FORWARD_WEBSOCKETS: "false" };
 
 function podSpec(name: string, script: string, restartPolicy = "Always"): V1Pod {
   return {
@@ -140,6 +154,31 @@ describe("the kubelet API", () => {
   });
 });
 
+describe("the kubelet's streaming, called directly", () => {
+  it("accepts a WebSocket exec (channel.k8s.io v4, as older API servers and direct clients speak it) as well as SPDY", async () => {
+    const pod = await runningPod("direct-ws", "exec sleep 3600");
+    const admin = await cluster.controlPlane.issueClientCert("kubernetes-admin", ["system:masters"]);
+    const raw = await suite.node.dial(suite.node.sandbox.nodeIP ?? "", 10250);
+    const socket = tls.connect({ socket: raw, rejectUnauthorized: false, key: admin.keyPem, cert: admin.certPem });
+    await new Promise((resolve) => socket.once("secureConnect", resolve));
+    const channels = new Map<number, string>();
+    let closed!: () => void;
+    const done = new Promise<void>((resolve) => (closed = resolve));
+    const q = new URLSearchParams([["command", "sh"], ["command", "-c"], ["command", "echo direct-out; echo direct-err >&2; exit 4"], ["stdout", "true"], ["stderr", "true"]]);
+    const r = await connectWebSocket(
+      socket,
+      { path: `/exec/default/${pod.metadata?.name ?? ""}/main?${q.toString()}`, host: "kubelet", protocols: ["v4.channel.k8s.io"] },
+      { message: (d) => d.length > 0 && channels.set(d[0] ?? 0, (channels.get(d[0] ?? 0) ?? "") + d.subarray(1).toString()), close: () => closed() },
+    );
+    expect(r.head.status).toBe(101);
+    expect(r.protocol).toBe("v4.channel.k8s.io");
+    await done;
+    expect(channels.get(1)).toBe("direct-out\n");
+    expect(channels.get(2)).toBe("direct-err\n");
+    expect(JSON.parse(channels.get(3) ?? "{}")).toMatchObject({ status: "Failure", reason: "NonZeroExitCode", details: { causes: [{ reason: "ExitCode", message: "4" }] } });
+  });
+});
+
 describe("through the control plane", () => {
   it("get --raw through the node proxy: /healthz, /pods, /configz, /metrics and /metrics/probes", async () => {
     const pod = await runningPod("raw-proxy", "exec sleep 3600");
@@ -158,13 +197,18 @@ describe("through the control plane", () => {
     expect(probes.code).toBe(0);
   });
 
-  it.skipIf(!hasPromtool)("/metrics passes promtool check metrics", async () => {
-    const metrics = await cluster.kubectl(["get", "--raw", `/api/v1/nodes/${suite.node.name}/proxy/metrics`]);
-    const dir = await scratch;
-    await writeFile(join(dir, "metrics.txt"), metrics.stdout);
-    const check = await run("sh", ["-c", `promtool check metrics < ${join(dir, "metrics.txt")}`], { allowFailure: true });
-    expect(check.stderr + check.stdout).toBe("");
-    expect(check.code).toBe(0);
+  it.skipIf(!hasPromtool)("/metrics passes promtool check metrics, with the pod start and pod worker histograms and the API client's request counter", async () => {
+    const metrics = (await cluster.kubectl(["get", "--raw", `/api/v1/nodes/${suite.node.name}/proxy/metrics`])).stdout;
+    expect(promtoolCheck(metrics)).toEqual({ output: "", code: 0 });
+    // raw-proxy (running) was seen, created and started by this kubelet: one start at least, under an hour.
+    expect(Number(/^kubelet_pod_start_duration_seconds_count (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(Number(/^kubelet_pod_start_duration_seconds_bucket\{le="3600"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(Number(/^kubelet_pod_worker_duration_seconds_count\{operation_type="create"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    // The kubelet's own API calls (node status, pod status, TokenReviews...) to the control plane, by code, method and host.
+    const requests = [...metrics.matchAll(/^rest_client_requests_total\{code="(\d+|<error>)",method="([A-Z]+)",host="([^"]+)"\} (\d+)$/gm)];
+    expect(requests.some((m) => m[1] === "200" && m[2] === "GET" && Number(m[4]) > 0)).toBe(true);
+    expect(requests.some((m) => m[1] === "201" && m[2] === "POST")).toBe(true);
+    expect(new Set(requests.map((m) => m[3])).size).toBe(1); // one API server, named host:port
   });
 
   it("kubectl logs: all, --tail, --timestamps, --limit-bytes, and the kubelet's error for --previous without a restart", async () => {
@@ -219,6 +263,7 @@ describe("through the control plane", () => {
 
   it("kubectl exec: output, stderr and the exit code, and stdin", async () => {
     await eventually(async () => ((await cluster.client.get<V1Pod>(podsRef("raw-proxy"))).status?.phase === "Running" ? true : undefined), { message: "raw-proxy running" });
+    const before = streamCounts();
     const r = await cluster.kubectl(["exec", "raw-proxy", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
     expect(r.stdout).toBe("out\n");
     expect(r.stderr).toContain("err\n");
@@ -231,9 +276,23 @@ describe("through the control plane", () => {
     // Nothing left running in the container once the sessions ended: only the pod's own sleep.
     const ps = await cluster.kubectl(["exec", "raw-proxy", "--", "ps", "-o", "args"]);
     expect(ps.stdout.split("\n").filter((l) => l.includes("tr ") || l.includes("head ")).length).toBe(0);
+    // kubectl 1.32 went over WebSocket (v5.channel.k8s.io), translated to SPDY by the control plane, and never
+    // fell back to SPDY: four sessions, all finished (200, the exit code travelling in the status).
+    expect(streamsSince(before)).toEqual({ "websocket-translated 200": 4 });
   });
 
-  it("an exec client that goes away mid-stream ends the kubelet's stream", async () => {
+  it("with WebSocket streaming turned off kubectl speaks SPDY, passed through to the kubelet: exit code, stdin (port-forward: below)", async () => {
+    const before = streamCounts();
+    const r = await run("kubectl", ["--kubeconfig", cluster.adminKubeconfig, "exec", "raw-proxy", "--", "sh", "-c", "echo spdy-out; exit 5"], { allowFailure: true, env: SPDY_ONLY, timeoutMs: 60_000 });
+    expect(r).toMatchObject({ code: 5, stdout: "spdy-out\n" });
+    expect(r.stderr).toContain("command terminated with exit code 5");
+    const cat = await run("kubectl", ["--kubeconfig", cluster.adminKubeconfig, "exec", "-i", "raw-proxy", "--", "tr", "a-z", "A-Z"], { allowFailure: true, env: SPDY_ONLY, input: "spdy stdin\n", timeoutMs: 60_000 });
+    expect(cat).toMatchObject({ code: 0, stdout: "SPDY STDIN\n" });
+    expect(streamsSince(before)).toEqual({ "spdy 101": 2 });
+  });
+
+  it("an exec client that goes away mid-stream ends the control plane's session and the kubelet's stream", async () => {
+    const before = streamCounts();
     const child = spawn("kubectl", ["--kubeconfig", cluster.adminKubeconfig, "exec", "raw-proxy", "--", "sh", "-c", "echo started-abandoned; exec sleep 600"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString()));
@@ -249,11 +308,17 @@ describe("through the control plane", () => {
     child.kill("SIGKILL");
     // The kubelet logs a stream when both of its ends are closed.
     await eventually(async () => ((await streamEnded()) ? true : undefined), { timeoutMs: 15_000, message: "the kubelet to end the stream" });
+    // The control plane's translator saw its client go (499) and closed its SPDY side.
+    await eventually(() => (streamsSince(before)["websocket-translated 499"] === 1 ? true : undefined), { timeoutMs: 15_000, message: "the translator to end" });
   });
 
   it("kubectl exec -it gets a terminal (driven through a pseudo-terminal), and kubectl cp copies both ways", async () => {
-    const tty = await run("script", ["-qec", `kubectl --kubeconfig ${cluster.adminKubeconfig} exec -it raw-proxy -- sh -c 'tty; stty size'`, "/dev/null"], { allowFailure: true, timeoutMs: 30_000 });
+    const before = streamCounts();
+    // The pseudo-terminal is 33x111: kubectl sends that size on the resize channel, the container's terminal takes it.
+    const tty = await run("script", ["-qec", `stty rows 33 cols 111; kubectl --kubeconfig ${cluster.adminKubeconfig} exec -it raw-proxy -- sh -c 'tty; sleep 1; stty size'`, "/dev/null"], { allowFailure: true, timeoutMs: 30_000 });
     expect(tty.stdout).toMatch(/\/dev\/pts\/\d+/);
+    expect(tty.stdout).toContain("33 111");
+    expect(streamsSince(before)).toEqual({ "websocket-translated 200": 1 });
     const dir = await scratch;
     const local = join(dir, "to-pod.txt");
     await writeFile(local, "copied into the pod\n".repeat(1000));
@@ -270,6 +335,7 @@ describe("through the control plane", () => {
     await runningPod("pf", "mkdir -p /tmp/w && echo hello-through-port-forward > /tmp/w/index.html && head -c 52428800 /dev/urandom > /tmp/w/big && exec httpd -f -p 8080 -h /tmp/w");
     // httpd starts once the 50 MiB file is written; kubectl port-forward gives up on a refused connection.
     await eventually(async () => ((await cluster.kubectl(["exec", "pf", "--", "sh", "-c", "netstat -ltn | grep -q ':8080 '"])).code === 0 ? true : undefined), { timeoutMs: 30_000, message: "httpd listening in the pod" });
+    const before = streamCounts();
     const child = spawn("kubectl", ["--kubeconfig", cluster.adminKubeconfig, "port-forward", "pod/pf", "0:8080"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString()));
@@ -286,10 +352,50 @@ describe("through the control plane", () => {
     } finally {
       child.kill("SIGTERM");
     }
+    // One WebSocket session carrying kubectl's SPDY (SPDY/3.1+portforward.k8s.io), no SPDY fallback; the exec
+    // of sha256sum and the readiness probes went by WebSocket too.
+    await eventually(() => (streamsSince(before)["websocket-tunneled 101"] === 1 ? true : undefined), { timeoutMs: 10_000, message: "the tunnel to close" });
+    expect(Object.keys(streamsSince(before)).filter((k) => k.startsWith("spdy"))).toEqual([]);
+    // The same through SPDY when kubectl is told not to use WebSocket.
+    const spdyBefore = streamCounts();
+    const spdy = spawn("kubectl", ["--kubeconfig", cluster.adminKubeconfig, "port-forward", "pod/pf", "0:8080"], { stdio: ["ignore", "pipe", "pipe"], env: SPDY_ONLY });
+    let spdyOut = "";
+    spdy.stdout.on("data", (c: Buffer) => (spdyOut += c.toString()));
+    try {
+      const port = await eventually(() => /Forwarding from 127\.0\.0\.1:(\d+)/.exec(spdyOut)?.[1], { timeoutMs: 20_000, message: `kubectl port-forward (SPDY) to listen (${spdyOut})` });
+      expect(await (await fetch(`http://127.0.0.1:${port}/index.html`)).text()).toBe("hello-through-port-forward\n");
+    } finally {
+      spdy.kill("SIGTERM");
+    }
+    expect(streamsSince(spdyBefore)).toEqual({ "spdy 101": 1 });
+  });
+
+  it("the kubelet takes a WebSocket port-forward directly too (v4.channel.k8s.io: a data and an error channel per port, each opened with the port)", async () => {
+    const admin = await cluster.controlPlane.issueClientCert("kubernetes-admin", ["system:masters"]);
+    const raw = await suite.node.dial(suite.node.sandbox.nodeIP ?? "", 10250);
+    const socket = tls.connect({ socket: raw, rejectUnauthorized: false, key: admin.keyPem, cert: admin.certPem });
+    await new Promise((resolve) => socket.once("secureConnect", resolve));
+    const channels = new Map<number, Buffer>();
+    const r = await connectWebSocket(
+      socket,
+      { path: "/portForward/default/pf?port=8080", host: "kubelet", protocols: ["v4.channel.k8s.io"] },
+      { message: (d) => d.length > 0 && channels.set(d[0] ?? 0, Buffer.concat([channels.get(d[0] ?? 0) ?? Buffer.alloc(0), d.subarray(1)])), close: () => undefined },
+    );
+    expect(r.head.status).toBe(101);
+    try {
+      r.ws?.send(Buffer.concat([Buffer.from([0]), Buffer.from("GET /index.html HTTP/1.0\r\n\r\n")]));
+      const data = await eventually(() => (channels.get(0)?.includes("hello-through-port-forward") ? channels.get(0) : undefined), { timeoutMs: 15_000, message: "the answer on the data channel" });
+      // Each channel starts with the port, little-endian.
+      expect(data.readUInt16LE(0)).toBe(8080);
+      expect(data.subarray(2).toString()).toMatch(/^HTTP\/1\.[01] 200 OK\r\n/);
+    } finally {
+      r.ws?.destroy();
+    }
   });
 
   it("kubectl attach streams the container's output as it is written", async () => {
     await runningPod("attach", "i=0; while true; do i=$((i+1)); echo attached-$i; sleep 0.3; done");
+    const before = streamCounts();
     const child = spawn("kubectl", ["--kubeconfig", cluster.adminKubeconfig, "attach", "attach"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString()));
@@ -299,6 +405,9 @@ describe("through the control plane", () => {
     } finally {
       child.kill("SIGTERM");
     }
+    // Over WebSocket, translated; the session ends (client gone: 499) once kubectl is stopped.
+    await eventually(() => (Object.keys(streamsSince(before)).length > 0 ? true : undefined), { timeoutMs: 10_000, message: "the attach session to end" });
+    expect(Object.keys(streamsSince(before))).toEqual(["websocket-translated 499"]);
   });
 
   it("logs rotate at containerLogMaxSize (older ones gzipped) and kubectl logs -f reads on across rotations", async () => {

@@ -191,6 +191,21 @@ describe("volumes", () => {
     await deletePod("waits");
   });
 
+  it("watches a mutable ConfigMap while pods use it, and stops watching an immutable one once read, as upstream", async () => {
+    const watching = (name: string): boolean => cluster.controlPlane.openWatches.includes(`configmaps default metadata.name=${name}`);
+    await kubectl(["create", "configmap", `mutable-${run}`, "--from-literal=k=m"]);
+    await kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `immutable-${run}`, namespace: "default" }, immutable: true, data: { k: "i" } }));
+    const p = pod("immutable", { volumes: [{ name: "m", configMap: { name: `mutable-${run}` } }, { name: "i", configMap: { name: `immutable-${run}` } }] });
+    (p.spec as Spec).containers[0]!.volumeMounts = [{ name: "m", mountPath: "/m" }, { name: "i", mountPath: "/i" }];
+    await kubectl(["apply", "-f", "-"], JSON.stringify(p));
+    const up = await running("immutable");
+    expect((await inPod(up, "cat /m/k /i/k")).out).toBe("mi");
+    await eventually(() => !watching(`immutable-${run}`), { message: "the immutable ConfigMap's watch to end" });
+    expect(watching(`mutable-${run}`)).toBe(true);
+    await deletePod("immutable");
+    await eventually(() => !watching(`mutable-${run}`), { message: "the mutable ConfigMap's watch to end with its last pod" });
+  });
+
   it("fails a hostPath whose type does not match, clearly", async () => {
     const p = pod("badhost", { volumes: [{ name: "h", hostPath: { path: "/nonexistent-deckhand-e2e", type: "Directory" } }] });
     (p.spec as Spec).containers[0]!.volumeMounts = [{ name: "h", mountPath: "/h" }];
@@ -215,7 +230,16 @@ describe("volumes", () => {
     const main = await waitForPod("subpaths", (x) => x.status?.containerStatuses?.find((s) => s.name === "main")?.state?.running !== undefined, "main running");
     expect((await inPod(main, "cat /a/f; ls /a; echo x > /mine/y && echo ok")).out).toBe("in-a\nf\nok\n");
     expect(await onNode(`cat ${ROOT}/pods/${main.metadata?.uid ?? ""}/volumes/kubernetes.io~empty-dir/work/pods/subpaths/y`)).toBe("x\n");
+    // The runtime mounts the pins (upstream's volume-subpaths/<volume>/<container>/<index>), bind mounts on the node.
+    const pins = `${ROOT}/pods/${main.metadata?.uid ?? ""}/volume-subpaths/work/main`;
+    const cri = suite.node.sandbox.criClient();
+    const { containers } = await cri.runtime("ListContainers", { filter: { label_selector: { "io.kubernetes.pod.uid": main.metadata?.uid ?? "", "io.kubernetes.container.name": "main" } } });
+    const { status } = await cri.runtime("ContainerStatus", { container_id: containers[0]?.id ?? "", verbose: false });
+    expect(status?.mounts.filter((m) => m.container_path === "/a" || m.container_path === "/mine").map((m) => [m.container_path, m.host_path])).toEqual([["/a", `${pins}/0`], ["/mine", `${pins}/1`]]);
+    const mountPoints = async (): Promise<string> => onNode(`awk '{print $5}' /proc/self/mountinfo | grep -F '${pins}' | sort`);
+    expect(await mountPoints()).toBe(`${pins}/0\n${pins}/1\n`);
     await deletePod("subpaths");
+    await eventually(async () => (await mountPoints()) === "", { message: "the subPath pins unmounted" });
   });
 
   it("propagates a mount made on the node later into a HostToContainer hostPath mount", async () => {

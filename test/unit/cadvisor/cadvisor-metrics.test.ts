@@ -24,7 +24,8 @@ const input: CadvisorMetricsInput = {
     version: 1,
     node: stats(900e9, 3e9),
     pods: stats(20e9, 1e9, undefined, 9),
-    podCgroups: new Map([["u1", { uid: "u1", path: "/kubepods/besteffort/podu1", stats: stats(10e9, 100e6, undefined, 2), containers: new Map([["c1", stats(9e9, 90e6, 200e6, 1)], ["pause", stats(1e6, 1e6)]]) }]]),
+    podCgroups: new Map([["u1", { uid: "u1", path: "/kubepods/besteffort/podu1", stats: stats(10e9, 100e6, undefined, 2), containers: new Map([["c1", stats(9e9, 90e6, 200e6, 1)], ["pause", stats(1e6, 1e6)]]), network: [{ name: "eth0", rxBytes: 1000, rxPackets: 10, rxErrors: 1, rxDropped: 2, txBytes: 500, txPackets: 5, txErrors: 0, txDropped: 0 }] }]]),
+    nodeNetwork: [{ name: "eth0", rxBytes: 9000, rxPackets: 90, rxErrors: 0, rxDropped: 0, txBytes: 8000, txPackets: 80, txErrors: 0, txDropped: 0 }],
   },
   pods: [{ uid: "u1", name: "web", namespace: "default", containers: [{ name: "main", id: "c1", startTimeMs: T - 50_000, image: "localhost/busybox:1" }] }],
   machine: { numCores: 2, memoryCapacity: 8e9, bootID: "b", machineID: "m", systemUUID: "s" },
@@ -54,6 +55,50 @@ describe("/metrics/cadvisor", () => {
     expect(text).toContain(`container_processes{container="",id="/kubepods",image="",name="",namespace="",pod=""} 9 ${T}\n`);
     expect(text).toContain(`container_cpu_usage_seconds_total{container="",cpu="total",id="/",image="",name="",namespace="",pod=""} 900 ${T}\n`);
     expect(text).not.toContain("pause");
+  });
+
+  it("has the network counters per interface on the pod's series and the node's, not repeated per container", () => {
+    const pod = 'container="",id="/kubepods/besteffort/podu1",image="",interface="eth0",name="",namespace="default",pod="web"';
+    expect(text).toContain(`# HELP container_network_receive_bytes_total Cumulative count of bytes received\n# TYPE container_network_receive_bytes_total counter\n`);
+    expect(text).toContain(`container_network_receive_bytes_total{${pod}} 1000 ${T}\n`);
+    expect(text).toContain(`container_network_receive_packets_total{${pod}} 10 ${T}\n`);
+    expect(text).toContain(`container_network_receive_errors_total{${pod}} 1 ${T}\n`);
+    expect(text).toContain(`container_network_receive_packets_dropped_total{${pod}} 2 ${T}\n`);
+    expect(text).toContain(`container_network_transmit_bytes_total{${pod}} 500 ${T}\n`);
+    expect(text).toContain(`container_network_transmit_bytes_total{container="",id="/",image="",interface="eth0",name="",namespace="",pod=""} 8000 ${T}\n`);
+    expect(text.match(/^container_network_receive_bytes_total\{/gm)).toHaveLength(2);
+  });
+
+  it("has block I/O per device, named as the kernel names it, else MAJ:MIN", () => {
+    const c = stats(9e9, 90e6, 200e6, 1);
+    c.sample.io = [{ major: 254, minor: 0, device: "/dev/vda", readBytes: 4096, writeBytes: 8192, reads: 1, writes: 2 }, { major: 7, minor: 1, readBytes: 0, writeBytes: 0, reads: 0, writes: 0 }];
+    const snap = input.snapshot;
+    const pod = snap?.podCgroups.get("u1");
+    if (snap === undefined || pod === undefined) throw new Error("fixture");
+    const t = cadvisorMetrics({ ...input, snapshot: { ...snap, podCgroups: new Map([["u1", { ...pod, containers: new Map([["c1", c]]) }]]) } });
+    const l = (device: string): string => `container="main",device="${device}",id="/kubepods/besteffort/podu1/c1",image="localhost/busybox:1",name="c1",namespace="default",pod="web"`;
+    expect(t).toContain(`container_fs_reads_bytes_total{${l("/dev/vda")}} 4096 ${T}\n`);
+    expect(t).toContain(`container_fs_writes_bytes_total{${l("/dev/vda")}} 8192 ${T}\n`);
+    expect(t).toContain(`container_fs_reads_total{${l("/dev/vda")}} 1 ${T}\n`);
+    expect(t).toContain(`container_fs_writes_total{${l("7:1")}} 0 ${T}\n`);
+    if (hasPromtool) expect(promtoolCheck(t)).toEqual({ output: "", code: 0 });
+  });
+
+  it("has the container's writable layer and the node's filesystems by device", () => {
+    const disk = { path: "/", capacityBytes: 1000, availableBytes: 400, usedBytes: 600, inodes: 100, inodesFree: 30, inodesUsed: 70 };
+    const t = cadvisorMetrics({
+      ...input,
+      fs: { timeMs: T, rootFs: disk, rootFsDevice: "/dev/vda1", imageFs: { fs: disk, timeMs: T, device: "/dev/vda1" }, writableLayers: new Map([["c1", { usedBytes: 8192, inodesUsed: 3, timeMs: T, fs: disk, device: "/dev/vda1" }]]), pods: new Map() },
+    });
+    const c = 'container="main",device="/dev/vda1",id="/kubepods/besteffort/podu1/c1",image="localhost/busybox:1",name="c1",namespace="default",pod="web"';
+    expect(t).toContain(`# HELP container_fs_usage_bytes Number of bytes that are consumed by the container on this filesystem.\n# TYPE container_fs_usage_bytes gauge\n`);
+    expect(t).toContain(`container_fs_usage_bytes{${c}} 8192 ${T}\n`);
+    expect(t).toContain(`container_fs_limit_bytes{${c}} 1000 ${T}\n`);
+    expect(t).toContain(`container_fs_inodes_free{${c}} 30 ${T}\n`);
+    if (hasPromtool) expect(promtoolCheck(t)).toEqual({ output: "", code: 0 });
+    // One series for a device shared by the root and image filesystems.
+    expect(t.match(/^container_fs_usage_bytes\{container="",device="\/dev\/vda1",id="\/"/gm)).toHaveLength(1);
+    expect(t).toContain(`container_fs_usage_bytes{container="",device="/dev/vda1",id="/",image="",name="",namespace="",pod=""} 600 ${T}\n`);
   });
 
   it("has the machine's cores and memory, and a scrape error gauge", () => {

@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseFlatKeyed, parseMeminfo, parseNetDev, parseSingleValue, usageNanoCores, v1Sample, v2Sample, type CgroupSample, type V1Files, type V2Files } from "../../../cadvisor/cgroup-stats.ts";
+import { parseBlkioV1, parseFlatKeyed, parseIoStat, parseMeminfo, parseNetDev, parseSingleValue, usageNanoCores, v1Sample, v2Sample, type CgroupSample, type V1Files, type V2Files } from "../../../cadvisor/cgroup-stats.ts";
 import { isDeckhandError } from "../../../src-shared/errors.ts";
 
 const FIXTURES = join(import.meta.dirname, "fixtures");
@@ -132,16 +132,37 @@ describe("usageNanoCores", () => {
 });
 
 describe("net/dev (recorded on this machine)", () => {
-  it("gives rx/tx bytes and errors per interface, leaving out lo (and veth*, docker*)", () => {
+  it("gives rx/tx bytes, packets, errors and drops per interface, leaving out lo (and veth*, docker*)", () => {
     expect(parseNetDev(readFileSync(join(FIXTURES, "proc", "net-dev"), "utf8"))).toEqual([
-      { name: "ifb0", rxBytes: 0, rxErrors: 0, txBytes: 0, txErrors: 0 },
-      { name: "ifb1", rxBytes: 0, rxErrors: 0, txBytes: 0, txErrors: 0 },
-      { name: "eth0", rxBytes: 639283864, rxErrors: 0, txBytes: 2592576, txErrors: 0 },
+      { name: "ifb0", rxBytes: 0, rxPackets: 0, rxErrors: 0, rxDropped: 0, txBytes: 0, txPackets: 0, txErrors: 0, txDropped: 0 },
+      { name: "ifb1", rxBytes: 0, rxPackets: 0, rxErrors: 0, rxDropped: 0, txBytes: 0, txPackets: 0, txErrors: 0, txDropped: 0 },
+      { name: "eth0", rxBytes: 639283864, rxPackets: 19732, rxErrors: 0, rxDropped: 0, txBytes: 2592576, txPackets: 16378, txErrors: 0, txDropped: 0 },
     ]);
+    expect(parseNetDev("h1\nh2\n  eth1: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n")).toEqual([{ name: "eth1", rxBytes: 1, rxPackets: 2, rxErrors: 3, rxDropped: 4, txBytes: 9, txPackets: 10, txErrors: 11, txDropped: 12 }]);
     expect(parseNetDev("h1\nh2\n  veth12: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n docker0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n")).toEqual([]);
   });
 
   it("rejects a line without its 17 fields, as cAdvisor rejects the file", () => {
     expect(() => parseNetDev("h1\nh2\n eth0: 1 2 3\n")).toThrow(/17 fields/);
+  });
+});
+
+describe("block I/O", () => {
+  it("v1: the throttle counters per device, bytes and operations", () => {
+    const bytes = "254:0 Read 1459200\n254:0 Write 314773504\n254:0 Sync 0\n254:0 Async 0\n254:0 Discard 0\n254:0 Total 316232704\n8:16 Read 4096\n8:16 Write 0\nTotal 316236800\n";
+    const ops = "254:0 Read 192\n254:0 Write 353\n254:0 Total 545\n8:16 Read 1\n8:16 Write 0\nTotal 546\n";
+    expect(parseBlkioV1(bytes, ops)).toEqual([
+      { major: 8, minor: 16, readBytes: 4096, writeBytes: 0, reads: 1, writes: 0 },
+      { major: 254, minor: 0, readBytes: 1459200, writeBytes: 314773504, reads: 192, writes: 353 },
+    ]);
+    // What this machine's files hold when nothing was accounted.
+    expect(parseBlkioV1("Total 0\n", "Total 0\n")).toEqual([]);
+  });
+
+  it("v2: io.stat as cgroup-v2.rst writes it", () => {
+    expect(parseIoStat("8:16 rbytes=1459200 wbytes=314773504 rios=192 wios=353 dbytes=0 dios=0\n8:0 rbytes=90430464 wbytes=299008000 rios=8950 wios=1252 dbytes=50331648 dios=3021\n")).toEqual([
+      { major: 8, minor: 0, readBytes: 90430464, writeBytes: 299008000, reads: 8950, writes: 1252 },
+      { major: 8, minor: 16, readBytes: 1459200, writeBytes: 314773504, reads: 192, writes: 353 },
+    ]);
   });
 });

@@ -101,8 +101,33 @@ describe("the collector on a v1 tree", () => {
   });
 });
 
+describe("the kubelet's system container", () => {
+  it("is the kubelet's own cgroups, one per v1 hierarchy as /proc/self/cgroup lists them", async () => {
+    const tree = v1Tree("/dh-test");
+    const proc = join(tree.root, "proc");
+    mkdirSync(join(proc, "self"), { recursive: true });
+    writeFileSync(join(proc, "self", "cgroup"), "9:name=systemd:/\n8:pids:/dh-test/kubepods\n4:memory:/dh-test/kubepods\n2:cpuacct:/\n1:cpu:/\n0::/\n");
+    const c = new StatsCollector({ cgroupRoot: "/dh-test", log: silentLogger(), procRoot: proc, hierarchies: () => Promise.resolve(tree.hierarchies) });
+    await c.housekeep();
+    const s = c.snapshot();
+    expect(s?.systemContainers?.kubelet?.path).toBe("/dh-test/kubepods");
+    // CPU from the root of the cpuacct hierarchy, memory from the kubepods cgroup of the memory one.
+    expect(s?.systemContainers?.kubelet?.stats.sample.cpu?.usageNanos).toBe(s?.node?.sample.cpu?.usageNanos);
+    expect(s?.systemContainers?.kubelet?.stats.sample.memory?.usageBytes).toBe(s?.pods?.sample.memory?.usageBytes);
+    expect(s?.systemContainers?.runtime).toBeUndefined();
+  });
+
+  it("is the configured cgroup when one is given, and the runtime's likewise", async () => {
+    const tree = v1Tree("/dh-test");
+    const c = new StatsCollector({ cgroupRoot: "/dh-test", log: silentLogger(), systemCgroups: { kubelet: "/dh-test/kubepods", runtime: "/" }, hierarchies: () => Promise.resolve(tree.hierarchies) });
+    await c.housekeep();
+    expect(c.snapshot()?.systemContainers?.kubelet?.path).toBe("/dh-test/kubepods");
+    expect(c.snapshot()?.systemContainers?.runtime?.stats.sample.cpu?.usageNanos).toBe(c.snapshot()?.node?.sample.cpu?.usageNanos);
+  });
+});
+
 describe("the collector on a v2 tree", () => {
-  it("reads pods and containers from the unified tree, the root's memory from meminfo, a pod's network from its process", async () => {
+  it("reads pods and containers from the unified tree, the root's memory from meminfo, a pod's network from its process, the node's from the kubelet's own", async () => {
     const root = mkdtempSync(join(tmpdir(), "deckhand-cg-v2-"));
     dirs.push(root);
     const cg = join(root, "cgroup");
@@ -116,6 +141,12 @@ describe("the collector on a v2 tree", () => {
     writeFileSync(join(guaranteedPod, CID, "cgroup.procs"), "4242\n");
     mkdirSync(join(root, "proc", "4242", "net"), { recursive: true });
     cpSync(join(FIXTURES, "proc", "net-dev"), join(root, "proc", "4242", "net", "dev"));
+    // The kubelet's own cgroup: the 0:: line.
+    mkdirSync(join(root, "proc", "self", "net"), { recursive: true });
+    writeFileSync(join(root, "proc", "self", "cgroup"), "0::/system.slice/kubelet.service\n");
+    cpSync(join(FIXTURES, "v2", "container"), join(cg, "system.slice", "kubelet.service"), { recursive: true });
+    // The kubelet's own namespace: the node's interfaces.
+    writeFileSync(join(root, "proc", "self", "net", "dev"), "h1\nh2\n    lo: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n  eth0: 100 2 0 0 0 0 0 0 200 3 0 0 0 0 0 0\n   cni0: 1 1 0 0 0 0 0 0 1 1 0 0 0 0 0 0\n vethab12: 1 1 0 0 0 0 0 0 1 1 0 0 0 0 0 0\n");
     const clock = new FakeClock();
     const c = new StatsCollector({ cgroupRoot: "/", clock, log: silentLogger(), procRoot: join(root, "proc"), hierarchies: () => Promise.resolve([{ mountPoint: cg, fsType: "cgroup2", options: "rw" }]) });
     await c.housekeep();
@@ -127,5 +158,9 @@ describe("the collector on a v2 tree", () => {
     expect(pod?.path).toBe(`/kubepods/pod${UID}`);
     expect(pod?.containers.get(CID)?.sample).toMatchObject({ cpu: { usageNanos: 2_500_000_000 }, memory: { limitBytes: 104857600 }, pids: { current: 3 } });
     expect(pod?.network?.map((i) => i.name)).toEqual(["ifb0", "ifb1", "eth0"]);
+    expect(pod?.containers.get(CID)?.sample.io?.map((d) => [d.major, d.minor, d.readBytes, d.writes])).toEqual([[8, 0, 90430464, 1252], [8, 16, 1459200, 353]]);
+    expect(s?.nodeNetwork?.map((i) => [i.name, i.rxBytes, i.txBytes])).toEqual([["eth0", 100, 200], ["cni0", 1, 1]]);
+    expect(s?.systemContainers?.kubelet?.path).toBe("/system.slice/kubelet.service");
+    expect(s?.systemContainers?.kubelet?.stats.sample.cpu?.usageNanos).toBe(2_500_000_000);
   });
 });

@@ -17,9 +17,14 @@ describe("the kubelet's /metrics", () => {
     m.observeEviction("memory.available");
     m.observeEviction("memory.available");
     m.observeEviction("emptydirfs.limit");
+    m.observePodStart(2.5);
+    m.observePodWorker("create", 0.2);
     const text = m.render();
     expect(text).toContain('kubelet_evictions{eviction_signal="memory.available"} 2\n');
     expect(text).toContain('kubelet_evictions{eviction_signal="emptydirfs.limit"} 1\n');
+    expect(text).toContain('kubelet_pod_start_duration_seconds_bucket{le="2"} 0\nkubelet_pod_start_duration_seconds_bucket{le="3"} 1\n');
+    expect(text).toContain('kubelet_pod_start_duration_seconds_bucket{le="3600"} 1\n');
+    expect(text).toContain('kubelet_pod_worker_duration_seconds_bucket{operation_type="create",le="0.25"} 1\n');
     expect(text).toContain('# HELP kubelet_node_name [ALPHA] The node\'s name. The count is always 1.\n# TYPE kubelet_node_name gauge\nkubelet_node_name{node="node-1"} 1\n');
     expect(text).toContain("kubelet_running_pods 1\n");
     expect(text).toContain('kubelet_running_containers{container_state="running"} 1\n');

@@ -381,13 +381,13 @@ describe("PodSync", () => {
     }
   });
 
-  it("starts no container before the volumes are set up: FailedMount once per message, a retry soon, then the pod runs", async () => {
+  it("starts no container before the volumes are set up: FailedMount once per message, the failure back to the pod worker's back-off, then the pod runs", async () => {
     const { fake, pleg, sync, events, volumes, clock } = setup();
     const p = pod("web", { volumes: [{ name: "cfg", configMap: { name: "app" } }] });
     await pleg.relist();
     volumes.missing = "app";
-    expect(await sync.syncPod(p, ctx({ startedAt: clock.now() }))).toEqual({ retryInMs: 2000 });
-    expect(await sync.syncPod(p, ctx({ startedAt: clock.now() }))).toEqual({ retryInMs: 2000 });
+    await expect(sync.syncPod(p, ctx({ startedAt: clock.now() }))).rejects.toBeInstanceOf(VolumeSetUpError);
+    await expect(sync.syncPod(p, ctx({ startedAt: clock.now() }))).rejects.toBeInstanceOf(VolumeSetUpError);
     expect(fake.callsOf("RunPodSandbox")).toHaveLength(0);
     expect(events.seen.filter((e) => e.reason === "FailedMount")).toEqual([{ type: "Warning", reason: "FailedMount", message: 'MountVolume.SetUp failed for volume "cfg" : configmap "app" not found' }]);
     volumes.missing = undefined;

@@ -118,6 +118,32 @@ describe("PodWorkers", () => {
     expect(workers.terminate("nobody", status, 1)).toBe(false);
   });
 
+  it("reports each sync with the update it served and the time since that update came (kubelet_pod_worker_duration_seconds)", async () => {
+    const { syncer, workers, clock } = setup();
+    const done: [string, number][] = [];
+    workers.onSyncDone((op, s) => done.push([op, s]));
+    syncer.hold.add("sync:a");
+    workers.update(pod("a"));
+    await flush();
+    await clock.advance(2_000);
+    syncer.hold.clear();
+    syncer.release();
+    await flush();
+    workers.update({ ...pod("a"), metadata: { ...pod("a").metadata, labels: { v: "1" } } });
+    await flush();
+    workers.wake("a");
+    await flush();
+    workers.remove("a", 5);
+    await flush();
+    expect(done).toEqual([
+      ["create", 2],
+      ["update", 0],
+      ["sync", 0],
+      ["kill", 0],
+      ["terminated", 0],
+    ]);
+  });
+
   it("coalesces updates that arrive during a sync into one more sync of the latest pod", async () => {
     const { syncer, workers } = setup();
     syncer.hold.add("sync:a");

@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
 import { NodeStats } from "../../../../kubelet/eviction/node-stats.ts";
-import { diskUsage } from "../../../../kubelet/eviction/disk-usage.ts";
 
 const Mi = 1024 * 1024;
 const dirs: string[] = [];
@@ -85,13 +84,5 @@ describe("NodeStats", () => {
     expect(disk?.containers[0]?.logsBytes).toBeGreaterThanOrEqual(8192);
     // A pod without a cgroup has no memory stats (ranked first, as upstream).
     expect((await stats.podUsage([{ ...pod, metadata: { ...pod.metadata, uid: "gone" } }], "memory")).has("gone")).toBe(false);
-  });
-
-  it("diskUsage counts blocks and inodes, and a missing folder as empty", async () => {
-    const { root } = tree();
-    expect(await diskUsage(join(root, "nope"))).toEqual({ bytes: 0, inodes: 0 });
-    const d = await diskUsage(join(root, "logs"));
-    expect(d.inodes).toBe(4);
-    expect(d.bytes).toBeGreaterThanOrEqual(8192);
   });
 });

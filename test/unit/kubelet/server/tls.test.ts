@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { selfSignedServingCert } from "../../../../kubelet/server/self-signed.ts";
-import { servingCertificate } from "../../../../kubelet/server/serving-cert.ts";
+import { ServingCertReloader, servingCertificate } from "../../../../kubelet/server/serving-cert.ts";
+import { eventually } from "../../../harness/wait.ts";
 import { cipherSuiteProblem, curveProblem, tlsSettings } from "../../../../kubelet/server/tls-options.ts";
 import { silentLogger } from "../../../../src-shared/log.ts";
 
@@ -60,5 +61,37 @@ describe("TLS settings", () => {
 describe("the certificate encoding", () => {
   it("stays valid DER whatever the random serial (leading zero bytes, high bits)", () => {
     for (let i = 0; i < 300; i++) expect(() => new X509Certificate(selfSignedServingCert("n").certPem)).not.toThrow();
+  });
+});
+
+describe("the serving certificate reloader", () => {
+  it("hands a new matching pair to the server when the files change, and keeps the old one for a broken pair", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "kubelet-reload-"));
+    const ctl = new AbortController();
+    try {
+      const a = selfSignedServingCert("a");
+      const b = selfSignedServingCert("b");
+      const c = selfSignedServingCert("c");
+      const cert = join(dir, "tls.crt");
+      const key = join(dir, "tls.key");
+      await writeFile(cert, a.certPem);
+      await writeFile(key, a.keyPem);
+      const given: string[] = [];
+      const r = new ServingCertReloader({ certFile: cert, keyFile: key, current: a, onChange: (p) => given.push(new X509Certificate(p.certPem).subject), log: silentLogger(), pollMs: 50 });
+      r.start(ctl.signal);
+      await writeFile(key, b.keyPem);
+      await writeFile(cert, b.certPem);
+      await eventually(() => (given.length > 0 ? true : undefined), { timeoutMs: 5_000, message: "the new pair" });
+      expect(given).toEqual([new X509Certificate(b.certPem).subject]);
+      // c's certificate with b's key: refused when checked, not handed over.
+      const refusals = r.refusals;
+      await writeFile(cert, c.certPem);
+      await eventually(() => (r.refusals > refusals ? true : undefined), { timeoutMs: 5_000, message: "the broken pair refused" });
+      expect(given).toEqual([new X509Certificate(b.certPem).subject]);
+      await r.close();
+    } finally {
+      ctl.abort();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -19,7 +19,7 @@ describe("writeAtomically", () => {
   it("lays files out as upstream: a timestamped folder, ..data pointing at it, user-visible symlinks through ..data", async () => {
     const now = Date.parse("2026-12-03T15:04:05Z");
     expect(timestampPrefix(now)).toBe("..2026_12_03_15_04_05.");
-    expect(await writeAtomically(dir, payload({ "a.conf": "one", "sub/b": "two" }, 0o600), now)).toBe(true);
+    expect(writeAtomically(dir, payload({ "a.conf": "one", "sub/b": "two" }, 0o600), now)).toBe(true);
     const ts = await readlink(join(dir, DATA_DIR));
     expect(ts).toMatch(/^\.\.2026_12_03_15_04_05\.\w+$/);
     expect(await readlink(join(dir, "a.conf"))).toBe("..data/a.conf");
@@ -30,9 +30,9 @@ describe("writeAtomically", () => {
   });
 
   it("swaps the whole set on an update, removing names no longer there and the old folder", async () => {
-    await writeAtomically(dir, payload({ a: "1", b: "2" }));
+    writeAtomically(dir, payload({ a: "1", b: "2" }));
     const first = await readlink(join(dir, DATA_DIR));
-    expect(await writeAtomically(dir, payload({ a: "10", c: "3" }))).toBe(true);
+    expect(writeAtomically(dir, payload({ a: "10", c: "3" }))).toBe(true);
     const second = await readlink(join(dir, DATA_DIR));
     expect(second).not.toBe(first);
     expect(await readFile(join(dir, "a"), "utf8")).toBe("10");
@@ -42,16 +42,16 @@ describe("writeAtomically", () => {
   });
 
   it("writes nothing when the payload equals what ..data shows", async () => {
-    await writeAtomically(dir, payload({ a: "1" }));
+    writeAtomically(dir, payload({ a: "1" }));
     const first = await readlink(join(dir, DATA_DIR));
-    expect(await writeAtomically(dir, payload({ a: "1" }))).toBe(false);
+    expect(writeAtomically(dir, payload({ a: "1" }))).toBe(false);
     expect(await readlink(join(dir, DATA_DIR))).toBe(first);
     // A mode change is a change.
-    expect(await writeAtomically(dir, payload({ a: "1" }, 0o400))).toBe(true);
+    expect(writeAtomically(dir, payload({ a: "1" }, 0o400))).toBe(true);
   });
 
   it("never shows a reader half an update", async () => {
-    await writeAtomically(dir, payload({ a: "v0", b: "v0" }));
+    writeAtomically(dir, payload({ a: "v0", b: "v0" }));
     let stop = false;
     const mixed: string[] = [];
     const reader = (async () => {
@@ -63,7 +63,7 @@ describe("writeAtomically", () => {
         await new Promise((r) => setImmediate(r));
       }
     })();
-    for (let i = 1; i <= 30; i++) await writeAtomically(dir, payload({ a: `v${i}`, b: `v${i}` }));
+    for (let i = 1; i <= 30; i++) writeAtomically(dir, payload({ a: `v${i}`, b: `v${i}` }));
     stop = true;
     await reader;
     expect(mixed).toEqual([]);

@@ -1,12 +1,12 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { silentLogger } from "../../../../src-shared/log.ts";
 import { memoryVolumeSize, VolumeManager, VolumeSetUpError, volumeReferences, type VolumeSources } from "../../../../kubelet/volumes/volume-manager.ts";
 import type { Mounter } from "../../../../kubelet/volumes/mounter.ts";
-import { mountPointsIn } from "../../../../kubelet/volumes/mounter.ts";
+import { mountPointsIn, parseMountInfo } from "../../../../src-shared/mountinfo.ts";
 import type { TokenRequestSpec } from "../../../../kubelet/objects/token-manager.ts";
 import { FakeClock } from "../../../harness/fake-clock.ts";
 
@@ -18,6 +18,12 @@ class FakeMounter implements Mounter {
   }
   unmount(path: string): Promise<void> {
     this.mounted.delete(path);
+    return Promise.resolve();
+  }
+  binds: { root: string; rel: string; target: string }[] = [];
+  bindPinned(root: string, rel: string, target: string): Promise<void> {
+    this.binds.push({ root, rel, target });
+    this.mounted.set(target, undefined);
     return Promise.resolve();
   }
   mountPointsUnder(dir: string): Promise<string[]> {
@@ -149,6 +155,26 @@ describe("VolumeManager", () => {
     expect(sources.registered.has("uid-1")).toBe(false);
   });
 
+  it("pins a subPath at upstream's volume-subpaths/<volume>/<container>/<index>, of the pinned path's type, replaced for a new container and unmounted at teardown", async () => {
+    const mounter = new FakeMounter();
+    const v = new VolumeManager({ rootDir: root, sources, mounter, node: () => ({ memoryCapacityBytes: 1 << 30, cpuCapacityMilli: 0 }), logger: silentLogger() });
+    await v.setUpPod(pod([{ name: "d", emptyDir: {} }]));
+    await mkdir(join(vol("empty-dir", "d"), "sub"));
+    await writeFile(join(vol("empty-dir", "d"), "file"), "x");
+    const dirPin = await v.pinSubPath("uid-1", { volume: "d", container: "main", index: 0, root: vol("empty-dir", "d"), rel: "sub" });
+    const filePin = await v.pinSubPath("uid-1", { volume: "d", container: "main", index: 1, root: vol("empty-dir", "d"), rel: "file" });
+    const pins = join(root, "pods", "uid-1", "volume-subpaths", "d", "main");
+    expect([dirPin, filePin]).toEqual([join(pins, "0"), join(pins, "1")]);
+    expect((await stat(dirPin)).isDirectory()).toBe(true);
+    expect((await stat(filePin)).isFile()).toBe(true);
+    // A restarted container: the old pin is unmounted and made again.
+    await v.pinSubPath("uid-1", { volume: "d", container: "main", index: 0, root: vol("empty-dir", "d"), rel: "sub" });
+    expect(mounter.binds.map((b) => b.target)).toEqual([dirPin, filePin, dirPin]);
+    await v.tearDownPod("uid-1");
+    expect(await mounter.mountPointsUnder(join(root, "pods", "uid-1"))).toEqual([]);
+    await expect(stat(join(root, "pods", "uid-1", "volume-subpaths"))).rejects.toThrow(/ENOENT/);
+  });
+
   it("refuses to remove a folder that keeps a mount it cannot undo", async () => {
     const stuck = new (class extends FakeMounter {
       override unmount(): Promise<void> {
@@ -185,7 +211,7 @@ describe("volumeReferences and mountPointsIn", () => {
       "41 22 0:41 / /var/lib/kubelet/pods/u/volumes/kubernetes.io~empty-dir/my\\040vol rw - tmpfs tmpfs rw",
       "42 22 0:42 / /var/lib/kubelet/pods/u2 rw - tmpfs tmpfs rw",
     ].join("\n");
-    expect(mountPointsIn(info, "/var/lib/kubelet/pods/u")).toEqual([
+    expect(mountPointsIn(parseMountInfo(info), "/var/lib/kubelet/pods/u")).toEqual([
       "/var/lib/kubelet/pods/u/volumes/kubernetes.io~empty-dir/my vol",
       "/var/lib/kubelet/pods/u/volumes/kubernetes.io~secret/s",
     ]);
