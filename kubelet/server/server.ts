@@ -38,6 +38,7 @@ import type { KubeletAuthorizer } from "./authz.ts";
 import { LogQueryError, parseLogQuery } from "./cri-log.ts";
 import { logContainerId, readContainerLog } from "./container-logs.ts";
 import type { NodeTlsSettings } from "./tls-options.ts";
+import type { TlsMaterial } from "./serving-cert.ts";
 import type { Duplex } from "node:stream";
 import { connectTo, parseStreamPath, rawHttpError, spliceUpgrade, streamOptions, type StreamOptions, type StreamTarget } from "./streaming.ts";
 
@@ -166,10 +167,13 @@ export class KubeletServer {
     signal.addEventListener("abort", () => void this.close(), { once: true });
   }
 
-  /** New connections get this serving certificate (the one given is replaced on disk: ServingCertReloader). */
-  setCertificate(pair: { certPem: string; keyPem: string }): void {
+  /** New connections get this serving pair and client CA (replaced on disk: TlsFilesReloader). */
+  setTlsMaterial(m: TlsMaterial): void {
     const t = this.o.tls;
-    this.server?.setSecureContext({ key: pair.keyPem, cert: pair.certPem, ...(t.clientCAPem === undefined ? {} : { ca: t.clientCAPem }), ...t.settings });
+    if (m.clientCAPem !== undefined) t.clientCAPem = m.clientCAPem;
+    t.certPem = m.certPem;
+    t.keyPem = m.keyPem;
+    this.server?.setSecureContext({ key: m.keyPem, cert: m.certPem, ...(t.clientCAPem === undefined ? {} : { ca: t.clientCAPem }), ...t.settings });
   }
 
   async close(): Promise<void> {

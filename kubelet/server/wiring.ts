@@ -17,7 +17,7 @@ import { KubeletAuthenticator } from "./authn.ts";
 import { alwaysAllow, WebhookAuthorizer, type KubeletAuthorizer } from "./authz.ts";
 import { configz } from "./configz.ts";
 import { HealthzServer, KubeletServer, type ServerHost } from "./server.ts";
-import { ServingCertReloader, servingCertificate } from "./serving-cert.ts";
+import { TlsFilesReloader, servingCertificate } from "./serving-cert.ts";
 import { tlsSettings } from "./tls-options.ts";
 import type { StatsHost } from "./stats-host.ts";
 
@@ -94,7 +94,7 @@ export interface Servers {
 export async function startServers(config: KubeletConfig, kubelet: Kubelet, client: KubeClient | undefined, log: Logger, signal: AbortSignal, stats?: StatsHost): Promise<Servers> {
   let api: KubeletServer | undefined;
   let healthz: HealthzServer | undefined;
-  let reloader: ServingCertReloader | undefined;
+  let reloader: TlsFilesReloader | undefined;
   if (config.enableServer) {
     const cert = await servingCertificate({ tlsCertFile: config.tlsCertFile, tlsPrivateKeyFile: config.tlsPrivateKeyFile, certDir: config.certDir, nodeName: config.hostname, log });
     let clientCAPem: string | undefined;
@@ -148,9 +148,15 @@ export async function startServers(config: KubeletConfig, kubelet: Kubelet, clie
       log,
     });
     await api.start(signal);
-    if (config.tlsCertFile !== "") {
+    if (config.tlsCertFile !== "" || caFile !== "") {
       const server = api;
-      reloader = new ServingCertReloader({ certFile: config.tlsCertFile, keyFile: config.tlsPrivateKeyFile, current: cert, onChange: (pair) => server.setCertificate(pair), log: log.child({ component: "serving-cert" }) });
+      reloader = new TlsFilesReloader({
+        ...(config.tlsCertFile === "" ? {} : { certFile: config.tlsCertFile, keyFile: config.tlsPrivateKeyFile }),
+        ...(caFile === "" ? {} : { clientCAFile: caFile }),
+        current: { certPem: cert.certPem, keyPem: cert.keyPem, ...(clientCAPem === undefined ? {} : { clientCAPem }) },
+        onChange: (m) => server.setTlsMaterial(m),
+        log: log.child({ component: "tls-files" }),
+      });
       reloader.start(signal);
     }
   }

@@ -1,11 +1,13 @@
 /**
- * The kubelet's serving certificate from `tlsCertFile`/`tlsPrivateKeyFile`, reloaded when the files change
- * (upstream's dynamic serving certificate): new connections to 10250 get the new pair without a restart, a
- * broken pair is refused and the one in use kept.
+ * The kubelet's serving certificate from `tlsCertFile`/`tlsPrivateKeyFile` and its `clientCAFile`, reloaded when
+ * the files change (upstream's dynamic serving certificate and CA content): new connections to 10250 get the new
+ * pair or are checked against the new CA bundle without a restart, a broken pair is refused and the one in use
+ * kept.
  */
+import http from "node:http";
 import tls from "node:tls";
 import { mkdtempSync } from "node:fs";
-import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { appendFile, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { X509Certificate } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -71,5 +73,28 @@ describe("the kubelet's serving certificate from files", () => {
     await install({ ...third, keyPem: second.keyPem });
     await eventually(async () => ((await refusals()) > before ? true : undefined), { timeoutMs: 15_000, message: "the refusal logged" });
     expect(await served()).toBe(fingerprint(second.certPem));
+  });
+
+  it("takes a CA added to clientCAFile for new connections: a client certificate of that CA goes from 401 to authenticated", async () => {
+    const other = await createCA("another-client-ca");
+    const admin = await issueCert(other, { commonName: "ops-admin", organizations: ["system:masters"] });
+    const status = async (): Promise<number> => {
+      const raw = await suite.node.dial(suite.node.sandbox.nodeIP ?? "", 10250);
+      const socket = tls.connect({ socket: raw, rejectUnauthorized: false, key: admin.keyPem, cert: admin.certPem });
+      return new Promise((resolve, reject) => {
+        const req = http.request({ path: "/pods", createConnection: () => socket }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    };
+    expect(await status()).toBe(401);
+    const pid = suite.node.kubelet?.pid;
+    // The harness gives the kubelet the cluster CA in this file (test/harness/cluster.ts).
+    await appendFile(join(suite.node.sandbox.dir, "cluster-ca.crt"), other.certPem);
+    await eventually(async () => ((await status()) === 200 ? true : undefined), { timeoutMs: 15_000, message: "the new CA's client authenticated" });
+    expect(suite.node.kubelet?.pid).toBe(pid);
   });
 });

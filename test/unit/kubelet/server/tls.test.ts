@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { selfSignedServingCert } from "../../../../kubelet/server/self-signed.ts";
-import { ServingCertReloader, servingCertificate } from "../../../../kubelet/server/serving-cert.ts";
+import { TlsFilesReloader, servingCertificate } from "../../../../kubelet/server/serving-cert.ts";
 import { eventually } from "../../../harness/wait.ts";
 import { cipherSuiteProblem, curveProblem, tlsSettings } from "../../../../kubelet/server/tls-options.ts";
 import { silentLogger } from "../../../../src-shared/log.ts";
@@ -64,7 +64,7 @@ describe("the certificate encoding", () => {
   });
 });
 
-describe("the serving certificate reloader", () => {
+describe("the TLS files reloader", () => {
   it("hands a new matching pair to the server when the files change, and keeps the old one for a broken pair", async () => {
     const dir = await mkdtemp(join(tmpdir(), "kubelet-reload-"));
     const ctl = new AbortController();
@@ -77,7 +77,7 @@ describe("the serving certificate reloader", () => {
       await writeFile(cert, a.certPem);
       await writeFile(key, a.keyPem);
       const given: string[] = [];
-      const r = new ServingCertReloader({ certFile: cert, keyFile: key, current: a, onChange: (p) => given.push(new X509Certificate(p.certPem).subject), log: silentLogger(), pollMs: 50 });
+      const r = new TlsFilesReloader({ certFile: cert, keyFile: key, current: a, onChange: (p) => given.push(new X509Certificate(p.certPem).subject), log: silentLogger(), pollMs: 50 });
       r.start(ctl.signal);
       await writeFile(key, b.keyPem);
       await writeFile(cert, b.certPem);
@@ -88,6 +88,32 @@ describe("the serving certificate reloader", () => {
       await writeFile(cert, c.certPem);
       await eventually(() => (r.refusals > refusals ? true : undefined), { timeoutMs: 5_000, message: "the broken pair refused" });
       expect(given).toEqual([new X509Certificate(b.certPem).subject]);
+      await r.close();
+    } finally {
+      ctl.abort();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("hands a new client CA bundle to the server with the pair in use, and keeps the old one for a file that holds no valid certificate", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "kubelet-reload-ca-"));
+    const ctl = new AbortController();
+    try {
+      const pair = selfSignedServingCert("serving");
+      const caA = selfSignedServingCert("ca-a").certPem;
+      const caB = selfSignedServingCert("ca-b").certPem;
+      const caFile = join(dir, "ca.crt");
+      await writeFile(caFile, caA);
+      const given: { subject: string; ca: string | undefined }[] = [];
+      const r = new TlsFilesReloader({ clientCAFile: caFile, current: { ...pair, clientCAPem: caA }, onChange: (m) => given.push({ subject: new X509Certificate(m.certPem).subject, ca: m.clientCAPem }), log: silentLogger(), pollMs: 50 });
+      r.start(ctl.signal);
+      await writeFile(caFile, caA + caB);
+      await eventually(() => (given.length > 0 ? true : undefined), { timeoutMs: 5_000, message: "the new bundle" });
+      expect(given).toEqual([{ subject: new X509Certificate(pair.certPem).subject, ca: caA + caB }]);
+      const refusals = r.refusals;
+      await writeFile(caFile, "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n");
+      await eventually(() => (r.refusals > refusals ? true : undefined), { timeoutMs: 5_000, message: "the broken bundle refused" });
+      expect(given).toHaveLength(1);
       await r.close();
     } finally {
       ctl.abort();
