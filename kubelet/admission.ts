@@ -51,6 +51,32 @@ export function admitPod(pod: V1Pod, admitted: readonly V1Pod[], allocatable: Al
   return { admit: true };
 }
 
+/** The node's pressure conditions, from the eviction manager. */
+export type PressureCondition = "MemoryPressure" | "DiskPressure" | "PIDPressure";
+
+/** upstream's TolerationsTolerateTaint for one NoSchedule taint without a value. */
+function toleratesNoSchedule(pod: V1Pod, key: string): boolean {
+  return (pod.spec?.tolerations ?? []).some((t) => {
+    if (t.effect && t.effect !== "NoSchedule") return false;
+    if (!t.key) return t.operator === "Exists";
+    if (t.key !== key) return false;
+    return t.operator === "Exists" || (t.value ?? "") === "";
+  });
+}
+
+/**
+ * The eviction manager's Admit (pkg/kubelet/eviction/eviction_manager.go): under memory pressure alone a
+ * best-effort pod is refused unless it tolerates the memory-pressure taint; under any other pressure every pod
+ * is; critical pods always pass. Reason `Evicted`, message "The node had condition: [DiskPressure]. ".
+ */
+export function admitUnderPressure(pod: V1Pod, conditions: readonly PressureCondition[], critical: boolean, bestEffort: boolean): AdmitResult {
+  if (conditions.length === 0 || critical) return { admit: true };
+  if (conditions.length === 1 && conditions[0] === "MemoryPressure") {
+    if (!bestEffort || toleratesNoSchedule(pod, "node.kubernetes.io/memory-pressure")) return { admit: true };
+  }
+  return { admit: false, reason: "Evicted", message: `The node had condition: [${conditions.join(" ")}]. ` };
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Supported fields
 // ---------------------------------------------------------------------------------------------------------
@@ -122,8 +148,11 @@ const SECURITY_FIELDS = new Set(["runAsUser", "runAsGroup", "privileged", "readO
   "runAsNonRoot", "seLinuxOptions", "seccompProfile", "appArmorProfile", "windowsOptions", "procMount"]);
 const SECURITY_REFUSED = ["seLinuxOptions", "appArmorProfile", "windowsOptions"];
 
-/** Resources the container config turns into cgroup limits; ephemeral-storage requests are the scheduler's. */
-const LIMITED_RESOURCES = new Set(["cpu", "memory"]);
+/**
+ * Resources the container config turns into cgroup limits, and ephemeral-storage, whose limits the eviction
+ * manager enforces; ephemeral-storage requests are the scheduler's (and rank pods under disk pressure).
+ */
+const LIMITED_RESOURCES = new Set(["cpu", "memory", "ephemeral-storage"]);
 const REQUESTED_RESOURCES = new Set(["cpu", "memory", "ephemeral-storage"]);
 
 /** Volume sources the volume manager implements (volumes/layout.ts); any other is refused. */

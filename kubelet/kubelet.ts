@@ -17,6 +17,8 @@
  * runtime runs that no pod source wants, and mirror pods whose static pod is gone.
  */
 import type { V1Pod } from "@kubernetes/client-node";
+import { existsSync } from "node:fs";
+import { podVolumesDir } from "./volumes/layout.ts";
 import type { Logger } from "../src-shared/log.ts";
 import { PeriodicLoop } from "../src-shared/loop.ts";
 import { errorMessage } from "../src-shared/errors.ts";
@@ -46,7 +48,11 @@ import { StaticPodSource } from "./pods/static-pods.ts";
 import { MirrorPods } from "./pods/mirror-pods.ts";
 import { InitialBatch, PodManager, type PodStateOwner } from "./pods/pod-manager.ts";
 import { CONFIG_MIRROR_ANNOTATION } from "./runtime/labels.ts";
-import { admitPod, checkSupported, type Allocatable } from "./admission.ts";
+import { admitPod, admitUnderPressure, checkSupported, type Allocatable } from "./admission.ts";
+import { NodePressure, type NodePressureSettings } from "./eviction/node-pressure.ts";
+import { ImageGC, type ImageGCPolicy, type FsUsage } from "./images/image-gc.ts";
+import { isCriticalPod, qosClass } from "./qos.ts";
+import type { PressureFlags } from "./node/node-status.ts";
 import { nodeRef, podRef } from "./events.ts";
 import { ContainerLogManager, type LogRotationPolicy } from "./logs/container-log-manager.ts";
 import { VolumeManager, type VolumeSources } from "./volumes/volume-manager.ts";
@@ -91,7 +97,11 @@ export interface KubeletDeps {
   /** Container log rotation (containerLogMaxSize, ...); none when undefined. */
   logRotation?: LogRotationPolicy;
   /** The node's status computation (see node/node-status.ts), built by main with the machine facts. */
-  nodeStatus: (deps: { cri: CriClient; pleg: Pleg; events: EventRecorder }) => NodeStatusSource<unknown>;
+  nodeStatus: (deps: { cri: CriClient; pleg: Pleg; events: EventRecorder; pressure: () => PressureFlags }) => NodeStatusSource<unknown>;
+  /** Node-pressure eviction (eviction/); none when undefined. */
+  eviction?: NodePressureSettings;
+  /** Image garbage collection (images/image-gc.ts); none when undefined. */
+  imageGC?: { policy: ImageGCPolicy; imageFs: () => Promise<FsUsage | undefined> };
   logger: Logger;
 }
 
@@ -107,6 +117,9 @@ export class Kubelet {
   /** What the runtime holds per pod, filled by the PLEG's relist. */
   readonly podCache = new PodCache();
   readonly containerGC: ContainerGC;
+  readonly imageGC: ImageGC | undefined;
+  /** The eviction manager, its figures and memory watch; the node's pressure conditions. */
+  readonly nodePressure: NodePressure | undefined;
   readonly containerLogs: ContainerLogManager | undefined;
   readonly statusManager: StatusManager<PodStatus>;
   readonly podManager = new PodManager();
@@ -197,8 +210,21 @@ export class Kubelet {
       runtime: this.cri,
       isPodDeleted: (uid) => this.podContentMayGo(uid),
       allSourcesReady: () => this.sourcesReady(),
+      isPodTerminated: (uid) => {
+        const state = this.podWorkers.state(uid);
+        return state ? state.kind === "terminated" : this.sourcesReady() && !this.podManager.has(uid);
+      },
       logger,
     });
+    if (deps.imageGC) {
+      this.imageGC = new ImageGC({
+        runtime: this.cri,
+        ...deps.imageGC,
+        onFailure: (message) => this.events.event(nodeRef(deps.nodeName), "Warning", "ImageGCFailed", message),
+        logger,
+      });
+    }
+    if (deps.eviction) this.nodePressure = this.newNodePressure(deps.eviction);
     if (deps.logRotation) this.containerLogs = new ContainerLogManager({ runtime: this.cri, policy: deps.logRotation, logger, podLogsDir: deps.node.podLogsDir });
     this.statusManager = new StatusManager<PodStatus>({
       client: deps.client as KubeClient, // only started with a client
@@ -228,7 +254,7 @@ export class Kubelet {
       this.nodeStatus = new NodeStatusManager({
         client: deps.client,
         nodeName: deps.nodeName,
-        source: deps.nodeStatus({ cri: this.cri, pleg: this.pleg, events: this.events }),
+        source: deps.nodeStatus({ cri: this.cri, pleg: this.pleg, events: this.events, pressure: () => this.pressureFlags() }),
         logger,
         updateFrequencyMs: deps.nodeStatusUpdateFrequencyMs,
         reportFrequencyMs: deps.nodeStatusReportFrequencyMs,
@@ -238,6 +264,43 @@ export class Kubelet {
     }
     if (deps.staticPodPath) this.staticPods = new StaticPodSource({ path: deps.staticPodPath, nodeName: deps.nodeName, periodMs: deps.fileCheckFrequencyMs, logger });
     this.housekeeping = new PeriodicLoop({ name: "housekeeping", intervalMs: 2000, run: () => this.runHousekeeping(), logger: this.log });
+  }
+
+  /** The eviction manager's side of the kubelet (upstream's evictionManager wiring in NewMainKubelet). */
+  private newNodePressure(settings: NodePressureSettings): NodePressure {
+    const writableLayers = async (): Promise<Map<string, { bytes: number; inodes: number }>> => {
+      const { stats } = await this.cri.runtime("ListContainerStats", { filter: null }, { signal: this.stop.signal });
+      return new Map(stats.map((s) => [s.attributes?.id ?? "", { bytes: Number(s.writable_layer?.used_bytes?.value ?? 0), inodes: Number(s.writable_layer?.inodes_used?.value ?? 0) }]));
+    };
+    return new NodePressure({ ...settings, stats: { writableLayers, ...settings.stats } }, {
+      activePods: () => this.podManager.pods().filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed" && this.podWorkers.isActive(p.metadata?.uid ?? "")),
+      evictor: {
+        evict: (pod, gracePeriodSeconds, status) => this.podWorkers.terminate(pod.metadata?.uid ?? "", { phase: "Failed", ...status }, gracePeriodSeconds),
+        // Upstream's podResourcesAreReclaimed: containers stopped and volumes gone (a memory emptyDir's pages are
+        // freed only when its tmpfs is unmounted).
+        isCleanedUp: (uid) => {
+          const state = this.podWorkers.state(uid);
+          return (state === undefined || state.kind === "terminated") && !existsSync(podVolumesDir(this.d.rootDir, uid));
+        },
+      },
+      reclaimer: {
+        deleteAllUnusedContainers: (signal) => this.containerGC.deleteAllUnusedContainers(signal),
+        deleteUnusedImages: async (signal) => this.imageGC?.deleteUnusedImages(signal),
+      },
+      events: {
+        node: (type, reason, message) => this.events.event(nodeRef(this.d.nodeName), type, reason, message),
+        pod: (pod, type, reason, message) => this.events.event(podRef(pod), type, reason, message),
+      },
+      containerNames: (uid) => new Map(this.podCache.get(uid).status.containers.map((c) => [c.id, c.name])),
+      onConditions: () => this.nodeStatus?.poke(),
+      logger: this.d.logger,
+    });
+  }
+
+  /** The node's pressure conditions for its status (all false without an eviction manager). */
+  pressureFlags(): PressureFlags {
+    const c = this.nodePressure?.nodeConditions() ?? [];
+    return { memory: c.includes("MemoryPressure"), disk: c.includes("DiskPressure"), pid: c.includes("PIDPressure") };
   }
 
   /**
@@ -297,6 +360,9 @@ export class Kubelet {
     const supported = checkSupported(pod);
     if (!supported.admit) return this.refuse(pod, supported);
     for (const w of supported.warnings) this.events.event(podRef(pod), "Warning", w.reason, w.message);
+    // The eviction manager's admit handler comes first among upstream's.
+    const pressure = admitUnderPressure(pod, this.nodePressure?.nodeConditions() ?? [], isCriticalPod(pod), qosClass(pod) === "BestEffort");
+    if (!pressure.admit) return this.refuse(pod, pressure);
     const allocatable = this.d.allocatable?.();
     if (!allocatable) return true;
     const result = admitPod(pod, this.activePods(), allocatable);
@@ -352,6 +418,8 @@ export class Kubelet {
     this.prober.start(s);
     this.prober.onUpdate((u) => this.podWorkers.wake(u.podUid));
     this.containerGC.start(s);
+    this.imageGC?.start(s);
+    this.nodePressure?.start(s);
     this.containerLogs?.start(s);
     this.volumeSources.start?.(s);
     this.serviceInformer?.start(s);
@@ -490,7 +558,9 @@ export class Kubelet {
       ["pod workers", () => this.podWorkers.close()],
       ["prober", () => this.prober.close()],
       ["PLEG", () => this.pleg.close()],
+      ["eviction manager", this.nodePressure && (() => this.nodePressure?.close())],
       ["container GC", () => this.containerGC.close()],
+      ["image GC", this.imageGC && (() => this.imageGC?.close())],
       ["container log rotation", this.containerLogs && (() => this.containerLogs?.close())],
       ["mirror pods", this.mirrors && (() => this.mirrors?.close())],
       ["volume sources", this.volumeSources.close && (() => this.volumeSources.close?.())],

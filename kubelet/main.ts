@@ -13,8 +13,9 @@ import { KubeClient } from "../src-shared/kube/client.ts";
 import { Informer } from "../src-shared/kube/informer.ts";
 import { SdNotifier } from "../src-shared/sd-notify.ts";
 import { loadKubeletConfig, usage, type KubeletConfig } from "./config/kubelet-config.ts";
-import type { MachineInfo } from "../cadvisor/machine.ts";
+import { DEFAULT_IMAGE_FS, readFsInfo, type MachineInfo } from "../cadvisor/machine.ts";
 import { MachineFacts } from "../cadvisor/machine-facts.ts";
+import { parseThresholdConfig } from "./eviction/thresholds.ts";
 import { Kubelet } from "./kubelet.ts";
 import { reservedCgroups } from "./cm/qos-cgroups.ts";
 import { readRlimit } from "../cadvisor/node-facts.ts";
@@ -38,6 +39,7 @@ import {
   type NodeStatus,
   type NodeStatusConfig,
   type NodeStatusInput,
+  type PressureFlags,
   type RuntimeFacts,
 } from "./node/node-status.ts";
 import { CniConfigWriter } from "../cni/conflist.ts";
@@ -91,7 +93,16 @@ function nodeStatusConfig(config: KubeletConfig, nodeIPs: string[]): NodeStatusC
 }
 
 /** The Node's status from the machine, the runtime and the PLEG: the pure setters of node/node-status.ts. */
-function nodeStatusSource(config: KubeletConfig, machine: () => MachineInfo, nodeIPs: string[], cri: CriServices, pleg: PodLifecycleEventGenerator, events: EventRecorder, apiNode: () => V1Node | undefined): NodeStatusSource<NodeStatus> {
+function nodeStatusSource(
+  config: KubeletConfig,
+  machine: () => MachineInfo,
+  nodeIPs: string[],
+  cri: CriServices,
+  pleg: PodLifecycleEventGenerator,
+  events: EventRecorder,
+  pressure: () => PressureFlags,
+  apiNode: () => V1Node | undefined,
+): NodeStatusSource<NodeStatus> {
   const runtime: RuntimeFacts = { name: "containerd" };
   const input = async (): Promise<NodeStatusInput> => {
     try {
@@ -114,6 +125,7 @@ function nodeStatusSource(config: KubeletConfig, machine: () => MachineInfo, nod
       pleg: { lastRelistAt: pleg.hasRelisted ? Date.now() - pleg.healthy().lastSeenMs : undefined },
       images,
       now: Date.now(),
+      pressure: pressure(),
     };
   };
   return {
@@ -219,7 +231,30 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     },
     rootDir: config.rootDir,
     cpuCapacityMilli: () => machine().numCores * 1000,
-    nodeStatus: ({ cri, pleg, events }) => nodeStatusSource(config, machine, nodeIPs, cri, pleg, events, () => nodes?.list().find((n) => n.metadata?.name === config.hostname)),
+    nodeStatus: ({ cri, pleg, events, pressure }) => nodeStatusSource(config, machine, nodeIPs, cri, pleg, events, pressure, () => nodes?.list().find((n) => n.metadata?.name === config.hostname)),
+    eviction: {
+      thresholds: parseThresholdConfig(config),
+      pressureTransitionPeriodMs: config.evictionPressureTransitionPeriod,
+      maxPodGracePeriodSeconds: config.evictionMaxPodGracePeriod,
+      localStorageCapacityIsolation: config.localStorageCapacityIsolation,
+      stats: {
+        cgroupRoot: config.cgroupRoot,
+        rootDir: config.rootDir,
+        imageFsDir: DEFAULT_IMAGE_FS,
+        podLogsDir: config.podLogsDir,
+        memoryCapacityBytes: () => machine().memoryCapacity,
+        allocatableMemoryBytes: () => quantityValue(nodeAllocatableAbsolute(machine(), nodeStatusConfig(config, nodeIPs))["memory"] ?? "0"),
+      },
+    },
+    imageGC: {
+      policy: {
+        highThresholdPercent: config.imageGCHighThresholdPercent,
+        lowThresholdPercent: config.imageGCLowThresholdPercent,
+        minAgeMs: config.imageMinimumGCAge,
+        maxAgeMs: config.imageMaximumGCAge,
+      },
+      imageFs: () => readFsInfo(DEFAULT_IMAGE_FS).then((i) => ({ capacityBytes: i.capacityBytes, availableBytes: i.availableBytes }), () => undefined),
+    },
     allocatable: () => {
       const { allocatable } = nodeResources(machine(), nodeStatusConfig(config, nodeIPs));
       return { cpuMilli: milliValue(allocatable["cpu"] ?? "0"), memoryBytes: quantityValue(allocatable["memory"] ?? "0"), pods: quantityValue(allocatable["pods"] ?? "0") };
