@@ -3,7 +3,7 @@
  * pkg/proxy/nftables/proxier_test.go: TestOverallNFTablesRules, TestSyncProxyRulesRepeated), with upstream's
  * fake-proxier conventions: pod CIDR 10.0.0.0/8, ClusterIPs 172.30.0.0/16, node 192.168.0.2.
  */
-import type { V1EndpointSlice } from "@kubernetes/client-node";
+import type { V1EndpointSlice, V1ServiceSpec } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import {
   emptyNftState,
@@ -203,6 +203,68 @@ describe("nftables full sync", () => {
     const text = g.sync().text;
     expect(text).toContain(`add map ip6 kube-proxy service-ips { type ipv6_addr . inet_proto . inet_service : verdict ;`);
     expect(text).toContain(`add rule ip6 kube-proxy services fib daddr type local ip6 daddr != ::1 meta l4proto . th dport vmap @service-nodeports`);
+  });
+});
+
+describe("nftables traffic policies", () => {
+  const svc = (mutate: (s: V1ServiceSpec) => void) =>
+    makeService("ns1", "svc1", (s) => {
+      s.spec = { type: "NodePort", clusterIP: "172.30.0.41", ports: [{ name: "p80", port: 80, protocol: "TCP", nodePort: 3001 }] };
+      mutate(s.spec);
+    });
+  const SVC = "service-ULMVA6XW-ns1/svc1/tcp/p80";
+  const LOCAL = "local-ULMVA6XW-ns1/svc1/tcp/p80";
+  const EXT = "external-ULMVA6XW-ns1/svc1/tcp/p80";
+
+  it("internalTrafficPolicy Local: ClusterIP to the local endpoints only, dropped without one", () => {
+    const f = new NftFake();
+    f.fp.addServices(svc((s) => (s.internalTrafficPolicy = "Local")));
+    f.fp.addSlices(eps("ns1", "svc1", ["10.180.0.1", "10.180.0.2"], ["10.180.0.1"]));
+    let got = lines(f.sync().text);
+    expect(got).toContain(`add element ${T} service-ips { 172.30.0.41 . tcp . 80 : goto ${LOCAL} }`);
+    expect(got.find((l) => l.startsWith(`add rule ${T} ${LOCAL} numgen`))).toMatch(/mod 1 vmap \{ 0 : goto endpoint-\w+-ns1\/svc1\/tcp\/p80__10\.180\.0\.1\/80 \}/);
+    // the NodePort still uses every endpoint (externalTrafficPolicy Cluster)
+    expect(got.find((l) => l.startsWith(`add rule ${T} ${SVC} numgen`))).toContain("mod 2");
+    f.fp.addSlices(eps("ns1", "svc1", ["10.180.0.2"]));
+    const r = f.sync();
+    got = lines(r.text);
+    expect(got).toContain(`add element ${T} no-endpoint-services { 172.30.0.41 . tcp . 80 comment "ns1/svc1:p80" : drop }`);
+    expect(got).toContain(`delete element ${T} service-ips { 172.30.0.41 . tcp . 80 }`);
+    expect(r.noLocalEndpointsInternal).toBe(1);
+  });
+
+  it("externalTrafficPolicy Local: external traffic to local endpoints, pods and the node short-circuited to all", () => {
+    const f = new NftFake();
+    f.fp.addServices(svc((s) => (s.externalTrafficPolicy = "Local")));
+    f.fp.addSlices(eps("ns1", "svc1", ["10.180.0.1", "10.180.0.2"], ["10.180.0.1"]));
+    const got = lines(f.sync().text);
+    const ext = got.filter((l) => l.startsWith(`add rule ${T} ${EXT} `)).map((l) => l.slice(`add rule ${T} ${EXT} `.length));
+    expect(ext).toEqual([
+      `ip saddr 10.0.0.0/8 goto ${SVC} comment "short-circuit pod traffic"`,
+      `fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"`,
+      `fib saddr type local goto ${SVC} comment "short-circuit local traffic"`,
+      `goto ${LOCAL}`,
+    ]);
+    expect(got).toContain(`add element ${T} service-nodeports { tcp . 3001 : goto ${EXT} }`);
+  });
+
+  it("falls back to serving terminating endpoints only when no endpoint is ready", () => {
+    const f = new NftFake();
+    f.fp.addServices(svc(() => undefined));
+    const slice = (readyB: boolean) =>
+      makeSlice("ns1", "svc1", 1, (e) => {
+        e.endpoints = [
+          { addresses: ["10.180.0.1"], conditions: { ready: false, serving: true, terminating: true } },
+          { addresses: ["10.180.0.2"], conditions: { ready: readyB, serving: true, terminating: !readyB } },
+          { addresses: ["10.180.0.3"], conditions: { ready: false, serving: false, terminating: true } },
+        ];
+        e.ports = [{ name: "p80", port: 80, protocol: "TCP" }];
+      });
+    f.fp.addSlices(slice(true));
+    expect(lines(f.sync().text).find((l) => l.startsWith(`add rule ${T} ${SVC} numgen`))).toMatch(/mod 1 vmap \{ 0 : goto endpoint-\w+-ns1\/svc1\/tcp\/p80__10\.180\.0\.2\/80 \}/);
+    f.fp.addSlices(slice(false));
+    const rule = lines(f.sync().text).find((l) => l.startsWith(`add rule ${T} ${SVC} numgen`));
+    expect(rule).toMatch(/mod 2 vmap \{ 0 : goto endpoint-\w+-ns1\/svc1\/tcp\/p80__10\.180\.0\.1\/80 , 1 : goto endpoint-\w+-ns1\/svc1\/tcp\/p80__10\.180\.0\.2\/80 \}/);
   });
 });
 
