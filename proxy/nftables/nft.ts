@@ -59,7 +59,6 @@ export class NftRunner {
   readonly family: NftFamily;
   private readonly exec: Exec;
   private readonly timeoutMs: number;
-  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: NftRunnerOptions) {
     this.family = options.family;
@@ -67,32 +66,24 @@ export class NftRunner {
     this.timeoutMs = options.timeoutMs ?? 300_000;
   }
 
-  private serialize<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
-    this.queue = next.catch(() => undefined);
-    return next;
+  /**
+   * `nft -f -` with `text` on stdin: one atomic transaction. Not serialised: the kernel orders transactions,
+   * and a listing running beside one sees the table before or after it.
+   */
+  async run(text: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.exec("nft", ["-f", "-"], { input: text, timeoutMs: this.timeoutMs, ...(signal ? { signal } : {}) });
+    } catch (err) {
+      const stderr = err instanceof CommandError ? err.result.stderr : "";
+      const m = /^[^:\n]*:(\d+):\d+/m.exec(stderr);
+      const line = m ? Number(m[1]) : undefined;
+      const context = line === undefined ? "" : linesAround(text, line);
+      throw new NftError(`nft -f failed${line === undefined ? "" : ` at line ${line}`}: ${(stderr || String(err)).trim().slice(0, 500)}`, line, context, err);
+    }
   }
 
-  /** `nft -f -` with `text` on stdin: one atomic transaction. */
-  run(text: string, signal?: AbortSignal): Promise<void> {
-    return this.serialize(async () => {
-      try {
-        await this.exec("nft", ["-f", "-"], { input: text, timeoutMs: this.timeoutMs, ...(signal ? { signal } : {}) });
-      } catch (err) {
-        const stderr = err instanceof CommandError ? err.result.stderr : "";
-        const m = /^[^:\n]*:(\d+):\d+/m.exec(stderr);
-        const line = m ? Number(m[1]) : undefined;
-        const context = line === undefined ? "" : linesAround(text, line);
-        throw new NftError(`nft -f failed${line === undefined ? "" : ` at line ${line}`}: ${(stderr || String(err)).trim().slice(0, 500)}`, line, context, err);
-      }
-    });
-  }
-
-  private list(what: string[], signal?: AbortSignal): Promise<string> {
-    return this.serialize(async () => {
-      const r = await this.exec("nft", what, { timeoutMs: this.timeoutMs, ...(signal ? { signal } : {}) });
-      return r.stdout;
-    });
+  private async list(what: string[], signal?: AbortSignal): Promise<string> {
+    return (await this.exec("nft", what, { timeoutMs: this.timeoutMs, ...(signal ? { signal } : {}) })).stdout;
   }
 
   /** Whether our table exists (someone may have deleted it: `nft delete table ip kube-proxy`, `nft flush ruleset`). */

@@ -13,9 +13,9 @@
  * used are flushed now and deleted by a later sync (`staleChainsDeletion`): before kernel 6.2 a chain that a
  * just-deleted map element pointed to still counts as referenced for a short while.
  */
-import { categorizeEndpoints } from "../rules.ts";
+import { categorizeEndpoints, policyRouting } from "../rules.ts";
 import { cidrContains, parseCidr } from "../ip.ts";
-import { externallyAccessible, hash16, usesClusterEndpoints, usesLocalEndpoints, type EndpointInfo, type EndpointsMap, type ServiceMap, type ServicePortInfo } from "../types.ts";
+import { hash16, type EndpointInfo, type EndpointsMap, type ServiceMap, type ServicePortInfo } from "../types.ts";
 
 export const KUBE_PROXY_TABLE = "kube-proxy";
 export type NftFamily = "ip" | "ip6";
@@ -362,26 +362,12 @@ export function generateNftRules(input: NftInput): NftResult {
         if (sticky) activeSets.add(n.affinitySet);
       }
       const clusterPolicyChain = names.cluster;
-      const usesClusterPolicyChain = cluster.length > 0 && usesClusterEndpoints(svc);
-      if (usesClusterPolicyChain) ensure(clusterPolicyChain, skip);
       const localPolicyChain = names.local;
-      const usesLocalPolicyChain = local.length > 0 && usesLocalEndpoints(svc);
-      if (usesLocalPolicyChain) ensure(localPolicyChain, skip);
-
-      let internalTrafficChain = clusterPolicyChain;
-      let hasInternalEndpoints = hasAny;
-      if (svc.internalPolicyLocal) {
-        internalTrafficChain = localPolicyChain;
-        if (local.length === 0) hasInternalEndpoints = false;
-      }
-      let externalPolicyChain = clusterPolicyChain;
-      let hasExternalEndpoints = hasAny;
-      if (svc.externalPolicyLocal) {
-        externalPolicyChain = localPolicyChain;
-        if (local.length === 0) hasExternalEndpoints = false;
-      }
       const externalTrafficChain = names.external;
-      const usesExternalTrafficChain = hasAny && externallyAccessible(svc);
+      const { usesClusterPolicyChain, usesLocalPolicyChain, internalTrafficChain, hasInternalEndpoints, externalPolicyChain, hasExternalEndpoints, usesExternalTrafficChain } =
+        policyRouting(svc, { cluster, local, allReachable, hasAny }, clusterPolicyChain, localPolicyChain);
+      if (usesClusterPolicyChain) ensure(clusterPolicyChain, skip);
+      if (usesLocalPolicyChain) ensure(localPolicyChain, skip);
       if (usesExternalTrafficChain) ensure(externalTrafficChain, skip);
 
       let internalVerdict = "";

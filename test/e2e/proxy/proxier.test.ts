@@ -39,9 +39,11 @@ function newProxier(net: TestNet, mode: ProxyMode): Proxier {
   return new Proxier({ config, nodeName: NODE, log, exec: netnsExec(net.node) });
 }
 
-async function startProxier(net: TestNet, mode: ProxyMode): Promise<Proxier> {
+/** Starts a proxier, feeds it `objects` and the node, marks everything synced and waits for the first sync. */
+async function startProxier(net: TestNet, mode: ProxyMode, objects: (p: Proxier) => void = () => undefined): Promise<Proxier> {
   const proxier = newProxier(net, mode);
   await proxier.start();
+  objects(proxier);
   proxier.onNodeAdd(node(NODE, NODE_IP));
   proxier.onServicesSynced();
   proxier.onEndpointSlicesSynced();
@@ -367,25 +369,13 @@ describe.each(MODES)("kube-proxy in %s mode (in process, real packets)", (mode) 
       p.onEndpointSliceAdd(slice("web", [ep(0), ep(1)], http()));
     };
     // nftables → iptables
-    proxier = newProxier(net, "iptables");
-    await proxier.start();
-    objects(proxier);
-    proxier.onNodeAdd(node(NODE, NODE_IP));
-    proxier.onServicesSynced();
-    proxier.onEndpointSlicesSynced();
-    await settled(proxier);
+    proxier = await startProxier(net, "iptables", objects);
     expect(await nodeOut(net, "nft", ["list", "tables"])).not.toContain("kube-proxy");
     expect(await net.iptablesSave("nat")).toContain(":KUBE-SERVICES");
     expect((await net.probe(client, ["http", "http://10.96.0.10/", "5"])).errors).toEqual({});
     await proxier.close();
     // iptables → nftables
-    proxier = newProxier(net, "nftables");
-    await proxier.start();
-    objects(proxier);
-    proxier.onNodeAdd(node(NODE, NODE_IP));
-    proxier.onServicesSynced();
-    proxier.onEndpointSlicesSynced();
-    await settled(proxier);
+    proxier = await startProxier(net, "nftables", objects);
     // (KUBE-FIREWALL stays: it is the kubelet's, as upstream's cleanup leaves it)
     expect(await net.iptablesSave()).not.toMatch(/KUBE-(SERVICES|SVC-|SEP-|POSTROUTING|MARK-MASQ|PROXY-CANARY)/);
     expect(await nodeOut(net, "nft", ["list", "tables"])).toContain("table ip kube-proxy");
