@@ -104,18 +104,50 @@ export interface NftOptions {
   serviceCIDRs?: readonly string[];
 }
 
-/** What the last successful sync left in the table: the proxier keeps it between syncs. */
-export interface NftState {
+/** One service port's share of the table, remembered between syncs. */
+interface PortOut {
+  service: string;
+  /** [container, key, value] of its map and set elements. */
+  elements: [Container, string, string][];
+  chains: string[];
+  affinitySets: string[];
+  endpoints: number;
+  noLocalInternal: number;
+  noLocalExternal: number;
+}
+
+/**
+ * What the table holds after the last sync, per service port, with the elements' owners counted (two ports of
+ * a Service share its ClusterIP in `cluster-ips`). Updated in place by every generation: after a transaction
+ * that failed, the next sync must be full (which starts from scratch), as the proxier does anyway.
+ */
+export class NftState {
+  readonly ports = new Map<string, PortOut>();
+  readonly byService = new Map<string, Set<string>>();
   /** Elements by container: key → value (with its comment, as written). */
-  elements: ReadonlyMap<Container, ReadonlyMap<string, string>>;
+  readonly elements = new Map<Container, Map<string, string>>(CONTAINERS.map((c) => [c, new Map<string, string>()]));
+  readonly refs = new Map<string, number>();
   /** Service and endpoint chains in use. */
-  chains: ReadonlySet<string>;
+  readonly chains = new Set<string>();
   /** Affinity sets in use. */
-  affinitySets: ReadonlySet<string>;
+  readonly affinitySets = new Set<string>();
+  endpoints = 0;
+  noLocalInternal = 0;
+  noLocalExternal = 0;
+
+  clear(): void {
+    this.ports.clear();
+    this.byService.clear();
+    for (const m of this.elements.values()) m.clear();
+    this.refs.clear();
+    this.chains.clear();
+    this.affinitySets.clear();
+    this.endpoints = this.noLocalInternal = this.noLocalExternal = 0;
+  }
 }
 
 export function emptyNftState(): NftState {
-  return { elements: new Map(), chains: new Set(), affinitySets: new Set() };
+  return new NftState();
 }
 
 export interface NftInput {
@@ -129,7 +161,7 @@ export interface NftInput {
   recreateBaseChains?: boolean;
   /** "ns/name" of Services whose Service or EndpointSlices changed since the last successful sync. */
   changedServices: ReadonlySet<string>;
-  /** The last successful sync's state (ignored for elements on a full sync, which flushes them). */
+  /** What the table holds (see NftState): read, and updated in place to what it holds after this transaction. */
   previous: NftState;
   /** Full syncs: chains and sets that exist in the table (`nft list`); ours that are unused go. */
   existingChains?: ReadonlySet<string>;
@@ -315,181 +347,259 @@ function writeSkeleton(tx: Tx, o: NftOptions, recreateBaseChains: boolean): void
   for (const c of CONTAINERS) tx.raw(`flush ${c === CLUSTER_IPS ? "set" : "map"} ${tx.t} ${c}`);
 }
 
-/** Generates one sync's transaction. Deterministic for a given input. */
-export function generateNftRules(input: NftInput): NftResult {
-  const o = input.options;
+/** Per-sync context of the generator. */
+interface Ctx {
+  o: NftOptions;
+  tx: Tx;
+  nodeLabels: Readonly<Record<string, string>>;
+  ifLocal: string | undefined;
+  ifNotLocal: string | undefined;
+}
+
+/** One service port: its chains written to the transaction, its elements and names returned. */
+function generatePort(svc: ServicePortInfo, all: readonly EndpointInfo[], ctx: Ctx): PortOut {
+  const { o, tx, ifLocal, ifNotLocal } = ctx;
   const ipX = o.family;
-  const addr = addrType(o.family);
-  const tx = new Tx(o.family);
-  const full = input.full;
-  if (full) writeSkeleton(tx, o, input.recreateBaseChains ?? false);
-
-  const elements = new Map<Container, Map<string, string>>(CONTAINERS.map((c) => [c, new Map()]));
-  const put = (c: Container, key: string, value: string): void => void elements.get(c)?.set(key, value);
-  const activeChains = new Set<string>();
-  const activeSets = new Set<string>();
-  const ctx = new Tx(o.family);
-  const created = new Set<string>();
-  const ensure = (chain: string, skip: boolean): void => {
-    if (activeChains.has(chain)) return;
-    activeChains.add(chain);
-    if (skip || created.has(chain)) return;
-    created.add(chain);
-    ctx.chain(chain);
-    ctx.flushChain(chain);
+  const protocol = svc.protocol.toLowerCase();
+  const names = portChains(svc);
+  const categorized = categorizeEndpoints(all, svc, ctx.nodeLabels);
+  const { cluster, local, allReachable, hasAny } = categorized;
+  const sticky = svc.stickyMaxAgeSeconds > 0;
+  const out: PortOut = { service: svc.service, elements: [], chains: [], affinitySets: [], endpoints: all.length, noLocalInternal: 0, noLocalExternal: 0 };
+  const put = (c: Container, key: string, value: string): void => void out.elements.push([c, key, value]);
+  const chain = (name: string): void => {
+    out.chains.push(name);
+    tx.chain(name);
+    tx.flushChain(name);
   };
-  const ifLocal = o.localCidr ? `${ipX} saddr ${o.localCidr}` : undefined;
-  const ifNotLocal = o.localCidr ? `${ipX} saddr != ${o.localCidr}` : undefined;
-  let totalEndpoints = 0;
-  let regenerated = 0;
-  let noLocalInternal = 0;
-  let noLocalExternal = 0;
 
-  for (const ports of input.services.values()) {
-    for (const svc of ports) {
-      const all = input.endpoints.get(svc.key) ?? [];
-      totalEndpoints += all.length;
-      const protocol = svc.protocol.toLowerCase();
-      const names = portChains(svc);
-      const { cluster, local, allReachable, hasAny } = categorizeEndpoints(all, svc, input.nodeLabels);
-      const skip = !full && !input.changedServices.has(svc.service);
-      if (!skip) regenerated++;
-      const sticky = svc.stickyMaxAgeSeconds > 0;
+  const clusterPolicyChain = names.cluster;
+  const localPolicyChain = names.local;
+  const externalTrafficChain = names.external;
+  const { usesClusterPolicyChain, usesLocalPolicyChain, internalTrafficChain, hasInternalEndpoints, externalPolicyChain, hasExternalEndpoints, usesExternalTrafficChain } =
+    policyRouting(svc, categorized, clusterPolicyChain, localPolicyChain);
+  for (const ep of allReachable) {
+    const n = epNames(svc, ep);
+    chain(n.chain);
+    if (sticky) out.affinitySets.push(n.affinitySet);
+  }
+  if (usesClusterPolicyChain) chain(clusterPolicyChain);
+  if (usesLocalPolicyChain) chain(localPolicyChain);
+  if (usesExternalTrafficChain) chain(externalTrafficChain);
 
-      for (const ep of allReachable) {
-        const n = epNames(svc, ep);
-        ensure(n.chain, skip);
-        if (sticky) activeSets.add(n.affinitySet);
-      }
-      const clusterPolicyChain = names.cluster;
-      const localPolicyChain = names.local;
-      const externalTrafficChain = names.external;
-      const { usesClusterPolicyChain, usesLocalPolicyChain, internalTrafficChain, hasInternalEndpoints, externalPolicyChain, hasExternalEndpoints, usesExternalTrafficChain } =
-        policyRouting(svc, { cluster, local, allReachable, hasAny }, clusterPolicyChain, localPolicyChain);
-      if (usesClusterPolicyChain) ensure(clusterPolicyChain, skip);
-      if (usesLocalPolicyChain) ensure(localPolicyChain, skip);
-      if (usesExternalTrafficChain) ensure(externalTrafficChain, skip);
-
-      let internalVerdict = "";
-      let externalVerdict = "";
-      if (!hasAny) {
-        internalVerdict = externalVerdict = `goto ${REJECT_CHAIN}`;
-      } else {
-        if (!hasInternalEndpoints) {
-          internalVerdict = "drop";
-          noLocalInternal++;
-        }
-        if (!hasExternalEndpoints) {
-          externalVerdict = "drop";
-          noLocalExternal++;
-        }
-      }
-      const comment = ` comment ${quote(svc.name)}`;
-      const portKey = (ip: string): string => `${ip} . ${protocol} . ${svc.port}`;
-
-      // Capture the clusterIP.
-      put(CLUSTER_IPS, svc.clusterIP, "");
-      if (hasInternalEndpoints) put(SERVICE_IPS, portKey(svc.clusterIP), `goto ${internalTrafficChain}`);
-      else put(NO_ENDPOINT_SERVICES, portKey(svc.clusterIP), `${comment} : ${internalVerdict}`);
-      // Capture externalIPs.
-      for (const ip of svc.externalIPs) {
-        if (hasAny) put(SERVICE_IPS, portKey(ip), `goto ${externalTrafficChain}`);
-        if (!hasExternalEndpoints) put(NO_ENDPOINT_SERVICES, portKey(ip), `${comment} : ${externalVerdict}`);
-      }
-      const usesFWChain = svc.loadBalancerVIPs.length > 0 && svc.loadBalancerSourceRanges.length > 0;
-      if (usesFWChain) ensure(names.firewall, skip);
-      // Capture load-balancer ingress.
-      for (const ip of svc.loadBalancerVIPs) {
-        if (hasAny) put(SERVICE_IPS, portKey(ip), `goto ${externalTrafficChain}`);
-        if (usesFWChain) put(FIREWALL_IPS, portKey(ip), `goto ${names.firewall}`);
-      }
-      if (!hasExternalEndpoints) for (const ip of svc.loadBalancerVIPs) put(NO_ENDPOINT_SERVICES, portKey(ip), `${comment} : ${externalVerdict}`);
-      // Capture nodeports (not subject to loadBalancerSourceRanges, as upstream).
-      if (svc.nodePort !== 0) {
-        const key = `${protocol} . ${svc.nodePort}`;
-        if (hasAny) put(SERVICE_NODEPORTS, key, `goto ${externalTrafficChain}`);
-        if (!hasExternalEndpoints) put(NO_ENDPOINT_NODEPORTS, key, `${comment} : ${externalVerdict}`);
-      }
-
-      if (skip) continue;
-
-      // Internal traffic: masquerade off-cluster clients of the ClusterIP.
-      if (hasInternalEndpoints) {
-        if (o.masqueradeAll) ctx.rule(internalTrafficChain, `${ipX} daddr ${svc.clusterIP} jump ${MARK_MASQ}`);
-        else if (ifNotLocal) ctx.rule(internalTrafficChain, `${ipX} daddr ${svc.clusterIP} ${ifNotLocal} jump ${MARK_MASQ}`);
-      }
-      // External destinations.
-      if (usesExternalTrafficChain) {
-        if (!svc.externalPolicyLocal) ctx.rule(externalTrafficChain, `jump ${MARK_MASQ}`);
-        else {
-          if (ifLocal) ctx.rule(externalTrafficChain, `${ifLocal} goto ${clusterPolicyChain}`, "short-circuit pod traffic");
-          ctx.rule(externalTrafficChain, `fib saddr type local jump ${MARK_MASQ}`, "masquerade local traffic");
-          ctx.rule(externalTrafficChain, `fib saddr type local goto ${clusterPolicyChain}`, "short-circuit local traffic");
-        }
-        if (hasExternalEndpoints) ctx.rule(externalTrafficChain, `goto ${externalPolicyChain}`);
-      }
-      if (usesFWChain) {
-        const sources = [...svc.loadBalancerSourceRanges];
-        let allowFromNode = false;
-        for (const cidr of svc.loadBalancerSourceRanges) {
-          const c = parseCidr(cidr);
-          if (o.nodeIP && c && cidrContains(c, o.nodeIP)) allowFromNode = true;
-        }
-        if (allowFromNode) sources.push(...svc.loadBalancerVIPs);
-        ctx.rule(names.firewall, `${ipX} saddr != { ${sources.join(", ")} } drop`);
-      }
-      if (sticky) {
-        for (const ep of allReachable) {
-          ctx.raw(`add set ${ctx.t} ${epNames(svc, ep).affinitySet} { type ${addr} ; flags dynamic,timeout ; timeout ${svc.stickyMaxAgeSeconds}s ; }`);
-        }
-      }
-      if (usesClusterPolicyChain) writeServiceToEndpointRules(ctx, svc, clusterPolicyChain, cluster, sticky);
-      if (usesLocalPolicyChain) writeServiceToEndpointRules(ctx, svc, localPolicyChain, local, sticky);
-      for (const ep of allReachable) {
-        const n = epNames(svc, ep);
-        ctx.rule(n.chain, `${ipX} saddr ${ep.ip} jump ${MARK_MASQ}`);
-        if (sticky) ctx.rule(n.chain, `update @${n.affinitySet} { ${ipX} saddr }`);
-        ctx.rule(n.chain, `meta l4proto ${protocol} dnat to ${o.family === "ip6" ? `[${ep.ip}]:${ep.port}` : ep.endpoint}`);
-      }
+  let internalVerdict = "";
+  let externalVerdict = "";
+  if (!hasAny) {
+    internalVerdict = externalVerdict = `goto ${REJECT_CHAIN}`;
+  } else {
+    if (!hasInternalEndpoints) {
+      internalVerdict = "drop";
+      out.noLocalInternal = 1;
+    }
+    if (!hasExternalEndpoints) {
+      externalVerdict = "drop";
+      out.noLocalExternal = 1;
     }
   }
-  tx.lines.push(...ctx.lines);
+  const comment = ` comment ${quote(svc.name)}`;
+  const portKey = (ip: string): string => `${ip} . ${protocol} . ${svc.port}`;
+
+  // Capture the clusterIP.
+  put(CLUSTER_IPS, svc.clusterIP, "");
+  if (hasInternalEndpoints) put(SERVICE_IPS, portKey(svc.clusterIP), `goto ${internalTrafficChain}`);
+  else put(NO_ENDPOINT_SERVICES, portKey(svc.clusterIP), `${comment} : ${internalVerdict}`);
+  // Capture externalIPs.
+  for (const ip of svc.externalIPs) {
+    if (hasAny) put(SERVICE_IPS, portKey(ip), `goto ${externalTrafficChain}`);
+    if (!hasExternalEndpoints) put(NO_ENDPOINT_SERVICES, portKey(ip), `${comment} : ${externalVerdict}`);
+  }
+  const usesFWChain = svc.loadBalancerVIPs.length > 0 && svc.loadBalancerSourceRanges.length > 0;
+  if (usesFWChain) chain(names.firewall);
+  // Capture load-balancer ingress.
+  for (const ip of svc.loadBalancerVIPs) {
+    if (hasAny) put(SERVICE_IPS, portKey(ip), `goto ${externalTrafficChain}`);
+    if (usesFWChain) put(FIREWALL_IPS, portKey(ip), `goto ${names.firewall}`);
+  }
+  if (!hasExternalEndpoints) for (const ip of svc.loadBalancerVIPs) put(NO_ENDPOINT_SERVICES, portKey(ip), `${comment} : ${externalVerdict}`);
+  // Capture nodeports (not subject to loadBalancerSourceRanges, as upstream).
+  if (svc.nodePort !== 0) {
+    const key = `${protocol} . ${svc.nodePort}`;
+    if (hasAny) put(SERVICE_NODEPORTS, key, `goto ${externalTrafficChain}`);
+    if (!hasExternalEndpoints) put(NO_ENDPOINT_NODEPORTS, key, `${comment} : ${externalVerdict}`);
+  }
+
+  // Internal traffic: masquerade off-cluster clients of the ClusterIP.
+  if (hasInternalEndpoints) {
+    if (o.masqueradeAll) tx.rule(internalTrafficChain, `${ipX} daddr ${svc.clusterIP} jump ${MARK_MASQ}`);
+    else if (ifNotLocal) tx.rule(internalTrafficChain, `${ipX} daddr ${svc.clusterIP} ${ifNotLocal} jump ${MARK_MASQ}`);
+  }
+  // External destinations.
+  if (usesExternalTrafficChain) {
+    if (!svc.externalPolicyLocal) tx.rule(externalTrafficChain, `jump ${MARK_MASQ}`);
+    else {
+      if (ifLocal) tx.rule(externalTrafficChain, `${ifLocal} goto ${clusterPolicyChain}`, "short-circuit pod traffic");
+      tx.rule(externalTrafficChain, `fib saddr type local jump ${MARK_MASQ}`, "masquerade local traffic");
+      tx.rule(externalTrafficChain, `fib saddr type local goto ${clusterPolicyChain}`, "short-circuit local traffic");
+    }
+    if (hasExternalEndpoints) tx.rule(externalTrafficChain, `goto ${externalPolicyChain}`);
+  }
+  if (usesFWChain) {
+    const sources = [...svc.loadBalancerSourceRanges];
+    let allowFromNode = false;
+    for (const cidr of svc.loadBalancerSourceRanges) {
+      const c = parseCidr(cidr);
+      if (o.nodeIP && c && cidrContains(c, o.nodeIP)) allowFromNode = true;
+    }
+    if (allowFromNode) sources.push(...svc.loadBalancerVIPs);
+    tx.rule(names.firewall, `${ipX} saddr != { ${sources.join(", ")} } drop`);
+  }
+  if (sticky) {
+    for (const ep of allReachable) {
+      tx.raw(`add set ${tx.t} ${epNames(svc, ep).affinitySet} { type ${addrType(o.family)} ; flags dynamic,timeout ; timeout ${svc.stickyMaxAgeSeconds}s ; }`);
+    }
+  }
+  if (usesClusterPolicyChain) writeServiceToEndpointRules(tx, svc, clusterPolicyChain, cluster, sticky);
+  if (usesLocalPolicyChain) writeServiceToEndpointRules(tx, svc, localPolicyChain, local, sticky);
+  for (const ep of allReachable) {
+    const n = epNames(svc, ep);
+    tx.rule(n.chain, `${ipX} saddr ${ep.ip} jump ${MARK_MASQ}`);
+    if (sticky) tx.rule(n.chain, `update @${n.affinitySet} { ${ipX} saddr }`);
+    tx.rule(n.chain, `meta l4proto ${protocol} dnat to ${o.family === "ip6" ? `[${ep.ip}]:${ep.port}` : ep.endpoint}`);
+  }
+  return out;
+}
+
+/**
+ * Generates one sync's transaction and brings `previous` (the state) up to date with it. A partial sync
+ * regenerates only the ports of changed Services and diffs only their elements, so its cost does not grow with
+ * the number of unchanged Services.
+ */
+export function generateNftRules(input: NftInput): NftResult {
+  const o = input.options;
+  const tx = new Tx(o.family);
+  const state = input.previous;
+  const full = input.full;
+  // Stale candidates: what a full sync finds in the table or knew before; else what changed ports drop.
+  const staleChainCandidates = new Set<string>();
+  const staleSetCandidates = new Set<string>();
+  if (full) {
+    writeSkeleton(tx, o, input.recreateBaseChains ?? false);
+    for (const c of state.chains) staleChainCandidates.add(c);
+    for (const c of input.existingChains ?? []) if (isServiceChainName(c)) staleChainCandidates.add(c);
+    for (const s of state.affinitySets) staleSetCandidates.add(s);
+    for (const s of input.existingSets ?? []) if (isAffinitySetName(s)) staleSetCandidates.add(s);
+    state.clear(); // the skeleton flushed every container
+  }
+  const ctx: Ctx = {
+    o,
+    tx,
+    nodeLabels: input.nodeLabels,
+    ifLocal: o.localCidr ? `${o.family} saddr ${o.localCidr}` : undefined,
+    ifNotLocal: o.localCidr ? `${o.family} saddr != ${o.localCidr}` : undefined,
+  };
+  /** Element values before this sync, for the keys it touches ("container\0key"). */
+  const touched = new Map<string, string | undefined>();
+  const touch = (c: Container, key: string): void => {
+    const ck = `${c}\0${key}`;
+    if (!touched.has(ck)) touched.set(ck, state.elements.get(c)?.get(key));
+  };
+  const removePort = (key: string): void => {
+    const old = state.ports.get(key);
+    if (!old) return;
+    state.ports.delete(key);
+    const keys = state.byService.get(old.service);
+    keys?.delete(key);
+    if (keys?.size === 0) state.byService.delete(old.service);
+    for (const [c, k] of old.elements) {
+      const ck = `${c}\0${k}`;
+      const refs = (state.refs.get(ck) ?? 1) - 1;
+      if (refs > 0) {
+        state.refs.set(ck, refs);
+        continue;
+      }
+      touch(c, k);
+      state.refs.delete(ck);
+      state.elements.get(c)?.delete(k);
+    }
+    for (const ch of old.chains) {
+      state.chains.delete(ch);
+      staleChainCandidates.add(ch);
+    }
+    for (const s of old.affinitySets) {
+      state.affinitySets.delete(s);
+      staleSetCandidates.add(s);
+    }
+    state.endpoints -= old.endpoints;
+    state.noLocalInternal -= old.noLocalInternal;
+    state.noLocalExternal -= old.noLocalExternal;
+  };
+  const addPort = (key: string, out: PortOut): void => {
+    state.ports.set(key, out);
+    let keys = state.byService.get(out.service);
+    if (!keys) state.byService.set(out.service, (keys = new Set()));
+    keys.add(key);
+    for (const [c, k, v] of out.elements) {
+      const ck = `${c}\0${k}`;
+      state.refs.set(ck, (state.refs.get(ck) ?? 0) + 1);
+      touch(c, k);
+      state.elements.get(c)?.set(k, v); // on a conflict (two Services claiming one IP:port) the last one wins, as upstream
+    }
+    for (const ch of out.chains) state.chains.add(ch);
+    for (const s of out.affinitySets) state.affinitySets.add(s);
+    state.endpoints += out.endpoints;
+    state.noLocalInternal += out.noLocalInternal;
+    state.noLocalExternal += out.noLocalExternal;
+  };
+
+  let regenerated = 0;
+  const regenerate = (svc: ServicePortInfo): void => {
+    removePort(svc.key);
+    addPort(svc.key, generatePort(svc, input.endpoints.get(svc.key) ?? [], ctx));
+    regenerated++;
+  };
+  if (full) {
+    for (const ports of input.services.values()) for (const svc of ports) regenerate(svc);
+  } else {
+    for (const name of input.changedServices) {
+      const ports = input.services.get(name) ?? [];
+      const now = new Set(ports.map((p) => p.key));
+      for (const key of [...(state.byService.get(name) ?? [])]) if (!now.has(key)) removePort(key);
+      for (const svc of ports) regenerate(svc);
+    }
+  }
 
   // Stale service chains: flushed now, deleted by a later sync. Affinity sets can go at once.
   const staleChains: string[] = [];
-  const candidates = new Set<string>(input.previous.chains);
-  for (const c of input.existingChains ?? []) if (isServiceChainName(c)) candidates.add(c);
-  for (const c of candidates) {
-    if (activeChains.has(c)) continue;
+  for (const c of staleChainCandidates) {
+    if (state.chains.has(c)) continue;
     tx.flushChain(c);
     staleChains.push(c);
   }
-  const staleSets = new Set<string>(input.previous.affinitySets);
-  for (const s of input.existingSets ?? []) if (isAffinitySetName(s)) staleSets.add(s);
-  for (const s of staleSets) if (!activeSets.has(s)) tx.raw(`delete set ${tx.t} ${s}`);
+  for (const s of staleSetCandidates) if (!state.affinitySets.has(s)) tx.raw(`delete set ${tx.t} ${s}`);
 
-  // Elements: everything after a full sync's flush, else what differs from the last sync.
-  for (const c of CONTAINERS) {
-    const now = elements.get(c) ?? new Map<string, string>();
-    const before = full ? new Map<string, string>() : (input.previous.elements.get(c) ?? new Map<string, string>());
-    const isSet = c === CLUSTER_IPS;
-    for (const key of before.keys()) if (!now.has(key)) tx.raw(`delete element ${tx.t} ${c} { ${key} }`);
-    for (const [key, value] of now) {
-      const old = before.get(key);
-      if (old === value) continue;
-      if (old !== undefined) tx.raw(`delete element ${tx.t} ${c} { ${key} }`);
-      tx.raw(`add element ${tx.t} ${c} { ${key}${isSet ? "" : value.startsWith(" comment") ? value : ` : ${value}`} }`);
-    }
+  // Elements: those whose value this sync changed, deletions first (in container order, as written).
+  const dels: string[] = [];
+  const adds: string[] = [];
+  for (const [ck, before] of touched) {
+    const sep = ck.indexOf("\0");
+    const c = ck.slice(0, sep) as Container;
+    const key = ck.slice(sep + 1);
+    const after = state.elements.get(c)?.get(key);
+    if (after === before && !full) continue;
+    if (before !== undefined && !full) dels.push(`delete element ${tx.t} ${c} { ${key} }`);
+    if (after !== undefined) adds.push(`add element ${tx.t} ${c} { ${key}${c === CLUSTER_IPS ? "" : after.startsWith(" comment") ? after : ` : ${after}`} }`);
   }
+  for (const l of dels) tx.raw(l);
+  for (const l of adds) tx.raw(l);
 
   return {
     text: tx.lines.length === 0 ? "" : tx.lines.join("\n") + "\n",
-    state: { elements, chains: activeChains, affinitySets: activeSets },
+    state,
     staleChains,
     regeneratedPorts: regenerated,
-    noLocalEndpointsInternal: noLocalInternal,
-    noLocalEndpointsExternal: noLocalExternal,
-    totalEndpoints,
+    noLocalEndpointsInternal: state.noLocalInternal,
+    noLocalEndpointsExternal: state.noLocalExternal,
+    totalEndpoints: state.endpoints,
   };
 }
 

@@ -297,6 +297,29 @@ describe("nftables partial syncs", () => {
     expect(got2.some((l) => l.startsWith("delete chain"))).toBe(false);
   });
 
+  it("keeps a ClusterIP two ports share until both are gone, and removes a deleted Service's elements", () => {
+    const f = new NftFake();
+    const twoPorts = makeService("ns1", "svc1", (s) => {
+      s.spec = {
+        clusterIP: "172.30.0.41",
+        ports: [
+          { name: "p80", port: 80, protocol: "TCP" },
+          { name: "p81", port: 81, protocol: "TCP" },
+        ],
+      };
+    });
+    f.fp.addServices(twoPorts);
+    f.sync();
+    const onePort = makeService("ns1", "svc1", (s) => (s.spec = { clusterIP: "172.30.0.41", ports: [{ name: "p80", port: 80, protocol: "TCP" }] }));
+    f.fp.services.update(twoPorts, onePort);
+    const got = lines(f.sync().text);
+    expect(got).toEqual([`delete element ${T} no-endpoint-services { 172.30.0.41 . tcp . 81 }`]);
+    f.fp.services.update(onePort, undefined);
+    expect(lines(f.sync().text).sort()).toEqual([`delete element ${T} cluster-ips { 172.30.0.41 }`, `delete element ${T} no-endpoint-services { 172.30.0.41 . tcp . 80 }`]);
+    expect(f.state.ports.size).toBe(0);
+    expect(f.state.refs.size).toBe(0);
+  });
+
   it("deletes affinity sets at once and stale chains only after the grace period", () => {
     const f = overall();
     f.sync();
