@@ -500,6 +500,7 @@ export function generateNftRules(input: NftInput): NftResult {
   /** Element values before this sync, for the keys it touches ("container\0key"). */
   const touched = new Map<string, string | undefined>();
   const touch = (c: Container, key: string): void => {
+    if (full) return; // a full sync writes every element after the flush
     const ck = `${c}\0${key}`;
     if (!touched.has(ck)) touched.set(ck, state.elements.get(c)?.get(key));
   };
@@ -580,14 +581,17 @@ export function generateNftRules(input: NftInput): NftResult {
   // Elements: those whose value this sync changed, deletions first (in container order, as written).
   const dels: string[] = [];
   const adds: string[] = [];
+  const addLine = (c: Container, key: string, value: string): string =>
+    `add element ${tx.t} ${c} { ${key}${c === CLUSTER_IPS ? "" : value.startsWith(" comment") ? value : ` : ${value}`} }`;
+  if (full) for (const [c, m] of state.elements) for (const [key, value] of m) tx.raw(addLine(c, key, value));
   for (const [ck, before] of touched) {
     const sep = ck.indexOf("\0");
     const c = ck.slice(0, sep) as Container;
     const key = ck.slice(sep + 1);
     const after = state.elements.get(c)?.get(key);
-    if (after === before && !full) continue;
-    if (before !== undefined && !full) dels.push(`delete element ${tx.t} ${c} { ${key} }`);
-    if (after !== undefined) adds.push(`add element ${tx.t} ${c} { ${key}${c === CLUSTER_IPS ? "" : after.startsWith(" comment") ? after : ` : ${after}`} }`);
+    if (after === before) continue;
+    if (before !== undefined) dels.push(`delete element ${tx.t} ${c} { ${key} }`);
+    if (after !== undefined) adds.push(addLine(c, key, after));
   }
   for (const l of dels) tx.raw(l);
   for (const l of adds) tx.raw(l);
