@@ -26,7 +26,7 @@ async function nodeOut(net: TestNet, file: string, args: string[]): Promise<stri
   return (await net.exec(net.node, file, args, { allowFailure: true })).stdout;
 }
 
-function newProxier(net: TestNet, mode: ProxyMode): Proxier {
+function newProxier(net: TestNet, mode: ProxyMode, extra: Record<string, unknown> = {}): Proxier {
   const config = resolveConfig({
     apiVersion: "kubeproxy.config.k8s.io/v1alpha1",
     kind: "KubeProxyConfiguration",
@@ -34,14 +34,15 @@ function newProxier(net: TestNet, mode: ProxyMode): Proxier {
     mode,
     iptables: { syncPeriod: "3s" },
     nftables: { syncPeriod: "3s" },
+    ...extra,
   });
   const log = process.env["DECKHAND_LOG_LEVEL"] ? createLogger({ name: "kube-proxy" }) : silentLogger();
   return new Proxier({ config, nodeName: NODE, log, exec: netnsExec(net.node) });
 }
 
 /** Starts a proxier, feeds it `objects` and the node, marks everything synced and waits for the first sync. */
-async function startProxier(net: TestNet, mode: ProxyMode, objects: (p: Proxier) => void = () => undefined): Promise<Proxier> {
-  const proxier = newProxier(net, mode);
+async function startProxier(net: TestNet, mode: ProxyMode, objects: (p: Proxier) => void = () => undefined, extra: Record<string, unknown> = {}): Promise<Proxier> {
+  const proxier = newProxier(net, mode, extra);
   await proxier.start();
   objects(proxier);
   proxier.onNodeAdd(node(NODE, NODE_IP));
@@ -380,5 +381,21 @@ describe.each(MODES)("kube-proxy in %s mode (in process, real packets)", (mode) 
     expect(await net.iptablesSave()).not.toMatch(/KUBE-(SERVICES|SVC-|SEP-|POSTROUTING|MARK-MASQ|PROXY-CANARY)/);
     expect(await nodeOut(net, "nft", ["list", "tables"])).toContain("table ip kube-proxy");
     expect((await net.probe(client, ["http", "http://10.96.0.10/", "5"])).errors).toEqual({});
+  });
+
+  it.skipIf(nftablesOnly)("serves NodePorts only on the addresses nodePortAddresses selects (nodeport-ips)", async () => {
+    await proxier.close();
+    const objects = (p: Proxier): void => {
+      p.onServiceAdd(service("np", { type: "NodePort", clusterIP: "10.96.0.12", ports: [{ name: "http", port: 80, targetPort: 8080, nodePort: 30080, protocol: "TCP" }] }));
+      p.onEndpointSliceAdd(slice("np", [ep(0)], http()));
+      p.onServiceAdd(service("empty", { type: "NodePort", clusterIP: "10.96.0.13", ports: [{ name: "http", port: 80, nodePort: 30082, protocol: "TCP" }] }));
+    };
+    proxier = await startProxier(net, "nftables", objects, { nodePortAddresses: ["192.168.50.0/24"] });
+    expect(await nodeOut(net, "nft", ["list", "set", "ip", "kube-proxy", "nodeport-ips"])).toContain(`elements = { ${NODE_IP} }`);
+    expect((await net.probe(net.outside, ["http", `http://${NODE_IP}:30080/`, "3"])).counts).toEqual({ p1: 3 });
+    expect((await net.connect(net.outside, NODE_IP, 30082)).result).toBe("refused");
+    // the bridge address is the node's too, but not selected: nothing answers there
+    expect((await net.connect(client, NODE_BRIDGE_IP, 30080, 1000)).result).toBe("refused");
+    expect((await net.connect(client, NODE_IP, 30080, 1000)).result).toBe("ok");
   });
 });
