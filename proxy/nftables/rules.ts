@@ -323,7 +323,7 @@ function writeSkeleton(tx: Tx, o: NftOptions, recreateBaseChains: boolean): void
     tx.raw(`flush set ${tx.t} ${NODEPORT_IPS}`);
     // Localhost NodePorts do not exist in this mode (upstream logs and skips them).
     const ips = o.nodePortIPs.filter((ip) => !(ip.startsWith("127.") || ip === "::1"));
-    if (ips.length > 0) tx.raw(`add element ${tx.t} ${NODEPORT_IPS} { ${ips.join(", ")} }`);
+    for (const ip of ips) tx.raw(`add element ${tx.t} ${NODEPORT_IPS} { ${ip} }`);
   }
 
   tx.raw(`add map ${tx.t} ${NO_ENDPOINT_SERVICES} { type ${addr} . inet_proto . inet_service : verdict ; comment "vmap to drop or reject packets to services with no endpoints" ; }`);
@@ -430,8 +430,9 @@ function generatePort(svc: ServicePortInfo, all: readonly EndpointInfo[], ctx: C
 
   // Internal traffic: masquerade off-cluster clients of the ClusterIP.
   if (hasInternalEndpoints) {
-    if (o.masqueradeAll) tx.rule(internalTrafficChain, `${ipX} daddr ${svc.clusterIP} jump ${MARK_MASQ}`);
-    else if (ifNotLocal) tx.rule(internalTrafficChain, `${ipX} daddr ${svc.clusterIP} ${ifNotLocal} jump ${MARK_MASQ}`);
+    const dst = `${ipX} daddr ${svc.clusterIP} ${protocol} dport ${svc.port}`;
+    if (o.masqueradeAll) tx.rule(internalTrafficChain, `${dst} jump ${MARK_MASQ}`);
+    else if (ifNotLocal) tx.rule(internalTrafficChain, `${dst} ${ifNotLocal} jump ${MARK_MASQ}`);
   }
   // External destinations.
   if (usesExternalTrafficChain) {

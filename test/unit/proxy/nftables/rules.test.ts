@@ -15,6 +15,7 @@ import {
   type NftResult,
   type NftState,
 } from "../../../../proxy/nftables/rules.ts";
+import { servicePortChains } from "../../../../proxy/types.ts";
 import { FakeProxier, makeService, makeSlice } from "../helpers.ts";
 
 const OPTIONS: NftOptions = {
@@ -136,7 +137,7 @@ describe("nftables full sync", () => {
       `add element ${T} nodeport-ips { 192.168.0.2 }`,
       `add rule ${T} service-endpoints-check ip daddr . meta l4proto . th dport vmap @no-endpoint-services`,
       // svc1
-      `add rule ${T} service-ULMVA6XW-ns1/svc1/tcp/p80 ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade`,
+      `add rule ${T} service-ULMVA6XW-ns1/svc1/tcp/p80 ip daddr 172.30.0.41 tcp dport 80 ip saddr != 10.0.0.0/8 jump mark-for-masquerade`,
       `add rule ${T} service-ULMVA6XW-ns1/svc1/tcp/p80 numgen random mod 1 vmap { 0 : goto endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 }`,
       `add rule ${T} endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 ip saddr 10.180.0.1 jump mark-for-masquerade`,
       `add rule ${T} endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 meta l4proto tcp dnat to 10.180.0.1:80`,
@@ -196,7 +197,7 @@ describe("nftables full sync", () => {
   it("masquerades every ClusterIP packet with masqueradeAll and knows ip6", () => {
     const f = overall();
     f.options = { ...OPTIONS, masqueradeAll: true };
-    expect(lines(f.sync().text)).toContain(`add rule ${T} service-ULMVA6XW-ns1/svc1/tcp/p80 ip daddr 172.30.0.41 jump mark-for-masquerade`);
+    expect(lines(f.sync().text)).toContain(`add rule ${T} service-ULMVA6XW-ns1/svc1/tcp/p80 ip daddr 172.30.0.41 tcp dport 80 jump mark-for-masquerade`);
     const g = new NftFake();
     g.options = { ...OPTIONS, family: "ip6", localCidr: "fd00:10::/64", nodeIP: undefined, nodePortIPs: "all" };
     g.fp.addServices(makeService("ns1", "svc1", (s) => (s.spec = { clusterIP: "fd00:172:30::41", ports: [{ name: "p80", port: 80, protocol: "TCP" }] })));
@@ -265,6 +266,110 @@ describe("nftables traffic policies", () => {
     f.fp.addSlices(slice(false));
     const rule = lines(f.sync().text).find((l) => l.startsWith(`add rule ${T} ${SVC} numgen`));
     expect(rule).toMatch(/mod 2 vmap \{ 0 : goto endpoint-\w+-ns1\/svc1\/tcp\/p80__10\.180\.0\.1\/80 , 1 : goto endpoint-\w+-ns1\/svc1\/tcp\/p80__10\.180\.0\.2\/80 \}/);
+  });
+});
+
+/** upstream's IPv6 golden dump (knftables fake test of this layout), less its test-only element comments. */
+const IPV6_DUMP = `
+add table ip6 kube-proxy { comment "rules for kube-proxy" ; }
+add chain ip6 kube-proxy cluster-ips-check
+add chain ip6 kube-proxy endpoint-2CRNCTTE-ns1/svc1/tcp/p80__fd00.10.180..2.1/80
+add chain ip6 kube-proxy endpoint-ZVRFLKHO-ns1/svc1/tcp/p80__fd00.10.180..1/80
+add chain ip6 kube-proxy external-ULMVA6XW-ns1/svc1/tcp/p80
+add chain ip6 kube-proxy filter-forward { type filter hook forward priority -110 ; }
+add chain ip6 kube-proxy filter-input { type filter hook input priority -110 ; }
+add chain ip6 kube-proxy filter-output { type filter hook output priority -110 ; }
+add chain ip6 kube-proxy filter-output-post-dnat { type filter hook output priority -90 ; }
+add chain ip6 kube-proxy filter-prerouting { type filter hook prerouting priority -110 ; }
+add chain ip6 kube-proxy firewall-check
+add chain ip6 kube-proxy mark-for-masquerade
+add chain ip6 kube-proxy masquerading
+add chain ip6 kube-proxy nat-output { type nat hook output priority -100 ; }
+add chain ip6 kube-proxy nat-postrouting { type nat hook postrouting priority 100 ; }
+add chain ip6 kube-proxy nat-prerouting { type nat hook prerouting priority -100 ; }
+add chain ip6 kube-proxy nodeport-endpoints-check
+add chain ip6 kube-proxy reject-chain { comment "helper for @no-endpoint-services / @no-endpoint-nodeports" ; }
+add chain ip6 kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80
+add chain ip6 kube-proxy service-endpoints-check
+add chain ip6 kube-proxy services
+add set ip6 kube-proxy cluster-ips { type ipv6_addr ; comment "Active ClusterIPs" ; }
+add set ip6 kube-proxy nodeport-ips { type ipv6_addr ; comment "IPs that accept NodePort traffic" ; }
+add map ip6 kube-proxy firewall-ips { type ipv6_addr . inet_proto . inet_service : verdict ; comment "destinations that are subject to LoadBalancerSourceRanges" ; }
+add map ip6 kube-proxy no-endpoint-nodeports { type inet_proto . inet_service : verdict ; comment "vmap to drop or reject packets to service nodeports with no endpoints" ; }
+add map ip6 kube-proxy no-endpoint-services { type ipv6_addr . inet_proto . inet_service : verdict ; comment "vmap to drop or reject packets to services with no endpoints" ; }
+add map ip6 kube-proxy service-ips { type ipv6_addr . inet_proto . inet_service : verdict ; comment "ClusterIP, ExternalIP and LoadBalancer IP traffic" ; }
+add map ip6 kube-proxy service-nodeports { type inet_proto . inet_service : verdict ; comment "NodePort traffic" ; }
+add rule ip6 kube-proxy cluster-ips-check ip6 daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"
+add rule ip6 kube-proxy cluster-ips-check ip6 daddr { fd00:10:96::/112 } drop comment "Drop traffic to unallocated ClusterIPs"
+add rule ip6 kube-proxy endpoint-2CRNCTTE-ns1/svc1/tcp/p80__fd00.10.180..2.1/80 ip6 saddr fd00:10:180::2:1 jump mark-for-masquerade
+add rule ip6 kube-proxy endpoint-2CRNCTTE-ns1/svc1/tcp/p80__fd00.10.180..2.1/80 meta l4proto tcp dnat to [fd00:10:180::2:1]:80
+add rule ip6 kube-proxy endpoint-ZVRFLKHO-ns1/svc1/tcp/p80__fd00.10.180..1/80 ip6 saddr fd00:10:180::1 jump mark-for-masquerade
+add rule ip6 kube-proxy endpoint-ZVRFLKHO-ns1/svc1/tcp/p80__fd00.10.180..1/80 meta l4proto tcp dnat to [fd00:10:180::1]:80
+add rule ip6 kube-proxy external-ULMVA6XW-ns1/svc1/tcp/p80 jump mark-for-masquerade
+add rule ip6 kube-proxy external-ULMVA6XW-ns1/svc1/tcp/p80 goto service-ULMVA6XW-ns1/svc1/tcp/p80
+add rule ip6 kube-proxy filter-forward ct state new jump service-endpoints-check
+add rule ip6 kube-proxy filter-forward ct state new jump cluster-ips-check
+add rule ip6 kube-proxy filter-input ct state new jump nodeport-endpoints-check
+add rule ip6 kube-proxy filter-input ct state new jump service-endpoints-check
+add rule ip6 kube-proxy filter-output ct state new jump service-endpoints-check
+add rule ip6 kube-proxy filter-output ct state new jump firewall-check
+add rule ip6 kube-proxy filter-output-post-dnat ct state new jump cluster-ips-check
+add rule ip6 kube-proxy filter-prerouting ct state new jump firewall-check
+add rule ip6 kube-proxy firewall-check ip6 daddr . meta l4proto . th dport vmap @firewall-ips
+add rule ip6 kube-proxy mark-for-masquerade mark set mark or 0x4000
+add rule ip6 kube-proxy masquerading mark and 0x4000 == 0 return
+add rule ip6 kube-proxy masquerading mark set mark xor 0x4000
+add rule ip6 kube-proxy masquerading masquerade fully-random
+add rule ip6 kube-proxy nat-output jump services
+add rule ip6 kube-proxy nat-postrouting jump masquerading
+add rule ip6 kube-proxy nat-prerouting jump services
+add rule ip6 kube-proxy nodeport-endpoints-check ip6 daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports
+add rule ip6 kube-proxy reject-chain reject
+add rule ip6 kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 ip6 daddr fd00:172:30::41 tcp dport 80 ip6 saddr != fd00:10::/64 jump mark-for-masquerade
+add rule ip6 kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 numgen random mod 2 vmap { 0 : goto endpoint-ZVRFLKHO-ns1/svc1/tcp/p80__fd00.10.180..1/80 , 1 : goto endpoint-2CRNCTTE-ns1/svc1/tcp/p80__fd00.10.180..2.1/80 }
+add rule ip6 kube-proxy service-endpoints-check ip6 daddr . meta l4proto . th dport vmap @no-endpoint-services
+add rule ip6 kube-proxy services ip6 daddr . meta l4proto . th dport vmap @service-ips
+add rule ip6 kube-proxy services ip6 daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports
+add element ip6 kube-proxy cluster-ips { fd00:172:30::41 }
+add element ip6 kube-proxy nodeport-ips { 2001:db8::1 }
+add element ip6 kube-proxy nodeport-ips { 2001:db8:1::2 }
+add element ip6 kube-proxy service-ips { fd00:172:30::41 . tcp . 80 : goto service-ULMVA6XW-ns1/svc1/tcp/p80 }
+add element ip6 kube-proxy service-nodeports { tcp . 3001 : goto external-ULMVA6XW-ns1/svc1/tcp/p80 }
+`;
+
+describe("nftables IPv6 (the family is a parameter)", () => {
+  it("produces exactly upstream's IPv6 golden table", () => {
+    const svc = {
+      ...servicePortChains("ns1/svc1:p80", "TCP"),
+      service: "ns1/svc1",
+      name: "ns1/svc1:p80",
+      portName: "p80",
+      protocol: "TCP" as const,
+      key: "ns1/svc1:p80/TCP",
+      clusterIP: "fd00:172:30::41",
+      port: 80,
+      nodePort: 3001,
+      externalIPs: [],
+      loadBalancerVIPs: [],
+      loadBalancerSourceRanges: [],
+      stickyMaxAgeSeconds: 0,
+      externalPolicyLocal: false,
+      internalPolicyLocal: false,
+      healthCheckNodePort: 0,
+    };
+    const endpoint = (ip: string) => ({ ip, port: 80, endpoint: `[${ip}]:80`, isLocal: false, ready: true, serving: true, terminating: false, zoneHints: undefined, chain: "" });
+    const r = generateNftRules({
+      services: new Map([["ns1/svc1", [svc]]]),
+      endpoints: new Map([[svc.key, [endpoint("fd00:10:180::1"), endpoint("fd00:10:180::2:1")]]]),
+      nodeLabels: {},
+      options: { family: "ip6", masqueradeMark: "0x4000", masqueradeAll: false, localCidr: "fd00:10::/64", nodeIP: undefined, nodePortIPs: ["2001:db8::1", "2001:db8:1::2"], serviceCIDRs: ["fd00:10:96::/112"] },
+      full: true,
+      changedServices: new Set(),
+      previous: emptyNftState(),
+    });
+    // The transaction's "add" lines, once each, are the table upstream's test expects (flushes aside).
+    const added = [...new Set(lines(r.text).filter((l) => l.startsWith("add ")))].sort();
+    expect(added).toEqual(lines(IPV6_DUMP).sort());
   });
 });
 
