@@ -453,6 +453,8 @@ export class Proxier implements ProxyEventHandler {
       await this.conntrack.cleanStaleEntries(this.svcPortMap, this.endpointsMap, serviceUpdate.removedUDPPorts, this.stop.signal);
     }
     this.finish({ full, ok: true, durationMs, ...written, changedServices: changed.size });
+    // Chains an earlier sync flushed go now, after this sync's rules are in place (still "syncing" meanwhile).
+    if (this.nft) await this.nft.deleteStaleChains(this.stop.signal);
   }
 
   /** The iptables mode's sync: one `iptables-restore --noflush`; throws when it fails. */

@@ -1,8 +1,9 @@
 /**
- * The nftables half of a sync (upstream's nftables syncProxyRules around the rule generation): deletes the
- * service chains an earlier sync flushed at least a second ago (its own transaction; a failure only counts a
- * cleanup failure), then applies one transaction — full (skeleton, every chain and element) or partial
- * (changed Services' chains, element differences) — and keeps what it left for the next partial sync.
+ * The nftables half of a sync (upstream's nftables syncProxyRules around the rule generation): applies one
+ * transaction — full (skeleton, every chain and element) or partial (changed Services' chains, element
+ * differences) — and keeps what it left for the next partial sync; then deletes the service chains an earlier
+ * sync flushed at least a second ago (upstream deletes them at the start of a sync; after the transaction,
+ * the deletion never delays a change's rules).
  * A failed transaction changes nothing (nft transactions are atomic); the caller then asks for a full sync.
  */
 import type { Logger } from "../../src-shared/log.ts";
@@ -25,8 +26,6 @@ export interface NftSyncOutcome {
   result: NftResult;
   generateMs: number;
   applyMs: number;
-  /** Stale chains deleted before the transaction. */
-  deletedChains: number;
 }
 
 export class NftablesSyncer {
@@ -51,24 +50,28 @@ export class NftablesSyncer {
     return this.stale;
   }
 
-  async sync(input: NftSyncInput): Promise<NftSyncOutcome> {
-    const start = this.now();
-    let deletedChains = 0;
-    if (this.stale.size > 0) {
-      const del = staleChainsDeletion(this.runner.family, this.stale, start);
-      if (del.chains.length > 0) {
-        for (const c of del.chains) this.stale.delete(c);
-        try {
-          await this.runner.run(del.text, input.signal);
-          deletedChains = del.chains.length;
-          this.log.debug({ chains: del.chains.length }, "deleted stale nftables chains");
-        } catch (err) {
-          // Chains that still exist come back as stale candidates at the next full sync.
-          this.log.error({ err }, "could not delete stale nftables chains; will retry later");
-          this.onCleanupFailure();
-        }
-      }
+  /**
+   * Deletes the service chains an earlier sync flushed at least a second ago, in a transaction of its own (a
+   * failure only counts a cleanup failure; chains that still exist come back as stale at the next full sync).
+   * The proxier runs it right after a sync's own transaction, so it never delays the rules of a change.
+   */
+  async deleteStaleChains(signal?: AbortSignal): Promise<number> {
+    if (this.stale.size === 0) return 0;
+    const del = staleChainsDeletion(this.runner.family, this.stale, this.now());
+    if (del.chains.length === 0) return 0;
+    for (const c of del.chains) this.stale.delete(c);
+    try {
+      await this.runner.run(del.text, signal);
+      this.log.debug({ chains: del.chains.length }, "deleted stale nftables chains");
+      return del.chains.length;
+    } catch (err) {
+      this.log.error({ err }, "could not delete stale nftables chains; will retry later");
+      this.onCleanupFailure();
+      return 0;
     }
+  }
+
+  async sync(input: NftSyncInput): Promise<NftSyncOutcome> {
     let existingChains: Set<string> | undefined;
     let existingSets: Set<string> | undefined;
     if (input.full) {
@@ -102,7 +105,7 @@ export class NftablesSyncer {
     this.state = result.state;
     for (const c of result.staleChains) if (!this.stale.has(c)) this.stale.set(c, g1);
     for (const c of result.state.chains) this.stale.delete(c);
-    return { result, generateMs: g1 - g0, applyMs: this.now() - g1, deletedChains };
+    return { result, generateMs: g1 - g0, applyMs: this.now() - g1 };
   }
 
   /** Forget everything known about the table (it was deleted behind our back): the next sync must be full. */

@@ -63,7 +63,7 @@ describe("nft runner", () => {
 });
 
 describe("nftables syncer", () => {
-  it("deletes stale chains in a later sync, a second after flushing them, and survives failures", async () => {
+  it("deletes stale chains a second after flushing them, after a later sync, and survives failures", async () => {
     const f = new FakeNft();
     let now = 10_000;
     let cleanupFailures = 0;
@@ -97,23 +97,28 @@ describe("nftables syncer", () => {
     const ep1 = "endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80";
     expect(f.transactions[1]).toContain(`flush chain ip kube-proxy ${ep1}\n`);
     expect([...syncer.staleChains.keys()]).toEqual([ep1]);
-    // half a second later: not yet
+    // right after the sync that flushed it, and half a second later: not yet
+    expect(await syncer.deleteStaleChains()).toBe(0);
     now += 500;
-    fp.addServices(makeService("ns2", "svc2", (s) => (s.spec = { clusterIP: "172.30.0.42", ports: [{ name: "p80", port: 80, protocol: "TCP" }] })));
-    await sync(false);
+    expect(await syncer.deleteStaleChains()).toBe(0);
     expect(f.transactions.some((t) => t.startsWith("delete chain"))).toBe(false);
-    // a second later the next sync deletes it first, in a transaction of its own
+    // a second after the flush: deleted, in a transaction of its own
     now += 600;
-    fp.addServices(makeService("ns3", "svc3", (s) => (s.spec = { clusterIP: "172.30.0.43", ports: [{ name: "p80", port: 80, protocol: "TCP" }] })));
-    const out = await sync(false);
-    expect(out.deletedChains).toBe(1);
-    expect(f.transactions.at(-2)).toBe(`delete chain ip kube-proxy ${ep1}\n`);
+    expect(await syncer.deleteStaleChains()).toBe(1);
+    expect(f.transactions.at(-1)).toBe(`delete chain ip kube-proxy ${ep1}\n`);
     expect(syncer.staleChains.size).toBe(0);
+    // a deletion that fails counts a cleanup failure and does not throw
+    fp.addSlices(slice(["10.180.0.4"]));
+    await sync(false);
+    now += 1100;
+    f.failing = true;
+    expect(await syncer.deleteStaleChains()).toBe(0);
+    expect(cleanupFailures).toBe(1);
+    f.failing = false;
     // a failed transaction throws and leaves the state as it was
     f.failing = true;
     fp.addSlices(slice(["10.180.0.3"]));
     await expect(sync(false)).rejects.toMatchObject({ name: "NftError" });
-    expect(cleanupFailures).toBe(0);
     f.failing = false;
     const again = await sync(true);
     expect(again.result.text).toContain("add element ip kube-proxy service-ips { 172.30.0.41 . tcp . 80 : goto service-ULMVA6XW-ns1/svc1/tcp/p80 }");
