@@ -1,13 +1,15 @@
 /**
- * The iptables proxier (upstream pkg/proxy/iptables/proxier.go): receives Service, EndpointSlice and Node
- * events (`ProxyEventHandler`), folds them into its maps through the change trackers, and syncs iptables
- * through a bounded-frequency runner — no more often than minSyncPeriod (burst 2), at least every hour for a
- * full resync, at once after the canary shows someone flushed the tables.
+ * The proxier (upstream pkg/proxy/iptables/proxier.go and pkg/proxy/nftables/proxier.go): receives Service,
+ * EndpointSlice and Node events (`ProxyEventHandler`), folds them into its maps through the change trackers,
+ * and syncs the rules of its mode through a bounded-frequency runner — no more often than minSyncPeriod
+ * (burst 2), at least every hour for a full resync, at once after the canary shows someone flushed the tables
+ * (iptables) or deleted the table (nftables).
  *
- * A sync is one `iptables-restore --noflush`: full syncs rewrite everything (and re-insert any missing jump
- * rules and the canary chains); partial syncs rewrite the top-level chains and only the chains of Services
- * that changed. A failed restore counts a failure, marks the next sync full and retries after syncPeriod.
- * After a sync that changed UDP endpoints, stale conntrack entries are deleted.
+ * iptables mode: a sync is one `iptables-restore --noflush`: full syncs rewrite everything (and re-insert any
+ * missing jump rules and the canary chains); partial syncs rewrite the top-level chains and only the chains of
+ * Services that changed. nftables mode: a sync is one `nft -f` transaction (nftables/syncer.ts). Either way a
+ * failure counts, marks the next sync full and retries after syncPeriod; after a sync that changed UDP
+ * endpoints, stale conntrack entries are deleted.
  */
 import { cpus } from "node:os";
 import type { V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node";
