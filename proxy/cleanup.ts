@@ -94,6 +94,7 @@ export async function cleanupNftables(log: Logger, exec: Exec = hostExec): Promi
 /** `--cleanup`: both modes' state. Returns true when something went wrong. */
 export async function cleanupAllModes(iptables: IptablesRunner, log: Logger, exec: Exec = hostExec): Promise<boolean> {
   const ipt = await cleanupLeftovers(iptables, log).catch((err: unknown) => {
+    if (isDeckhandError(err, "NotFound")) return false; // no iptables here: no iptables rules of ours either
     log.error({ err }, "iptables cleanup failed");
     return true;
   });
