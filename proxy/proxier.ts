@@ -186,9 +186,8 @@ export class Proxier implements ProxyEventHandler {
    */
   private async cleanupOtherMode(): Promise<void> {
     if (this.mode === "nftables") {
-      if (await cleanupLeftovers(this.iptables, this.log.child({ component: "iptables-cleanup" })).catch(() => true)) {
-        this.log.warn("could not remove the iptables mode's rules");
-      }
+      const failed = await cleanupLeftovers(this.iptables, this.log.child({ component: "iptables-cleanup" })).catch((err: unknown) => !isDeckhandError(err, "NotFound"));
+      if (failed) this.log.warn("could not remove the iptables mode's rules");
       return;
     }
     for (const family of ["ip", "ip6"] as const) {
