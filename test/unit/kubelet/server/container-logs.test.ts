@@ -51,6 +51,18 @@ describe("reading a CRI log file", () => {
     expect(await read(f, opts({ tailLines: 2 }))).toBe("c\nd\n");
   });
 
+  it("sends what each 64 KiB read of the file gives in one write, however many lines it holds, and stops at limitBytes", async () => {
+    const f = join(dir, "0.log");
+    const lines = Array.from({ length: 20_000 }, (_, i) => l(`line ${i}`)).join("");
+    await writeFile(f, lines);
+    const writes: number[] = [];
+    let out = "";
+    await readContainerLog(f, opts(), { write: (d) => ((out += d.toString()), writes.push(d.length), Promise.resolve()) }, { isRunning: () => Promise.resolve(false), signal: new AbortController().signal, log: silentLogger() });
+    expect(out).toBe(Array.from({ length: 20_000 }, (_, i) => `line ${i}\n`).join(""));
+    expect(writes.length).toBeLessThanOrEqual(Math.ceil(Buffer.byteLength(lines) / (64 * 1024)));
+    expect(await read(f, opts({ limitBytes: 20 }))).toBe("line 0\nline 1\nline 2");
+  });
+
   it("fails with NotFound when the file is missing", async () => {
     await expect(read(join(dir, "none.log"), opts())).rejects.toMatchObject({ code: "NotFound" });
   });
