@@ -14,6 +14,7 @@ import type { ChildProcess } from "node:child_process";
 import type { V1Pod, V1Service } from "@kubernetes/client-node";
 import { TestCluster, type ClusterNode, type KubeletOptions } from "../harness/cluster.ts";
 import { eventually, pollUntil } from "../harness/wait.ts";
+import { DeckhandError, isDeckhandError } from "../../src-shared/errors.ts";
 import { parseDemoArgs } from "./args.ts";
 import { startKubectlProxy } from "./kubectl-proxy.ts";
 import { helloPod, helloService, pageConfigMap, parseWhoami, SERVICE } from "./manifests.ts";
@@ -31,7 +32,22 @@ const args = (() => {
 const kubeletOptions: KubeletOptions = {};
 
 const started = Date.now();
-const say = (text: string): void => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${text}`);
+let tornDown = false;
+// Ctrl-C (or SIGTERM) at any time: while setting up, the demo stops at its next step (every `say`) and removes
+// what it made; once up, it tears down at once.
+let stopRequested = false;
+const stopped = new Promise<void>((resolve) => {
+  const stop = (): void => {
+    stopRequested = true;
+    resolve();
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+});
+const say = (text: string): void => {
+  if (stopRequested && !tornDown) throw new DeckhandError("Cancelled", "interrupted");
+  console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${text}`);
+};
 const indent = (text: string): string => text.trimEnd().replace(/^/gm, "    ");
 
 // metrics.k8s.io as metrics-server serves it, scraping every 5 s (metrics-server's default is 15 s; shorter
@@ -39,7 +55,6 @@ const indent = (text: string): string => text.trimEnd().replace(/^/gm, "    ");
 const cluster = new TestCluster({ metricsResolutionMs: 5_000 });
 /** Processes the demo started beside the cluster (kube-proxy on each node, kubectl proxy), stopped first. */
 const children: { what: string; child: ChildProcess; log: () => string }[] = [];
-let tornDown = false;
 
 async function teardown(): Promise<void> {
   if (tornDown) return;
@@ -178,16 +193,18 @@ The cluster is up (ready in ${ready} s). Try, in another shell:
   curl ${statsUrl}     (kubectl proxy, running)
   nsenter --net=${first.sandbox.netnsPath} busybox wget -q -O - http://${podIP}:8080/
 Ctrl-C stops everything and removes it.`);
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
+  await stopped;
   await teardown();
 }
 
 try {
   await main();
 } catch (err) {
+  if (isDeckhandError(err, "Cancelled")) {
+    console.error("demo interrupted: removing what it made");
+    await teardown().catch((e: unknown) => console.error(String(e)));
+    process.exit(130);
+  }
   console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
   for (const n of cluster.nodes) if (n.kubelet) console.error(`kubelet log tail of ${n.name}:\n${await n.kubelet.logTail(20)}`);
   for (const c of children) if (c.log()) console.error(`${c.what}, log tail:\n${c.log().trimEnd().split("\n").slice(-10).join("\n")}`);
