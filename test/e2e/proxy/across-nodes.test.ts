@@ -2,7 +2,7 @@
  * A Service across two kubelet nodes: the test cluster's nodes share an underlay (test/harness/underlay.ts),
  * each kubelet routes the other node's pod CIDR over it (cni/routes.ts), and the real `bin/kube-proxy` on
  * each node programs the ClusterIP. A client pod on node A asks the ClusterIP; the only endpoint is a pod on
- * node B, which answers with its own name and IP (the downward API), and whose web server's log names the
+ * node B, which answers with its own name (the pod's hostname) and IP (the downward API), and whose web server's log names the
  * client pod's IP as the peer: pod to pod across nodes, DNAT on A, no masquerade on the way.
  */
 import type { ChildProcess } from "node:child_process";
@@ -31,10 +31,7 @@ function pod(name: string, node: ClusterNode, labels: Record<string, string>, sc
         image: "localhost/busybox:1",
         imagePullPolicy: "IfNotPresent",
         command: ["sh", "-c", script],
-        env: [
-          { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
-          { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
-        ],
+        env: [{ name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } }],
         ports: [{ containerPort: 8080 }],
       }],
     },
@@ -58,7 +55,7 @@ afterAll(async () => {
 
 describe("a Service across two kubelet nodes", () => {
   it("routes a ClusterIP request from a pod on node A to the Service's pod on node B", async () => {
-    await cluster.client.create(core("pods"), pod("server", nodeB, { app: "web" }, 'mkdir -p /www && echo "$POD_NAME $POD_IP" > /www/index.html && exec httpd -f -vv -p 8080 -h /www'));
+    await cluster.client.create(core("pods"), pod("server", nodeB, { app: "web" }, 'mkdir -p /www && echo "$(hostname) $POD_IP" > /www/index.html && exec httpd -f -vv -p 8080 -h /www'));
     await cluster.client.create(core("pods"), pod("client", nodeA, { app: "client" }, "exec sleep 3600"));
     const svc = await cluster.client.create<V1Service>(core("services"), {
       apiVersion: "v1",
