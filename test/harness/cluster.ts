@@ -256,7 +256,7 @@ export class TestCluster {
       dir: this.dir,
       log: this.options.logger ?? silentLogger(),
       clusterCIDR: this.options.clusterCIDR ?? "10.244.0.0/16",
-      serviceCIDR: this.options.serviceCIDR ?? "10.96.0.0/16",
+      serviceCIDR: this.serviceCIDR,
       // kubeadm's order; the nodes' addresses are reached through each node's CONNECT proxy.
       kubeletPreferredAddressTypes: ["InternalIP", "ExternalIP", "Hostname"],
       kubeletDialer: (host, port) => {
@@ -269,6 +269,10 @@ export class TestCluster {
     });
     await this.cp.start();
     this.admin = KubeClient.fromFile(this.cp.adminKubeconfigPath);
+  }
+
+  get serviceCIDR(): string {
+    return this.options.serviceCIDR ?? "10.96.0.0/16";
   }
 
   get controlPlane(): ControlPlane {
@@ -303,11 +307,19 @@ export class TestCluster {
     const cniBinDir = join("/tmp", sandboxName, "cni-bin");
     const sandbox = new NodeSandbox({ name: sandboxName, withoutCni: true, nodeAddress: `${underlayAddress(index)}/${UNDERLAY_PREFIX_LENGTH}`, underlay: this.underlay, cniBinDir });
     await sandbox.start();
-    await mkdir(cniBinDir, { recursive: true });
-    await symlink(join(REPO, "bin", "deckhand-bridge"), join(cniBinDir, "deckhand-bridge"));
-    await symlink("/usr/lib/cni/loopback", join(cniBinDir, "loopback"));
-    // The kubelet's conflist chains portmap (hostPorts).
-    await symlink("/usr/lib/cni/portmap", join(cniBinDir, "portmap"));
+    // A real node's default route takes traffic it sends to a ClusterIP to the nat OUTPUT chain, where
+    // kube-proxy's DNAT finds it; a sandbox has none, so the Service CIDR gets a route on the underlay instead.
+    try {
+      await run("ip", ["-n", sandbox.name, "route", "add", this.serviceCIDR, "dev", "eth0"]);
+      await mkdir(cniBinDir, { recursive: true });
+      await symlink(join(REPO, "bin", "deckhand-bridge"), join(cniBinDir, "deckhand-bridge"));
+      await symlink("/usr/lib/cni/loopback", join(cniBinDir, "loopback"));
+      // The kubelet's conflist chains portmap (hostPorts).
+      await symlink("/usr/lib/cni/portmap", join(cniBinDir, "portmap"));
+    } catch (err) {
+      await sandbox.teardown().catch(() => undefined);
+      throw err;
+    }
     const name = `node-${index}-${sandbox.name}`.slice(0, 63);
     const apiLink = new TcpProxy({ host: "127.0.0.1", port: this.controlPlane.port }, { socketPath: join(sandbox.dir, "apiserver.sock") });
     const node = new ClusterNode(name, sandbox, apiLink);

@@ -3,7 +3,9 @@
  * each kubelet routes the other node's pod CIDR over it (cni/routes.ts), and the real `bin/kube-proxy` on
  * each node programs the ClusterIP. A client pod on node A asks the ClusterIP; the only endpoint is a pod on
  * node B, which answers with its own name (the pod's hostname) and IP (the downward API), and whose web server's log names the
- * client pod's IP as the peer: pod to pod across nodes, DNAT on A, no masquerade on the way.
+ * client pod's IP as the peer: pod to pod across nodes, DNAT on A, no masquerade on the way. Node A's own
+ * namespace reaches the ClusterIP too (the harness routes the Service CIDR on the underlay, where a real node's
+ * default route would take it).
  */
 import type { ChildProcess } from "node:child_process";
 import type { V1Node, V1Pod, V1Service } from "@kubernetes/client-node";
@@ -94,11 +96,17 @@ describe("a Service across two kubelet nodes", () => {
     }, { timeoutMs: 30_000, message: `the ClusterIP ${vip} to answer the client on node A` });
     expect(answer).toBe(`server ${serverIP}`);
 
-    // The server saw the client pod itself as its peer: routed across the underlay, not masqueraded.
+    // From node A itself (its own network namespace, as a host-network process): the same pod answers.
+    const fromNode = await nodeA.exec("timeout", ["2", "busybox", "wget", "-q", "-O", "-", `http://${vip}/`]);
+    expect(fromNode.stdout.trim()).toBe(`server ${serverIP}`);
+
+    // The server saw the client pod itself as a peer (routed across the underlay, not masqueraded) and node A
+    // by its underlay address (kube-proxy masquerades traffic from outside the cluster CIDR).
     const logs = await cluster.kubectl(["logs", "server"]);
     expect(logs.code).toBe(0);
     // busybox httpd -vv logs `<peer>:<port>: url:/`, the peer as an IPv4-mapped address when it listens on [::].
     const peers = [...logs.stdout.matchAll(/^\[?(?:::ffff:)?([\d.]+)\]?:\d+: url:\//gm)].map((m) => m[1]);
     expect(peers).toContain(clientIP);
+    expect(peers).toContain(nodeA.sandbox.nodeIP);
   }, 180_000);
 });
