@@ -10,6 +10,7 @@
  */
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { DeckhandError } from "../../src-shared/errors.ts";
 import { run } from "../../src-shared/exec.ts";
 import { uniqueName, writeOwnerFile } from "./leaks.ts";
 
@@ -17,7 +18,7 @@ import { uniqueName, writeOwnerFile } from "./leaks.ts";
 export const UNDERLAY_PREFIX_LENGTH = 24;
 
 export function underlayAddress(index: number): string {
-  if (!Number.isInteger(index) || index < 1 || index > 254) throw new RangeError(`underlay node index ${index} is outside 1..254`);
+  if (!Number.isInteger(index) || index < 1 || index > 254) throw new DeckhandError("InvalidArgument", `underlay node index ${index} is not a whole number from 1 to 254`);
   return `192.0.2.${index}`;
 }
 
