@@ -128,7 +128,7 @@ async function main(): Promise<void> {
   if (answer === undefined) throw new Error("no answer from the ClusterIP");
   const answering = pods.find((p) => p.metadata?.name === answer.pod);
   if (answering?.status?.podIP !== answer.ip || answering.spec?.nodeName !== answer.node) throw new Error(`the answer ${JSON.stringify(answer)} does not match pod ${answer.pod} in the API`);
-  say(`kubectl exec ${from} -- wget -O - http://${vip}/whoami (from ${first.name}): answered by ${answer.pod} (${answer.ip}) on ${answer.node}${other ? ", a pod on the other node: DNAT by kube-proxy, routed over the underlay" : ""}`);
+  say(`kubectl exec ${from} -- wget -O - http://${vip}/whoami (from ${first.name}): answered by ${answer.pod} (${answer.ip}) on ${answer.node}${other ? `, a pod on ${nodes.length === 2 ? "the other" : "another"} node: DNAT by kube-proxy, routed over the underlay` : ""}`);
   const ready = ((Date.now() - started) / 1000).toFixed(1);
 
   // A pod on another node straight from the first node, then a ConfigMap edit reaching every pod's page.
@@ -174,7 +174,7 @@ async function main(): Promise<void> {
   say(`kubectl proxy: GET ${statsUrl} gives the kubelet's Summary of ${first.name}, ${summary.pods?.length ?? 0} pod(s) (the node page will be at ${kp.url}/api/v1/nodes/${first.name}/proxy/ui/)`);
 
   if (args.once) {
-    say(`--once: every check passed (nodes Ready, pods Ready, ClusterIP across nodes, ConfigMap edit, logs, exec, node proxy, kubectl top); ready in ${ready} s`);
+    say(`--once: every check passed (nodes Ready, pods Ready, ClusterIP${other ? " across nodes" : ""}, ConfigMap edit, logs, exec, node proxy, kubectl top); ready in ${ready} s`);
     await teardown();
     return;
   }
