@@ -75,3 +75,25 @@ export function printComparison(title: string, names: { reference: string; ours:
     `  ${"ours / reference at p50".padEnd(40)} ${c.ratioP50.toFixed(2)}×   overhead p50 ${formatMs(c.overheadP50)}   paired overhead p50 ${formatMs(c.pairedOverheadP50)}${target ? `   target: ${target}` : ""}`,
   );
 }
+
+/** Prints the kernel's time inside a busybox container (adjtimex: status, then tv_sec and tv_usec, which holds ns under STA_NANO). */
+export const ADJTIMEX_STAMP = "adjtimex | grep -e status: -e tv_";
+
+/**
+ * Times in ms since the epoch from `ADJTIMEX_STAMP` outputs, one after the other; lines may carry a prefix (a
+ * CRI log line's time and stream).
+ */
+export function parseStamps(text: string): number[] {
+  const out: number[] = [];
+  let nano = false;
+  let sec = 0;
+  for (const line of text.split("\n")) {
+    const m = /(status|time\.tv_sec|time\.tv_usec):\s+(\d+)/.exec(line);
+    if (!m) continue;
+    const v = Number(m[2]);
+    if (m[1] === "status") nano = (v & 0x2000) !== 0;
+    else if (m[1] === "time.tv_sec") sec = v;
+    else out.push(sec * 1000 + (nano ? v / 1e6 : v / 1e3));
+  }
+  return out;
+}

@@ -27,7 +27,7 @@ import { ProbeRecorder, gridLateness } from "../test/harness/probe-recorder.ts";
 import { run } from "../src-shared/exec.ts";
 import type { RuntimeService } from "../kubelet/cri/services.ts";
 import { procStats } from "./proc.ts";
-import { formatMs, interleave, summarize, summaryRow } from "./compare.ts";
+import { ADJTIMEX_STAMP, formatMs, interleave, parseStamps, summarize, summaryRow } from "./compare.ts";
 
 const { values: args } = parseArgs({
   options: { pods: { type: "string", default: "100" }, window: { type: "string", default: "20" }, rounds: { type: "string", default: "3" }, settle: { type: "string", default: "10" } },
@@ -39,24 +39,8 @@ const SETTLE_MS = Number(args.settle) * 1000;
 const PERIOD_MS = 1000;
 const NS = "bench";
 const IMAGE = "localhost/busybox:1";
-/** Prints the kernel's time (adjtimex: status, then tv_sec and tv_usec, which holds ns under STA_NANO). */
-const STAMP = "adjtimex | grep -e status: -e tv_";
+const STAMP = ADJTIMEX_STAMP;
 
-/** Times in ms since the epoch from `STAMP` outputs, one after the other. */
-function parseStamps(text: string): number[] {
-  const out: number[] = [];
-  let nano = false;
-  let sec = 0;
-  for (const line of text.split("\n")) {
-    const m = /^\s*(status|time\.tv_sec|time\.tv_usec):\s+(\d+)/.exec(line);
-    if (!m) continue;
-    const v = Number(m[2]);
-    if (m[1] === "status") nano = (v & 0x2000) !== 0;
-    else if (m[1] === "time.tv_sec") sec = v;
-    else out.push(sec * 1000 + (nano ? v / 1e6 : v / 1e3));
-  }
-  return out;
-}
 
 const now = (): number => performance.timeOrigin + performance.now();
 const ms = (v: number): string => formatMs(v).trim();

@@ -14,7 +14,7 @@
  * pod's series (container="": the pod's network namespace, once) and the node's (id="/"); container_fs_usage_bytes,
  * _limit_bytes, _inodes_free per device for each container's writable layer (CRI) and the node's root and image
  * filesystems (the fs collector's snapshot); machine_cpu_cores, machine_memory_bytes; container_scrape_error.
- * Left out: container_fs_inodes_total (a gauge named _total: promtool's lint refuses it), CFS throttling, tasks
+ * Left out: container_fs_inodes_total (a gauge named _total: promtool's lint refuses it), tasks
  * state, memory failures.
  */
 import type { CgroupStats, StatsSnapshot } from "./collector.ts";
@@ -66,6 +66,12 @@ export function cadvisorMetrics(i: CadvisorMetricsInput): string {
       if (cpu.usageNanos > 0) add("container_cpu_usage_seconds_total", "counter", "Cumulative cpu time consumed in seconds.", [...labels, ["cpu", "total"]], cpu.usageNanos / 1e9, t);
       if (cpu.userNanos !== undefined) add("container_cpu_user_seconds_total", "counter", "Cumulative user cpu time consumed in seconds.", labels, cpu.userNanos / 1e9, t);
       if (cpu.systemNanos !== undefined) add("container_cpu_system_seconds_total", "counter", "Cumulative system cpu time consumed in seconds.", labels, cpu.systemNanos / 1e9, t);
+      // As cAdvisor, only for a cgroup with a CFS quota (the kernel counts periods only then).
+      if (cpu.cfs !== undefined && cpu.cfs.periods > 0) {
+        add("container_cpu_cfs_periods_total", "counter", "Number of elapsed enforcement period intervals.", labels, cpu.cfs.periods, t);
+        add("container_cpu_cfs_throttled_periods_total", "counter", "Number of throttled period intervals.", labels, cpu.cfs.throttledPeriods, t);
+        add("container_cpu_cfs_throttled_seconds_total", "counter", "Total time duration the container has been throttled.", labels, cpu.cfs.throttledNanos / 1e9, t);
+      }
     }
     const m = s.sample.memory;
     if (m !== undefined) {

@@ -21,7 +21,7 @@ export type CgroupVersion = 1 | 2;
 export interface CgroupLayout {
   version: CgroupVersion;
   /** v1: mount point per controller (cpuacct, memory, pids). v2: the cgroup2 mount under "unified". */
-  mounts: { cpuacct?: string; memory?: string; pids?: string; blkio?: string; unified?: string };
+  mounts: { cpu?: string; cpuacct?: string; memory?: string; pids?: string; blkio?: string; unified?: string };
   /** Prefix for /proc (tests). */
   procRoot: string;
 }
@@ -33,7 +33,7 @@ export function cgroupLayout(hierarchies: readonly CgroupHierarchy[], procRoot =
   if (v1.some((h) => has(h, "memory"))) {
     const mount = (c: string): string | undefined => v1.find((h) => has(h, c))?.mountPoint;
     const mounts: CgroupLayout["mounts"] = {};
-    for (const c of ["cpuacct", "memory", "pids", "blkio"] as const) {
+    for (const c of ["cpu", "cpuacct", "memory", "pids", "blkio"] as const) {
       const m = mount(c);
       if (m !== undefined) mounts[c] = m;
     }
@@ -53,7 +53,7 @@ function read(path: string): string | undefined {
 
 /** The stats of one cgroup (an absolute cgroup path, "/" for the root); undefined if it does not exist. */
 /** v1 controllers the stats come from. */
-export type V1Controller = "cpuacct" | "memory" | "pids" | "blkio";
+export type V1Controller = "cpu" | "cpuacct" | "memory" | "pids" | "blkio";
 
 /**
  * A cgroup: one path in every hierarchy, or on v1 a path per controller (a process's cgroups differ between v1
@@ -81,6 +81,7 @@ export function readCgroup(layout: CgroupLayout, cgroupPath: CgroupRef, timeMs: 
       }
     };
     put("cpuacct", ["cpuacct.usage", "cpuacct.stat"]);
+    put("cpu", ["cpu.stat"]);
     put("memory", ["memory.usage_in_bytes", "memory.limit_in_bytes", "memory.stat"]);
     put("pids", ["pids.current"]);
     put("blkio", ["blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_serviced_recursive"]);
@@ -133,7 +134,7 @@ export function processCgroup(layout: CgroupLayout, pid = "self"): CgroupRef | u
       if (id === "0" && controllers === "") return path;
       continue;
     }
-    for (const c of (controllers ?? "").split(",")) if (c === "cpuacct" || c === "memory" || c === "pids" || c === "blkio") v1[c] = path;
+    for (const c of (controllers ?? "").split(",")) if (c === "cpu" || c === "cpuacct" || c === "memory" || c === "pids" || c === "blkio") v1[c] = path;
   }
   return layout.version === 1 && v1.memory !== undefined ? v1 : undefined;
 }

@@ -6,6 +6,7 @@
  *   figure          cgroup v1                                      cgroup v2 (Documentation/admin-guide/cgroup-v2.rst)
  *   cpu total       cpuacct.usage (ns)                             cpu.stat usage_usec × 1000
  *   cpu user/sys    cpuacct.stat user/system (USER_HZ ticks: ×1e7) cpu.stat user_usec/system_usec × 1000
+ *   cpu CFS         cpu.stat nr_periods/nr_throttled/throttled_time  cpu.stat nr_periods/nr_throttled/throttled_usec
  *   memory usage    memory.usage_in_bytes                          memory.current (root: MemTotal − MemFree)
  *   working set     usage − memory.stat total_inactive_file, ≥ 0   usage − memory.stat inactive_file, ≥ 0
  *   rss / cache     total_rss / total_cache                        anon / file
@@ -24,11 +25,26 @@ import { DeckhandError } from "../src-shared/errors.ts";
 export interface CgroupSample {
   /** Milliseconds since the epoch, when the files were read. */
   timeMs: number;
-  cpu?: { usageNanos: number; userNanos?: number; systemNanos?: number };
+  cpu?: { usageNanos: number; userNanos?: number; systemNanos?: number; cfs?: CfsSample };
   memory?: MemorySample;
   pids?: { current: number };
   /** Block I/O per device (v1 blkio throttle counters, v2 io.stat). */
   io?: DeviceIo[];
+}
+
+/** CFS bandwidth control: enforcement periods elapsed and throttled, and the time throttled (cpu.stat). */
+export interface CfsSample {
+  periods: number;
+  throttledPeriods: number;
+  throttledNanos: number;
+}
+
+/** cpu.stat's CFS counters (v1: throttled_time in ns; v2: throttled_usec); undefined without nr_periods. */
+export function cfsOf(kv: ReadonlyMap<string, number>): CfsSample | undefined {
+  const periods = kv.get("nr_periods");
+  if (periods === undefined) return undefined;
+  const throttledNanos = kv.get("throttled_time") ?? (kv.get("throttled_usec") ?? 0) * 1000;
+  return { periods, throttledPeriods: kv.get("nr_throttled") ?? 0, throttledNanos };
 }
 
 export interface DeviceIo {
@@ -89,6 +105,7 @@ function limitOf(v: number | undefined): number | undefined {
 export interface V1Files {
   "cpuacct.usage"?: string;
   "cpuacct.stat"?: string;
+  "cpu.stat"?: string;
   "memory.usage_in_bytes"?: string;
   "memory.limit_in_bytes"?: string;
   "memory.stat"?: string;
@@ -147,6 +164,8 @@ export function v1Sample(files: V1Files, timeMs: number): CgroupSample {
       if (user !== undefined) s.cpu.userNanos = user * NANOS_PER_TICK;
       if (system !== undefined) s.cpu.systemNanos = system * NANOS_PER_TICK;
     }
+    const cfs = files["cpu.stat"] === undefined ? undefined : cfsOf(parseFlatKeyed(files["cpu.stat"]));
+    if (cfs !== undefined) s.cpu.cfs = cfs;
   }
   const memUsage = files["memory.usage_in_bytes"];
   const memStat = files["memory.stat"];
@@ -210,6 +229,8 @@ export function v2Sample(files: V2Files, timeMs: number): CgroupSample {
       const system = kv.get("system_usec");
       if (user !== undefined) s.cpu.userNanos = user * 1000;
       if (system !== undefined) s.cpu.systemNanos = system * 1000;
+      const cfs = cfsOf(kv);
+      if (cfs !== undefined) s.cpu.cfs = cfs;
     }
   }
   const memStat = files["memory.stat"];

@@ -4,8 +4,7 @@
  * run, and fails with reason `OutOf<resource>` and upstream's message. Pure.
  */
 import type { V1Pod } from "@kubernetes/client-node";
-import { milliValue, quantityValue } from "../src-shared/quantity.ts";
-import { isSidecar } from "./pod-helpers.ts";
+import { podRequests } from "./cm/pod-resources.ts";
 
 export interface Allocatable {
   cpuMilli: number;
@@ -14,40 +13,6 @@ export interface Allocatable {
 }
 
 export type AdmitResult = { admit: true } | { admit: false; reason: string; message: string };
-
-/** Effective requests as the scheduler counts them: max(sum of app containers, largest init container). */
-export function podRequests(pod: V1Pod): { cpuMilli: number; memoryBytes: number } {
-  const sum = { cpuMilli: 0, memoryBytes: 0 };
-  const of = (c: { resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> } }): { cpuMilli: number; memoryBytes: number } => {
-    const req = (c.resources?.requests ?? {}) as Record<string, string | number>;
-    const lim = (c.resources?.limits ?? {}) as Record<string, string | number>;
-    const cpu = req["cpu"] ?? lim["cpu"];
-    const mem = req["memory"] ?? lim["memory"];
-    return { cpuMilli: cpu === undefined ? 0 : milliValue(cpu), memoryBytes: mem === undefined ? 0 : quantityValue(mem) };
-  };
-  let sidecars = { cpuMilli: 0, memoryBytes: 0 };
-  let initMax = { cpuMilli: 0, memoryBytes: 0 };
-  for (const c of pod.spec?.initContainers ?? []) {
-    const r = of(c);
-    if (isSidecar(c)) {
-      sidecars = { cpuMilli: sidecars.cpuMilli + r.cpuMilli, memoryBytes: sidecars.memoryBytes + r.memoryBytes };
-    } else {
-      initMax = { cpuMilli: Math.max(initMax.cpuMilli, sidecars.cpuMilli + r.cpuMilli), memoryBytes: Math.max(initMax.memoryBytes, sidecars.memoryBytes + r.memoryBytes) };
-    }
-  }
-  for (const c of pod.spec?.containers ?? []) {
-    const r = of(c);
-    sum.cpuMilli += r.cpuMilli;
-    sum.memoryBytes += r.memoryBytes;
-  }
-  sum.cpuMilli += sidecars.cpuMilli;
-  sum.memoryBytes += sidecars.memoryBytes;
-  const overhead = (pod.spec?.overhead ?? {}) as Record<string, string | number>;
-  return {
-    cpuMilli: Math.max(sum.cpuMilli, initMax.cpuMilli) + (overhead["cpu"] === undefined ? 0 : milliValue(overhead["cpu"])),
-    memoryBytes: Math.max(sum.memoryBytes, initMax.memoryBytes) + (overhead["memory"] === undefined ? 0 : quantityValue(overhead["memory"])),
-  };
-}
 
 /** Whether `pod` fits beside `admitted` (the active pods already running or accepted on this node). */
 export function admitPod(pod: V1Pod, admitted: readonly V1Pod[], allocatable: Allocatable): AdmitResult {
@@ -84,6 +49,32 @@ export function admitPod(pod: V1Pod, admitted: readonly V1Pod[], allocatable: Al
     }
   }
   return { admit: true };
+}
+
+/** The node's pressure conditions, from the eviction manager. */
+export type PressureCondition = "MemoryPressure" | "DiskPressure" | "PIDPressure";
+
+/** upstream's TolerationsTolerateTaint for one NoSchedule taint without a value. */
+function toleratesNoSchedule(pod: V1Pod, key: string): boolean {
+  return (pod.spec?.tolerations ?? []).some((t) => {
+    if (t.effect && t.effect !== "NoSchedule") return false;
+    if (!t.key) return t.operator === "Exists";
+    if (t.key !== key) return false;
+    return t.operator === "Exists" || (t.value ?? "") === "";
+  });
+}
+
+/**
+ * The eviction manager's Admit (pkg/kubelet/eviction/eviction_manager.go): under memory pressure alone a
+ * best-effort pod is refused unless it tolerates the memory-pressure taint; under any other pressure every pod
+ * is; critical pods always pass. Reason `Evicted`, message "The node had condition: [DiskPressure]. ".
+ */
+export function admitUnderPressure(pod: V1Pod, conditions: readonly PressureCondition[], critical: boolean, bestEffort: boolean): AdmitResult {
+  if (conditions.length === 0 || critical) return { admit: true };
+  if (conditions.length === 1 && conditions[0] === "MemoryPressure") {
+    if (!bestEffort || toleratesNoSchedule(pod, "node.kubernetes.io/memory-pressure")) return { admit: true };
+  }
+  return { admit: false, reason: "Evicted", message: `The node had condition: [${conditions.join(" ")}]. ` };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -157,8 +148,11 @@ const SECURITY_FIELDS = new Set(["runAsUser", "runAsGroup", "privileged", "readO
   "runAsNonRoot", "seLinuxOptions", "seccompProfile", "appArmorProfile", "windowsOptions", "procMount"]);
 const SECURITY_REFUSED = ["seLinuxOptions", "appArmorProfile", "windowsOptions"];
 
-/** Resources the container config turns into cgroup limits; ephemeral-storage requests are the scheduler's. */
-const LIMITED_RESOURCES = new Set(["cpu", "memory"]);
+/**
+ * Resources the container config turns into cgroup limits, and ephemeral-storage, whose limits the eviction
+ * manager enforces; ephemeral-storage requests are the scheduler's (and rank pods under disk pressure).
+ */
+const LIMITED_RESOURCES = new Set(["cpu", "memory", "ephemeral-storage"]);
 const REQUESTED_RESOURCES = new Set(["cpu", "memory", "ephemeral-storage"]);
 
 /** Volume sources the volume manager implements (volumes/layout.ts); any other is refused. */

@@ -17,6 +17,8 @@
  * runtime runs that no pod source wants, and mirror pods whose static pod is gone.
  */
 import type { V1Pod } from "@kubernetes/client-node";
+import { existsSync } from "node:fs";
+import { podVolumesDir } from "./volumes/layout.ts";
 import type { Logger } from "../src-shared/log.ts";
 import { PeriodicLoop } from "../src-shared/loop.ts";
 import { errorMessage } from "../src-shared/errors.ts";
@@ -26,6 +28,8 @@ import { CriClient } from "./cri/client.ts";
 import { ApiEventRecorder, LogEventRecorder, type EventRecorder } from "./events.ts";
 import { ImageManager } from "./images/image-manager.ts";
 import { PodCgroupManager } from "./cm/pod-cgroups.ts";
+import { Cgroupfs } from "./cm/cgroupfs.ts";
+import { QosCgroupManager, type ReservedCgroup } from "./cm/qos-cgroups.ts";
 import { RuntimeManager } from "./runtime/runtime-manager.ts";
 import type { NodeContext } from "./runtime/sandbox-config.ts";
 import { DiskTerminationMessageFiles } from "./lifecycle/termination-files.ts";
@@ -44,7 +48,11 @@ import { StaticPodSource } from "./pods/static-pods.ts";
 import { MirrorPods } from "./pods/mirror-pods.ts";
 import { InitialBatch, PodManager, type PodStateOwner } from "./pods/pod-manager.ts";
 import { CONFIG_MIRROR_ANNOTATION } from "./runtime/labels.ts";
-import { admitPod, checkSupported, type Allocatable } from "./admission.ts";
+import { admitPod, admitUnderPressure, checkSupported, type Allocatable } from "./admission.ts";
+import { NodePressure, type NodePressureSettings } from "./eviction/node-pressure.ts";
+import { ImageGC, type ImageGCPolicy, type FsUsage } from "./images/image-gc.ts";
+import { isCriticalPod, qosClass } from "./qos.ts";
+import type { PressureFlags } from "./node/node-status.ts";
 import { nodeRef, podRef } from "./events.ts";
 import { ContainerLogManager, type LogRotationPolicy } from "./logs/container-log-manager.ts";
 import { VolumeManager, type VolumeSources } from "./volumes/volume-manager.ts";
@@ -79,10 +87,21 @@ export interface KubeletDeps {
   mounter?: Mounter;
   /** The node's allocatable, for admission; undefined admits every pod. */
   allocatable?: () => Allocatable | undefined;
+  /**
+   * What the node allocatable cgroup (`kubepods`) carries (node/node-status.ts nodeAllocatableAbsolute); with it
+   * the kubelet manages the QoS cgroups (cm/qos-cgroups.ts), without it only the pod cgroups.
+   */
+  nodeAllocatableCgroup?: () => Readonly<Record<string, string>>;
+  /** enforceNodeAllocatable's system-reserved / kube-reserved cgroups (cm/qos-cgroups.ts reservedCgroups). */
+  reservedCgroups?: readonly ReservedCgroup[];
   /** Container log rotation (containerLogMaxSize, ...); none when undefined. */
   logRotation?: LogRotationPolicy;
   /** The node's status computation (see node/node-status.ts), built by main with the machine facts. */
-  nodeStatus: (deps: { cri: CriClient; pleg: Pleg; events: EventRecorder }) => NodeStatusSource<unknown>;
+  nodeStatus: (deps: { cri: CriClient; pleg: Pleg; events: EventRecorder; pressure: () => PressureFlags }) => NodeStatusSource<unknown>;
+  /** Node-pressure eviction (eviction/); none when undefined. */
+  eviction?: NodePressureSettings;
+  /** Image garbage collection (images/image-gc.ts); none when undefined. */
+  imageGC?: { policy: ImageGCPolicy; imageFs: () => Promise<FsUsage | undefined> };
   logger: Logger;
 }
 
@@ -92,10 +111,15 @@ export class Kubelet {
   readonly cri: CriClient;
   readonly events: EventRecorder;
   readonly runtime: RuntimeManager;
+  /** kubepods (node allocatable), kubepods/burstable and kubepods/besteffort. */
+  readonly qosCgroups: QosCgroupManager | undefined;
   readonly pleg: Pleg;
   /** What the runtime holds per pod, filled by the PLEG's relist. */
   readonly podCache = new PodCache();
   readonly containerGC: ContainerGC;
+  readonly imageGC: ImageGC | undefined;
+  /** The eviction manager, its figures and memory watch; the node's pressure conditions. */
+  readonly nodePressure: NodePressure | undefined;
   readonly containerLogs: ContainerLogManager | undefined;
   readonly statusManager: StatusManager<PodStatus>;
   readonly podManager = new PodManager();
@@ -147,6 +171,20 @@ export class Kubelet {
       node: () => ({ memoryCapacityBytes: this.d.node.memoryCapacityBytes, cpuCapacityMilli: deps.cpuCapacityMilli?.() ?? 0 }),
       logger,
     });
+    const cgroupfs = new Cgroupfs({ logger });
+    const nodeAllocatableCgroup = deps.nodeAllocatableCgroup;
+    this.qosCgroups = nodeAllocatableCgroup
+      ? new QosCgroupManager({
+          cgroupRoot: deps.node.cgroupRoot,
+          fs: cgroupfs,
+          nodeAllocatable: nodeAllocatableCgroup,
+          activePods: () => this.activePods(),
+          ...(deps.reservedCgroups ? { reserved: deps.reservedCgroups } : {}),
+          nodeName: deps.nodeName,
+          events: this.events,
+          logger,
+        })
+      : undefined;
     this.runtime = new RuntimeManager({
       containerMounts: async (pod, container, env, podIPs) => {
         const uid = pod.metadata?.uid ?? "";
@@ -160,7 +198,7 @@ export class Kubelet {
       }),
       runtime: this.cri,
       images: new ImageManager({ images: this.cri, logger }),
-      cgroups: new PodCgroupManager({ cgroupRoot: deps.node.cgroupRoot, logger }),
+      cgroups: new PodCgroupManager({ cgroupRoot: deps.node.cgroupRoot, fs: cgroupfs, ...(this.qosCgroups ? { qos: this.qosCgroups } : {}) }),
       events: this.events,
       node: () => this.d.node,
       logger,
@@ -172,8 +210,21 @@ export class Kubelet {
       runtime: this.cri,
       isPodDeleted: (uid) => this.podContentMayGo(uid),
       allSourcesReady: () => this.sourcesReady(),
+      isPodTerminated: (uid) => {
+        const state = this.podWorkers.state(uid);
+        return state ? state.kind === "terminated" : this.sourcesReady() && !this.podManager.has(uid);
+      },
       logger,
     });
+    if (deps.imageGC) {
+      this.imageGC = new ImageGC({
+        runtime: this.cri,
+        ...deps.imageGC,
+        onFailure: (message) => this.events.event(nodeRef(deps.nodeName), "Warning", "ImageGCFailed", message),
+        logger,
+      });
+    }
+    if (deps.eviction) this.nodePressure = this.newNodePressure(deps.eviction);
     if (deps.logRotation) this.containerLogs = new ContainerLogManager({ runtime: this.cri, policy: deps.logRotation, logger, podLogsDir: deps.node.podLogsDir });
     this.statusManager = new StatusManager<PodStatus>({
       client: deps.client as KubeClient, // only started with a client
@@ -203,7 +254,7 @@ export class Kubelet {
       this.nodeStatus = new NodeStatusManager({
         client: deps.client,
         nodeName: deps.nodeName,
-        source: deps.nodeStatus({ cri: this.cri, pleg: this.pleg, events: this.events }),
+        source: deps.nodeStatus({ cri: this.cri, pleg: this.pleg, events: this.events, pressure: () => this.pressureFlags() }),
         logger,
         updateFrequencyMs: deps.nodeStatusUpdateFrequencyMs,
         reportFrequencyMs: deps.nodeStatusReportFrequencyMs,
@@ -213,6 +264,43 @@ export class Kubelet {
     }
     if (deps.staticPodPath) this.staticPods = new StaticPodSource({ path: deps.staticPodPath, nodeName: deps.nodeName, periodMs: deps.fileCheckFrequencyMs, logger });
     this.housekeeping = new PeriodicLoop({ name: "housekeeping", intervalMs: 2000, run: () => this.runHousekeeping(), logger: this.log });
+  }
+
+  /** The eviction manager's side of the kubelet (upstream's evictionManager wiring in NewMainKubelet). */
+  private newNodePressure(settings: NodePressureSettings): NodePressure {
+    const writableLayers = async (): Promise<Map<string, { bytes: number; inodes: number }>> => {
+      const { stats } = await this.cri.runtime("ListContainerStats", { filter: null }, { signal: this.stop.signal });
+      return new Map(stats.map((s) => [s.attributes?.id ?? "", { bytes: Number(s.writable_layer?.used_bytes?.value ?? 0), inodes: Number(s.writable_layer?.inodes_used?.value ?? 0) }]));
+    };
+    return new NodePressure({ ...settings, stats: { writableLayers, ...settings.stats } }, {
+      activePods: () => this.podManager.pods().filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed" && this.podWorkers.isActive(p.metadata?.uid ?? "")),
+      evictor: {
+        evict: (pod, gracePeriodSeconds, status) => this.podWorkers.terminate(pod.metadata?.uid ?? "", { phase: "Failed", ...status }, gracePeriodSeconds),
+        // Upstream's podResourcesAreReclaimed: containers stopped and volumes gone (a memory emptyDir's pages are
+        // freed only when its tmpfs is unmounted).
+        isCleanedUp: (uid) => {
+          const state = this.podWorkers.state(uid);
+          return (state === undefined || state.kind === "terminated") && !existsSync(podVolumesDir(this.d.rootDir, uid));
+        },
+      },
+      reclaimer: {
+        deleteAllUnusedContainers: (signal) => this.containerGC.deleteAllUnusedContainers(signal),
+        deleteUnusedImages: async (signal) => this.imageGC?.deleteUnusedImages(signal),
+      },
+      events: {
+        node: (type, reason, message) => this.events.event(nodeRef(this.d.nodeName), type, reason, message),
+        pod: (pod, type, reason, message) => this.events.event(podRef(pod), type, reason, message),
+      },
+      containerNames: (uid) => new Map(this.podCache.get(uid).status.containers.map((c) => [c.id, c.name])),
+      onConditions: () => this.nodeStatus?.poke(),
+      logger: this.d.logger,
+    });
+  }
+
+  /** The node's pressure conditions for its status (all false without an eviction manager). */
+  pressureFlags(): PressureFlags {
+    const c = this.nodePressure?.nodeConditions() ?? [];
+    return { memory: c.includes("MemoryPressure"), disk: c.includes("DiskPressure"), pid: c.includes("PIDPressure") };
   }
 
   /**
@@ -272,12 +360,19 @@ export class Kubelet {
     const supported = checkSupported(pod);
     if (!supported.admit) return this.refuse(pod, supported);
     for (const w of supported.warnings) this.events.event(podRef(pod), "Warning", w.reason, w.message);
+    // The eviction manager's admit handler comes first among upstream's.
+    const pressure = admitUnderPressure(pod, this.nodePressure?.nodeConditions() ?? [], isCriticalPod(pod), qosClass(pod) === "BestEffort");
+    if (!pressure.admit) return this.refuse(pod, pressure);
     const allocatable = this.d.allocatable?.();
     if (!allocatable) return true;
-    const active = this.podManager.pods().filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed" && this.podWorkers.isActive(p.metadata?.uid ?? ""));
-    const result = admitPod(pod, active, allocatable);
+    const result = admitPod(pod, this.activePods(), allocatable);
     if (result.admit) return true;
     return this.refuse(pod, result);
+  }
+
+  /** Upstream's activePods: admitted, not finished, and not yet terminated by their worker. */
+  private activePods(): V1Pod[] {
+    return this.podManager.pods().filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed" && this.podWorkers.isActive(p.metadata?.uid ?? ""));
   }
 
   /** A refused pod fails with the reason in its status and a Warning event, and is never run. */
@@ -315,12 +410,16 @@ export class Kubelet {
     });
     if (version) this.log.info({ runtime: `${version.runtime_name} ${version.runtime_version}`, api: version.runtime_api_version }, "container runtime");
     this.events.event(nodeRef(this.d.nodeName), "Normal", "Starting", "Starting kubelet.");
+    // The QoS cgroups exist (with node allocatable) before any pod cgroup is made below them.
+    await this.qosCgroups?.start(s);
     this.pleg.onEvent((e) => this.podWorkers.wake(e.uid));
     this.pleg.start(s);
     this.podWorkers.start(s);
     this.prober.start(s);
     this.prober.onUpdate((u) => this.podWorkers.wake(u.podUid));
     this.containerGC.start(s);
+    this.imageGC?.start(s);
+    this.nodePressure?.start(s);
     this.containerLogs?.start(s);
     this.volumeSources.start?.(s);
     this.serviceInformer?.start(s);
@@ -455,10 +554,13 @@ export class Kubelet {
       ["pod informer", this.podInformer && (() => this.podInformer?.close())],
       ["static pod source", this.staticPods && (() => this.staticPods?.close())],
       ["housekeeping", () => this.housekeeping.close()],
+      ["QoS cgroups", this.qosCgroups && (() => this.qosCgroups?.close())],
       ["pod workers", () => this.podWorkers.close()],
       ["prober", () => this.prober.close()],
       ["PLEG", () => this.pleg.close()],
+      ["eviction manager", this.nodePressure && (() => this.nodePressure?.close())],
       ["container GC", () => this.containerGC.close()],
+      ["image GC", this.imageGC && (() => this.imageGC?.close())],
       ["container log rotation", this.containerLogs && (() => this.containerLogs?.close())],
       ["mirror pods", this.mirrors && (() => this.mirrors?.close())],
       ["volume sources", this.volumeSources.close && (() => this.volumeSources.close?.())],

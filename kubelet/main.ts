@@ -13,9 +13,12 @@ import { KubeClient } from "../src-shared/kube/client.ts";
 import { Informer } from "../src-shared/kube/informer.ts";
 import { SdNotifier } from "../src-shared/sd-notify.ts";
 import { loadKubeletConfig, usage, type KubeletConfig } from "./config/kubelet-config.ts";
-import type { MachineInfo } from "../cadvisor/machine.ts";
+import { DEFAULT_IMAGE_FS, readFsInfo, type MachineInfo } from "../cadvisor/machine.ts";
 import { MachineFacts } from "../cadvisor/machine-facts.ts";
+import { parseThresholdConfig } from "./eviction/thresholds.ts";
 import { Kubelet } from "./kubelet.ts";
+import { reservedCgroups } from "./cm/qos-cgroups.ts";
+import { readRlimit } from "../cadvisor/node-facts.ts";
 import { startServers } from "./server/wiring.ts";
 import { statsHost } from "./server/stats-host.ts";
 import { StatsCollector } from "../cadvisor/collector.ts";
@@ -27,6 +30,8 @@ import {
   KUBELET_VERSION,
   imagesFromCri,
   initialNode,
+  heldNodeStatus,
+  nodeAllocatableAbsolute,
   nodeResources,
   nodeStatus,
   nodeStatusChanged,
@@ -34,6 +39,7 @@ import {
   type NodeStatus,
   type NodeStatusConfig,
   type NodeStatusInput,
+  type PressureFlags,
   type RuntimeFacts,
 } from "./node/node-status.ts";
 import { CniConfigWriter } from "../cni/conflist.ts";
@@ -87,7 +93,16 @@ function nodeStatusConfig(config: KubeletConfig, nodeIPs: string[]): NodeStatusC
 }
 
 /** The Node's status from the machine, the runtime and the PLEG: the pure setters of node/node-status.ts. */
-function nodeStatusSource(config: KubeletConfig, machine: () => MachineInfo, nodeIPs: string[], cri: CriServices, pleg: PodLifecycleEventGenerator, events: EventRecorder): NodeStatusSource<NodeStatus> {
+function nodeStatusSource(
+  config: KubeletConfig,
+  machine: () => MachineInfo,
+  nodeIPs: string[],
+  cri: CriServices,
+  pleg: PodLifecycleEventGenerator,
+  events: EventRecorder,
+  pressure: () => PressureFlags,
+  apiNode: () => V1Node | undefined,
+): NodeStatusSource<NodeStatus> {
   const runtime: RuntimeFacts = { name: "containerd" };
   const input = async (): Promise<NodeStatusInput> => {
     try {
@@ -110,6 +125,7 @@ function nodeStatusSource(config: KubeletConfig, machine: () => MachineInfo, nod
       pleg: { lastRelistAt: pleg.hasRelisted ? Date.now() - pleg.healthy().lastSeenMs : undefined },
       images,
       now: Date.now(),
+      pressure: pressure(),
     };
   };
   return {
@@ -130,6 +146,7 @@ function nodeStatusSource(config: KubeletConfig, machine: () => MachineInfo, nod
     },
     changed: (previous, next) => nodeStatusChanged(previous, next),
     patch: (previous, next) => nodeStatusPatch(previous, next),
+    held: (sent, node) => heldNodeStatus(sent, node ?? apiNode()),
   };
 }
 
@@ -185,7 +202,13 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     cpuCapacityMilli: machine().numCores * 1000,
     cpuCFSQuota: config.cpuCFSQuota,
     cpuCFSQuotaPeriodUs: Math.round(config.cpuCFSQuotaPeriod * 1000),
+    podPidsLimit: config.podPidsLimit,
   };
+  // The PID capacity node allocatable's pid comes from (upstream's pidlimit: min(pid_max, threads-max)).
+  const maxPID = readRlimit().maxpid;
+  if (maxPID === undefined) log.warn("cannot read the node's PID limit; kubepods gets no pids.max");
+  /** Every Node, watched (the CNI config and routes; the node status manager reads its own Node from it). */
+  let nodes: Informer<V1Node> | undefined;
   const kubelet = new Kubelet({
     nodeName: config.hostname,
     client,
@@ -208,11 +231,37 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     },
     rootDir: config.rootDir,
     cpuCapacityMilli: () => machine().numCores * 1000,
-    nodeStatus: ({ cri, pleg, events }) => nodeStatusSource(config, machine, nodeIPs, cri, pleg, events),
+    nodeStatus: ({ cri, pleg, events, pressure }) => nodeStatusSource(config, machine, nodeIPs, cri, pleg, events, pressure, () => nodes?.list().find((n) => n.metadata?.name === config.hostname)),
+    eviction: {
+      thresholds: parseThresholdConfig(config),
+      pressureTransitionPeriodMs: config.evictionPressureTransitionPeriod,
+      maxPodGracePeriodSeconds: config.evictionMaxPodGracePeriod,
+      localStorageCapacityIsolation: config.localStorageCapacityIsolation,
+      stats: {
+        cgroupRoot: config.cgroupRoot,
+        rootDir: config.rootDir,
+        imageFsDir: DEFAULT_IMAGE_FS,
+        podLogsDir: config.podLogsDir,
+        memoryCapacityBytes: () => machine().memoryCapacity,
+        allocatableMemoryBytes: () => quantityValue(nodeAllocatableAbsolute(machine(), nodeStatusConfig(config, nodeIPs))["memory"] ?? "0"),
+      },
+    },
+    imageGC: {
+      policy: {
+        highThresholdPercent: config.imageGCHighThresholdPercent,
+        lowThresholdPercent: config.imageGCLowThresholdPercent,
+        minAgeMs: config.imageMinimumGCAge,
+        maxAgeMs: config.imageMaximumGCAge,
+      },
+      imageFs: () => readFsInfo(DEFAULT_IMAGE_FS).then((i) => ({ capacityBytes: i.capacityBytes, availableBytes: i.availableBytes }), () => undefined),
+    },
     allocatable: () => {
       const { allocatable } = nodeResources(machine(), nodeStatusConfig(config, nodeIPs));
       return { cpuMilli: milliValue(allocatable["cpu"] ?? "0"), memoryBytes: quantityValue(allocatable["memory"] ?? "0"), pods: quantityValue(allocatable["pods"] ?? "0") };
     },
+    nodeAllocatableCgroup: () =>
+      nodeAllocatableAbsolute(machine(), nodeStatusConfig(config, nodeIPs), { enforce: config.enforceNodeAllocatable.includes("pods"), ...(maxPID === undefined ? {} : { maxPID }) }),
+    reservedCgroups: reservedCgroups(config),
     logger: log,
   });
   // Filesystem figures change; refresh them at the status pace.
@@ -225,15 +274,16 @@ export async function runKubelet(config: KubeletConfig, log: Logger, signal: Abo
     closers.push(() => daemon.close());
   }
   if (client) {
-    const nodes = new Informer<V1Node>({ client, resource: { group: "", version: "v1", resource: "nodes" }, logger: log });
-    nodes.start(signal);
-    const watchNodes = watchNodesWith(nodes);
+    const informer = new Informer<V1Node>({ client, resource: { group: "", version: "v1", resource: "nodes" }, logger: log });
+    nodes = informer;
+    informer.start(signal);
+    const watchNodes = watchNodesWith(informer);
     const cniWriter = new CniConfigWriter({ nodeName: config.hostname, confDir: config.cniConfDir, watchNodes, log, ...(config.cniDaemonSocket ? { daemonSocket: config.cniDaemonSocket } : {}) });
     cniWriter.onStatus(() => kubelet.nodeStatus?.poke());
     const routes = new PodRouteController({ nodeName: config.hostname, watchNodes, table: new IpRouteTable(), log });
     void cniWriter.start(signal);
     void routes.start(signal);
-    closers.push(() => cniWriter.close(), () => routes.close(), () => nodes.close());
+    closers.push(() => cniWriter.close(), () => routes.close(), () => informer.close());
   }
   await kubelet.start(signal);
   // Resource statistics (cgroups, every 10 s) for /stats/summary, /metrics/resource and /metrics/cadvisor.

@@ -47,6 +47,7 @@ export class KubeletMetrics {
   private readonly podStart = new Histogram("kubelet_pod_start_duration_seconds", "Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run", POD_START_BUCKETS);
   private readonly podWorker = new Histogram("kubelet_pod_worker_duration_seconds", "Duration in seconds to sync a single pod. Broken down by operation type: create, update, or sync", DEF_BUCKETS, { labelled: true });
   private readonly plegLastSeen = new Gauge("kubelet_pleg_last_seen_seconds", "Timestamp in seconds when PLEG was last seen active.");
+  private readonly evictions = new Counter("kubelet_evictions", "Cumulative number of pod evictions by eviction signal", { labelled: true });
   private readonly cpu = new Counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.");
   private readonly rss = new Gauge("process_resident_memory_bytes", "Resident memory size in bytes.");
   private readonly start = new Gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.");
@@ -59,6 +60,11 @@ export class KubeletMetrics {
     this.nodeName.set(1, { node: o.nodeName });
     this.pods = o.pods;
     this.lastRelistAt = o.lastRelistAt ?? (() => undefined);
+  }
+
+  /** The eviction manager evicted a pod for this signal (a threshold's, or a local storage limit's). */
+  observeEviction(signal: string): void {
+    this.evictions.inc({ eviction_signal: signal });
   }
 
   /** One PLEG relist took this long. */
@@ -97,7 +103,7 @@ export class KubeletMetrics {
     if (max !== undefined) this.maxFds.set(max);
     const seen = this.lastRelistAt();
     if (seen !== undefined) this.plegLastSeen.set(seen / 1000);
-    const all: Metric[] = [this.nodeName, this.plegLastSeen, this.relist, this.podStart, this.podWorker, this.runningContainers, this.runningPods, this.cpu, this.fds, this.maxFds, this.rss, this.start, restClientRequests];
+    const all: Metric[] = [this.evictions, this.nodeName, this.plegLastSeen, this.relist, this.podStart, this.podWorker, this.runningContainers, this.runningPods, this.cpu, this.fds, this.maxFds, this.rss, this.start, restClientRequests];
     return all.map((m) => m.render()).join("");
   }
 }

@@ -38,6 +38,8 @@ export interface PodTerminalStatus {
   phase: "Failed" | "Succeeded";
   reason?: string;
   message?: string;
+  /** Conditions the ending adds (an eviction's DisruptionTarget). */
+  conditions?: { type: string; status: string; reason?: string; message?: string }[];
 }
 
 /** Why a pod's termination was requested. */
@@ -228,6 +230,20 @@ export class PodWorkers {
     w.restartRequested = false;
     this.requestTermination(w, "Removed", gracePeriodSeconds);
     this.trigger(w);
+  }
+
+  /**
+   * Ends a running pod with this final status (upstream's TerminatePodAbnormally, for the eviction manager): its
+   * containers are killed with `gracePeriodSeconds` (a shorter deletion grace still wins) and it stays in its
+   * source, Failed. False when the pod has no worker or is already stopping.
+   */
+  terminate(uid: string, terminal: PodTerminalStatus, gracePeriodSeconds: number): boolean {
+    const w = this.workers.get(uid);
+    if (!w || w.state.kind !== "syncing") return false;
+    w.terminal = terminal;
+    this.requestTermination(w, "Terminal", gracePeriodSeconds);
+    this.trigger(w);
+    return true;
   }
 
   /** Something about the pod changed in the runtime (PLEG) or a timer fired: sync it soon. */

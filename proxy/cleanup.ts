@@ -1,10 +1,13 @@
 /**
- * `kube-proxy --cleanup` (upstream CleanupLeftovers): removes the jump rules from the built-in chains and
- * flushes and deletes every chain the proxier owns, in one `iptables-restore --noflush`. KUBE-FIREWALL and its
- * jumps stay: they are the kubelet's (the proxier only keeps a copy of its rule), as upstream leaves them.
+ * `kube-proxy --cleanup` (upstream CleanupLeftovers, both modes): removes the jump rules from the built-in chains
+ * and flushes and deletes every chain the iptables mode owns, in one `iptables-restore --noflush`, and deletes
+ * the nftables mode's `kube-proxy` tables (`ip` and `ip6`). KUBE-FIREWALL and its jumps stay: they are the
+ * kubelet's (the proxier only keeps a copy of its rule), as upstream leaves them.
  */
+import { isDeckhandError } from "../src-shared/errors.ts";
 import type { Logger } from "../src-shared/log.ts";
-import { chainsFromSave, type IptablesRunner } from "./iptables.ts";
+import { chainsFromSave, hostExec, type Exec, type IptablesRunner } from "./iptables.ts";
+import { NftRunner } from "./nftables/nft.ts";
 import {
   JUMP_RULES,
   KUBE_EXTERNAL_SERVICES,
@@ -70,4 +73,31 @@ export async function cleanupLeftovers(iptables: IptablesRunner, log: Logger): P
       return true;
     }
   }
+}
+
+/** Deletes the nftables mode's tables (ip and ip6). Returns true when something went wrong (logged). */
+export async function cleanupNftables(log: Logger, exec: Exec = hostExec): Promise<boolean> {
+  let failed = false;
+  for (const family of ["ip", "ip6"] as const) {
+    try {
+      if (await new NftRunner({ family, exec }).deleteTable()) log.info({ family }, "removed kube-proxy's nftables table");
+    } catch (err) {
+      // Without nft there is no table of ours to remove.
+      if (isDeckhandError(err, "NotFound")) return failed;
+      log.error({ err, family }, "nftables cleanup failed");
+      failed = true;
+    }
+  }
+  return failed;
+}
+
+/** `--cleanup`: both modes' state. Returns true when something went wrong. */
+export async function cleanupAllModes(iptables: IptablesRunner, log: Logger, exec: Exec = hostExec): Promise<boolean> {
+  const ipt = await cleanupLeftovers(iptables, log).catch((err: unknown) => {
+    if (isDeckhandError(err, "NotFound")) return false; // no iptables here: no iptables rules of ours either
+    log.error({ err }, "iptables cleanup failed");
+    return true;
+  });
+  const nft = await cleanupNftables(log, exec);
+  return ipt || nft;
 }

@@ -43,7 +43,8 @@ export interface ProxyConfig {
   bindAddress: string;
   /** Pod CIDRs of the cluster (comma-separated in the file); empty when unknown. */
   clusterCIDRs: string[];
-  mode: "iptables";
+  /** "iptables" (the default, as upstream) or "nftables". */
+  mode: ProxyMode;
   detectLocalMode: DetectLocalMode;
   hostnameOverride: string;
   kubeconfig: string;
@@ -59,8 +60,25 @@ export interface ProxyConfig {
     syncPeriodMs: number;
     minSyncPeriodMs: number;
   };
+  /** The nftables mode's settings (upstream's KubeProxyNFTablesConfiguration). */
+  nftables: ModeSettings;
   conntrack: ConntrackConfig;
   oomScoreAdj: number;
+}
+
+export type ProxyMode = "iptables" | "nftables";
+
+/** What both modes configure alike. */
+export interface ModeSettings {
+  masqueradeAll: boolean;
+  masqueradeBit: number;
+  syncPeriodMs: number;
+  minSyncPeriodMs: number;
+}
+
+/** The settings of the configured mode (`iptables` or `nftables` section). */
+export function modeSettings(cfg: ProxyConfig): ModeSettings {
+  return cfg.mode === "nftables" ? cfg.nftables : cfg.iptables;
 }
 
 /**
@@ -98,7 +116,7 @@ const SCHEMA: ObjectSpec = obj({
   logging: IGN("any"),
   metricsBindAddress: S("string"),
   mode: S("string"),
-  nftables: IGN("any"),
+  nftables: S(obj({ masqueradeAll: S("bool"), masqueradeBit: S("int32"), syncPeriod: S("duration"), minSyncPeriod: S("duration") })),
   nodePortAddresses: S("strings"),
   oomScoreAdj: S("int32"),
   portRange: IGN("string"),
@@ -145,6 +163,7 @@ export function defaultConfig(): ProxyConfig {
     metricsBindAddress: "127.0.0.1:10249",
     nodePortAddresses: [],
     iptables: { masqueradeAll: false, masqueradeBit: 14, localhostNodePorts: true, syncPeriodMs: 30_000, minSyncPeriodMs: 1_000 },
+    nftables: { masqueradeAll: false, masqueradeBit: 14, syncPeriodMs: 30_000, minSyncPeriodMs: 1_000 },
     conntrack: {
       maxPerCore: 32 * 1024,
       min: 128 * 1024,
@@ -171,6 +190,7 @@ interface ProxyFields {
   iptables?: { masqueradeAll?: boolean; masqueradeBit?: number; localhostNodePorts?: boolean; syncPeriod?: number; minSyncPeriod?: number };
   metricsBindAddress?: string;
   mode?: string;
+  nftables?: { masqueradeAll?: boolean; masqueradeBit?: number; syncPeriod?: number; minSyncPeriod?: number };
   nodePortAddresses?: string[];
   oomScoreAdj?: number;
 }
@@ -208,7 +228,8 @@ export function resolveConfig(raw: unknown): ProxyConfig {
     if (cfg.clusterCIDRs.length > 2) bad("clusterCIDR", "at most one CIDR per IP family");
   }
   const mode = f.mode;
-  if (mode !== undefined && mode !== "" && mode !== "iptables") bad("mode", `deckhand supports only "iptables" (or ""), got ${JSON.stringify(mode)}`);
+  if (mode === "nftables") cfg.mode = "nftables";
+  else if (mode !== undefined && mode !== "" && mode !== "iptables") bad("mode", `deckhand supports "iptables" (or "") and "nftables", got ${JSON.stringify(mode)}`);
   const dlm = f.detectLocalMode;
   if (dlm !== undefined && dlm !== "") {
     if (dlm === "ClusterCIDR" || dlm === "NodeCIDR") cfg.detectLocalMode = dlm;
@@ -235,27 +256,10 @@ export function resolveConfig(raw: unknown): ProxyConfig {
   if (cfg.nodePortAddresses.includes("primary") && cfg.nodePortAddresses.length > 1) bad("nodePortAddresses", `"primary" cannot be combined with CIDRs`);
   const ipt = f.iptables;
   if (ipt) {
-    cfg.iptables.masqueradeAll = ipt.masqueradeAll ?? cfg.iptables.masqueradeAll;
     cfg.iptables.localhostNodePorts = ipt.localhostNodePorts ?? cfg.iptables.localhostNodePorts;
-    const bit = ipt.masqueradeBit;
-    if (bit !== undefined) {
-      if (bit < 0 || bit > 31) bad("iptables.masqueradeBit", `must be within [0, 31], got ${bit}`);
-      cfg.iptables.masqueradeBit = bit;
-    }
-    const sp = ipt.syncPeriod;
-    if (sp !== undefined && sp !== 0) {
-      if (sp < 0) bad("iptables.syncPeriod", "must be greater than 0");
-      cfg.iptables.syncPeriodMs = sp;
-    }
-    const msp = ipt.minSyncPeriod;
-    if (msp !== undefined && msp !== 0) {
-      if (msp < 0) bad("iptables.minSyncPeriod", "must be greater than or equal to 0");
-      cfg.iptables.minSyncPeriodMs = msp;
-    }
-    if (cfg.iptables.minSyncPeriodMs > cfg.iptables.syncPeriodMs) {
-      bad("iptables.minSyncPeriod", `must be less than or equal to iptables.syncPeriod (${cfg.iptables.syncPeriodMs} ms), got ${cfg.iptables.minSyncPeriodMs} ms`);
-    }
+    resolveModeSettings("iptables", ipt, cfg.iptables, bad);
   }
+  if (f.nftables) resolveModeSettings("nftables", f.nftables, cfg.nftables, bad);
   const ct = f.conntrack;
   if (ct) {
     for (const key of ["maxPerCore", "min"] as const) {
@@ -288,6 +292,34 @@ export function resolveConfig(raw: unknown): ProxyConfig {
     throw configError(`invalid KubeProxyConfiguration:\n  ${errors.join("\n  ")}`, errors, problems);
   }
   return cfg;
+}
+
+/** The `iptables` or `nftables` section's common fields, validated as upstream's validateKubeProxyIPTablesConfiguration. */
+function resolveModeSettings(
+  section: "iptables" | "nftables",
+  f: { masqueradeAll?: boolean; masqueradeBit?: number; syncPeriod?: number; minSyncPeriod?: number },
+  out: ModeSettings,
+  bad: (path: string, detail: string) => void,
+): void {
+  out.masqueradeAll = f.masqueradeAll ?? out.masqueradeAll;
+  const bit = f.masqueradeBit;
+  if (bit !== undefined) {
+    if (bit < 0 || bit > 31) bad(`${section}.masqueradeBit`, `must be within [0, 31], got ${bit}`);
+    out.masqueradeBit = bit;
+  }
+  const sp = f.syncPeriod;
+  if (sp !== undefined && sp !== 0) {
+    if (sp < 0) bad(`${section}.syncPeriod`, "must be greater than 0");
+    out.syncPeriodMs = sp;
+  }
+  const msp = f.minSyncPeriod;
+  if (msp !== undefined && msp !== 0) {
+    if (msp < 0) bad(`${section}.minSyncPeriod`, "must be greater than or equal to 0");
+    out.minSyncPeriodMs = msp;
+  }
+  if (out.minSyncPeriodMs > out.syncPeriodMs) {
+    bad(`${section}.minSyncPeriod`, `must be less than or equal to ${section}.syncPeriod (${out.syncPeriodMs} ms), got ${out.minSyncPeriodMs} ms`);
+  }
 }
 
 /** Decodes a config file's text: JSON, or YAML (the usual form). Rejects with the file and field at fault. */

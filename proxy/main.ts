@@ -14,8 +14,8 @@ import { hostname, networkInterfaces } from "node:os";
 import { parseArgs } from "node:util";
 import { createLogger, levelForVerbosity, type Logger } from "../src-shared/log.ts";
 import { DeckhandError, errorMessage, isDeckhandError } from "../src-shared/errors.ts";
-import { cleanupLeftovers } from "./cleanup.ts";
-import { defaultConfig, parseConfigText, type ProxyConfig } from "./config.ts";
+import { cleanupAllModes } from "./cleanup.ts";
+import { defaultConfig, modeSettings, parseConfigText, type ProxyConfig } from "./config.ts";
 import { IptablesRunner } from "./iptables.ts";
 import { ProxyMetrics } from "./metrics.ts";
 import { Proxier } from "./proxier.ts";
@@ -104,7 +104,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const iptables = new IptablesRunner();
   if (cli.cleanup) {
-    const failed = await cleanupLeftovers(iptables, log);
+    const failed = await cleanupAllModes(iptables, log);
     return failed ? 1 : 0;
   }
   const nodeName = (cli.hostnameOverride ?? (config.hostnameOverride || hostname())).trim().toLowerCase();
@@ -123,8 +123,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
 
-  const metrics = new ProxyMetrics();
-  const health = new ProxyHealth({ healthTimeoutMs: 2 * config.iptables.syncPeriodMs });
+  const metrics = new ProxyMetrics(config.mode);
+  const health = new ProxyHealth({ healthTimeoutMs: 2 * modeSettings(config).syncPeriodMs });
   const serviceHealth = new ServiceHealthServer({ hosts: healthCheckHosts(config), log: log.child({ component: "service-health" }), healthy: () => health.health().healthy });
   const proxier = new Proxier({ config, nodeName, log: log.child({ component: "proxier" }), metrics, health, serviceHealth });
   const server = new ProxyServer({
@@ -146,7 +146,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.once("SIGINT", onSignal);
   });
   try {
-    log.info({ nodeName, config }, "starting kube-proxy (iptables mode)");
+    log.info({ nodeName, config }, `starting kube-proxy (${config.mode} mode)`);
     await server.start(stop.signal);
     await proxier.start(stop.signal);
     await source.start(proxier, stop.signal);

@@ -4,7 +4,7 @@
  */
 import { Counter, exponentialBuckets, Gauge, Histogram, linearBuckets, type Metric } from "../src-shared/metrics.ts";
 
-/** The metrics of one kube-proxy (iptables mode). */
+/** The metrics of one kube-proxy; the mode-specific ones only for its mode, as upstream's RegisterMetrics(mode). */
 export class ProxyMetrics {
   readonly syncProxyRulesLatency = new Histogram("kubeproxy_sync_proxy_rules_duration_seconds", "SyncProxyRules latency in seconds", exponentialBuckets(0.001, 2, 15));
   readonly syncFullProxyRulesLatency = new Histogram(
@@ -35,6 +35,8 @@ export class ProxyMetrics {
   );
   readonly iptablesRulesTotal = new Gauge("kubeproxy_sync_proxy_rules_iptables_total", "Total number of iptables rules owned by kube-proxy");
   readonly iptablesRulesLastSync = new Gauge("kubeproxy_sync_proxy_rules_iptables_last", "Number of iptables rules written by kube-proxy in last sync");
+  readonly nftablesSyncFailuresTotal = new Counter("kubeproxy_sync_proxy_rules_nftables_sync_failures_total", "Cumulative proxy nftables sync failures");
+  readonly nftablesCleanupFailuresTotal = new Counter("kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total", "Cumulative proxy nftables cleanup failures");
   readonly proxyHealthzTotal = new Counter("kubeproxy_proxy_healthz_total", "Cumulative proxy healthz HTTP status");
   readonly proxyLivezTotal = new Counter("kubeproxy_proxy_livez_total", "Cumulative proxy livez HTTP status");
   readonly syncProxyRulesLastQueuedTimestamp = new Gauge("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "The last time a sync of proxy rules was queued");
@@ -43,29 +45,31 @@ export class ProxyMetrics {
     "Number of services with a Local traffic policy and no endpoints",
   );
 
-  private readonly all: Metric[] = [
-    this.syncProxyRulesLatency,
-    this.syncFullProxyRulesLatency,
-    this.syncPartialProxyRulesLatency,
-    this.syncProxyRulesLastTimestamp,
-    this.networkProgrammingLatency,
-    this.endpointChangesPending,
-    this.endpointChangesTotal,
-    this.serviceChangesPending,
-    this.serviceChangesTotal,
-    this.iptablesRestoreFailuresTotal,
-    this.iptablesPartialRestoreFailuresTotal,
-    this.iptablesRulesTotal,
-    this.iptablesRulesLastSync,
-    this.proxyHealthzTotal,
-    this.proxyLivezTotal,
-    this.syncProxyRulesLastQueuedTimestamp,
-    this.syncProxyRulesNoLocalEndpointsTotal,
-  ];
+  private readonly all: Metric[];
 
-  constructor() {
+  constructor(mode: "iptables" | "nftables" = "iptables") {
+    const modeMetrics: Metric[] =
+      mode === "iptables"
+        ? [this.iptablesRestoreFailuresTotal, this.iptablesPartialRestoreFailuresTotal, this.iptablesRulesTotal, this.iptablesRulesLastSync]
+        : [this.nftablesSyncFailuresTotal, this.nftablesCleanupFailuresTotal];
+    this.all = [
+      this.syncProxyRulesLatency,
+      this.syncFullProxyRulesLatency,
+      this.syncPartialProxyRulesLatency,
+      this.syncProxyRulesLastTimestamp,
+      this.networkProgrammingLatency,
+      this.endpointChangesPending,
+      this.endpointChangesTotal,
+      this.serviceChangesPending,
+      this.serviceChangesTotal,
+      ...modeMetrics,
+      this.proxyHealthzTotal,
+      this.proxyLivezTotal,
+      this.syncProxyRulesLastQueuedTimestamp,
+      this.syncProxyRulesNoLocalEndpointsTotal,
+    ];
     // Counters without labels are exported from the start (as upstream's registry does), at 0.
-    for (const c of [this.endpointChangesTotal, this.serviceChangesTotal, this.iptablesRestoreFailuresTotal, this.iptablesPartialRestoreFailuresTotal]) c.inc(undefined, 0);
+    for (const m of [this.endpointChangesTotal, this.serviceChangesTotal, ...modeMetrics]) if (m instanceof Counter) m.inc(undefined, 0);
   }
 
   render(): string {

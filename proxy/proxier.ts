@@ -1,25 +1,31 @@
 /**
- * The iptables proxier (upstream pkg/proxy/iptables/proxier.go): receives Service, EndpointSlice and Node
- * events (`ProxyEventHandler`), folds them into its maps through the change trackers, and syncs iptables
- * through a bounded-frequency runner — no more often than minSyncPeriod (burst 2), at least every hour for a
- * full resync, at once after the canary shows someone flushed the tables.
+ * The proxier (upstream pkg/proxy/iptables/proxier.go and pkg/proxy/nftables/proxier.go): receives Service,
+ * EndpointSlice and Node events (`ProxyEventHandler`), folds them into its maps through the change trackers,
+ * and syncs the rules of its mode through a bounded-frequency runner — no more often than minSyncPeriod
+ * (burst 2), at least every hour for a full resync, at once after the canary shows someone flushed the tables
+ * (iptables) or deleted the table (nftables).
  *
- * A sync is one `iptables-restore --noflush`: full syncs rewrite everything (and re-insert any missing jump
- * rules and the canary chains); partial syncs rewrite the top-level chains and only the chains of Services
- * that changed. A failed restore counts a failure, marks the next sync full and retries after syncPeriod.
- * After a sync that changed UDP endpoints, stale conntrack entries are deleted.
+ * iptables mode: a sync is one `iptables-restore --noflush`: full syncs rewrite everything (and re-insert any
+ * missing jump rules and the canary chains); partial syncs rewrite the top-level chains and only the chains of
+ * Services that changed. nftables mode: a sync is one `nft -f` transaction (nftables/syncer.ts). Either way a
+ * failure counts, marks the next sync full and retries after syncPeriod; after a sync that changed UDP
+ * endpoints, stale conntrack entries are deleted.
  */
 import { cpus } from "node:os";
 import type { V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node";
 import type { Logger } from "../src-shared/log.ts";
-import { errorMessage } from "../src-shared/errors.ts";
-import type { ProxyConfig } from "./config.ts";
+import { errorMessage, isDeckhandError } from "../src-shared/errors.ts";
+import { cleanupLeftovers } from "./cleanup.ts";
+import { modeSettings, type ModeSettings, type ProxyConfig, type ProxyMode } from "./config.ts";
 import { ConntrackCleaner } from "./conntrack.ts";
 import { EndpointsTracker } from "./endpoints-tracker.ts";
 import { IptablesRunner, chainsFromSave, hostExec, missingJumps, readSysctl, writeSysctl, type Exec } from "./iptables.ts";
 import { canonicalIPv4, cidrContains, parseCidr } from "./ip.ts";
 import { ProxyMetrics } from "./metrics.ts";
 import { JUMP_RULES, KUBELET_JUMP_RULES, RulesCache, generateRules, type JumpRule, type RulesOptions, type RulesResult } from "./rules.ts";
+import { NftRunner } from "./nftables/nft.ts";
+import type { NftOptions, NftResult } from "./nftables/rules.ts";
+import { NftablesSyncer } from "./nftables/syncer.ts";
 import { ProxyHealth } from "./server.ts";
 import { ServiceChangeTracker } from "./service-change-tracker.ts";
 import type { ServiceHealthServer } from "./service-health.ts";
@@ -62,12 +68,24 @@ export interface SyncOutcome {
   error?: string;
 }
 
+/** What a sync wrote, for its outcome. */
+interface Written {
+  generateMs: number;
+  restoreMs: number;
+  bytes: number;
+}
+
 export class Proxier implements ProxyEventHandler {
   readonly metrics: ProxyMetrics;
   readonly health: ProxyHealth;
   readonly nodeName: string;
+  readonly mode: ProxyMode;
 
   private readonly config: ProxyConfig;
+  /** The configured mode's section (iptables or nftables). */
+  private readonly settings: ModeSettings;
+  /** The nftables mode's syncer; undefined in iptables mode. */
+  private readonly nft: NftablesSyncer | undefined;
   private readonly log: Logger;
   private readonly exec: Exec;
   private readonly iptables: IptablesRunner;
@@ -103,23 +121,32 @@ export class Proxier implements ProxyEventHandler {
   private syncListeners: ((o: SyncOutcome) => void)[] = [];
   private lastOutcome: SyncOutcome | undefined;
   private lastResult: RulesResult | undefined;
+  private lastNftResult: NftResult | undefined;
 
   constructor(options: ProxierOptions) {
     this.config = options.config;
     this.nodeName = options.nodeName;
+    this.mode = options.config.mode;
+    this.settings = modeSettings(options.config);
     this.log = options.log;
     this.exec = options.exec ?? hostExec;
-    this.metrics = options.metrics ?? new ProxyMetrics();
-    this.health = options.health ?? new ProxyHealth({ healthTimeoutMs: 2 * options.config.iptables.syncPeriodMs });
+    this.metrics = options.metrics ?? new ProxyMetrics(this.mode);
+    this.health = options.health ?? new ProxyHealth({ healthTimeoutMs: 2 * this.settings.syncPeriodMs });
     this.iptables = new IptablesRunner({ exec: this.exec });
     this.conntrack = options.conntrackCleanup === false ? undefined : new ConntrackCleaner({ exec: this.exec, log: this.log.child({ component: "conntrack" }) });
     this.endpointsChanges = new EndpointsTracker(options.nodeName);
     this.serviceHealth = options.serviceHealth;
-    this.localhostNodePorts = options.config.iptables.localhostNodePorts && nodePortAddressesIncludeLoopback(options.config.nodePortAddresses);
+    // nftables mode has no localhost NodePorts (upstream: NodePorts only on the node's addresses).
+    this.localhostNodePorts =
+      this.mode === "iptables" && options.config.iptables.localhostNodePorts && nodePortAddressesIncludeLoopback(options.config.nodePortAddresses);
+    this.nft =
+      this.mode === "nftables"
+        ? new NftablesSyncer({ exec: this.exec, log: this.log.child({ component: "nftables" }), onCleanupFailure: () => this.metrics.nftablesCleanupFailuresTotal.inc() })
+        : undefined;
     this.runner = new BoundedFrequencyRunner({
       name: "sync-runner",
       fn: () => this.syncProxyRules(),
-      minIntervalMs: options.config.iptables.minSyncPeriodMs,
+      minIntervalMs: this.settings.minSyncPeriodMs,
       maxIntervalMs: FULL_SYNC_PERIOD_MS,
       burst: BURST_SYNCS,
       onError: (err) => this.log.error({ err }, "sync failed unexpectedly"),
@@ -135,6 +162,8 @@ export class Proxier implements ProxyEventHandler {
     if (this.started) return;
     this.started = true;
     signal?.addEventListener("abort", () => void this.close(), { once: true });
+    if (this.nft) await this.nft.runner.checkSupported(); // refuses to start: no silent fallback to iptables
+    await this.cleanupOtherMode();
     if (this.localhostNodePorts) {
       this.log.info(
         "setting route_localnet=1 to allow node-ports on localhost; to change this either disable iptables.localhostNodePorts or set nodePortAddresses to filter loopback addresses",
@@ -143,12 +172,32 @@ export class Proxier implements ProxyEventHandler {
     }
     this.conntrackTCPLiberal = ((await readSysctl(this.exec, TCP_BE_LIBERAL)) ?? "0") !== "0";
     if (this.conntrackTCPLiberal) this.log.info("nf_conntrack_tcp_be_liberal set, not installing DROP rules for INVALID packets");
-    this.randomFully = await this.iptables.supportsRandomFully();
+    if (this.mode === "iptables") this.randomFully = await this.iptables.supportsRandomFully();
     await this.setupConntrack();
     this.health.updated(); // healthy while starting up, as upstream's SyncLoop does
     this.metrics.syncProxyRulesLastQueuedTimestamp.setToCurrentTime();
     this.runner.start(this.stop.signal);
     this.scheduleMonitor();
+  }
+
+  /**
+   * Switching modes: the other mode's rules go at start (upstream cleans the iptables and ipvs rules when
+   * starting in nftables mode, and the nftables tables in the other modes). Failures are logged, not fatal.
+   */
+  private async cleanupOtherMode(): Promise<void> {
+    if (this.mode === "nftables") {
+      const failed = await cleanupLeftovers(this.iptables, this.log.child({ component: "iptables-cleanup" })).catch((err: unknown) => !isDeckhandError(err, "NotFound"));
+      if (failed) this.log.warn("could not remove the iptables mode's rules");
+      return;
+    }
+    for (const family of ["ip", "ip6"] as const) {
+      try {
+        if (await new NftRunner({ family, exec: this.exec }).deleteTable(this.stop.signal)) this.log.info({ family }, "removed the nftables mode's table");
+      } catch (err) {
+        // No nft on this host means no nftables-mode table either.
+        if (!isDeckhandError(err, "NotFound")) this.log.warn({ family, err: errorMessage(err) }, "could not remove the nftables mode's table");
+      }
+    }
   }
 
   /** Stops syncing and the monitor, waiting for a sync in progress. The rules stay in place. */
@@ -175,6 +224,16 @@ export class Proxier implements ProxyEventHandler {
 
   get lastRules(): RulesResult | undefined {
     return this.lastResult;
+  }
+
+  /** The nftables mode's last successful transaction (tests, the benchmark). */
+  get lastNftRules(): NftResult | undefined {
+    return this.lastNftResult;
+  }
+
+  /** The nftables mode's stale chains waiting for deletion (tests). */
+  get nftStaleChains(): ReadonlyMap<string, number> {
+    return this.nft?.staleChains ?? new Map();
   }
 
   /** Changes received but not yet folded into a sync, and whether a sync is running (tests wait on both). */
@@ -331,8 +390,8 @@ export class Proxier implements ProxyEventHandler {
     return {
       nodeName: this.nodeName,
       nodeIP: this.nodeIP(),
-      masqueradeMark: `0x${(2 ** this.config.iptables.masqueradeBit).toString(16)}`,
-      masqueradeAll: this.config.iptables.masqueradeAll,
+      masqueradeMark: `0x${(2 ** this.settings.masqueradeBit).toString(16)}`,
+      masqueradeAll: this.settings.masqueradeAll,
       localCidr: this.localCidr(),
       localhostNodePorts: this.localhostNodePorts,
       nodePortIPs: this.cachedNodePortIPs,
@@ -361,56 +420,76 @@ export class Proxier implements ProxyEventHandler {
     this.metrics.serviceChangesPending.set(0);
     this.metrics.endpointChangesPending.set(0);
     const changed = new Set([...serviceUpdate.updatedServices, ...endpointUpdate.updatedServices]);
-    let generateMs = 0;
-    let restoreMs = 0;
-    let bytes = 0;
-    let result: RulesResult | undefined;
+    const written: Written = { generateMs: 0, restoreMs: 0, bytes: 0 };
     try {
-      let existing: ReadonlySet<string> = new Set();
-      let missing: JumpRule[] = [];
-      if (full) {
-        const nat = await this.iptables.save("nat", this.stop.signal);
-        const filter = await this.iptables.save("filter", this.stop.signal);
-        existing = chainsFromSave(nat);
-        missing = missingJumps({ nat, filter }, this.jumpRules());
-        this.cachedNodePortIPs = await this.nodePortIPs();
-      }
-      const g0 = performance.now();
-      result = generateRules({
-        services: this.svcPortMap,
-        endpoints: this.endpointsMap,
-        nodeLabels: this.nodeLabels,
-        options: this.rulesOptions(),
-        full,
-        changedServices: changed,
-        existingNatChains: existing,
-        staleNatChains: this.deferredStale,
-        missingJumps: missing,
-        canary: full,
-        cache: this.rulesCache,
-        ...(this.lastTopChains ? { previousTopChains: this.lastTopChains } : {}),
-        deferStaleCleanup: !full && performance.now() - this.lastStaleCleanup < this.config.iptables.syncPeriodMs,
-      });
-      const g1 = performance.now();
-      generateMs = g1 - g0;
-      bytes = result.text.length;
-      if (result.text !== "") await this.iptables.restore(result.text, this.stop.signal);
-      restoreMs = performance.now() - g1;
+      if (this.nft) await this.writeNftables(full, changed, written);
+      else await this.writeIptables(full, changed, written);
     } catch (err) {
-      this.metrics.iptablesRestoreFailuresTotal.inc();
-      if (!full) this.metrics.iptablesPartialRestoreFailuresTotal.inc();
-      // The trackers' changes are folded in already: only a full sync can bring iptables back in line.
+      if (this.nft) this.metrics.nftablesSyncFailuresTotal.inc();
+      else {
+        this.metrics.iptablesRestoreFailuresTotal.inc();
+        if (!full) this.metrics.iptablesPartialRestoreFailuresTotal.inc();
+      }
+      // The trackers' changes are folded in already: only a full sync can bring the rules back in line.
       this.needFullSync = true;
       this.lastTopChains = undefined;
       if (!this.closed) {
-        this.log.error({ err: errorMessage(err), full, retryAfterMs: this.config.iptables.syncPeriodMs }, "sync failed");
-        this.runner.retryAfter(this.config.iptables.syncPeriodMs);
+        this.log.error({ err: errorMessage(err), full, retryAfterMs: this.settings.syncPeriodMs }, "sync failed");
+        this.runner.retryAfter(this.settings.syncPeriodMs);
       }
-      this.finish({ full, ok: false, durationMs: performance.now() - start, generateMs, restoreMs, bytes, changedServices: changed.size, error: errorMessage(err) });
+      this.finish({ full, ok: false, durationMs: performance.now() - start, ...written, changedServices: changed.size, error: errorMessage(err) });
       return;
     }
     this.needFullSync = false;
     if (full) this.lastFullSync = performance.now();
+    const m = this.metrics;
+    const now = Date.now();
+    for (const times of endpointUpdate.lastChangeTriggerTimes.values()) for (const t of times) m.networkProgrammingLatency.observe(Math.max(0, now - t) / 1000);
+    this.health.updated();
+    m.syncProxyRulesLastTimestamp.setToCurrentTime();
+    const durationMs = performance.now() - start;
+    this.log.debug({ mode: this.mode, full, durationMs: Math.round(durationMs), changed: changed.size, bytes: written.bytes }, "synced proxy rules");
+    if (this.serviceHealth && (full || changed.size > 0)) await this.syncServiceHealth();
+    if (this.conntrack && (endpointUpdate.conntrackCleanupRequired || serviceUpdate.removedUDPPorts.length > 0)) {
+      await this.conntrack.cleanStaleEntries(this.svcPortMap, this.endpointsMap, serviceUpdate.removedUDPPorts, this.stop.signal);
+    }
+    this.finish({ full, ok: true, durationMs, ...written, changedServices: changed.size });
+    // Chains an earlier sync flushed go now, after this sync's rules are in place (still "syncing" meanwhile).
+    if (this.nft) await this.nft.deleteStaleChains(this.stop.signal);
+  }
+
+  /** The iptables mode's sync: one `iptables-restore --noflush`; throws when it fails. */
+  private async writeIptables(full: boolean, changed: ReadonlySet<string>, w: Written): Promise<void> {
+    let existing: ReadonlySet<string> = new Set();
+    let missing: JumpRule[] = [];
+    if (full) {
+      const nat = await this.iptables.save("nat", this.stop.signal);
+      const filter = await this.iptables.save("filter", this.stop.signal);
+      existing = chainsFromSave(nat);
+      missing = missingJumps({ nat, filter }, this.jumpRules());
+      this.cachedNodePortIPs = await this.nodePortIPs();
+    }
+    const g0 = performance.now();
+    const result = generateRules({
+      services: this.svcPortMap,
+      endpoints: this.endpointsMap,
+      nodeLabels: this.nodeLabels,
+      options: this.rulesOptions(),
+      full,
+      changedServices: changed,
+      existingNatChains: existing,
+      staleNatChains: this.deferredStale,
+      missingJumps: missing,
+      canary: full,
+      cache: this.rulesCache,
+      ...(this.lastTopChains ? { previousTopChains: this.lastTopChains } : {}),
+      deferStaleCleanup: !full && performance.now() - this.lastStaleCleanup < this.settings.syncPeriodMs,
+    });
+    const g1 = performance.now();
+    w.generateMs = g1 - g0;
+    w.bytes = result.text.length;
+    if (result.text !== "") await this.iptables.restore(result.text, this.stop.signal);
+    w.restoreMs = performance.now() - g1;
     this.deferredStale = result.staleNatChains;
     if (result.staleNatChains.length === 0) this.lastStaleCleanup = performance.now();
     this.lastTopChains = result.topChains;
@@ -422,17 +501,40 @@ export class Proxier implements ProxyEventHandler {
     m.iptablesRulesLastSync.set(result.natRulesWritten, { table: "nat" });
     m.syncProxyRulesNoLocalEndpointsTotal.set(result.noLocalEndpointsInternal, { traffic_policy: "internal" });
     m.syncProxyRulesNoLocalEndpointsTotal.set(result.noLocalEndpointsExternal, { traffic_policy: "external" });
-    const now = Date.now();
-    for (const times of endpointUpdate.lastChangeTriggerTimes.values()) for (const t of times) m.networkProgrammingLatency.observe(Math.max(0, now - t) / 1000);
-    this.health.updated();
-    m.syncProxyRulesLastTimestamp.setToCurrentTime();
-    const durationMs = performance.now() - start;
-    this.log.debug({ full, durationMs: Math.round(durationMs), changed: changed.size, bytes }, "synced iptables rules");
-    if (this.serviceHealth && (full || changed.size > 0)) await this.syncServiceHealth();
-    if (this.conntrack && (endpointUpdate.conntrackCleanupRequired || serviceUpdate.removedUDPPorts.length > 0)) {
-      await this.conntrack.cleanStaleEntries(this.svcPortMap, this.endpointsMap, serviceUpdate.removedUDPPorts, this.stop.signal);
-    }
-    this.finish({ full, ok: true, durationMs, generateMs, restoreMs, bytes, changedServices: changed.size });
+  }
+
+  /** The nftables mode's sync: one `nft -f` transaction (after deleting chains flushed earlier); throws when it fails. */
+  private async writeNftables(full: boolean, changed: ReadonlySet<string>, w: Written): Promise<void> {
+    const nft = this.nft;
+    if (!nft) return;
+    if (full) this.cachedNodePortIPs = await this.nodePortIPs();
+    const out = await nft.sync({
+      services: this.svcPortMap,
+      endpoints: this.endpointsMap,
+      nodeLabels: this.nodeLabels,
+      options: this.nftOptions(),
+      full,
+      changedServices: changed,
+      signal: this.stop.signal,
+    });
+    w.generateMs = out.generateMs;
+    w.restoreMs = out.applyMs;
+    w.bytes = out.result.text.length;
+    this.lastNftResult = out.result;
+    this.metrics.syncProxyRulesNoLocalEndpointsTotal.set(out.result.noLocalEndpointsInternal, { traffic_policy: "internal" });
+    this.metrics.syncProxyRulesNoLocalEndpointsTotal.set(out.result.noLocalEndpointsExternal, { traffic_policy: "external" });
+  }
+
+  private nftOptions(): NftOptions {
+    const ips = this.cachedNodePortIPs;
+    return {
+      family: "ip",
+      masqueradeMark: `0x${(2 ** this.settings.masqueradeBit).toString(16)}`,
+      masqueradeAll: this.settings.masqueradeAll,
+      localCidr: this.localCidr(),
+      nodeIP: this.nodeIP(),
+      nodePortIPs: ips,
+    };
   }
 
   /** upstream: serviceHealthServer.SyncServices(HealthCheckNodePorts()) + SyncEndpoints(LocalReadyEndpoints()). */
@@ -466,13 +568,25 @@ export class Proxier implements ProxyEventHandler {
         this.monitorRunning = undefined;
         this.scheduleMonitor();
       });
-    }, this.config.iptables.syncPeriodMs);
+    }, this.settings.syncPeriodMs);
   }
 
-  /** Checks the canaries now; true when intact. A missing one forces a full sync. */
+  /**
+   * Checks the canaries now; true when intact. A missing one forces a full sync. In nftables mode the canary
+   * is our table itself (upstream needs none as nobody else should touch it; deckhand still repairs a table
+   * deleted by hand within a syncPeriod).
+   */
   async checkCanary(): Promise<boolean> {
     if (this.closed || !this.initialized || this.lastOutcome === undefined) return true;
     try {
+      if (this.nft) {
+        if (await this.nft.runner.tableExists(this.stop.signal)) return true;
+        if (this.closed) return true;
+        this.log.info("the nftables kube-proxy table is gone: resyncing everything");
+        this.nft.reset();
+        this.forceFullSync();
+        return false;
+      }
       if (await this.iptables.canaryIntact(CANARY_JUMPS, this.stop.signal)) return true;
     } catch (err) {
       if (!this.closed) this.log.warn({ err: errorMessage(err) }, "could not check the iptables canary");

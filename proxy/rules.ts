@@ -232,7 +232,7 @@ function probability(n: number): string {
   return probabilityCache[n] ?? computeProbability(n);
 }
 
-interface Categorized {
+export interface Categorized {
   cluster: readonly EndpointInfo[];
   local: readonly EndpointInfo[];
   allReachable: readonly EndpointInfo[];
@@ -277,6 +277,34 @@ export function categorizeEndpoints(endpoints: readonly EndpointInfo[], svc: Ser
   for (const ep of local) merged.set(ep.endpoint, ep);
   const allReachable = [...merged.values()].sort((a, b) => (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0));
   return { cluster, local, allReachable, hasAny };
+}
+
+/** Where a service port's traffic goes (upstream syncProxyRules, the same in both modes). */
+export interface PolicyRouting {
+  usesClusterPolicyChain: boolean;
+  usesLocalPolicyChain: boolean;
+  /** The policy chain ClusterIP traffic goes to, and whether it has endpoints (else DROP/REJECT). */
+  internalTrafficChain: string;
+  hasInternalEndpoints: boolean;
+  /** The policy chain the external chain ends in, and whether it has endpoints. */
+  externalPolicyChain: string;
+  hasExternalEndpoints: boolean;
+  /** The external chain is needed (even without external endpoints: it short-circuits local traffic). */
+  usesExternalTrafficChain: boolean;
+}
+
+/** Chooses between the "Cluster" and "Local" policy chains for internal and external traffic. */
+export function policyRouting(svc: ServicePortInfo, c: Categorized, clusterPolicyChain: string, localPolicyChain: string): PolicyRouting {
+  const localOnly = c.local.length === 0;
+  return {
+    usesClusterPolicyChain: c.cluster.length > 0 && usesClusterEndpoints(svc),
+    usesLocalPolicyChain: c.local.length > 0 && usesLocalEndpoints(svc),
+    internalTrafficChain: svc.internalPolicyLocal ? localPolicyChain : clusterPolicyChain,
+    hasInternalEndpoints: c.hasAny && !(svc.internalPolicyLocal && localOnly),
+    externalPolicyChain: svc.externalPolicyLocal ? localPolicyChain : clusterPolicyChain,
+    hasExternalEndpoints: c.hasAny && !(svc.externalPolicyLocal && localOnly),
+    usesExternalTrafficChain: c.hasAny && externallyAccessible(svc),
+  };
 }
 
 /** PreferSameZone applies when every ready endpoint carries zone hints and one of them names this node's zone. */
@@ -369,24 +397,10 @@ function generatePort(svc: ServicePortInfo, all: readonly EndpointInfo[], ctx: P
   let noLocalExternal = 0;
 
   const clusterPolicyChain = svc.svcChain;
-  const usesClusterPolicyChain = cluster.length > 0 && usesClusterEndpoints(svc);
   const localPolicyChain = svc.svlChain;
-  const usesLocalPolicyChain = local.length > 0 && usesLocalEndpoints(svc);
-
-  let internalTrafficChain = clusterPolicyChain;
-  let hasInternalEndpoints = hasAny;
-  if (svc.internalPolicyLocal) {
-    internalTrafficChain = localPolicyChain;
-    if (local.length === 0) hasInternalEndpoints = false;
-  }
-  let externalPolicyChain = clusterPolicyChain;
-  let hasExternalEndpoints = hasAny;
-  if (svc.externalPolicyLocal) {
-    externalPolicyChain = localPolicyChain;
-    if (local.length === 0) hasExternalEndpoints = false;
-  }
+  const { usesClusterPolicyChain, usesLocalPolicyChain, internalTrafficChain, hasInternalEndpoints, externalPolicyChain, hasExternalEndpoints, usesExternalTrafficChain } =
+    policyRouting(svc, { cluster, local, allReachable, hasAny }, clusterPolicyChain, localPolicyChain);
   const externalTrafficChain = svc.extChain;
-  const usesExternalTrafficChain = hasAny && externallyAccessible(svc);
   const usesFWChain = hasAny && svc.loadBalancerVIPs.length > 0 && svc.loadBalancerSourceRanges.length > 0;
   const loadBalancerTrafficChain = usesFWChain ? svc.fwChain : externalTrafficChain;
 

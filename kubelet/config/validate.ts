@@ -202,6 +202,12 @@ export function validateKubeletConfiguration(c: KubeletConfiguration, explicit: 
 
   oneOf("hairpinMode", c.hairpinMode, ["promiscuous-bridge", "hairpin-veth", "none"]);
   oneOf("cgroupDriver", c.cgroupDriver, ["cgroupfs", "systemd"]);
+  // Pods always go in the QoS hierarchy (kubelet/cm); upstream's flat layout under cgroupRoot is not made.
+  if (!c.cgroupsPerQOS) bad("cgroupsPerQOS", invalid(false, "pods outside the QoS cgroup hierarchy are not implemented by deckhand (set true)"));
+  // The pod and QoS cgroups are made with the cgroupfs driver's names only (kubelet/cm): no .slice units.
+  if (c.cgroupDriver === "systemd") {
+    bad("cgroupDriver", invalid(c.cgroupDriver, 'the systemd cgroup driver is not implemented by deckhand (use "cgroupfs", with containerd\'s SystemdCgroup = false)'));
+  }
   oneOf("configMapAndSecretChangeDetectionStrategy", c.configMapAndSecretChangeDetectionStrategy, ["Get", "Cache", "Watch"]);
   oneOf("authorization.mode", c.authorization.mode, ["AlwaysAllow", "Webhook"]);
   oneOf("logging.format", c.logging.format, ["text", "json"]);

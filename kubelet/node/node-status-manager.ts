@@ -28,6 +28,13 @@ export interface NodeStatusSource<S> {
   changed(previous: S, next: S): boolean;
   /** Strategic merge patch body for nodes/status. */
   patch(previous: S | undefined, next: S): unknown;
+  /**
+   * What the API holds where someone else overwrote what we reported (the node lifecycle controller sets the
+   * conditions Unknown while the kubelet could not post), from `node` (the Node a patch returned) or, without
+   * it, from the source's own view of the Node; `sent` itself when nothing was overwritten. The next patch is
+   * made against it, so that it sets the status right: upstream's kubelet patches against the Node it reads.
+   */
+  held?(sent: S, node?: unknown): S;
 }
 
 /** What the manager needs of the API client (a fake in unit tests). */
@@ -125,11 +132,18 @@ export class NodeStatusManager<S> {
 
   /** One status update: computed always, sent when changed or due. */
   async update(signal: AbortSignal = this.loop.signal): Promise<void> {
+    if (this.reported !== undefined && this.o.source.held) this.reported = this.o.source.held(this.reported);
     const next = await this.o.source.status(this.reported);
     const due = this.clock.now() - this.lastReport >= (this.o.reportFrequencyMs ?? 5 * 60_000);
     if (this.reported !== undefined && !due && !this.o.source.changed(this.reported, next)) return;
-    await this.o.client.patch(this.ref(this.o.nodeName, "status"), "strategic", this.o.source.patch(this.reported, next), { signal, timeoutMs: 10_000 });
-    this.reported = next;
+    let node = await this.o.client.patch(this.ref(this.o.nodeName, "status"), "strategic", this.o.source.patch(this.reported, next), { signal, timeoutMs: 10_000 });
+    let held = this.o.source.held?.(next, node) ?? next;
+    // Overwritten between our read and our patch: set right at once.
+    if (held !== next) {
+      node = await this.o.client.patch(this.ref(this.o.nodeName, "status"), "strategic", this.o.source.patch(held, next), { signal, timeoutMs: 10_000 });
+      held = this.o.source.held?.(next, node) ?? next;
+    }
+    this.reported = held;
     this.lastReport = this.clock.now();
     this.reports++;
   }

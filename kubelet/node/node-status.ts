@@ -379,13 +379,20 @@ export function nodeResources(machine: MachineInfo, config: NodeStatusConfig): {
 }
 
 /**
- * ContainerManager.GetNodeAllocatableAbsolute: capacity − systemReserved − kubeReserved, without the eviction
- * thresholds; what enforceNodeAllocatable=pods puts on the kubepods cgroup.
+ * What the node allocatable cgroup (`kubepods`) carries, upstream's getNodeAllocatableInternalAbsolute: the
+ * internal capacity (the Node's, plus `pid` when `maxPID` is known) − systemReserved − kubeReserved, without the
+ * eviction thresholds (those are for the eviction manager to act on before the kernel's limit). With `enforce`
+ * false (enforceNodeAllocatable without "pods") the capacity itself, as upstream.
  */
-export function nodeAllocatableAbsolute(machine: MachineInfo, config: NodeStatusConfig): Record<string, string> {
+export function nodeAllocatableAbsolute(machine: MachineInfo, config: NodeStatusConfig, internal: { maxPID?: number; enforce?: boolean } = {}): Record<string, string> {
   const capacity = capacityOf(machine, config);
+  if (internal.maxPID !== undefined) capacity.set("pid", Quantity.of(internal.maxPID, "DecimalSI"));
   const out: Resources = new Map();
   for (const [name, cap] of capacity) {
+    if (internal.enforce === false) {
+      out.set(name, cap);
+      continue;
+    }
     const v = cap.sub(reservedOf(config.systemReserved, name, "systemReserved")).sub(reservedOf(config.kubeReserved, name, "kubeReserved"));
     out.set(name, nonNegative(cap, v));
   }
@@ -600,6 +607,18 @@ export function nodeStatusChanged(previous: NodeStatus | undefined, next: NodeSt
   if (!resourcesEqual(previous.capacity, next.capacity) || !resourcesEqual(previous.allocatable, next.allocatable)) return true;
   const rest = (s: NodeStatus): Record<string, unknown> => ({ ...s, conditions: undefined, capacity: undefined, allocatable: undefined });
   return !deepEqual(rest(previous), rest(next));
+}
+
+/**
+ * The status the API holds when the node lifecycle controller overwrote ours (a condition Unknown that we report
+ * otherwise; `node` is the Node as read), else `sent`: what the next patch must be made against. Only Unknown
+ * counts, since a Node read from a watch may lag our own last patch.
+ */
+export function heldNodeStatus(sent: NodeStatus, node: unknown): NodeStatus {
+  const held = (node as { status?: { conditions?: NodeCondition[] } } | undefined)?.status?.conditions;
+  if (held === undefined) return sent;
+  const overwritten = sent.conditions.some((c) => c.status !== "Unknown" && held.find((h) => h.type === c.type)?.status === "Unknown");
+  return overwritten ? { ...sent, conditions: held } : sent;
 }
 
 /** Two-way strategic-merge diff of plain objects: changed and added keys, null for removed ones; lists replace. */

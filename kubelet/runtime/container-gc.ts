@@ -11,7 +11,8 @@
  * The per-container limit is also applied by the runtime manager to the pod it syncs, from the status it
  * already holds (no listing): a crash-looping pod then never keeps more than one dead attempt per container
  * for up to a minute. Upstream only trims in the periodic pass; the policy (`deadContainersOverLimit`) is this
- * file's either way.
+ * file's either way. `deleteAllUnusedContainers` is upstream's reclaim under disk pressure (the eviction manager):
+ * the dead containers and sandboxes of terminated pods go too, not only those of deleted ones.
  */
 import type { Logger } from "../../src-shared/log.ts";
 import { errorMessage, isDeckhandError } from "../../src-shared/errors.ts";
@@ -44,6 +45,11 @@ export interface ContainerGCOptions {
   isPodDeleted: (uid: string) => boolean;
   /** Every pod source has delivered its first full state: before that, an unknown pod is not a deleted one. */
   allSourcesReady: () => boolean;
+  /**
+   * Upstream's ShouldPodRuntimeBeRemoved: the pod's worker has terminated it (finished, evicted) or the kubelet
+   * does not know it. Only `deleteAllUnusedContainers` (the eviction manager's reclaim) uses it.
+   */
+  isPodTerminated?: (uid: string) => boolean;
   logger: Logger;
   policy?: Partial<ContainerGCPolicy>;
   clock?: Clock;
@@ -120,16 +126,29 @@ export class ContainerGC {
 
   /** One pass: dead containers, then dead sandboxes (which the first step may have emptied). */
   async garbageCollect(signal?: AbortSignal): Promise<void> {
-    await this.evictContainers(signal);
-    await this.evictSandboxes(signal);
+    await this.evictContainers(signal, false);
+    await this.evictSandboxes(signal, false);
   }
 
-  private async evictContainers(signal?: AbortSignal): Promise<void> {
+  /**
+   * Upstream's DeleteAllUnusedContainers (node-level reclaim under disk pressure): the same pass, where every dead
+   * container and sandbox of a pod that has terminated goes too, not only those of deleted pods.
+   */
+  async deleteAllUnusedContainers(signal?: AbortSignal): Promise<void> {
+    await this.evictContainers(signal, true);
+    await this.evictSandboxes(signal, true);
+  }
+
+  private mayGo(uid: string, evictNonDeletedPods: boolean): boolean {
+    return this.o.isPodDeleted(uid) || (evictNonDeletedPods && (this.o.isPodTerminated?.(uid) ?? false));
+  }
+
+  private async evictContainers(signal: AbortSignal | undefined, evictNonDeletedPods: boolean): Promise<void> {
     const { containers } = await this.cri.runtime("ListContainers", {}, signal ? { signal } : {});
     const units = this.evictableContainers(containers);
     if (this.o.allSourcesReady()) {
       for (const [key, unit] of units) {
-        if (!this.o.isPodDeleted(unit[0]?.podUid ?? "")) continue;
+        if (!this.mayGo(unit[0]?.podUid ?? "", evictNonDeletedPods)) continue;
         await this.removeOldest(unit, unit.length, signal);
         units.delete(key);
       }
@@ -192,7 +211,7 @@ export class ContainerGC {
     }
   }
 
-  private async evictSandboxes(signal?: AbortSignal): Promise<void> {
+  private async evictSandboxes(signal: AbortSignal | undefined, evictNonDeletedPods: boolean): Promise<void> {
     const opts = signal ? { signal } : {};
     const [{ items }, { containers }] = await Promise.all([this.cri.runtime("ListPodSandbox", {}, opts), this.cri.runtime("ListContainers", {}, opts)]);
     const withContainers = new Set(containers.map((c) => c.pod_sandbox_id));
@@ -208,7 +227,7 @@ export class ContainerGC {
       sandboxes.sort(newestFirst);
       // The newest stays while the pod exists; every inactive one goes once its content may be removed (asked,
       // as for containers, only once every source has synced: before, an unknown pod is not a deleted one).
-      const keep = this.o.allSourcesReady() && this.o.isPodDeleted(uid) ? 0 : 1;
+      const keep = this.o.allSourcesReady() && this.mayGo(uid, evictNonDeletedPods) ? 0 : 1;
       for (const s of sandboxes.slice(keep)) {
         if (s.active) continue;
         try {

@@ -16,7 +16,8 @@ import type { Container as CriContainer, ContainerConfig, Mount, ContainerStatus
 import type { EventRecorder } from "../events.ts";
 import { podRef } from "../events.ts";
 import { ImagePullError, type PullSecrets, type ImageManager } from "../images/image-manager.ts";
-import type { PodCgroups, PodResourceConfig } from "../cm/pod-cgroups.ts";
+import type { PodCgroups } from "../cm/pod-cgroups.ts";
+import { podResourceConfig } from "../cm/pod-resources.ts";
 import { computePodActions, CrashLoopBackoff, type ProbeFailures } from "./pod-actions.ts";
 import { HookRunner } from "../lifecycle/handlers.ts";
 import { killGraceSeconds, runsPreStop, stopGraceSeconds } from "../lifecycle/grace.ts";
@@ -28,10 +29,7 @@ import { containerHash } from "./container-hash.ts";
 import { sandboxConfig, podLogDirectory, type NodeContext } from "./sandbox-config.ts";
 import { specsFromContainerLabels, CONTAINER_HASH_ANNOTATION, CONTAINER_KIND_ANNOTATION, CONTAINER_NAME_LABEL, POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL, POD_TERMINATION_GRACE_ANNOTATION } from "./labels.ts";
 import type { ContainerState, PodRuntimeStatus, RuntimeContainer, RuntimeSandbox } from "./types.ts";
-import { milliCPUToQuota, milliCPUToShares, qosClass } from "../qos.ts";
-import { milliValue, quantityValue } from "../../src-shared/quantity.ts";
-import { podRequests } from "../admission.ts";
-import { isSidecar } from "../pod-helpers.ts";
+import { qosClass } from "../qos.ts";
 
 /** CRI nanoseconds (a decimal string) to milliseconds. */
 export function nsToMs(ns: string | number | undefined): number {
@@ -78,75 +76,6 @@ export function listedState(c: CriContainer): ContainerState {
 
 function toRuntimeSandbox(s: PodSandbox, ips: string[]): RuntimeSandbox {
   return { id: s.id, attempt: s.metadata?.attempt ?? 0, state: s.state === "SANDBOX_READY" ? "ready" : "notready", createdAt: nsToMs(s.created_at), ips };
-}
-
-/**
- * Upstream's PodLimits (k8s.io/component-helpers/resource): the app containers and sidecars together, or an
- * init container with the sidecars started before it, whichever needs more; plus the pod overhead on what is
- * limited. `declared` is false when some container (init ones included) leaves the resource unlimited.
- */
-function podLimits(pod: V1Pod): { cpuMilli: number; memoryBytes: number; cpuDeclared: boolean; memoryDeclared: boolean } {
-  let cpuDeclared = true;
-  let memoryDeclared = true;
-  const limitsOf = (c: V1Container): { cpu: number; mem: number } => {
-    const lim = (c.resources?.limits ?? {}) as Record<string, string | number>;
-    return { cpu: lim["cpu"] === undefined ? 0 : milliValue(lim["cpu"]), mem: lim["memory"] === undefined ? 0 : quantityValue(lim["memory"]) };
-  };
-  const declare = (l: { cpu: number; mem: number }): void => {
-    if (l.cpu === 0) cpuDeclared = false;
-    if (l.mem === 0) memoryDeclared = false;
-  };
-  const total = { cpu: 0, mem: 0 };
-  for (const c of pod.spec?.containers ?? []) {
-    const l = limitsOf(c);
-    declare(l);
-    total.cpu += l.cpu;
-    total.mem += l.mem;
-  }
-  const sidecars = { cpu: 0, mem: 0 };
-  const initPeak = { cpu: 0, mem: 0 };
-  for (const c of pod.spec?.initContainers ?? []) {
-    const own = limitsOf(c);
-    let inUse: { cpu: number; mem: number };
-    if (isSidecar(c)) {
-      total.cpu += own.cpu;
-      total.mem += own.mem;
-      sidecars.cpu += own.cpu;
-      sidecars.mem += own.mem;
-      inUse = { ...sidecars };
-    } else inUse = { cpu: own.cpu + sidecars.cpu, mem: own.mem + sidecars.mem };
-    declare(inUse);
-    initPeak.cpu = Math.max(initPeak.cpu, inUse.cpu);
-    initPeak.mem = Math.max(initPeak.mem, inUse.mem);
-  }
-  const overhead = (pod.spec?.overhead ?? {}) as Record<string, string | number>;
-  const cpu = Math.max(total.cpu, initPeak.cpu);
-  const mem = Math.max(total.mem, initPeak.mem);
-  return {
-    cpuMilli: cpu > 0 && overhead["cpu"] !== undefined ? cpu + milliValue(overhead["cpu"]) : cpu,
-    memoryBytes: mem > 0 && overhead["memory"] !== undefined ? mem + quantityValue(overhead["memory"]) : mem,
-    cpuDeclared,
-    memoryDeclared,
-  };
-}
-
-/**
- * The pod cgroup's limits, upstream's ResourceConfigForPod: shares from the pod's effective requests (init
- * containers, sidecars and overhead counted, as admission counts them); for a Guaranteed pod the CFS quota
- * (unless CFS quota is off) and memory limit of PodLimits, for a Burstable one only those every container
- * declares; BestEffort pods get the minimum shares and nothing else.
- */
-export function podResourceConfig(pod: V1Pod, node: Pick<NodeContext, "cpuCFSQuota" | "cpuCFSQuotaPeriodUs">): PodResourceConfig {
-  const qos = qosClass(pod);
-  if (qos === "BestEffort") return { cpuShares: milliCPUToShares(0) };
-  const limits = podLimits(pod);
-  const quota = node.cpuCFSQuota && limits.cpuMilli > 0 && (qos === "Guaranteed" || limits.cpuDeclared);
-  const memory = limits.memoryBytes > 0 && (qos === "Guaranteed" || limits.memoryDeclared);
-  return {
-    cpuShares: milliCPUToShares(podRequests(pod).cpuMilli),
-    ...(quota ? { cpuQuotaUs: milliCPUToQuota(limits.cpuMilli, node.cpuCFSQuotaPeriodUs), cpuPeriodUs: node.cpuCFSQuotaPeriodUs } : {}),
-    ...(memory ? { memoryLimitBytes: limits.memoryBytes } : {}),
-  };
 }
 
 /** Why containers are not running after a sync, for the pod status (container name → waiting reason). */

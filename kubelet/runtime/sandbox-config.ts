@@ -27,6 +27,8 @@ export interface NodeContext {
   cpuCapacityMilli?: number;
   cpuCFSQuota: boolean;
   cpuCFSQuotaPeriodUs: number;
+  /** podPidsLimit: pids.max of every pod cgroup when > 0. */
+  podPidsLimit?: number;
 }
 
 export function podFullName(pod: V1Pod): string {

@@ -131,6 +131,7 @@ export async function startServers(config: KubeletConfig, kubelet: Kubelet, clie
       lastRelistAt: () => (kubelet.pleg.hasRelisted ? Date.now() - kubelet.pleg.healthy().lastSeenMs : undefined),
     });
     kubelet.pleg.onRelist((ms) => metrics.observeRelist(ms));
+    kubelet.nodePressure?.manager.onEviction((e) => metrics.observeEviction(e.signal));
     kubelet.podWorkers.onSyncDone((operation, seconds) => metrics.observePodWorker(operation, seconds));
     kubelet.podSync.onPodStarted((seconds) => metrics.observePodStart(seconds));
     api = new KubeletServer({

@@ -127,7 +127,7 @@ export interface PodStatusInput {
    * Set when the kubelet ends the pod (active deadline, eviction): the phase, reason and message to report
    * (upstream's ShouldEvict override); the pod is then terminal for the phase computation too.
    */
-  terminal?: { phase: "Failed" | "Succeeded"; reason?: string; message?: string };
+  terminal?: { phase: "Failed" | "Succeeded"; reason?: string; message?: string; conditions?: { type: string; status: string; reason?: string; message?: string }[] };
   /** The node's memory; the status does not depend on it (accepted so callers pass node facts uniformly). */
   memoryCapacityBytes?: number;
   /**
@@ -702,6 +702,11 @@ export function computePodStatus(input: PodStatusInput): PodStatus {
     const i = conditions.findIndex((c) => c.type === DISRUPTION_TARGET);
     if (i >= 0) conditions[i] = clone(disruption);
     else conditions.push(clone(disruption));
+  }
+  // The ending's own conditions (an eviction's DisruptionTarget), kept once set: the old status carries them after.
+  for (const c of input.terminal?.conditions ?? []) {
+    if (findCondition(conditions, c.type)) continue;
+    conditions.push({ ...c, lastTransitionTime: now });
   }
   const all = [...initContainerStatuses, ...containerStatuses];
   const generated: GeneratedCondition[] = [

@@ -27,6 +27,8 @@ import { firstServiceIP, parseCidr } from "./allocators.ts";
 import { EndpointSliceController } from "./controllers/endpointslices.ts";
 import { NodeIpamController } from "./controllers/nodeipam.ts";
 import { BinderController } from "./controllers/binder.ts";
+import { NodeLifecycleController, type NodeLifecycleOptions } from "./controllers/nodelifecycle.ts";
+import { TaintEvictionController } from "./controllers/taint-eviction.ts";
 import { NamespaceController } from "./controllers/namespaces.ts";
 import type { Controller } from "./controllers/base.ts";
 import { RESOURCES, apiVersionOf } from "./registry.ts";
@@ -66,7 +68,9 @@ export interface ControlPlaneOptions {
    */
   metricsResolutionMs?: number;
   /** Controllers to run (all by default). */
-  controllers?: { endpointSlices?: boolean; nodeIpam?: boolean; binder?: boolean; namespaces?: boolean };
+  controllers?: { endpointSlices?: boolean; nodeIpam?: boolean; binder?: boolean; namespaces?: boolean; nodeLifecycle?: boolean; taintEviction?: boolean };
+  /** The node lifecycle controller's periods (kube-controller-manager's defaults: 5 s, 50 s, 60 s). */
+  nodeLifecycle?: NodeLifecycleOptions;
   log?: Logger;
 }
 
@@ -279,6 +283,8 @@ export class ControlPlane {
     if (c.namespaces !== false) controllers.push(new NamespaceController(api, clog("namespace-controller"), ca.certPem));
     if (c.endpointSlices !== false) controllers.push(new EndpointSliceController(api, clog("endpointslice-controller")));
     if (c.nodeIpam !== false) controllers.push(new NodeIpamController(api, clog("node-ipam-controller"), o.clusterCIDR ?? "10.244.0.0/16", o.nodeCIDRMaskSize ?? 24));
+    if (c.nodeLifecycle !== false) controllers.push(new NodeLifecycleController(api, clog("node-lifecycle-controller"), o.nodeLifecycle));
+    if (c.taintEviction !== false) controllers.push(new TaintEvictionController(api, clog("taint-eviction-controller")));
     if (c.binder !== false) controllers.push(new BinderController(api, clog("binder")));
     for (const ctl of controllers) ctl.start();
     this.started.controllers = controllers;

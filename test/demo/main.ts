@@ -8,14 +8,18 @@
  * nodes and pods as `kubectl get -o wide` does, a request to the Service's ClusterIP answered by a pod on
  * another node, `kubectl top`, `kubectl logs` and `exec` through the control plane to the kubelet's API, and
  * the kubelet's API through `kubectl proxy`. It keeps running until Ctrl-C; `--once` checks all of it, tears
- * everything down and exits 0 (non-zero on the first check that fails).
+ * everything down and exits 0 (non-zero on the first check that fails). `--kubelet-config FILE` merges a
+ * KubeletConfiguration over every node's (reservations, eviction thresholds, podPidsLimit...: see
+ * kubelet-config.ts); a bad file stops the demo before it starts anything.
  */
 import type { ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import type { V1Pod, V1Service } from "@kubernetes/client-node";
 import { TestCluster, type ClusterNode, type KubeletOptions } from "../harness/cluster.ts";
 import { eventually, pollUntil } from "../harness/wait.ts";
 import { DeckhandError, isDeckhandError } from "../../src-shared/errors.ts";
 import { parseDemoArgs } from "./args.ts";
+import { demoKubeletConfig } from "./kubelet-config.ts";
 import { startKubectlProxy } from "./kubectl-proxy.ts";
 import { helloPod, helloService, pageConfigMap, parseWhoami, SERVICE } from "./manifests.ts";
 
@@ -24,12 +28,20 @@ const args = (() => {
     return parseDemoArgs(process.argv.slice(2));
   } catch (err) {
     console.error(err instanceof Error ? err.message : String(err));
-    console.error("usage: npm run demo [-- --once] [--nodes N]");
+    console.error("usage: npm run demo [-- --once] [--nodes N] [--kubelet-config FILE]");
     process.exit(2);
   }
 })();
-/** What every node's kubelet gets (extra config or flags). */
+/** What every node's kubelet gets: the --kubelet-config file's fields merged over the harness's configuration. */
 const kubeletOptions: KubeletOptions = {};
+if (args.kubeletConfig !== undefined) {
+  try {
+    kubeletOptions.config = demoKubeletConfig(readFileSync(args.kubeletConfig, "utf8"), args.kubeletConfig);
+  } catch (err) {
+    console.error(`demo: --kubelet-config ${args.kubeletConfig}: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(2);
+  }
+}
 
 const started = Date.now();
 let tornDown = false;
@@ -86,6 +98,7 @@ async function main(): Promise<void> {
   await cluster.start();
   say(`API at ${cluster.controlPlane.url}; admin kubeconfig ${cluster.adminKubeconfig}`);
   say(`starting ${args.nodes} worker node(s) at once: network namespace on the underlay, mount namespace, containerd, then deckhand's kubelet`);
+  if (args.kubeletConfig !== undefined) say(`the kubelets' configuration: the demo's, with ${Object.keys(kubeletOptions.config ?? {}).join(", ") || "nothing"} from ${args.kubeletConfig}`);
   const nodes = await Promise.all(Array.from({ length: args.nodes }, () => cluster.addNode(kubeletOptions)));
   for (const n of nodes) say(`node ${n.name}: netns ${n.sandbox.netnsPath}, node IP ${n.sandbox.nodeIP ?? "?"}, kubelet log ${n.kubelet?.logPath ?? "?"}`);
   say("waiting for every node to be Ready (registered, its pod CIDR's CNI config loaded by containerd)");
@@ -94,6 +107,10 @@ async function main(): Promise<void> {
     const ready = out.split("\n").filter((l) => l.endsWith("=True")).length;
     return ready === nodes.length ? true : undefined;
   }, { timeoutMs: 60_000, intervalMs: 500, message: "every node to be Ready" });
+  if (args.kubeletConfig !== undefined) {
+    const shown = await kubectl(["get", "nodes", "-o", "jsonpath={range .items[*]}{.metadata.name}:{\"\\n\"}  capacity: {.status.capacity}{\"\\n\"}  allocatable: {.status.allocatable}{\"\\n\"}  taints: {.spec.taints}{\"\\n\"}{end}"]);
+    say(`with ${args.kubeletConfig}:\n${indent(shown)}`);
+  }
   // kube-proxy on each node, as a DaemonSet would run it, with the node's credentials.
   for (const n of nodes) children.push({ what: `kube-proxy of ${n.name}`, ...(await n.startKubeProxy()) });
   say(`kube-proxy started on ${nodes.length} node(s); kubectl get nodes -o wide:\n${indent(await kubectl(["get", "nodes", "-o", "wide"]))}`);

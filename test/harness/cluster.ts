@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ControlPlane } from "../control-plane/control-plane.ts";
+import type { NodeLifecycleOptions } from "../control-plane/controllers/nodelifecycle.ts";
 import { KubeClient } from "../../src-shared/kube/client.ts";
 import { run, type RunResult } from "../../src-shared/exec.ts";
 import { silentLogger, type Logger } from "../../src-shared/log.ts";
@@ -31,7 +32,7 @@ const NODE_BIN = join(REPO, "node_modules", ".bin", "node");
 export const API_PORT_IN_NODE = 6443;
 
 export interface KubeletOptions {
-  /** Extra KubeletConfiguration fields (merged over the harness's). */
+  /** Extra KubeletConfiguration fields (merged over the harness's, objects key by key). */
   config?: Record<string, unknown>;
   /** Extra command-line flags. */
   flags?: string[];
@@ -224,6 +225,17 @@ export class ClusterNode {
   }
 }
 
+/** `over` merged over `base`: objects key by key (a test's `authentication.webhook` keeps the harness's `x509`). */
+function mergeObjects(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const cur = out[k];
+    out[k] = isObj(v) && isObj(cur) ? mergeObjects(cur, v) : v;
+  }
+  return out;
+}
+
 export interface TestClusterOptions {
   logger?: Logger;
   /** Cluster CIDR the control plane allocates node pod CIDRs from. */
@@ -233,6 +245,8 @@ export interface TestClusterOptions {
   minTokenExpirationSeconds?: number;
   /** Serve metrics.k8s.io (kubectl top), scraping the kubelets at this interval (see ControlPlaneOptions). */
   metricsResolutionMs?: number;
+  /** The node lifecycle controller's periods (tests of unreachable nodes shorten the grace period). */
+  nodeLifecycle?: NodeLifecycleOptions;
 }
 
 export class TestCluster {
@@ -266,6 +280,7 @@ export class TestCluster {
       },
       ...(this.options.minTokenExpirationSeconds !== undefined ? { minTokenExpirationSeconds: this.options.minTokenExpirationSeconds } : {}),
       ...(this.options.metricsResolutionMs !== undefined ? { metricsResolutionMs: this.options.metricsResolutionMs } : {}),
+      ...(this.options.nodeLifecycle ? { nodeLifecycle: this.options.nodeLifecycle } : {}),
     });
     await this.cp.start();
     this.admin = KubeClient.fromFile(this.cp.adminKubeconfigPath);
@@ -339,7 +354,7 @@ export class TestCluster {
 
     const manifests = join(sandbox.dir, "manifests");
     await mkdir(manifests, { recursive: true });
-    const config = {
+    const base = {
       apiVersion: "kubelet.config.k8s.io/v1beta1",
       kind: "KubeletConfiguration",
       cgroupDriver: "cgroupfs",
@@ -350,8 +365,8 @@ export class TestCluster {
       containerRuntimeEndpoint: `unix://${sandbox.containerdSocket}`,
       failSwapOn: false,
       authentication: { x509: { clientCAFile } },
-      ...(options.config ?? {}),
     };
+    const config = mergeObjects(base, options.config ?? {});
     await writeFile(join(sandbox.dir, "kubelet.yaml"), JSON.stringify(config, null, 2));
     node.kubelet = new KubeletProcess(sandbox, [
       "--config", join(sandbox.dir, "kubelet.yaml"),

@@ -1,36 +1,35 @@
 /**
- * A simple scheduler: pods without nodeName (schedulerName default-scheduler) are bound to a Ready,
- * schedulable node whose taints they tolerate and whose labels match their nodeSelector, preferring the
- * node with the fewest pods. Unschedulable pods get the PodScheduled=False condition the scheduler writes.
+ * A simple scheduler: pods without nodeName (schedulerName default-scheduler) are bound to a schedulable node
+ * whose NoSchedule and NoExecute taints they tolerate (the node lifecycle controller's not-ready, unreachable and
+ * pressure taints among them; a node not Ready counts as tainted not-ready even before the controller has acted)
+ * and whose labels match their nodeSelector, preferring the node with the fewest pods. Unschedulable pods get the PodScheduled=False condition the scheduler writes.
  */
 import { ADMIN, resource } from "../api.ts";
 import type { StoreEvent } from "../store.ts";
 import { arr, dig, isObject, rfc3339, str, type KubeObject } from "../types.ts";
 import { Controller, nsName, splitKey } from "./base.ts";
+import { TAINT_NOT_READY, TAINT_UNREACHABLE } from "./nodelifecycle.ts";
+import { matchingTolerations } from "./tolerations.ts";
 
 const pods = resource("", "pods");
 const ALL_PENDING = "*";
 
 function tolerates(pod: KubeObject, taint: unknown): boolean {
-  const effect = str(dig(taint, "effect"));
-  if (effect === "PreferNoSchedule") return true;
-  return arr(dig(pod, "spec", "tolerations")).some((t) => {
-    const te = str(dig(t, "effect")) ?? "";
-    if (te !== "" && te !== effect) return false;
-    const key = str(dig(t, "key")) ?? "";
-    const op = str(dig(t, "operator")) ?? "Equal";
-    if (key === "" && op === "Exists") return true;
-    if (key !== str(dig(taint, "key"))) return false;
-    return op === "Exists" || (str(dig(t, "value")) ?? "") === (str(dig(taint, "value")) ?? "");
-  });
+  // The scheduler's TaintToleration filter looks at NoSchedule and NoExecute taints only.
+  return str(dig(taint, "effect")) === "PreferNoSchedule" || matchingTolerations(pod, taint).length > 0;
 }
 
 export function nodeFits(pod: KubeObject, node: KubeObject): string | undefined {
   if (node.metadata.deletionTimestamp !== undefined) return "node(s) were being deleted";
-  const ready = arr(dig(node, "status", "conditions")).find((c) => dig(c, "type") === "Ready");
-  if (dig(ready, "status") !== "True") return "node(s) had untolerated taint {node.kubernetes.io/not-ready: }";
+  const ready = str(dig(arr(dig(node, "status", "conditions")).find((c) => dig(c, "type") === "Ready"), "status"));
+  const taints = arr(dig(node, "spec", "taints"));
+  // The node lifecycle controller taints a node that is not Ready (not-ready, or unreachable when its status is
+  // Unknown); until it has, the condition stands for its taint.
+  if (ready !== "True" && !taints.some((t) => [TAINT_NOT_READY, TAINT_UNREACHABLE].includes(str(dig(t, "key")) ?? ""))) {
+    taints.push({ key: ready === "Unknown" ? TAINT_UNREACHABLE : TAINT_NOT_READY, effect: "NoSchedule" });
+  }
   if (dig(node, "spec", "unschedulable") === true) return "node(s) were unschedulable";
-  for (const t of arr(dig(node, "spec", "taints"))) {
+  for (const t of taints) {
     if (!tolerates(pod, t)) return `node(s) had untolerated taint {${str(dig(t, "key")) ?? ""}: ${str(dig(t, "value")) ?? ""}}`;
   }
   const sel = dig(pod, "spec", "nodeSelector");

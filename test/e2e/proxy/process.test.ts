@@ -1,7 +1,8 @@
 /**
  * The real `bin/kube-proxy` process inside the node namespace, fed watch events on stdin
  * (`--watch-events-from=-`): health and metrics on their upstream ports, SIGKILL and restart without losing
- * anything, SIGTERM leaving the rules, `--cleanup`, and a clear exit on an invalid configuration.
+ * anything, SIGTERM leaving the rules, `--cleanup`, mode nftables (and its refusal without nft), and a clear
+ * exit on an invalid configuration.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
@@ -196,6 +197,39 @@ describe("bin/kube-proxy (process, real packets)", () => {
     const kube = save.split("\n").filter((l) => l.includes("KUBE-") && !l.includes("KUBE-FIREWALL"));
     expect(kube).toEqual([]);
     expect((await net.connect(client, "10.96.0.10", 80, 500)).result).not.toBe("ok");
+  });
+
+  it("runs in mode nftables, and --cleanup removes both modes' state", async () => {
+    const nftConfig = join("/tmp", net.node, "kube-proxy-nft.yaml");
+    await writeFile(nftConfig, `apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nclusterCIDR: ${POD_CIDR}\nmode: nftables\n`);
+    const t0 = Date.now() / 1000;
+    proxy = startProxy(["--config", nftConfig]);
+    send(proxy, { services: [web()], slices: [webSlice([ep(0)])] });
+    await synced(t0);
+    expect((await net.probe(client, ["http", "http://10.96.0.10/", "5"])).counts).toEqual({ p1: 5 });
+    const metrics = (await net.get(net.node, "http://127.0.0.1:10249/metrics")).body;
+    expect(metrics).toContain("kubeproxy_sync_proxy_rules_nftables_sync_failures_total 0");
+    expect(metrics).toContain("kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total 0");
+    proxy.kill("SIGTERM");
+    expect(await exited(proxy)).toBe(0);
+    expect((await net.exec(net.node, "nft", ["list", "tables"])).stdout).toContain("table ip kube-proxy");
+    const r = await net.exec(net.node, join(ROOT, "bin/kube-proxy"), ["--cleanup"], { allowFailure: true });
+    expect(r.code, r.stderr).toBe(0);
+    expect((await net.exec(net.node, "nft", ["list", "tables"])).stdout).not.toContain("kube-proxy");
+    expect((await net.connect(client, "10.96.0.10", 80, 500)).result).not.toBe("ok");
+  });
+
+  it("refuses mode nftables at start when nft is missing (no fallback to iptables)", async () => {
+    const nftConfig = join("/tmp", net.node, "kube-proxy-nft.yaml");
+    const r = await run("nsenter", [`--net=/run/netns/${net.node}`, "--", join(ROOT, "bin/kube-proxy"), "--config", nftConfig, "--watch-events-from=-"], {
+      allowFailure: true,
+      input: "",
+      timeoutMs: 20_000,
+      env: { ...process.env, PATH: "/usr/bin:/bin" }, // nft lives in /usr/sbin
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("mode nftables cannot run here: the nft command is not installed");
+    expect((await net.iptablesSave("nat")).includes("KUBE-SERVICES")).toBe(false);
   });
 
   it("refuses an invalid configuration with a clear error and exit code 1", async () => {

@@ -1,11 +1,13 @@
 /**
- * kube-proxy end to end with real packets: the proxier runs in this process, fed directly through its event
- * interface, and programs iptables inside a private node namespace (`netnsExec`); backends and clients are
- * processes in pod and client namespaces on that node's bridge, or "outside" beyond its veth (TestNet).
+ * kube-proxy end to end with real packets, in both modes (one suite, run once per mode): the proxier runs in this
+ * process, fed directly through its event interface, and programs iptables or nftables inside a private node
+ * namespace (`netnsExec`); backends and clients are processes in pod and client namespaces on that node's
+ * bridge, or "outside" beyond its veth (TestNet). Upstream's nftables differences: no NodePorts on localhost.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { resolveConfig } from "../../../proxy/config.ts";
+import { resolveConfig, type ProxyMode } from "../../../proxy/config.ts";
 import { netnsExec } from "../../../proxy/iptables.ts";
+import { hashAndTruncate } from "../../../proxy/nftables/rules.ts";
 import { Proxier } from "../../../proxy/proxier.ts";
 import { servicePortChains } from "../../../proxy/types.ts";
 import { createLogger, silentLogger } from "../../../src-shared/log.ts";
@@ -16,53 +18,75 @@ import { eventually } from "../../harness/wait.ts";
 
 const NODE = "node-a";
 const OTHER = "node-b";
-const net = new TestNet();
-let proxier: Proxier;
-let client = "";
-const pods: { ns: string; ip: string; name: string }[] = [];
-
-const ep = (i: number, nodeName = NODE): Ep => ({ ip: pods[i]?.ip ?? "", node: nodeName });
 const http = (port = 8080) => [{ name: "http", port }];
+const MODES: readonly ProxyMode[] = ["iptables", "nftables"];
 
-beforeAll(async () => {
-  try {
-    await net.create();
-    for (const [i, ip] of ["10.244.0.11", "10.244.0.12", "10.244.0.13"].entries()) {
-      const ns = await net.addPod(ip);
-      pods.push({ ns, ip, name: `p${i + 1}` });
-      await net.startBackend(ns, `p${i + 1}`);
+/** Runs a command in the test's node namespace and returns its stdout. */
+async function nodeOut(net: TestNet, file: string, args: string[]): Promise<string> {
+  return (await net.exec(net.node, file, args, { allowFailure: true })).stdout;
+}
+
+function newProxier(net: TestNet, mode: ProxyMode, extra: Record<string, unknown> = {}): Proxier {
+  const config = resolveConfig({
+    apiVersion: "kubeproxy.config.k8s.io/v1alpha1",
+    kind: "KubeProxyConfiguration",
+    clusterCIDR: POD_CIDR,
+    mode,
+    iptables: { syncPeriod: "3s" },
+    nftables: { syncPeriod: "3s" },
+    ...extra,
+  });
+  const log = process.env["DECKHAND_LOG_LEVEL"] ? createLogger({ name: "kube-proxy" }) : silentLogger();
+  return new Proxier({ config, nodeName: NODE, log, exec: netnsExec(net.node) });
+}
+
+/** Starts a proxier, feeds it `objects` and the node, marks everything synced and waits for the first sync. */
+async function startProxier(net: TestNet, mode: ProxyMode, objects: (p: Proxier) => void = () => undefined, extra: Record<string, unknown> = {}): Promise<Proxier> {
+  const proxier = newProxier(net, mode, extra);
+  await proxier.start();
+  objects(proxier);
+  proxier.onNodeAdd(node(NODE, NODE_IP));
+  proxier.onServicesSynced();
+  proxier.onEndpointSlicesSynced();
+  await settled(proxier);
+  return proxier;
+}
+
+describe.each(MODES)("kube-proxy in %s mode (in process, real packets)", (mode) => {
+  const net = new TestNet();
+  let proxier: Proxier;
+  let client = "";
+  const pods: { ns: string; ip: string; name: string }[] = [];
+  const ep = (i: number, nodeName = NODE): Ep => ({ ip: pods[i]?.ip ?? "", node: nodeName });
+  const iptablesOnly = mode !== "iptables";
+  const nftablesOnly = mode !== "nftables";
+
+  beforeAll(async () => {
+    try {
+      await net.create();
+      for (const [i, ip] of ["10.244.0.11", "10.244.0.12", "10.244.0.13"].entries()) {
+        const ns = await net.addPod(ip);
+        pods.push({ ns, ip, name: `p${i + 1}` });
+        await net.startBackend(ns, `p${i + 1}`);
+      }
+      client = await net.addPod("10.244.0.50");
+      proxier = await startProxier(net, mode);
+    } catch (err) {
+      await proxier?.close();
+      await net.teardown();
+      throw err;
     }
-    client = await net.addPod("10.244.0.50");
-    const config = resolveConfig({
-      apiVersion: "kubeproxy.config.k8s.io/v1alpha1",
-      kind: "KubeProxyConfiguration",
-      clusterCIDR: POD_CIDR,
-      iptables: { syncPeriod: "3s" },
-    });
-    const log = process.env["DECKHAND_LOG_LEVEL"] ? createLogger({ name: "kube-proxy" }) : silentLogger();
-    proxier = new Proxier({ config, nodeName: NODE, log, exec: netnsExec(net.node) });
-    await proxier.start();
-    proxier.onNodeAdd(node(NODE, NODE_IP));
-    proxier.onServicesSynced();
-    proxier.onEndpointSlicesSynced();
-    await settled(proxier);
-  } catch (err) {
-    await proxier?.close();
-    await net.teardown();
-    throw err;
-  }
-});
+  });
 
-afterAll(async () => {
-  try {
-    await proxier?.close();
-  } finally {
-    await net.teardown();
-  }
-});
+  afterAll(async () => {
+    try {
+      await proxier?.close();
+    } finally {
+      await net.teardown();
+    }
+  });
 
-describe("kube-proxy (in process, real packets)", () => {
-  it("starts with the jump rules and the canaries in place", async () => {
+  it.skipIf(iptablesOnly)("starts with the jump rules and the canaries in place", async () => {
     const save = await net.iptablesSave();
     expect(save).toContain(`-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`);
     expect(save).toContain(`-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD`);
@@ -109,6 +133,13 @@ describe("kube-proxy (in process, real packets)", () => {
     expect(r.errors).toEqual({});
     expect(Object.keys(r.counts).length).toBeGreaterThan(1);
     expect(r.sources).toEqual({ [NODE_BRIDGE_IP]: 30 });
+  });
+
+  it("serves NodePorts on localhost only in iptables mode (upstream's nftables mode has none)", async () => {
+    const local = await net.connect(net.node, "127.0.0.1", 30080, 1000);
+    expect(local.result).toBe(mode === "iptables" ? "ok" : "refused");
+    // the node's own address serves in both modes
+    expect((await net.connect(net.node, NODE_IP, 30080, 1000)).result).toBe("ok");
   });
 
   it("masquerades off-cluster clients of a ClusterIP and hairpin traffic", async () => {
@@ -211,7 +242,7 @@ describe("kube-proxy (in process, real packets)", () => {
     expect(ct).not.toContain("src=10.244.0.11");
   });
 
-  it("falls back to a full sync when a partial restore fails", async () => {
+  it.skipIf(iptablesOnly)("falls back to a full sync when a partial restore fails", async () => {
     const failuresBefore = proxier.metrics.iptablesPartialRestoreFailuresTotal.get();
     // Someone deletes one of our Service chains behind our back: the next partial sync still jumps to it.
     const sticky = servicePortChains("e2e/sticky:http", "TCP").svcChain;
@@ -229,7 +260,7 @@ describe("kube-proxy (in process, real packets)", () => {
     expect(r.errors).toEqual({});
   });
 
-  it("repairs a flush of the nat table (canary)", async () => {
+  it.skipIf(iptablesOnly)("repairs a flush of the nat table (canary)", async () => {
     await net.exec(net.node, "iptables", ["-t", "nat", "-F"]);
     await net.exec(net.node, "iptables", ["-t", "nat", "-X"]);
     expect((await net.connect(client, "10.96.0.10", 80, 500)).result).not.toBe("ok");
@@ -242,14 +273,14 @@ describe("kube-proxy (in process, real packets)", () => {
     expect(r.errors).toEqual({});
   });
 
-  it("repairs a flush of the filter rules that keeps the chains (jump check)", async () => {
+  it.skipIf(iptablesOnly)("repairs a flush of the filter rules that keeps the chains (jump check)", async () => {
     expect((await net.connect(client, "10.96.0.13", 80)).result).toBe("refused");
     await net.exec(net.node, "iptables", ["-F"]); // filter: every rule gone, KUBE-PROXY-CANARY still there
     expect((await net.connect(client, "10.96.0.13", 80, 500)).result).not.toBe("refused");
     await eventually(async () => (await net.connect(client, "10.96.0.13", 80, 300)).result === "refused", { timeoutMs: 15_000, intervalMs: 200, message: "the REJECT rule to be back" });
   });
 
-  it("does not duplicate jump rules across full syncs and keeps the rule count metric exact", async () => {
+  it.skipIf(iptablesOnly)("does not duplicate jump rules across full syncs and keeps the rule count metric exact", async () => {
     proxier.forceFullSync();
     await settled(proxier);
     const save = await net.iptablesSave();
@@ -260,5 +291,111 @@ describe("kube-proxy (in process, real packets)", () => {
     const nat = await net.iptablesSave("nat");
     const ours = nat.split("\n").filter((l) => /^-A KUBE-/.test(l)).length;
     expect(proxier.metrics.iptablesRulesTotal.get({ table: "nat" })).toBe(ours);
+  });
+  it.skipIf(nftablesOnly)("holds upstream's kube-proxy table and nothing in iptables", async () => {
+    const table = await nodeOut(net, "nft", ["list", "table", "ip", "kube-proxy"]);
+    expect(table).toMatch(/chain nat-prerouting \{\n\s+type nat hook prerouting priority dstnat; policy accept;\n\s+jump services/);
+    expect(table).toMatch(/chain filter-output-post-dnat \{\n\s+type filter hook output priority -90; policy accept;/);
+    expect(table).toContain("map service-ips {");
+    expect(table).toMatch(/numgen random mod 2 vmap \{ 0 : goto endpoint-\w{8}-e2e\/web\/tcp\/http__10\.244\.0\.11\/8080, 1 : goto endpoint-/);
+    expect(table).toMatch(/set affinity-\w{8}-e2e\/sticky\/tcp\/http__10\.244\.0\.1[123]\/8080 \{\n\s+type ipv4_addr\n\s+size 65535\n\s+flags dynamic,timeout\n\s+timeout 5m/);
+    expect(await net.iptablesSave()).not.toContain("KUBE-");
+    expect((await net.exec(net.node, "sysctl", ["-n", "net.ipv4.conf.all.route_localnet"])).stdout.trim()).toBe("0");
+    expect(proxier.metrics.render()).toContain("kubeproxy_sync_proxy_rules_nftables_sync_failures_total 0");
+    expect(proxier.metrics.render()).not.toContain("iptables_restore_failures");
+  });
+
+  it.skipIf(nftablesOnly)("flushes a stale endpoint chain at once and deletes it in a later sync", async () => {
+    const p2 = `endpoint-${hashAndTruncate("e2e/web/tcp/http__10.244.0.12/8080")}`;
+    expect(await nodeOut(net, "nft", ["list", "chain", "ip", "kube-proxy", p2])).toContain("dnat to 10.244.0.12:8080");
+    proxier.onEndpointSliceUpdate(slice("web", [ep(0), ep(1)], http()), slice("web", [ep(0)], http()));
+    await settled(proxier);
+    // flushed, not deleted: before kernel 6.2 a map element just deleted may still hold it
+    const flushed = await nodeOut(net, "nft", ["list", "chain", "ip", "kube-proxy", p2]);
+    expect(flushed).toContain(`chain ${p2} {`);
+    expect(flushed).not.toContain("dnat");
+    expect(proxier.nftStaleChains.has(p2)).toBe(true);
+    let n = 0;
+    await eventually(
+      async () => {
+        proxier.onServiceAdd(service(`later${n}`, { clusterIP: `10.96.0.${40 + n++}`, ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }] }));
+        await settled(proxier);
+        return !(await nodeOut(net, "nft", ["list", "chains", "ip"])).includes(p2);
+      },
+      { timeoutMs: 10_000, intervalMs: 300, message: "the stale chain to be deleted" },
+    );
+    expect(proxier.nftStaleChains.has(p2)).toBe(false);
+    expect((await net.probe(client, ["http", "http://10.96.0.10/", "5"])).counts).toEqual({ p1: 5 });
+  });
+
+  it.skipIf(nftablesOnly)("falls back to a full sync when a partial transaction fails", async () => {
+    const failuresBefore = proxier.metrics.nftablesSyncFailuresTotal.get();
+    // Someone deletes the service-ips map: the next partial sync's new element has nowhere to go.
+    await net.exec(net.node, "nft", ["flush", "chain", "ip", "kube-proxy", "services"]);
+    await net.exec(net.node, "nft", ["delete", "map", "ip", "kube-proxy", "service-ips"]);
+    proxier.onServiceAdd(service("trigger", { clusterIP: "10.96.0.30", ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }] }));
+    proxier.onEndpointSliceAdd(slice("trigger", [ep(0)], http()));
+    await eventually(() => proxier.metrics.nftablesSyncFailuresTotal.get() !== failuresBefore, { timeoutMs: 15_000, intervalMs: 50, message: "a failed partial sync" });
+    expect(proxier.metrics.nftablesSyncFailuresTotal.get()).toBe(failuresBefore + 1);
+    await eventually(() => proxier.lastSync?.ok === true && proxier.lastSync.full, { timeoutMs: 15_000, intervalMs: 50, message: "a successful full sync" });
+    expect((await net.probe(client, ["http", "http://10.96.0.30/", "3"])).counts).toEqual({ p1: 3 });
+    expect((await net.probe(client, ["http", "http://10.96.0.11/", "5"])).errors).toEqual({});
+  });
+
+  it.skipIf(nftablesOnly)("repairs the table deleted by hand", async () => {
+    await net.exec(net.node, "nft", ["delete", "table", "ip", "kube-proxy"]);
+    expect((await net.connect(client, "10.96.0.10", 80, 500)).result).not.toBe("ok");
+    const t0 = performance.now();
+    await eventually(async () => (await net.connect(client, "10.96.0.10", 80, 500)).result === "ok", { timeoutMs: 15_000, intervalMs: 200, message: "the VIP to answer again" });
+    expect(performance.now() - t0).toBeLessThan(3000 * 2 + 2000);
+    expect((await net.connect(client, "10.96.0.13", 80)).result).toBe("refused");
+    const r = await net.probe(client, ["http", "http://10.96.0.10/", "20"]);
+    expect(r.errors).toEqual({});
+  });
+
+  it.skipIf(nftablesOnly)("does not duplicate base-chain rules across full syncs", async () => {
+    proxier.forceFullSync();
+    await settled(proxier);
+    const table = await nodeOut(net, "nft", ["list", "table", "ip", "kube-proxy"]);
+    expect(table.match(/jump services/g)).toHaveLength(2); // nat-prerouting and nat-output
+    expect(table.match(/jump cluster-ips-check/g)).toHaveLength(2);
+    // unchanged Services survive the full sync with the same chains
+    expect(table).toContain(`chain service-${hashAndTruncate("e2e/web/tcp/http")} {`);
+  });
+
+  it.skipIf(nftablesOnly)("switching modes cleans the other mode's rules at start", async () => {
+    await proxier.close();
+    const objects = (p: Proxier): void => {
+      p.onServiceAdd(service("web", { clusterIP: "10.96.0.10", ports: [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }] }));
+      p.onEndpointSliceAdd(slice("web", [ep(0), ep(1)], http()));
+    };
+    // nftables → iptables
+    proxier = await startProxier(net, "iptables", objects);
+    expect(await nodeOut(net, "nft", ["list", "tables"])).not.toContain("kube-proxy");
+    expect(await net.iptablesSave("nat")).toContain(":KUBE-SERVICES");
+    expect((await net.probe(client, ["http", "http://10.96.0.10/", "5"])).errors).toEqual({});
+    await proxier.close();
+    // iptables → nftables
+    proxier = await startProxier(net, "nftables", objects);
+    // (KUBE-FIREWALL stays: it is the kubelet's, as upstream's cleanup leaves it)
+    expect(await net.iptablesSave()).not.toMatch(/KUBE-(SERVICES|SVC-|SEP-|POSTROUTING|MARK-MASQ|PROXY-CANARY)/);
+    expect(await nodeOut(net, "nft", ["list", "tables"])).toContain("table ip kube-proxy");
+    expect((await net.probe(client, ["http", "http://10.96.0.10/", "5"])).errors).toEqual({});
+  });
+
+  it.skipIf(nftablesOnly)("serves NodePorts only on the addresses nodePortAddresses selects (nodeport-ips)", async () => {
+    await proxier.close();
+    const objects = (p: Proxier): void => {
+      p.onServiceAdd(service("np", { type: "NodePort", clusterIP: "10.96.0.12", ports: [{ name: "http", port: 80, targetPort: 8080, nodePort: 30080, protocol: "TCP" }] }));
+      p.onEndpointSliceAdd(slice("np", [ep(0)], http()));
+      p.onServiceAdd(service("empty", { type: "NodePort", clusterIP: "10.96.0.13", ports: [{ name: "http", port: 80, nodePort: 30082, protocol: "TCP" }] }));
+    };
+    proxier = await startProxier(net, "nftables", objects, { nodePortAddresses: ["192.168.50.0/24"] });
+    expect(await nodeOut(net, "nft", ["list", "set", "ip", "kube-proxy", "nodeport-ips"])).toContain(`elements = { ${NODE_IP} }`);
+    expect((await net.probe(net.outside, ["http", `http://${NODE_IP}:30080/`, "3"])).counts).toEqual({ p1: 3 });
+    expect((await net.connect(net.outside, NODE_IP, 30082)).result).toBe("refused");
+    // the bridge address is the node's too, but not selected: nothing answers there
+    expect((await net.connect(client, NODE_BRIDGE_IP, 30080, 1000)).result).toBe("refused");
+    expect((await net.connect(client, NODE_IP, 30080, 1000)).result).toBe("ok");
   });
 });

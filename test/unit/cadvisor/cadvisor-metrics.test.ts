@@ -49,6 +49,21 @@ describe("/metrics/cadvisor", () => {
     expect(text).toContain(`container_start_time_seconds{${labels}} ${Math.floor((T - 60_000) / 1000)}\n`);
   });
 
+  it("has CFS throttling counters for a cgroup with a CPU quota only, as cAdvisor", () => {
+    const limited = stats(9e9, 90e6, 200e6, 1);
+    limited.sample.cpu = { usageNanos: 9e9, cfs: { periods: 400, throttledPeriods: 25, throttledNanos: 1.5e9 } };
+    const unlimited = stats(1e9, 1e6);
+    unlimited.sample.cpu = { usageNanos: 1e9, cfs: { periods: 0, throttledPeriods: 0, throttledNanos: 0 } };
+    const pod = input.snapshot?.podCgroups.get("u1");
+    if (pod === undefined) throw new Error("fixture");
+    const t = cadvisorMetrics({ ...input, snapshot: { ...input.snapshot!, podCgroups: new Map([["u1", { ...pod, stats: unlimited, containers: new Map([["c1", limited]]) }]]) } });
+    const labels = 'container="main",id="/kubepods/besteffort/podu1/c1",image="localhost/busybox:1",name="c1",namespace="default",pod="web"';
+    expect(t).toContain(`container_cpu_cfs_periods_total{${labels}} 400 ${T}\n`);
+    expect(t).toContain(`container_cpu_cfs_throttled_periods_total{${labels}} 25 ${T}\n`);
+    expect(t).toContain(`container_cpu_cfs_throttled_seconds_total{${labels}} 1.5 ${T}\n`);
+    expect(t.match(/^container_cpu_cfs_periods_total\{/gm)).toHaveLength(1);
+  });
+
   it("has the pod (container=\"\"), the pods root and the node root (id=\"/\"), not the sandbox", () => {
     expect(text).toContain(`container_memory_working_set_bytes{container="",id="/kubepods/besteffort/podu1",image="",name="",namespace="default",pod="web"} 100000000 ${T}\n`);
     expect(text).toContain(`container_spec_memory_limit_bytes{container="",id="/kubepods/besteffort/podu1",image="",name="",namespace="default",pod="web"} 0\n`);

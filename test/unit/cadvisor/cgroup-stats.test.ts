@@ -22,9 +22,10 @@ function v2Files(name: string): V2Files {
 }
 
 describe("cgroup v1 (files recorded on this machine)", () => {
-  it("reads a container: cpuacct in ns, USER_HZ ticks, working set = usage − total_inactive_file, rss, faults, pids", () => {
+  it("reads a container: cpuacct in ns, USER_HZ ticks, CFS periods from cpu.stat, working set = usage − total_inactive_file, rss, faults, pids", () => {
     const s = v1Sample(v1Files("container"), 1000);
-    expect(s.cpu).toEqual({ usageNanos: 564994614, userNanos: 530_000_000, systemNanos: 30_000_000 });
+    // No CFS quota on this container: the kernel counted no period.
+    expect(s.cpu).toEqual({ usageNanos: 564994614, userNanos: 530_000_000, systemNanos: 30_000_000, cfs: { periods: 0, throttledPeriods: 0, throttledNanos: 0 } });
     expect(s.memory).toEqual({
       usageBytes: 10702848,
       workingSetBytes: 10702848 - 8069120,
@@ -64,9 +65,9 @@ describe("cgroup v1 (files recorded on this machine)", () => {
 });
 
 describe("cgroup v2 (files written to Documentation/admin-guide/cgroup-v2.rst)", () => {
-  it("reads a container: cpu.stat usec, memory.current, inactive_file, anon, file, memory.max, pids", () => {
+  it("reads a container: cpu.stat usec and CFS throttling, memory.current, inactive_file, anon, file, memory.max, pids", () => {
     const s = v2Sample(v2Files("container"), 5000);
-    expect(s.cpu).toEqual({ usageNanos: 2_500_000_000, userNanos: 2_000_000_000, systemNanos: 500_000_000 });
+    expect(s.cpu).toEqual({ usageNanos: 2_500_000_000, userNanos: 2_000_000_000, systemNanos: 500_000_000, cfs: { periods: 40, throttledPeriods: 3, throttledNanos: 120_000_000 } });
     expect(s.memory).toEqual({
       usageBytes: 41943040,
       workingSetBytes: 41943040 - 12582912,

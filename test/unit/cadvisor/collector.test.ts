@@ -56,7 +56,7 @@ describe("the layout", () => {
       { mountPoint: "/sys/fs/cgroup/memory", fsType: "cgroup", options: "rw,memory" },
       { mountPoint: "/sys/fs/cgroup/unified", fsType: "cgroup2", options: "rw" },
     ]);
-    expect(v1).toEqual({ version: 1, mounts: { cpuacct: "/sys/fs/cgroup/cpu,cpuacct", memory: "/sys/fs/cgroup/memory" }, procRoot: "/proc" });
+    expect(v1).toEqual({ version: 1, mounts: { cpu: "/sys/fs/cgroup/cpu,cpuacct", cpuacct: "/sys/fs/cgroup/cpu,cpuacct", memory: "/sys/fs/cgroup/memory" }, procRoot: "/proc" });
     expect(cgroupLayout([{ mountPoint: "/sys/fs/cgroup", fsType: "cgroup2", options: "rw,nsdelegate" }])).toEqual({ version: 2, mounts: { unified: "/sys/fs/cgroup" }, procRoot: "/proc" });
     expect(cgroupLayout([])).toBeUndefined();
   });

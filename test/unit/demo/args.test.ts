@@ -20,6 +20,7 @@ describe("the demo's command line", () => {
     expect(parseDemoArgs(["--once", "--nodes", "3"])).toEqual({ once: true, nodes: 3 });
     expect(parseDemoArgs([`--nodes=${MAX_NODES}`])).toEqual({ once: false, nodes: MAX_NODES });
     expect(parseDemoArgs(["--nodes", "1"]).nodes).toBe(1);
+    expect(parseDemoArgs(["--kubelet-config", "k.yaml", "--once"])).toEqual({ once: true, nodes: 2, kubeletConfig: "k.yaml" });
   });
 
   it.each([["0"], ["-1"], ["two"], ["1.5"], [String(MAX_NODES + 1)], [""]])("refuses --nodes %j, naming flag and value", (value) => {

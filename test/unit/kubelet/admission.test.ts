@@ -1,6 +1,7 @@
 import type { V1Pod, V1Volume } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { admitPod, checkSupported, podRequests, UNKNOWN_POD_FIELD, UNSUPPORTED_POD_FIELD } from "../../../kubelet/admission.ts";
+import { admitPod, checkSupported, UNKNOWN_POD_FIELD, UNSUPPORTED_POD_FIELD } from "../../../kubelet/admission.ts";
+import { podRequests } from "../../../kubelet/cm/pod-resources.ts";
 import { serviceAccountVolume } from "../../control-plane/strategies.ts";
 
 const pod = (containers: { cpu?: string; memory?: string; limitOnly?: boolean }[], init: { cpu?: string; sidecar?: boolean }[] = []): V1Pod => ({
@@ -166,7 +167,7 @@ describe("checkSupported", () => {
           { name: "MEM", valueFrom: { resourceFieldRef: { resource: "limits.memory", containerName: "nginx" } } },
         ],
         ports: [{ containerPort: 80, protocol: "TCP", name: "http" }],
-        resources: { requests: { cpu: "100m", memory: "64Mi", "ephemeral-storage": "1Gi" }, limits: { cpu: "1", memory: "128Mi" } },
+        resources: { requests: { cpu: "100m", memory: "64Mi", "ephemeral-storage": "1Gi" }, limits: { cpu: "1", memory: "128Mi", "ephemeral-storage": "2Gi" } },
         securityContext: { runAsUser: 1000, runAsGroup: 1000, privileged: false, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, runAsNonRoot: false, procMount: "Default", seccompProfile: { type: "Unconfined" } },
         resizePolicy: [{ resourceName: "cpu", restartPolicy: "NotRequired" }],
         stdin: true,
@@ -212,7 +213,6 @@ describe("checkSupported", () => {
     ["Windows options", withContainer({ securityContext: { windowsOptions: { runAsUserName: "x" } } }), "spec.containers[0].securityContext.windowsOptions"],
     ["procMount Unmasked", withContainer({ securityContext: { procMount: "Unmasked" } }), 'spec.containers[0].securityContext.procMount="Unmasked"'],
     ["hugepages", withContainer({ resources: { limits: { "hugepages-2Mi": "4Mi", memory: "8Mi" } } }), 'spec.containers[0].resources.limits["hugepages-2Mi"]'],
-    ["an ephemeral-storage limit", withContainer({ resources: { limits: { "ephemeral-storage": "1Gi" } } }), 'spec.containers[0].resources.limits["ephemeral-storage"]'],
     ["an extended resource", withContainer({ resources: { requests: { "example.com/gpu": "1" } } }), 'spec.containers[0].resources.requests["example.com/gpu"]'],
     ["resource claims", withContainer({ resources: { claims: [{ name: "gpu" }] } }), "spec.containers[0].resources.claims"],
     ["a container restart policy", withContainer({ restartPolicy: "Never" }), 'spec.containers[0].restartPolicy="Never"'],

@@ -14,9 +14,14 @@ describe("the kubelet's /metrics", () => {
   it("reports upstream's names from the runtime pod cache and the PLEG", () => {
     const m = new KubeletMetrics({ nodeName: "node-1", pods: () => [pod("ready", ["running", "exited"]), pod("notready", ["exited"])], lastRelistAt: () => 1_700_000_000_000 });
     m.observeRelist(30);
+    m.observeEviction("memory.available");
+    m.observeEviction("memory.available");
+    m.observeEviction("emptydirfs.limit");
     m.observePodStart(2.5);
     m.observePodWorker("create", 0.2);
     const text = m.render();
+    expect(text).toContain('kubelet_evictions{eviction_signal="memory.available"} 2\n');
+    expect(text).toContain('kubelet_evictions{eviction_signal="emptydirfs.limit"} 1\n');
     expect(text).toContain('kubelet_pod_start_duration_seconds_bucket{le="2"} 0\nkubelet_pod_start_duration_seconds_bucket{le="3"} 1\n');
     expect(text).toContain('kubelet_pod_start_duration_seconds_bucket{le="3600"} 1\n');
     expect(text).toContain('kubelet_pod_worker_duration_seconds_bucket{operation_type="create",le="0.25"} 1\n');

@@ -100,6 +100,24 @@ describe("PodWorkers", () => {
     expect(finished).toEqual(["a"]);
   });
 
+  it("terminate (an eviction) ends a running pod with its grace and final status, which the kill and cleanup see; the pod stays", async () => {
+    const { syncer, workers, finished } = setup();
+    workers.update(pod("a"));
+    await flush();
+    const status = { phase: "Failed" as const, reason: "Evicted", message: "The node was low on resource: memory. ", conditions: [{ type: "DisruptionTarget", status: "True", reason: "TerminationByKubelet" }] };
+    expect(workers.terminate("a", status, 1)).toBe(true);
+    await flush();
+    expect(syncer.kinds()).toEqual(["sync", "terminating", "terminated"]);
+    expect(syncer.calls[1]?.grace).toBe(1);
+    expect(syncer.calls[1]?.ctx.terminal).toEqual(status);
+    expect(syncer.calls[2]?.removed).toBe(false);
+    expect(workers.state("a")).toMatchObject({ kind: "terminated", reason: "Terminal" });
+    expect(finished).toEqual([]);
+    // Already stopped, or unknown: nothing to do.
+    expect(workers.terminate("a", status, 1)).toBe(false);
+    expect(workers.terminate("nobody", status, 1)).toBe(false);
+  });
+
   it("reports each sync with the update it served and the time since that update came (kubelet_pod_worker_duration_seconds)", async () => {
     const { syncer, workers, clock } = setup();
     const done: [string, number][] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { defaultConfig, parseConfigText, parseGoDuration, resolveConfig } from "../../../proxy/config.ts";
+import { defaultConfig, modeSettings, parseConfigText, parseGoDuration, resolveConfig } from "../../../proxy/config.ts";
 import { isDeckhandError, type DeckhandError } from "../../../src-shared/errors.ts";
 
 const HEAD_YAML = "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n";
@@ -95,7 +95,21 @@ iptables:
     expect((await parseConfigText(yaml, "f.yaml")).iptables.minSyncPeriodMs).toBe(2000);
     expect((await parseConfigText(JSON.stringify({ ...head, mode: "" }), "f.json")).mode).toBe("iptables");
     await expect(parseConfigText("a: [", "bad.yaml")).rejects.toThrow(/bad\.yaml: not valid YAML/);
-    await expect(parseConfigText(JSON.stringify({ ...head, mode: "nftables" }), "m.json")).rejects.toThrow(/m\.json: invalid KubeProxyConfiguration:\n {2}mode:/);
+    await expect(parseConfigText(JSON.stringify({ ...head, mode: "ipvs" }), "m.json")).rejects.toThrow(/m\.json: invalid KubeProxyConfiguration:\n {2}mode:/);
+  });
+
+  it("reads mode nftables and its section, iptables staying the default", () => {
+    expect(modeSettings(resolveConfig({ ...head })).syncPeriodMs).toBe(30_000);
+    expect(resolveConfig({ ...head }).mode).toBe("iptables");
+    const cfg = resolveConfig({ ...head, mode: "nftables", nftables: { masqueradeAll: true, masqueradeBit: 13, syncPeriod: "10s", minSyncPeriod: "0s" } });
+    expect(cfg.mode).toBe("nftables");
+    expect(cfg.nftables).toEqual({ masqueradeAll: true, masqueradeBit: 13, syncPeriodMs: 10_000, minSyncPeriodMs: 1_000 });
+    expect(modeSettings(cfg)).toBe(cfg.nftables);
+    // the iptables section is read but does not apply
+    expect(modeSettings(resolveConfig({ ...head, mode: "nftables", iptables: { syncPeriod: "5s" } })).syncPeriodMs).toBe(30_000);
+    expect(errorsOf({ ...head, mode: "nftables", nftables: { localhostNodePorts: true } })).toEqual(['unknown field "nftables.localhostNodePorts"']);
+    const errors = errorsOf({ ...head, nftables: { masqueradeBit: 32, syncPeriod: "1s", minSyncPeriod: "2s" } });
+    expect(errors.map((e) => e.split(":")[0])).toEqual(["nftables.masqueradeBit", "nftables.minSyncPeriod"]);
   });
 
   it("reads YAML 1.1 booleans as the kubelet's decoder does, and refuses unknown and duplicate fields", async () => {

@@ -3,6 +3,7 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PodCgroupManager } from "../../../../kubelet/cm/pod-cgroups.ts";
+import { Cgroupfs } from "../../../../kubelet/cm/cgroupfs.ts";
 
 // A cgroup v2 tree as files (the kernel's interface files are plain files here; cgroup-v2.rst gives their
 // formats): this machine's cgroup2 mount owns no cpu or memory controller, so the v2 path is tested on fixtures.
@@ -31,7 +32,7 @@ describe("PodCgroupManager on a cgroup v2 tree (fixture)", () => {
     }
     await mkdir(pod, { recursive: true });
     for (const f of ["cpu.weight", "cpu.max", "memory.max"]) await writeFile(join(pod, f), "");
-    const manager = new PodCgroupManager({ cgroupRoot: "/", hierarchies: [{ mountPoint: root, fsType: "cgroup2", options: "rw" }] });
+    const manager = new PodCgroupManager({ cgroupRoot: "/", fs: new Cgroupfs({ hierarchies: [{ mountPoint: root, fsType: "cgroup2", options: "rw" }] }) });
     await manager.ensure("uid-1", "Burstable", { cpuShares: 1024, cpuQuotaUs: 50_000, cpuPeriodUs: 100_000, memoryLimitBytes: 64 * 1024 ** 2 });
     for (const d of [".", "kubepods", "kubepods/burstable"]) expect(await readFile(join(root, d, "cgroup.subtree_control"), "utf8")).toBe("+cpu +memory +pids");
     expect(await readFile(join(pod, "cpu.max"), "utf8")).toBe("50000 100000");
@@ -43,7 +44,7 @@ describe("PodCgroupManager on a cgroup v2 tree (fixture)", () => {
     dirs.push(root);
     await writeFile(join(root, "cgroup.controllers"), "hugetlb\n");
     await writeFile(join(root, "cgroup.subtree_control"), "");
-    const manager = new PodCgroupManager({ cgroupRoot: "/", hierarchies: [{ mountPoint: root, fsType: "cgroup2", options: "rw" }] });
+    const manager = new PodCgroupManager({ cgroupRoot: "/", fs: new Cgroupfs({ hierarchies: [{ mountPoint: root, fsType: "cgroup2", options: "rw" }] }) });
     await manager.ensure("uid-2", "BestEffort", { cpuShares: 2 });
     expect(await readFile(join(root, "cgroup.subtree_control"), "utf8")).toBe("");
   });

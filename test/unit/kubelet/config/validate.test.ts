@@ -6,6 +6,7 @@ describe("validation", () => {
   const cases: [string, string][] = [
     ["maxPods: -1\n", "maxPods: Invalid value: -1: must not be a negative number"],
     ["cgroupDriver: foo\n", 'cgroupDriver: Unsupported value: "foo": supported values: "cgroupfs", "systemd"'],
+    ["cgroupDriver: systemd\n", 'cgroupDriver: Invalid value: "systemd": the systemd cgroup driver is not implemented by deckhand'],
     ["hairpinMode: bridge\n", 'hairpinMode: Unsupported value: "bridge": supported values: "promiscuous-bridge", "hairpin-veth", "none"'],
     ["port: 70000\n", "port: Invalid value: 70000: must be between 1 and 65535, inclusive"],
     ["readOnlyPort: -5\n", "readOnlyPort: Invalid value: -5: must be between 0 and 65535, inclusive (0 disables it)"],
@@ -46,7 +47,7 @@ describe("validation", () => {
     ["evictionMinimumReclaim: {memory.available: 0%}\n", 'evictionMinimumReclaim[memory.available]: Invalid value: "0%": percentage minimum reclaim must be positive'],
     ["enforceNodeAllocatable: [pods, everything]\n", 'enforceNodeAllocatable: Unsupported value: "everything"'],
     ["enforceNodeAllocatable: [pods, system-reserved]\n", 'systemReservedCgroup: Required value: must be specified when "system-reserved" is in enforceNodeAllocatable'],
-    ["cgroupsPerQOS: false\n", 'enforceNodeAllocatable: Invalid value: ["pods"]: is not supported unless cgroupsPerQOS is true'],
+    ["cgroupsPerQOS: false\nenforceNodeAllocatable: []\n", "cgroupsPerQOS: Invalid value: false: pods outside the QoS cgroup hierarchy are not implemented by deckhand (set true)"],
     ["registerWithTaints: [{key: dedicated, value: gpu, effect: NoScheduleX}]\n", 'registerWithTaints[0]: Invalid value: {"key":"dedicated","value":"gpu","effect":"NoScheduleX"}: invalid taint effect "NoScheduleX"'],
     ["shutdownGracePeriod: 10s\nshutdownGracePeriodCriticalPods: 20s\n", 'shutdownGracePeriodCriticalPods: Invalid value: "20s": must be <= shutdownGracePeriod (10s)'],
     ["shutdownGracePeriod: 500ms\n", 'shutdownGracePeriod: Invalid value: "500ms": must be either zero or otherwise >= 1 sec'],
@@ -69,13 +70,17 @@ describe("validation", () => {
     expect(err.message).toContain(`kubelet config ${CONFIG}: ${expected}`);
   });
 
+  it("refuses enforceNodeAllocatable without cgroupsPerQOS, as upstream", () => {
+    const err = configError(() => load("cgroupsPerQOS: false\n"));
+    expect(err.message).toContain('enforceNodeAllocatable: Invalid value: ["pods"]: is not supported unless cgroupsPerQOS is true');
+  });
+
   it("accepts the valid forms of the same fields", () => {
     const c = load(`readOnlyPort: 0
 healthzPort: 0
 imageGCHighThresholdPercent: 90
 imageGCLowThresholdPercent: 70
 enforceNodeAllocatable: []
-cgroupsPerQOS: false
 evictionHard: {memory.available: 0%, nodefs.available: 100%, pid.available: "5%"}
 evictionSoft: {memory.available: 1.5Gi}
 evictionSoftGracePeriod: {memory.available: 1m30s}
@@ -92,7 +97,7 @@ containerRuntimeEndpoint: /run/containerd/containerd.sock
 tlsMinVersion: VersionTLS12
 `);
     expect(c).toMatchObject({
-      cgroupRoot: "",
+      cgroupRoot: "/",
       evictionSoftGracePeriod: { "memory.available": 90_000 },
       registerWithTaints: [{ key: "node-role.kubernetes.io/control-plane", effect: "NoSchedule" }],
       containerRuntimeEndpoint: "unix:///run/containerd/containerd.sock",

@@ -57,10 +57,24 @@ class CounterSource implements NodeStatusSource<number> {
   }
 }
 
-function setup(): { clock: FakeClock; api: FakeNodeApi; source: CounterSource; manager: NodeStatusManager<number>; stop: AbortController } {
+/** A counter whose API copy someone else may overwrite once (`held`), as the node lifecycle controller does. */
+class OverwrittenSource extends CounterSource {
+  heldValue: number | undefined;
+  /** What the API holds: given a patch's answer, or as a watch sees it (none here). */
+  held(sent: number, node?: unknown): number {
+    if (node === undefined) return sent;
+    const held = this.heldValue;
+    this.heldValue = undefined;
+    return held ?? sent;
+  }
+  override patch(previous: number | undefined, next: number): unknown {
+    return { status: { value: next, from: previous } };
+  }
+}
+
+function setup<S extends CounterSource = CounterSource>(source: S = new CounterSource() as S): { clock: FakeClock; api: FakeNodeApi; source: S; manager: NodeStatusManager<number>; stop: AbortController } {
   const clock = new FakeClock(T0);
   const api = new FakeNodeApi(clock);
-  const source = new CounterSource();
   const manager = new NodeStatusManager({ client: api.client(), nodeName: "node-a", source, logger: silentLogger(), clock, updateFrequencyMs: 10_000, reportFrequencyMs: 60_000 });
   return { clock, api, source, manager, stop: new AbortController() };
 }
@@ -86,6 +100,20 @@ describe("NodeStatusManager", () => {
     ]);
     await clock.advance(60_000); // due again 60 s after the last report
     expect(statusPatches(api).map((c) => c.at)).toEqual([0, 20_000, 80_000]);
+    await manager.close();
+  });
+
+  it("sets right at once a status the API holds differently from what was sent (someone else overwrote it)", async () => {
+    const { clock, api, source, manager, stop } = setup(new OverwrittenSource());
+    manager.start(stop.signal);
+    await manager.registered;
+    await flush();
+    source.value = 2;
+    source.heldValue = 7; // the API answers our patch with its own value for the status
+    await clock.advance(10_000);
+    expect(statusPatches(api).map((c) => c.body)).toEqual([{ status: { value: 1 } }, { status: { value: 2, from: 1 } }, { status: { value: 2, from: 7 } }]);
+    await clock.advance(10_000); // now held as sent: nothing more to say
+    expect(statusPatches(api)).toHaveLength(3);
     await manager.close();
   });
 

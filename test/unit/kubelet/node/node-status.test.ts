@@ -12,6 +12,7 @@ import {
   nodeStatus,
   nodeStatusChanged,
   nodeStatusPatch,
+  heldNodeStatus,
   normalizeRuntimeVersion,
   parseEvictionThreshold,
   type ImageFacts,
@@ -424,6 +425,18 @@ describe("the status patch", () => {
       },
     });
     expect(JSON.stringify(nodeStatusPatch(first, next))).toMatch(/^\{"status":\{"\$setElementOrder\/conditions":/);
+  });
+
+  it("is made against the API's conditions when the node lifecycle controller set them Unknown, so they are set right", () => {
+    const unknown = first.conditions.map((c) => ({ ...c, status: "Unknown" as const, reason: "NodeStatusUnknown", message: "Kubelet stopped posting node status." }));
+    const held = heldNodeStatus(first, { status: { conditions: unknown } });
+    expect(held.conditions).toEqual(unknown);
+    // A watch lagging our own patch shows our older non-Unknown statuses: not someone else's change.
+    expect(heldNodeStatus(first, { status: { conditions: first.conditions.map((c) => ({ ...c, reason: "older" })) } })).toBe(first);
+    expect(heldNodeStatus(first, undefined)).toBe(first);
+    const next = nodeStatus(input({ now: T0 + 10 * S }), held);
+    const ready = (nodeStatusPatch(held, next).status["conditions"] as Record<string, unknown>[]).find((c) => c["type"] === "Ready");
+    expect(ready).toMatchObject({ status: "True", reason: "KubeletReady", lastTransitionTime: "2025-01-02T03:04:15Z" });
   });
 
   it("sends a flipped Ready condition's changed fields", () => {

@@ -4,7 +4,6 @@ import { CriError } from "../../../../kubelet/cri/errors.ts";
 import { isDeckhandError } from "../../../../src-shared/errors.ts";
 import { CrashLoopBackoff } from "../../../../kubelet/runtime/pod-actions.ts";
 import { containerHash } from "../../../../kubelet/runtime/container-hash.ts";
-import { podResourceConfig } from "../../../../kubelet/runtime/runtime-manager.ts";
 import { flush } from "../../../harness/fake-clock.ts";
 import { runtimeFixture, testPod, TEST_IMAGE } from "../../../harness/runtime-fixture.ts";
 
@@ -209,36 +208,6 @@ describe("RuntimeManager.syncPod on the fake runtime", () => {
     // The dead sandbox's network (namespace, IP) was torn down, so it can be removed.
     expect((await f.fake.runtime("PodSandboxStatus", { pod_sandbox_id: first?.id ?? "" })).status?.network?.ip).toBe("");
     await f.fake.runtime("RemovePodSandbox", { pod_sandbox_id: first?.id ?? "" });
-  });
-});
-
-describe("podResourceConfig (upstream's ResourceConfigForPod)", () => {
-  const node = { cpuCFSQuota: true, cpuCFSQuotaPeriodUs: 100_000 };
-  const res = (cpu: string, memory: string) => ({ requests: { cpu, memory }, limits: { cpu, memory } });
-  const Mi = 1024 ** 2;
-
-  it("limits the pod to what its largest init container needs when that is more than its app containers", () => {
-    const pod = testPod("p", { initContainers: [{ name: "migrate", image: TEST_IMAGE, resources: res("2", "1Gi") }], containers: [{ name: "app", image: TEST_IMAGE, resources: res("500m", "256Mi") }] });
-    expect(podResourceConfig(pod, node)).toEqual({ cpuShares: 2048, cpuQuotaUs: 200_000, cpuPeriodUs: 100_000, memoryLimitBytes: 1024 * Mi });
-  });
-
-  it("counts sidecars with the app containers and with every init container started after them", () => {
-    const pod = testPod("p", {
-      initContainers: [{ name: "proxy", image: TEST_IMAGE, restartPolicy: "Always", resources: res("1", "128Mi") }, { name: "setup", image: TEST_IMAGE, resources: res("1", "512Mi") }],
-      containers: [{ name: "app", image: TEST_IMAGE, resources: res("500m", "256Mi") }],
-    });
-    expect(podResourceConfig(pod, node)).toEqual({ cpuShares: 2048, cpuQuotaUs: 200_000, cpuPeriodUs: 100_000, memoryLimitBytes: 640 * Mi });
-  });
-
-  it("sets no pod limit for a resource some container (init ones included) leaves unlimited, and no quota without CFS quota", () => {
-    const pod = testPod("p", {
-      initContainers: [{ name: "setup", image: TEST_IMAGE, resources: { requests: { cpu: "100m" } } }],
-      containers: [{ name: "app", image: TEST_IMAGE, resources: res("500m", "256Mi") }],
-    });
-    expect(podResourceConfig(pod, node)).toEqual({ cpuShares: 512 });
-    const guaranteed = testPod("g", { containers: [{ name: "app", image: TEST_IMAGE, resources: res("1", "64Mi") }] });
-    expect(podResourceConfig(guaranteed, { ...node, cpuCFSQuota: false })).toEqual({ cpuShares: 1024, memoryLimitBytes: 64 * Mi });
-    expect(podResourceConfig(testPod("b"), node)).toEqual({ cpuShares: 2 });
   });
 });
 

@@ -540,6 +540,16 @@ describe("computePodStatus: terminal pods", () => {
     expect(cond(s, "Ready")).toMatchObject({ status: "False", reason: "PodFailed" });
   });
 
+  it("an eviction's DisruptionTarget condition is added from the start of the kill, and kept", () => {
+    const evicted = { phase: "Failed" as const, reason: "Evicted", message: "m", conditions: [{ type: "DisruptionTarget", status: "True", reason: "TerminationByKubelet", message: "m" }] };
+    const s = compute(pod({}, { phase: "Running" }), rt([ctr("app", "running")]), { terminal: evicted });
+    expect(s.phase).toBe("Running");
+    expect(cond(s, "DisruptionTarget")).toMatchObject({ status: "True", reason: "TerminationByKubelet", message: "m" });
+    const after = compute(pod({}, { phase: "Running" }), rt([exited("app", 137)]), { terminal: evicted, previous: s });
+    expect(after).toMatchObject({ phase: "Failed", reason: "Evicted" });
+    expect(after.conditions?.filter((c) => c.type === "DisruptionTarget")).toHaveLength(1);
+  });
+
   it("does not report a terminal phase while a container may still run (mergePodStatus)", () => {
     const s = compute(pod({}, { phase: "Running" }), rt([ctr("app", "running")]), { terminal: deadline });
     expect(s.phase).toBe("Running");
