@@ -3,6 +3,7 @@
  * before the file's tests and removed after them, printing the tail of the kubelet's log (KUBELET_LOG_LINES
  * lines, 30 by default) so a failure can be read.
  */
+import type { V1Service } from "@kubernetes/client-node";
 import { afterAll, beforeAll } from "vitest";
 import { TestCluster, type ClusterNode, type KubeletOptions, type TestClusterOptions } from "./cluster.ts";
 
@@ -35,4 +36,15 @@ export function clusterWithOneNode(options: KubeletOptions = {}, clusterOptions:
 /** Where the pods of the default namespace are (one by name). */
 export function podsRef(name?: string): { group: string; version: string; resource: string; namespace: string; name?: string } {
   return { group: "", version: "v1", resource: "pods", namespace: "default", ...(name ? { name } : {}) };
+}
+
+/** A ClusterIP Service in the default namespace for the pods labelled `selector`, `port` to `targetPort`; its ClusterIP. */
+export async function createClusterIPService(cluster: TestCluster, name: string, selector: Record<string, string>, port: number, targetPort: number | string): Promise<string> {
+  const svc = await cluster.client.create<V1Service>({ group: "", version: "v1", resource: "services", namespace: "default" }, {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name, namespace: "default" },
+    spec: { selector, ports: [{ port, targetPort }] },
+  });
+  return svc.spec?.clusterIP ?? "";
 }

@@ -8,9 +8,10 @@
  * default route would take it).
  */
 import type { ChildProcess } from "node:child_process";
-import type { V1Node, V1Pod, V1Service } from "@kubernetes/client-node";
+import type { V1Node, V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestCluster, type ClusterNode } from "../../harness/cluster.ts";
+import { createClusterIPService } from "../../harness/cluster-suite.ts";
 import { eventually } from "../../harness/wait.ts";
 import { contains, parseCidr, parseIp } from "../../../cni/ip.ts";
 
@@ -59,13 +60,7 @@ describe("a Service across two kubelet nodes", () => {
   it("routes a ClusterIP request from a pod on node A to the Service's pod on node B", async () => {
     await cluster.client.create(core("pods"), pod("server", nodeB, { app: "web" }, 'mkdir -p /www && echo "$(hostname) $POD_IP" > /www/index.html && exec httpd -f -vv -p 8080 -h /www'));
     await cluster.client.create(core("pods"), pod("client", nodeA, { app: "client" }, "exec sleep 3600"));
-    const svc = await cluster.client.create<V1Service>(core("services"), {
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: "web", namespace: "default" },
-      spec: { selector: { app: "web" }, ports: [{ port: 80, targetPort: 8080 }] },
-    });
-    const vip = svc.spec?.clusterIP ?? "";
+    const vip = await createClusterIPService(cluster, "web", { app: "web" }, 80, 8080);
     expect(vip).toMatch(/^10\.96\./);
     const pods = await eventually(async () => {
       const { items } = await cluster.client.get<{ items: V1Pod[] }>(core("pods"));
