@@ -1,15 +1,26 @@
 /**
  * `npm run demo -- --once` in CI: the demo (test/demo/main.ts, without run.sh's set-up) brings up its default
  * two nodes, checks everything it shows and exits 0; its output has the lines an operator reads, and the
- * nodes' namespaces it printed are gone once it has exited (the harness leak check covers the rest).
+ * nodes' namespaces it printed and its kubectl proxy are gone once it has exited (the harness leak check covers
+ * the rest).
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
 const REPO = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
+
+async function processesNaming(text: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of (await readdir("/proc")).filter((e) => /^\d+$/.test(e))) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    if (cmdline.includes(text)) found.push(`${pid}: ${cmdline.replaceAll("\0", " ")}`);
+  }
+  return found;
+}
 
 function runDemo(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((res, rej) => {
@@ -59,5 +70,10 @@ describe("npm run demo -- --once", () => {
     expect(ready).toBeLessThan(60);
     expect(stdout).toContain("done: nothing left behind");
     for (const n of nodes) expect(existsSync(n.netns)).toBe(false);
+    // kubectl proxy (outside the sandboxes, so outside the leak check) went with it: no process names its kubeconfig.
+    const kubeconfig = /admin kubeconfig (\S+)/.exec(stdout)?.[1] ?? "";
+    expect(kubeconfig).toMatch(/admin\.kubeconfig$/);
+    expect(existsSync(kubeconfig)).toBe(false);
+    expect(await processesNaming(kubeconfig)).toEqual([]);
   }, 270_000);
 });
