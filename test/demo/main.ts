@@ -45,19 +45,20 @@ if (args.kubeletConfig !== undefined) {
 
 const started = Date.now();
 let tornDown = false;
-// Ctrl-C (or SIGTERM) at any time: while setting up, the demo stops at its next step (every `say`) and removes
-// what it made; once up, it tears down at once.
-let stopRequested = false;
+// Ctrl-C (or SIGTERM) at any time: while setting up, the demo stops at its next step (every `say`) or wait and
+// removes what it made; once up, it tears down at once.
+const interrupt = new AbortController();
 const stopped = new Promise<void>((resolve) => {
   const stop = (): void => {
-    stopRequested = true;
+    interrupt.abort(new DeckhandError("Cancelled", "interrupted"));
     resolve();
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
 });
+const { signal } = interrupt;
 const say = (text: string): void => {
-  if (stopRequested && !tornDown) throw new DeckhandError("Cancelled", "interrupted");
+  if (signal.aborted && !tornDown) throw new DeckhandError("Cancelled", "interrupted");
   console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${text}`);
 };
 const indent = (text: string): string => text.trimEnd().replace(/^/gm, "    ");
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
     const out = await kubectl(["get", "nodes", "-o", "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}"]);
     const ready = out.split("\n").filter((l) => l.endsWith("=True")).length;
     return ready === nodes.length ? true : undefined;
-  }, { timeoutMs: 60_000, intervalMs: 500, message: "every node to be Ready" });
+  }, { signal, timeoutMs: 60_000, intervalMs: 500, message: "every node to be Ready" });
   if (args.kubeletConfig !== undefined) {
     const shown = await kubectl(["get", "nodes", "-o", "jsonpath={range .items[*]}{.metadata.name}:{\"\\n\"}  capacity: {.status.capacity}{\"\\n\"}  allocatable: {.status.allocatable}{\"\\n\"}  taints: {.spec.taints}{\"\\n\"}{end}"]);
     say(`with ${args.kubeletConfig}:\n${indent(shown)}`);
@@ -127,7 +128,7 @@ async function main(): Promise<void> {
     const { items } = await cluster.client.get<{ items: V1Pod[] }>({ group: "", version: "v1", resource: "pods", namespace: "default" });
     const ready = items.filter((p) => p.status?.conditions?.find((c) => c.type === "Ready")?.status === "True");
     return ready.length === podNames.length ? ready : undefined;
-  }, { timeoutMs: 60_000, message: "every hello pod to be Ready" });
+  }, { signal, timeoutMs: 60_000, message: "every hello pod to be Ready" });
   say(`all ${pods.length} pods Running and Ready (their HTTP readiness probes answered) ${Date.now() - t0} ms after creation`);
   say(`kubectl get pods -o wide:\n${indent(await kubectl(["get", "pods", "-o", "wide"]))}`);
   say(`kubectl get service ${SERVICE} -o wide; kubectl get endpointslices -l kubernetes.io/service-name=${SERVICE}:\n${indent(await kubectl(["get", "service", SERVICE, "-o", "wide"]))}\n${indent(await kubectl(["get", "endpointslices", "-l", `kubernetes.io/service-name=${SERVICE}`]))}`);
@@ -138,6 +139,7 @@ async function main(): Promise<void> {
   const whoami = async (): Promise<string> => (await cluster.kubectl(["exec", from, "--", "timeout", "2", "wget", "-q", "-O", "-", `http://${vip}/whoami`])).stdout;
   const other = nodes.length > 1;
   const answer = await pollUntil(async () => parseWhoami(await whoami()), (a) => a !== undefined && (!other || a.node !== first.name), {
+    signal,
     timeoutMs: 30_000,
     intervalMs: 200,
     message: `the ClusterIP ${vip} to be answered ${other ? "by a pod on another node" : "by the pod"}`,
@@ -152,11 +154,11 @@ async function main(): Promise<void> {
   const target = answering;
   const podIP = target.status?.podIP ?? "";
   const fetchPage = async (): Promise<string> => (await first.exec("timeout", ["2", "busybox", "wget", "-q", "-O", "-", `http://${podIP}:8080/`])).stdout;
-  const body = await pollUntil(fetchPage, (b) => b.includes("hello"), { timeoutMs: 10_000, message: `the pod to answer on http://${podIP}:8080/` });
+  const body = await pollUntil(fetchPage, (b) => b.includes("hello"), { signal, timeoutMs: 10_000, message: `the pod to answer on http://${podIP}:8080/` });
   say(`GET http://${podIP}:8080/ (${answer.pod}) from node ${first.name}: ${body.trim()}`);
   const t1 = Date.now();
   await kubectl(["replace", "-f", "-"], JSON.stringify(pageConfigMap("hello again: this page was edited in the ConfigMap")));
-  const after = await pollUntil(fetchPage, (b) => b.includes("again"), { timeoutMs: 30_000, message: "the edited page to be served" });
+  const after = await pollUntil(fetchPage, (b) => b.includes("again"), { signal, timeoutMs: 30_000, message: "the edited page to be served" });
   say(`kubectl replace -f hello-page.yaml; ${Date.now() - t1} ms later ${answer.pod} serves: ${after.trim()}`);
 
   // Through the kubelet's API on :10250, proxied by the control plane as kube-apiserver does.
@@ -174,7 +176,7 @@ async function main(): Promise<void> {
     const [p, n] = [await cluster.kubectl(["top", "pods"]), await cluster.kubectl(["top", "nodes"])];
     if (p.code !== 0 || n.code !== 0) return undefined;
     return podNames.every((name) => p.stdout.includes(name)) && nodes.every((x) => n.stdout.includes(x.name)) ? { pods: p.stdout, nodes: n.stdout } : undefined;
-  }, { timeoutMs: 60_000, intervalMs: 2_000, message: "kubectl top to show every pod and node" });
+  }, { signal, timeoutMs: 60_000, intervalMs: 2_000, message: "kubectl top to show every pod and node" });
   say(`kubectl top nodes:\n${indent(top.nodes)}`);
   say(`kubectl top pods:\n${indent(top.pods)}`);
 
@@ -187,7 +189,7 @@ async function main(): Promise<void> {
     const res = await fetch(statsUrl, { signal: AbortSignal.timeout(5_000) });
     const s = (res.ok ? await res.json() : {}) as Summary;
     return s.node?.nodeName === first.name && s.pods?.some((p) => p.podRef?.name === from) ? s : undefined;
-  }, { timeoutMs: 30_000, intervalMs: 1_000, message: `${statsUrl} to describe ${first.name} and its pod ${from}` });
+  }, { signal, timeoutMs: 30_000, intervalMs: 1_000, message: `${statsUrl} to describe ${first.name} and its pod ${from}` });
   say(`kubectl proxy: GET ${statsUrl} gives the kubelet's Summary of ${first.name}, ${summary.pods?.length ?? 0} pod(s) (the node page will be at ${kp.url}/api/v1/nodes/${first.name}/proxy/ui/)`);
 
   if (args.once) {
@@ -217,7 +219,7 @@ Ctrl-C stops everything and removes it.`);
 try {
   await main();
 } catch (err) {
-  if (isDeckhandError(err, "Cancelled")) {
+  if (isDeckhandError(err, "Cancelled") || signal.aborted) {
     console.error("demo interrupted: removing what it made");
     await teardown().catch((e: unknown) => console.error(String(e)));
     process.exit(130);
