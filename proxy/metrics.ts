@@ -3,6 +3,7 @@
  * (src-shared/metrics.ts), rendered in the text exposition format 0.0.4.
  */
 import { Counter, exponentialBuckets, Gauge, Histogram, linearBuckets, type Metric } from "../src-shared/metrics.ts";
+import { restClientRequests } from "../src-shared/kube/client-metrics.ts";
 
 /** The metrics of one kube-proxy; the mode-specific ones only for its mode, as upstream's RegisterMetrics(mode). */
 export class ProxyMetrics {
@@ -67,6 +68,8 @@ export class ProxyMetrics {
       this.proxyLivezTotal,
       this.syncProxyRulesLastQueuedTimestamp,
       this.syncProxyRulesNoLocalEndpointsTotal,
+      // client-go's, registered by component-base in every component: the API requests of this process.
+      restClientRequests,
     ];
     // Counters without labels are exported from the start (as upstream's registry does), at 0.
     for (const m of [this.endpointChangesTotal, this.serviceChangesTotal, ...modeMetrics]) if (m instanceof Counter) m.inc(undefined, 0);

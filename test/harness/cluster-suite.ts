@@ -3,9 +3,10 @@
  * before the file's tests and removed after them, printing the tail of the kubelet's log (KUBELET_LOG_LINES
  * lines, 30 by default) so a failure can be read.
  */
-import type { V1Service } from "@kubernetes/client-node";
+import type { V1Container, V1Pod, V1PodSpec, V1Service } from "@kubernetes/client-node";
 import { afterAll, beforeAll } from "vitest";
 import { TestCluster, type ClusterNode, type KubeletOptions, type TestClusterOptions } from "./cluster.ts";
+import { eventually } from "./wait.ts";
 
 export interface ClusterSuite {
   readonly cluster: TestCluster;
@@ -36,6 +37,34 @@ export function clusterWithOneNode(options: KubeletOptions = {}, clusterOptions:
 /** Where the pods of the default namespace are (one by name). */
 export function podsRef(name?: string): { group: string; version: string; resource: string; namespace: string; name?: string } {
   return { group: "", version: "v1", resource: "pods", namespace: "default", ...(name ? { name } : {}) };
+}
+
+/**
+ * A busybox pod of the default namespace on `nodeName` running `script` in its one container "main" (1 s grace),
+ * with container and spec fields added as given: the pod most e2e tests start from.
+ */
+export function busyboxPod(name: string, nodeName: string, script: string, o: { container?: Partial<V1Container>; spec?: Partial<V1PodSpec>; labels?: Record<string, string> } = {}): V1Pod {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: "default", ...(o.labels ? { labels: o.labels } : {}) },
+    spec: {
+      nodeName,
+      terminationGracePeriodSeconds: 1,
+      containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sh", "-c", script], ...o.container }],
+      ...o.spec,
+    },
+  };
+}
+
+/** Creates the pod and waits (60 s) until its first container runs; returns the pod as the API then has it. */
+export async function createRunningPod(cluster: TestCluster, pod: V1Pod): Promise<V1Pod> {
+  const name = pod.metadata?.name ?? "";
+  await cluster.client.create(podsRef(), pod);
+  return eventually(async () => {
+    const p = await cluster.client.get<V1Pod>(podsRef(name));
+    return p.status?.containerStatuses?.[0]?.state?.running ? p : undefined;
+  }, { timeoutMs: 60_000, message: `pod ${name} running` });
 }
 
 /** A ClusterIP Service in the default namespace for the pods labelled `selector`, `port` to `targetPort`; its ClusterIP. */

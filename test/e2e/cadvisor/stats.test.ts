@@ -11,7 +11,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { clusterWithOneNode, podsRef } from "../../harness/cluster-suite.ts";
+import { busyboxPod, clusterWithOneNode, createRunningPod, podsRef } from "../../harness/cluster-suite.ts";
 import { eventually } from "../../harness/wait.ts";
 import { hasPromtool, promtoolCheck } from "../../harness/promtool.ts";
 import type { ContainerStats, NetworkStats, PodStats, Summary } from "../../../cadvisor/summary.ts";
@@ -21,31 +21,14 @@ const suite = clusterWithOneNode({ config: { volumeStatsAggPeriod: "2s" } });
 const cluster = suite.cluster;
 const MiB = 1024 * 1024;
 
-async function runningPod(name: string, script: string, cpuRequest?: string, scratch = false): Promise<V1Pod> {
-  await cluster.client.create(podsRef(), {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name, namespace: "default" },
-    spec: {
-      nodeName: suite.node.name,
-      terminationGracePeriodSeconds: 1,
-      containers: [
-        {
-          name: "main",
-          image: "localhost/busybox:1",
-          imagePullPolicy: "IfNotPresent",
-          command: ["sh", "-c", script],
-          ...(cpuRequest ? { resources: { requests: { cpu: cpuRequest } } } : {}),
-          ...(scratch ? { volumeMounts: [{ name: "scratch", mountPath: "/scratch" }] } : {}),
-        },
-      ],
-      ...(scratch ? { volumes: [{ name: "scratch", emptyDir: {} }] } : {}),
-    },
-  });
-  return eventually(async () => {
-    const p = await cluster.client.get<V1Pod>(podsRef(name));
-    return p.status?.containerStatuses?.[0]?.state?.running ? p : undefined;
-  }, { timeoutMs: 60_000, message: `pod ${name} running` });
+function runningPod(name: string, script: string, cpuRequest?: string, scratch = false): Promise<V1Pod> {
+  return createRunningPod(
+    cluster,
+    busyboxPod(name, suite.node.name, script, {
+      container: { ...(cpuRequest ? { resources: { requests: { cpu: cpuRequest } } } : {}), ...(scratch ? { volumeMounts: [{ name: "scratch", mountPath: "/scratch" }] } : {}) },
+      ...(scratch ? { spec: { volumes: [{ name: "scratch", emptyDir: {} }] } } : {}),
+    }),
+  );
 }
 
 async function raw(path: string): Promise<string> {

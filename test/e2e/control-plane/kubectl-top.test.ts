@@ -5,24 +5,15 @@
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { clusterWithOneNode, podsRef } from "../../harness/cluster-suite.ts";
+import { busyboxPod, clusterWithOneNode, createRunningPod } from "../../harness/cluster-suite.ts";
 import { eventually } from "../../harness/wait.ts";
 import { parseQuantity } from "../../../src-shared/quantity.ts";
 
 const suite = clusterWithOneNode({}, { metricsResolutionMs: 2000 });
 const cluster = suite.cluster;
 
-async function runningPod(name: string, script: string): Promise<V1Pod> {
-  await cluster.client.create(podsRef(), {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name, namespace: "default", labels: { app: name } },
-    spec: { nodeName: suite.node.name, terminationGracePeriodSeconds: 1, containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sh", "-c", script] }] },
-  });
-  return eventually(async () => {
-    const p = await cluster.client.get<V1Pod>(podsRef(name));
-    return p.status?.containerStatuses?.[0]?.state?.running ? p : undefined;
-  }, { timeoutMs: 60_000, message: `pod ${name} running` });
+function runningPod(name: string, script: string): Promise<V1Pod> {
+  return createRunningPod(cluster, busyboxPod(name, suite.node.name, script, { labels: { app: name } }));
 }
 
 async function kubectl(args: string[]): Promise<string> {

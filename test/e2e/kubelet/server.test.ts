@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
 import { afterAll, describe, expect, it } from "vitest";
-import { clusterWithOneNode, podsRef } from "../../harness/cluster-suite.ts";
+import { busyboxPod, clusterWithOneNode, createRunningPod, podsRef } from "../../harness/cluster-suite.ts";
 import { eventually } from "../../harness/wait.ts";
 import { run } from "../../../src-shared/exec.ts";
 import { hasPromtool, promtoolCheck } from "../../harness/promtool.ts";
@@ -45,25 +45,11 @@ function streamsSince(before: Map<string, number>): Record<string, number> {
 const SPDY_ONLY = { ...process.env, KUBECTL_REMOTE_COMMAND_WEBSOCKETS: "false", KUBECTL_PORT_FORWARD_WEBSOCKETS: "false" };
 
 function podSpec(name: string, script: string, restartPolicy = "Always"): V1Pod {
-  return {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name, namespace: "default" },
-    spec: {
-      nodeName: suite.node.name,
-      terminationGracePeriodSeconds: 1,
-      restartPolicy,
-      containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sh", "-c", script] }],
-    },
-  };
+  return busyboxPod(name, suite.node.name, script, { spec: { restartPolicy } });
 }
 
-async function runningPod(name: string, script: string): Promise<V1Pod> {
-  await cluster.client.create(podsRef(), podSpec(name, script));
-  return eventually(async () => {
-    const p = await cluster.client.get<V1Pod>(podsRef(name));
-    return p.status?.containerStatuses?.[0]?.state?.running ? p : undefined;
-  }, { timeoutMs: 60_000, message: `pod ${name} running` });
+function runningPod(name: string, script: string): Promise<V1Pod> {
+  return createRunningPod(cluster, podSpec(name, script));
 }
 
 interface Answer {

@@ -11,7 +11,7 @@ import type { ChildProcess } from "node:child_process";
 import type { V1Node, V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestCluster, type ClusterNode } from "../../harness/cluster.ts";
-import { createClusterIPService } from "../../harness/cluster-suite.ts";
+import { busyboxPod, createClusterIPService } from "../../harness/cluster-suite.ts";
 import { eventually } from "../../harness/wait.ts";
 import { contains, parseCidr, parseIp } from "../../../cni/ip.ts";
 
@@ -22,23 +22,7 @@ const proxies: { child: ChildProcess; log: () => string; node: string }[] = [];
 const core = (resource: string, name?: string) => ({ group: "", version: "v1", resource, namespace: "default", ...(name ? { name } : {}) });
 
 function pod(name: string, node: ClusterNode, labels: Record<string, string>, script: string): V1Pod {
-  return {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name, namespace: "default", labels },
-    spec: {
-      nodeName: node.name,
-      terminationGracePeriodSeconds: 1,
-      containers: [{
-        name: "main",
-        image: "localhost/busybox:1",
-        imagePullPolicy: "IfNotPresent",
-        command: ["sh", "-c", script],
-        env: [{ name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } }],
-        ports: [{ containerPort: 8080 }],
-      }],
-    },
-  };
+  return busyboxPod(name, node.name, script, { labels, container: { env: [{ name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } }], ports: [{ containerPort: 8080 }] } });
 }
 
 beforeAll(async () => {

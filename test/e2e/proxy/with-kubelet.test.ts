@@ -8,7 +8,7 @@ import type { ChildProcess } from "node:child_process";
 import type { V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestCluster, type ClusterNode } from "../../harness/cluster.ts";
-import { createClusterIPService } from "../../harness/cluster-suite.ts";
+import { busyboxPod, createClusterIPService } from "../../harness/cluster-suite.ts";
 import { eventually } from "../../harness/wait.ts";
 
 const cluster = new TestCluster();
@@ -18,12 +18,7 @@ let proxyLog: () => string = () => "";
 const core = (resource: string, name?: string) => ({ group: "", version: "v1", resource, namespace: "default", ...(name ? { name } : {}) });
 
 function pod(name: string, labels: Record<string, string>, script: string): V1Pod {
-  return {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name, namespace: "default", labels },
-    spec: { nodeName: node.name, terminationGracePeriodSeconds: 1, containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sh", "-c", script], ports: [{ containerPort: 8080 }] }] },
-  };
+  return busyboxPod(name, node.name, script, { labels, container: { ports: [{ containerPort: 8080 }] } });
 }
 
 beforeAll(async () => {

@@ -4,6 +4,7 @@ import { cleanupRestoreText } from "../../../proxy/cleanup.ts";
 import { parseConntrackUdp, staleFilters } from "../../../proxy/conntrack.ts";
 import { chainsFromSave, linesAround, missingJumps, splitArgs } from "../../../proxy/iptables.ts";
 import { ProxyMetrics } from "../../../proxy/metrics.ts";
+import { countRequest } from "../../../src-shared/kube/client-metrics.ts";
 import { JUMP_RULES } from "../../../proxy/rules.ts";
 import { ProxyHealth, ProxyServer } from "../../../proxy/server.ts";
 import { servicePorts } from "../../../proxy/service-change-tracker.ts";
@@ -191,6 +192,11 @@ describe("metrics and health", () => {
     expect(text).toContain(`kubeproxy_sync_proxy_rules_iptables_total{table="nat"} 12`);
     expect(text).toContain(`kubeproxy_sync_proxy_rules_iptables_restore_failures_total 0`);
     expect(text).toContain(`# TYPE kubeproxy_network_programming_duration_seconds histogram`);
+  });
+
+  it("shows the process's API requests as client-go's rest_client_requests_total, as upstream's kube-proxy", () => {
+    countRequest(200, "GET", "api.example:6443");
+    expect(new ProxyMetrics().render()).toMatch(/^rest_client_requests_total\{code="200",method="GET",host="api.example:6443"\} [1-9]\d*$/m);
   });
 
   it("is unhealthy once an update has waited longer than the timeout, and /healthz needs an eligible node", async () => {
