@@ -3,7 +3,7 @@
  * before the file's tests and removed after them, printing the tail of the kubelet's log (KUBELET_LOG_LINES
  * lines, 30 by default) so a failure can be read.
  */
-import type { V1Container, V1Pod, V1PodSpec } from "@kubernetes/client-node";
+import type { V1Container, V1Pod, V1PodSpec, V1Service } from "@kubernetes/client-node";
 import { afterAll, beforeAll } from "vitest";
 import { TestCluster, type ClusterNode, type KubeletOptions, type TestClusterOptions } from "./cluster.ts";
 import { eventually } from "./wait.ts";
@@ -65,4 +65,15 @@ export async function createRunningPod(cluster: TestCluster, pod: V1Pod): Promis
     const p = await cluster.client.get<V1Pod>(podsRef(name));
     return p.status?.containerStatuses?.[0]?.state?.running ? p : undefined;
   }, { timeoutMs: 60_000, message: `pod ${name} running` });
+}
+
+/** A ClusterIP Service in the default namespace for the pods labelled `selector`, `port` to `targetPort`; its ClusterIP. */
+export async function createClusterIPService(cluster: TestCluster, name: string, selector: Record<string, string>, port: number, targetPort: number | string): Promise<string> {
+  const svc = await cluster.client.create<V1Service>({ group: "", version: "v1", resource: "services", namespace: "default" }, {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name, namespace: "default" },
+    spec: { selector, ports: [{ port, targetPort }] },
+  });
+  return svc.spec?.clusterIP ?? "";
 }

@@ -4,8 +4,10 @@
  * reaching the API at https://127.0.0.1:6443 through a forwarder in the node and a unix socket that the test
  * can cut to simulate an outage. The control plane reaches each node's kubelet (:10250, logs, exec, node proxy)
  * at the node's InternalIP through a CONNECT proxy inside the node (netns-connect-proxy.ts), as kube-apiserver's
- * egress selector would; the kubelet trusts the cluster CA as its clientCAFile. Everything lives under the
- * nodes' folders and goes at teardown.
+ * egress selector would; the kubelet trusts the cluster CA as its clientCAFile. The nodes share an underlay
+ * (underlay.ts: eth0 on 192.0.2.0/24, the node's InternalIP), over which each kubelet's pod-route controller
+ * routes the other nodes' pod CIDRs, so pods on different nodes reach each other and a Service's ClusterIP
+ * reaches endpoints anywhere. Everything lives under the nodes' folders and the switch's, and goes at teardown.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { request as httpRequest } from "node:http";
@@ -22,6 +24,7 @@ import { run, type RunResult } from "../../src-shared/exec.ts";
 import { silentLogger, type Logger } from "../../src-shared/log.ts";
 import { NodeSandbox } from "./node-sandbox.ts";
 import { TcpProxy } from "./tcp-proxy.ts";
+import { Underlay, UNDERLAY_PREFIX_LENGTH, underlayAddress } from "./underlay.ts";
 import { uniqueName } from "./leaks.ts";
 
 const REPO = resolve(fileURLToPath(new URL("../..", import.meta.url)));
@@ -252,6 +255,9 @@ export class TestCluster {
   private cp: ControlPlane | undefined;
   private admin: KubeClient | undefined;
   private readonly options: TestClusterOptions;
+  /** The link joining the nodes (created at start, removed at teardown). */
+  readonly underlay = new Underlay();
+  private added = 0;
 
   constructor(options: TestClusterOptions = {}) {
     this.options = options;
@@ -259,11 +265,12 @@ export class TestCluster {
 
   async start(): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), "deckhand-cluster-"));
+    await this.underlay.start();
     this.cp = new ControlPlane({
       dir: this.dir,
       log: this.options.logger ?? silentLogger(),
       clusterCIDR: this.options.clusterCIDR ?? "10.244.0.0/16",
-      serviceCIDR: this.options.serviceCIDR ?? "10.96.0.0/16",
+      serviceCIDR: this.serviceCIDR,
       // kubeadm's order; the nodes' addresses are reached through each node's CONNECT proxy.
       kubeletPreferredAddressTypes: ["InternalIP", "ExternalIP", "Hostname"],
       kubeletDialer: (host, port) => {
@@ -277,6 +284,10 @@ export class TestCluster {
     });
     await this.cp.start();
     this.admin = KubeClient.fromFile(this.cp.adminKubeconfigPath);
+  }
+
+  get serviceCIDR(): string {
+    return this.options.serviceCIDR ?? "10.96.0.0/16";
   }
 
   get controlPlane(): ControlPlane {
@@ -299,21 +310,31 @@ export class TestCluster {
   }
 
   /**
-   * A new sandbox node with its kubelet started (unless `start: false`). Its containerd runs pods on
+   * A new sandbox node with its kubelet started (unless `start: false`), on the underlay; several may be added
+   * at once. Its containerd runs pods on
    * deckhand-bridge from a CNI bin dir of the node's own (the launcher, the reference `loopback` and `portmap`, as an
    * operator installs them); the kubelet writes the conflist once the node has a pod CIDR.
    */
   async addNode(options: KubeletOptions & { start?: boolean } = {}): Promise<ClusterNode> {
-    const index = this.nodes.length + 1;
+    // Counted before any await: nodes may be added at once (each boots its own containerd).
+    const index = ++this.added;
     const sandboxName = uniqueName();
     const cniBinDir = join("/tmp", sandboxName, "cni-bin");
-    const sandbox = new NodeSandbox({ name: sandboxName, withoutCni: true, nodeAddress: `172.31.${index}.10/24`, cniBinDir });
+    const sandbox = new NodeSandbox({ name: sandboxName, withoutCni: true, nodeAddress: `${underlayAddress(index)}/${UNDERLAY_PREFIX_LENGTH}`, underlay: this.underlay, cniBinDir });
     await sandbox.start();
-    await mkdir(cniBinDir, { recursive: true });
-    await symlink(join(REPO, "bin", "deckhand-bridge"), join(cniBinDir, "deckhand-bridge"));
-    await symlink("/usr/lib/cni/loopback", join(cniBinDir, "loopback"));
-    // The kubelet's conflist chains portmap (hostPorts).
-    await symlink("/usr/lib/cni/portmap", join(cniBinDir, "portmap"));
+    // A real node's default route takes traffic it sends to a ClusterIP to the nat OUTPUT chain, where
+    // kube-proxy's DNAT finds it; a sandbox has none, so the Service CIDR gets a route on the underlay instead.
+    try {
+      await run("ip", ["-n", sandbox.name, "route", "add", this.serviceCIDR, "dev", "eth0"]);
+      await mkdir(cniBinDir, { recursive: true });
+      await symlink(join(REPO, "bin", "deckhand-bridge"), join(cniBinDir, "deckhand-bridge"));
+      await symlink("/usr/lib/cni/loopback", join(cniBinDir, "loopback"));
+      // The kubelet's conflist chains portmap (hostPorts).
+      await symlink("/usr/lib/cni/portmap", join(cniBinDir, "portmap"));
+    } catch (err) {
+      await sandbox.teardown().catch(() => undefined);
+      throw err;
+    }
     const name = `node-${index}-${sandbox.name}`.slice(0, 63);
     const apiLink = new TcpProxy({ host: "127.0.0.1", port: this.controlPlane.port }, { socketPath: join(sandbox.dir, "apiserver.sock") });
     const node = new ClusterNode(name, sandbox, apiLink);
@@ -366,6 +387,7 @@ export class TestCluster {
     for (const n of this.nodes.reverse()) await n.teardown().catch((e: unknown) => problems.push(String(e)));
     this.admin?.close();
     await this.cp?.close();
+    await this.underlay.teardown().catch((e: unknown) => problems.push(String(e)));
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
     if (problems.length) throw new Error(problems.join("\n"));
   }

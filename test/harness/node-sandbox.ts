@@ -20,6 +20,7 @@ import { cgroupHierarchies, removeCgroupTree } from "../../src-shared/cgroups.ts
 import { uniqueName, writeOwnerFile } from "./leaks.ts";
 import { buildTestImages, importImages } from "./images.ts";
 import { eventually } from "./wait.ts";
+import type { Underlay } from "./underlay.ts";
 
 /** Host paths that containerd 1.6 and libcni use whatever their config says; each node gets its own copy. */
 const PRIVATE_PATHS = ["/run/containerd", "/var/lib/cni", "/var/log/pods", "/var/log/containers", "/var/lib/kubelet"] as const;
@@ -39,9 +40,12 @@ export interface NodeSandboxOptions {
   importImages?: boolean;
   /**
    * The node's own address (CIDR, e.g. "172.31.0.10/24") on an `eth0` inside the node, for a kubelet to
-   * report as InternalIP when no underlay link joins nodes. Nothing outside the node's namespace sees it.
+   * report as InternalIP. Without `underlay`, a veth pair with both ends inside the node carries it and nothing
+   * outside the node's namespace sees it.
    */
   nodeAddress?: string;
+  /** The network joining nodes: `eth0` is then the node's port on it, carrying `nodeAddress`. */
+  underlay?: Underlay;
 }
 
 export class NodeSandbox {
@@ -99,7 +103,9 @@ export class NodeSandbox {
     await writeOwnerFile(this.dir);
     await run("ip", ["netns", "add", this.name], opts);
     await run("ip", ["-n", this.name, "link", "set", "lo", "up"], opts);
-    if (this.options.nodeAddress) {
+    if (this.options.nodeAddress && this.options.underlay) {
+      await this.options.underlay.attach(this.name, this.options.nodeAddress);
+    } else if (this.options.nodeAddress) {
       // This kernel has no dummy device: a veth pair with both ends inside the node serves as well.
       await run("ip", ["-n", this.name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0-peer"], opts);
       await run("ip", ["-n", this.name, "addr", "add", this.options.nodeAddress, "dev", "eth0"], opts);

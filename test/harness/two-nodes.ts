@@ -1,18 +1,14 @@
 /**
- * Two sandbox nodes on one machine, each with its own containerd and deckhand-bridge (CniNode), joined by an
- * underlay: a "switch" network namespace of the test's own with a bridge, and a veth from it into each node
- * (eth0, 192.0.2.0/24: TEST-NET-1, documentation addresses). No default route anywhere, so no packet can
- * leave the machine. A tiny in-memory cluster holds the Node objects (podCIDR + InternalIP) and feeds each
+ * Two sandbox nodes on one machine, each with its own containerd and deckhand-bridge (CniNode), joined by the
+ * underlay (underlay.ts: a switch namespace of the test's own, eth0 on 192.0.2.0/24 in each node, no default
+ * route anywhere). A tiny in-memory cluster holds the Node objects (podCIDR + InternalIP) and feeds each
  * node's pod-route controller, running here against that node's namespace, as the kubelet will run it.
  */
-import { mkdir, rm } from "node:fs/promises";
-import { join } from "node:path";
-import { run } from "../../src-shared/exec.ts";
 import { silentLogger } from "../../src-shared/log.ts";
 import { IpRouteTable, PodRouteController } from "../../cni/routes.ts";
 import type { NodeLike, WatchNodes } from "../../cni/nodes.ts";
 import { CniNode } from "./cni-node.ts";
-import { uniqueName, writeOwnerFile } from "./leaks.ts";
+import { Underlay, UNDERLAY_PREFIX_LENGTH, underlayAddress } from "./underlay.ts";
 
 /** Node objects as the API server would hold them, with a level-triggered watch for the controllers. */
 export class FakeCluster {
@@ -58,23 +54,16 @@ export interface ClusterNode {
 
 export class TwoNodes {
   readonly cluster = new FakeCluster();
-  /** The underlay switch's namespace (a NodeSandbox-style name, so the leak check and stale clean-up see it). */
-  readonly switchName = uniqueName();
+  readonly underlay = new Underlay();
   readonly nodes: ClusterNode[] = [];
   private readonly controller = new AbortController();
 
   async start(): Promise<void> {
     try {
-      await mkdir(join("/tmp", this.switchName), { recursive: true });
-      await writeOwnerFile(join("/tmp", this.switchName));
-      await run("ip", ["netns", "add", this.switchName]);
-      const sw = ["-n", this.switchName];
-      await run("ip", [...sw, "link", "set", "lo", "up"]);
-      await run("ip", [...sw, "link", "add", "ul0", "type", "bridge"]);
-      await run("ip", [...sw, "link", "set", "ul0", "up"]);
+      await this.underlay.start();
       const specs = [
-        { name: "node-a", podCidr: "10.244.1.0/24", underlayIp: "192.0.2.1" },
-        { name: "node-b", podCidr: "10.244.2.0/24", underlayIp: "192.0.2.2" },
+        { name: "node-a", podCidr: "10.244.1.0/24", underlayIp: underlayAddress(1) },
+        { name: "node-b", podCidr: "10.244.2.0/24", underlayIp: underlayAddress(2) },
       ];
       // Both sandboxes start at once: each boots its own containerd.
       const cnis = specs.map((s) => new CniNode({ podSubnet: s.podCidr }));
@@ -88,13 +77,7 @@ export class TwoNodes {
         }
       }
       if (failed) throw failed.reason;
-      for (const [i, n] of this.nodes.entries()) {
-        const port = `ul-${i}`;
-        await run("ip", [...sw, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", n.cni.node.name]);
-        await run("ip", [...sw, "link", "set", port, "master", "ul0", "up"]);
-        await n.cni.node.exec("ip", ["addr", "add", `${n.underlayIp}/24`, "dev", "eth0"]);
-        await n.cni.node.exec("ip", ["link", "set", "eth0", "up"]);
-      }
+      for (const n of this.nodes) await this.underlay.attach(n.cni.node.name, `${n.underlayIp}/${UNDERLAY_PREFIX_LENGTH}`);
       for (const n of this.nodes) this.register(n);
       for (const n of this.nodes) await n.routes.start(this.controller.signal);
     } catch (err) {
@@ -120,8 +103,7 @@ export class TwoNodes {
     for (const n of this.nodes) await n.routes.close().catch((e: unknown) => problems.push(String(e)));
     const results = await Promise.allSettled(this.nodes.map((n) => n.cni.teardown()));
     for (const r of results) if (r.status === "rejected") problems.push(String(r.reason));
-    await run("ip", ["netns", "del", this.switchName], { allowFailure: true }).catch((e: unknown) => problems.push(String(e)));
-    await rm(join("/tmp", this.switchName), { recursive: true, force: true });
+    await this.underlay.teardown().catch((e: unknown) => problems.push(String(e)));
     if (problems.length > 0) throw new Error(`two-node teardown: ${problems.join("\n")}`);
   }
 }

@@ -5,9 +5,10 @@
  * the client pod's requests to the VIP across both pods.
  */
 import type { ChildProcess } from "node:child_process";
-import type { V1Pod, V1Service } from "@kubernetes/client-node";
+import type { V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestCluster, type ClusterNode } from "../../harness/cluster.ts";
+import { busyboxPod, createClusterIPService } from "../../harness/cluster-suite.ts";
 import { eventually } from "../../harness/wait.ts";
 
 const cluster = new TestCluster();
@@ -17,12 +18,7 @@ let proxyLog: () => string = () => "";
 const core = (resource: string, name?: string) => ({ group: "", version: "v1", resource, namespace: "default", ...(name ? { name } : {}) });
 
 function pod(name: string, labels: Record<string, string>, script: string): V1Pod {
-  return {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name, namespace: "default", labels },
-    spec: { nodeName: node.name, terminationGracePeriodSeconds: 1, containers: [{ name: "main", image: "localhost/busybox:1", imagePullPolicy: "IfNotPresent", command: ["sh", "-c", script], ports: [{ containerPort: 8080 }] }] },
-  };
+  return busyboxPod(name, node.name, script, { labels, container: { ports: [{ containerPort: 8080 }] } });
 }
 
 beforeAll(async () => {
@@ -42,13 +38,7 @@ describe("kube-proxy with the kubelet", () => {
       await cluster.client.create(core("pods"), pod(name, { app: "web" }, `mkdir -p /www && echo ${name} > /www/index.html && exec httpd -f -p 8080 -h /www`));
     }
     await cluster.client.create(core("pods"), pod("client", { app: "client" }, "exec sleep 3600"));
-    const svc = await cluster.client.create<V1Service>(core("services"), {
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: "web", namespace: "default" },
-      spec: { selector: { app: "web" }, ports: [{ port: 80, targetPort: 8080 }] },
-    });
-    const vip = svc.spec?.clusterIP ?? "";
+    const vip = await createClusterIPService(cluster, "web", { app: "web" }, 80, 8080);
     expect(vip).toMatch(/^10\.96\./);
     await eventually(async () => {
       const { items } = await cluster.client.get<{ items: V1Pod[] }>(core("pods"));
