@@ -1,59 +1,26 @@
 /**
- * The real mount helper (kubelet/volumes/mounter.ts) on this machine's kernel: tmpfs mounts and pinned subPath
- * binds, read back from /proc/self/mountinfo and the files themselves. Everything lives in a fresh folder of
- * this run and is unmounted in teardown.
+ * The real mount helper (kubelet/volumes/mounter.ts) on this machine's kernel: pinned subPath binds, and tmpfs
+ * mounts, read back from /proc/self/mountinfo and the files themselves. The work runs in a mount namespace of
+ * its own (mounter-fixture.ts), so other tests' mounts meanwhile cannot interfere and nothing can leak into the
+ * host's mount table; its folder is removed before it exits.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { SystemMounter } from "../../../../kubelet/volumes/mounter.ts";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
 
-const dir = mkdtempSync("/tmp/deckhand-mounter-");
-const mounter = new SystemMounter();
-
-afterAll(async () => {
-  for (const mp of await mounter.mountPointsUnder(dir)) await mounter.unmount(mp);
-  mounter.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const REPO = join(import.meta.dirname, "..", "..", "..", "..");
 
 describe("SystemMounter", () => {
-  it("binds a checked subPath pinned: folders and files bound, a symlink anywhere on the walk refused", async () => {
-    const vol = join(dir, "vol");
-    mkdirSync(join(vol, "a", "b"), { recursive: true });
-    writeFileSync(join(vol, "a", "b", "f"), "inside");
-    mkdirSync(join(dir, "outside"));
-    writeFileSync(join(dir, "outside", "f"), "outside");
-    symlinkSync(join(dir, "outside"), join(vol, "link"));
-    const target = (name: string, file = false): string => {
-      const t = join(dir, name);
-      if (file) writeFileSync(t, "");
-      else mkdirSync(t);
-      return t;
-    };
-    const folder = target("folder");
-    await mounter.bindPinned(vol, "a/b", folder);
-    expect(readFileSync(join(folder, "f"), "utf8")).toBe("inside");
-    const file = target("file", true);
-    await mounter.bindPinned(vol, "a/b/f", file);
-    expect(readFileSync(file, "utf8")).toBe("inside");
-    const whole = target("whole");
-    await mounter.bindPinned(vol, "", whole);
-    expect(readFileSync(join(whole, "a", "b", "f"), "utf8")).toBe("inside");
+  it("binds a checked subPath pinned (folders and files), refuses a symlink anywhere on the walk, and mounts a sized tmpfs", async () => {
+    const { stdout } = await promisify(execFile)("unshare", ["-m", "--propagation", "private", join(REPO, "node_modules", ".bin", "node"), join(import.meta.dirname, "mounter-fixture.ts")], { timeout: 60_000 });
+    const r = JSON.parse(stdout.trim().split("\n").pop() ?? "{}") as Record<string, unknown>;
+    expect(r).toMatchObject({ folder: "bound", folderContent: "inside", file: "bound", fileContent: "inside", whole: "bound", wholeContent: "inside" });
     // The symlink as the last element and as a folder on the way: neither is followed.
-    const refusal = (rel: string, name: string): Promise<unknown> => mounter.bindPinned(vol, rel, target(name)).then(() => "bound", (err: unknown) => err);
-    expect(await refusal("link", "last")).toMatchObject({ code: "InvalidArgument", message: `bind ${join(vol, "link")} at ${join(dir, "last")}: ELOOP` });
-    expect(await refusal("link/f", "through")).toMatchObject({ code: "InvalidArgument", message: `bind ${join(vol, "link/f")} at ${join(dir, "through")}: ENOTDIR` });
-    expect((await mounter.mountPointsUnder(dir)).sort()).toEqual([file, folder, whole].sort());
-  });
-
-  it("mounts and unmounts a sized tmpfs", async () => {
-    const t = join(dir, "tmpfs");
-    mkdirSync(t);
-    await mounter.mountTmpfs(t, 1 << 20);
-    const line = readFileSync("/proc/self/mountinfo", "utf8").split("\n").find((l) => l.split(" ")[4] === t);
-    expect(line).toMatch(/ - tmpfs tmpfs .*size=1024k/);
-    await mounter.unmount(t);
-    expect(await mounter.mountPointsUnder(t)).toEqual([]);
+    expect(r["last"]).toBe("InvalidArgument: bind <dir>/vol/link at <dir>/last: ELOOP");
+    expect(r["through"]).toBe("InvalidArgument: bind <dir>/vol/link/f at <dir>/through: ENOTDIR");
+    expect(r["mounts"]).toEqual(["<dir>/file", "<dir>/folder", "<dir>/whole"]);
+    expect(r["tmpfsLine"]).toMatch(/ - tmpfs tmpfs .*size=1024k/);
+    expect(r["afterUnmount"]).toEqual([]);
   });
 });
