@@ -17,8 +17,6 @@
  * runtime runs that no pod source wants, and mirror pods whose static pod is gone.
  */
 import type { V1Pod } from "@kubernetes/client-node";
-import { existsSync } from "node:fs";
-import { podVolumesDir } from "./volumes/layout.ts";
 import type { Logger } from "../src-shared/log.ts";
 import { PeriodicLoop } from "../src-shared/loop.ts";
 import { errorMessage } from "../src-shared/errors.ts";
@@ -280,7 +278,7 @@ export class Kubelet {
         // freed only when its tmpfs is unmounted).
         isCleanedUp: (uid) => {
           const state = this.podWorkers.state(uid);
-          return (state === undefined || state.kind === "terminated") && !existsSync(podVolumesDir(this.d.rootDir, uid));
+          return (state === undefined || state.kind === "terminated") && this.volumes.isTornDown(uid);
         },
       },
       reclaimer: {

@@ -14,7 +14,7 @@
  *   owns, e.g. of pods deleted while the kubelet was down.
  */
 import type { V1Pod, V1Volume, V1Container } from "@kubernetes/client-node";
-import { chmodSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { DeckhandError, errorMessage, isDeckhandError } from "../../src-shared/errors.ts";
@@ -299,6 +299,11 @@ export class VolumeManager {
     for (const mp of await this.o.mounter.mountPointsUnder(dir)) await this.o.mounter.unmount(mp, signal);
     const left = await this.o.mounter.mountPointsUnder(dir);
     if (left.length > 0) throw new DeckhandError("FailedPrecondition", `volumes of ${dir} still mounted: ${left.join(", ")}`);
+  }
+
+  /** Whether the pod's volumes folder is gone (torn down, or never made): what it held is freed. */
+  isTornDown(uid: string): boolean {
+    return !existsSync(podVolumesDir(this.o.rootDir, uid));
   }
 
   /** The pod is gone for good: its watches stop. */

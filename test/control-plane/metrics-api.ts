@@ -96,6 +96,13 @@ function usageOf(prev: Point | undefined, last: Point): { usage: Usage; windowMs
   return { usage: { cpu: Quantity.ofNanos(BigInt(nanocores), "DecimalSI").toString(), memory: Quantity.of(last.memoryBytes, "BinarySI").toString() }, windowMs };
 }
 
+/** A series' last two distinct samples after `point`: the same kubelet sample scraped again adds none. */
+function advance(before: { prev?: Point; last: Point } | undefined, point: Point): { prev?: Point; last: Point } {
+  if (before === undefined) return { last: point };
+  if (before.last.timeMs !== point.timeMs) return { prev: before.last, last: point };
+  return { ...(before.prev ? { prev: before.prev } : {}), last: point };
+}
+
 const windowText = (ms: number): string => `${Number((ms / 1000).toFixed(3))}s`;
 
 /** The last two points per node and container, as metrics-server's storage keeps them. Pure. */
@@ -108,8 +115,7 @@ export class MetricsStore {
   /** Stores a node's scrape; its pods not in it are gone. */
   add(nodeName: string, scraped: ScrapedNode): void {
     if (scraped.node !== undefined) {
-      const before = this.nodes.get(nodeName);
-      this.nodes.set(nodeName, { ...(before && before.last.timeMs !== scraped.node.timeMs ? { prev: before.last } : before?.prev ? { prev: before.prev } : {}), last: scraped.node });
+      this.nodes.set(nodeName, advance(this.nodes.get(nodeName), scraped.node));
     }
     for (const [podKey, node] of this.podNode) if (node === nodeName && !scraped.containers.has(podKey)) {
       this.podNode.delete(podKey);
@@ -120,8 +126,7 @@ export class MetricsStore {
       const before = this.pods.get(podKey) ?? new Map<string, { prev?: Point; last: Point }>();
       const next = new Map<string, { prev?: Point; last: Point }>();
       for (const [name, point] of containers) {
-        const b = before.get(name);
-        next.set(name, { ...(b && b.last.timeMs !== point.timeMs ? { prev: b.last } : b?.prev ? { prev: b.prev } : {}), last: point });
+        next.set(name, advance(before.get(name), point));
       }
       this.pods.set(podKey, next);
     }
