@@ -10,7 +10,7 @@ fi
 if [ ! -r /etc/debian_version ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "deckhand: this set-up expects Debian 12 (apt-get and /etc/debian_version); install containerd, runc," >&2
   echo "containernetworking-plugins, iptables, nftables, conntrack, busybox-static, docker-registry, skopeo," >&2
-  echo "iproute2, apache2-utils, openssl, gcc and libc6-dev by hand on other systems." >&2
+  echo "iproute2, apache2-utils, openssl, gcc, libc6-dev, prometheus and chromium by hand on other systems." >&2
   exit 1
 fi
 
@@ -34,6 +34,8 @@ declare -A PROBE=(
   [gcc]=/usr/bin/gcc
   [libc6-dev]=/usr/include/stdio.h
   [prometheus]=/usr/bin/promtool
+  # The node page's browser test drives Debian's headless Chromium (puppeteer-core brings no browser).
+  [chromium]=/usr/bin/chromium
 )
 missing=()
 for pkg in "${!PROBE[@]}"; do
